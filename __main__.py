@@ -1,0 +1,7 @@
+"""Moves a standalone oVirt Engine to a self-hosted engine; one stack per site (stacks/)."""
+
+from components import site_config
+from components.migration import SelfHostedEngineMigration
+
+site = site_config.load()
+migration = SelfHostedEngineMigration("site", site, site_config.private_key())

@@ -1,0 +1,343 @@
+"""The simulated site: entities, their lifecycle rules and persistence.
+
+Time-based transitions are stored as scheduled events with wall-clock
+times and applied lazily on each request, so no timer threads are needed
+and a restarted simulator resumes the same transitions.
+"""
+import fnmatch
+import json
+import os
+import re
+import threading
+import time
+import uuid
+
+KINDS = ('datacenters', 'clusters', 'networks', 'hosts', 'storagedomains', 'vms')
+DEFAULT_DELAYS = {
+    'migration': 1.0,     # one live migration
+    'maintenance': 0.5,   # preparing_for_maintenance -> maintenance with no VMs
+    'install': 3.0,       # installing (host-deploy)
+    'reboot': 1.0,        # reboot after install, when asked for
+    'initializing': 1.0,  # initializing -> up after activate/install
+}
+HE_MAX_SCORE = 3400  # ovirt-hosted-engine-ha's best score
+MAINTENANCE_FROM = ('up', 'preparing_for_maintenance', 'non_operational', 'install_failed', 'down',
+                    'non_responsive', 'error')
+INSTALL_FROM = ('maintenance', 'non_operational', 'install_failed', 'down')
+ACTIVATE_FROM = ('maintenance', 'preparing_for_maintenance', 'non_operational', 'install_failed', 'down')
+_NAMESPACE = uuid.UUID('6b1f0e4c-2f43-4c8e-9a57-0d6f2b1b7a10')
+
+
+class ActionFailed(Exception):
+    """A rejected request; the API renders it as a <fault> with this HTTP status."""
+
+    def __init__(self, status, reason, detail):
+        super().__init__(detail)
+        self.status, self.reason, self.detail = status, reason, detail
+
+
+class NotFound(ActionFailed):
+    def __init__(self, ident):
+        super().__init__(404, 'Operation Failed', 'Entity not found: %s' % ident)
+
+
+def conflict(message):
+    """Engine validation failures come back as 409 'Operation Failed' with the messages in brackets."""
+    return ActionFailed(409, 'Operation Failed', '[%s]' % message)
+
+
+def entity_id(kind, name):
+    """Stable ids: the same model always gives the same UUIDs."""
+    return str(uuid.uuid5(_NAMESPACE, '%s/%s' % (kind, name)))
+
+
+def _he(spec):
+    spec = spec if isinstance(spec, dict) else {'configured': bool(spec)}
+    return {'configured': bool(spec.get('configured', False)), 'active': bool(spec.get('active', False)),
+            'score': int(spec.get('score', 0)), 'global_maintenance': bool(spec.get('global_maintenance', False)),
+            'local_maintenance': bool(spec.get('local_maintenance', False))}
+
+
+def _build(kind, item, fields):
+    entity = {'id': item.get('id') or entity_id(kind, item['name']), 'name': item['name']}
+    entity.update({key: item.get(key, default) for key, default in fields.items()})
+    return entity
+
+
+def _resolve(state, kind, name):
+    """Turn a model name reference into an id (None stays None)."""
+    if name is None:
+        return None
+    for entity in state[kind].values():
+        if entity['name'] == name:
+            return entity['id']
+    raise ValueError('model refers to unknown %s %r' % (kind, name))
+
+
+def build_state(model):
+    """Turn the YAML model into the persisted state (entities keyed by kind and id)."""
+    engine = model.get('engine', {})
+    state = {'engine': {'fqdn': engine.get('fqdn', 'engine.lab.example'),
+                        'version': str(engine.get('version', '4.5.6')),
+                        'admin_user': engine.get('admin_user', 'admin@internal'),
+                        'admin_password': engine.get('admin_password', 'password')},
+             'events': []}
+    state.update({kind: {} for kind in KINDS})
+    specs = {
+        'datacenters': {'version': '4.7', 'status': 'up', 'local': False},
+        'clusters': {'datacenter': None, 'version': '4.7', 'cpu_type': 'Secure Intel Cascadelake Server Family'},
+        'networks': {'datacenter': None, 'usages': ['vm'], 'clusters': [], 'vlan': None, 'mtu': 0},
+        'hosts': {'address': None, 'cluster': None, 'status': 'up', 'memory_mb': 65536,
+                  'root_password': None, 'type': 'rhel', 'status_detail': None},
+        'storagedomains': {'type': 'data', 'storage': {}, 'datacenter': None, 'status': 'active', 'master': False},
+        'vms': {'cluster': None, 'host': None, 'status': 'up', 'memory_mb': 2048, 'placement': 'migratable',
+                'origin': 'ovirt', 'migrating_to': None},
+    }
+    model_keys = {'storagedomains': 'storage_domains'}
+    for kind in KINDS:
+        for item in model.get(model_keys.get(kind, kind), []) or []:
+            entity = _build(kind, item, specs[kind])
+            if kind == 'hosts':
+                entity['address'] = entity['address'] or item['name']
+                entity['he'] = _he(item.get('hosted_engine', False))
+            state[kind][entity['id']] = entity
+    _link_references(state)
+    return state
+
+
+def _link_references(state):
+    for cluster in state['clusters'].values():
+        cluster['datacenter'] = _resolve(state, 'datacenters', cluster['datacenter'])
+    for network in state['networks'].values():
+        network['datacenter'] = _resolve(state, 'datacenters', network['datacenter'])
+        network['clusters'] = [_resolve(state, 'clusters', c) for c in network['clusters']]
+    for host in state['hosts'].values():
+        host['cluster'] = _resolve(state, 'clusters', host['cluster'])
+        _sync_he(host)
+    for domain in state['storagedomains'].values():
+        domain['datacenter'] = _resolve(state, 'datacenters', domain['datacenter'])
+    for vm in state['vms'].values():
+        vm['host'] = _resolve(state, 'hosts', vm['host'])
+        default_cluster = state['hosts'][vm['host']]['cluster'] if vm['host'] else None
+        vm['cluster'] = _resolve(state, 'clusters', vm['cluster']) or default_cluster
+
+
+def _sync_he(host):
+    """The engine puts HE hosts in HA local maintenance while the host is in maintenance."""
+    he = host['he']
+    if not he['configured']:
+        host['he'] = _he(False)
+        return
+    if host['status'] == 'up':
+        he.update(local_maintenance=False, score=he['score'] or HE_MAX_SCORE)
+    elif host['status'] == 'maintenance':
+        he.update(local_maintenance=True, score=0)
+
+
+def _matches(entity, clause, state):
+    """One `field=value` search clause, `*` wildcards, case-insensitive like the engine's search."""
+    field, _, pattern = clause.partition('=')
+    field, pattern = field.strip().lower(), pattern.strip().strip('"').lower()
+    value = entity.get(field)
+    if field in ('cluster', 'host', 'datacenter') and value:
+        kind = {'cluster': 'clusters', 'host': 'hosts', 'datacenter': 'datacenters'}[field]
+        value = state[kind][value]['name']
+    return value is not None and fnmatch.fnmatchcase(str(value).lower(), pattern)
+
+
+class Site:
+    """Thread-safe site state with engine-like rules for the actions the migration uses."""
+
+    def __init__(self, state_dir, model, delays=None, clock=time.time):
+        self.path = os.path.join(state_dir, 'state.json')
+        self.delays = dict(DEFAULT_DELAYS, **(delays or {}))
+        self.clock = clock
+        self.lock = threading.RLock()
+        if os.path.exists(self.path):
+            with open(self.path) as f:
+                self.state = json.load(f)
+        else:
+            self.state = build_state(model)
+            self.save()
+
+    @property
+    def engine(self):
+        return self.state['engine']
+
+    def save(self):
+        """Persist atomically after every change so a restart gives the same site."""
+        tmp = self.path + '.tmp'
+        with open(tmp, 'w') as f:
+            json.dump(self.state, f, indent=1, sort_keys=True)
+        os.replace(tmp, self.path)
+
+    def tick(self):
+        """Apply every scheduled transition that is due."""
+        now, events = self.clock(), self.state['events']
+        due = [e for e in events if e['at'] <= now]
+        if not due:
+            return
+        self.state['events'] = [e for e in events if e['at'] > now]
+        for event in due:
+            entity = self.state[event['kind']].get(event['id'])
+            if entity is not None:
+                self._apply(event['kind'], entity, event['set'])
+        self.save()
+
+    def _apply(self, kind, entity, changes):
+        for key, value in changes.items():
+            if isinstance(value, dict) and isinstance(entity.get(key), dict):
+                entity[key].update(value)
+            else:
+                entity[key] = value
+        if kind == 'hosts':
+            _sync_he(entity)
+
+    def _schedule(self, delay, kind, ident, **changes):
+        self.state['events'].append({'at': self.clock() + delay, 'kind': kind, 'id': ident, 'set': changes})
+        self.state['events'].sort(key=lambda e: e['at'])
+
+    def _cancel(self, kind, ident):
+        self.state['events'] = [e for e in self.state['events'] if (e['kind'], e['id']) != (kind, ident)]
+
+    def list(self, kind, search=None, **filters):
+        entities = [e for e in self.state[kind].values()
+                    if all(e.get(k) == v for k, v in filters.items())]
+        if search:
+            clauses = [c for c in re.split(r'\s+and\s+', search.strip(), flags=re.I) if '=' in c]
+            entities = [e for e in entities if all(_matches(e, c, self.state) for c in clauses)]
+        return sorted(entities, key=lambda e: e['name'])
+
+    def get(self, kind, ident):
+        entity = self.state[kind].get(ident)
+        if entity is None:
+            raise NotFound(ident)
+        return entity
+
+    # -- placement helpers -------------------------------------------------
+
+    def running_vms(self, host_id):
+        return [vm for vm in self.state['vms'].values()
+                if vm['host'] == host_id and vm['status'] not in ('down', 'suspended')]
+
+    def free_mb(self, host):
+        used = sum(vm['memory_mb'] for vm in self.state['vms'].values()
+                   if vm['status'] not in ('down', 'suspended') and host['id'] in (vm['host'], vm['migrating_to']))
+        return host['memory_mb'] - used
+
+    def _up_hosts(self, cluster_id, exclude):
+        return [h for h in self.list('hosts', cluster=cluster_id) if h['status'] == 'up' and h['id'] != exclude]
+
+    def _pick_target(self, vm, exclude):
+        """The up host in the VM's cluster with the most free memory that fits the VM, like the scheduler."""
+        fits = [h for h in self._up_hosts(vm['cluster'], exclude) if self.free_mb(h) >= vm['memory_mb']]
+        return max(fits, key=self.free_mb) if fits else None
+
+    def _start_migration(self, vm, target):
+        vm.update(status='migrating', migrating_to=target['id'])
+        self._schedule(self.delays['migration'], 'vms', vm['id'], host=target['id'], status='up', migrating_to=None)
+
+    # -- host actions ------------------------------------------------------
+
+    def deactivate_host(self, host_id):
+        """Move to maintenance, migrating VMs away (MaintenanceNumberOfVdssCommand rules)."""
+        host = self.get('hosts', host_id)
+        if host['status'] == 'maintenance':
+            raise conflict('Cannot switch Host to Maintenance mode. Host is already in Maintenance mode.')
+        if host['status'] not in MAINTENANCE_FROM:
+            raise conflict('Cannot switch Host to Maintenance mode. Host is not operational (status %s).'
+                           % host['status'])
+        vms = self.running_vms(host_id)
+        pinned = [vm['name'] for vm in vms if vm['placement'] == 'pinned']
+        if pinned:
+            raise conflict('Cannot switch Host to Maintenance mode. The following Hosts include non-migratable '
+                           'VMs: %s. Non-migratable VMs: %s.' % (host['name'], ', '.join(pinned)))
+        if vms and not self._up_hosts(host['cluster'], host_id):
+            raise conflict('Cannot switch Host to Maintenance mode. There are no available hosts capable of '
+                           'running the VMs. Cluster: %s. Hosts with running VMs: %s.'
+                           % (self.state['clusters'][host['cluster']]['name'], host['name']))
+        host.update(status='preparing_for_maintenance', status_detail=None)
+        stuck = self._evacuate(host, vms)
+        if stuck:
+            host['status_detail'] = ('Failed to migrate VMs %s: no other host in the cluster has enough free memory'
+                                     % ', '.join(stuck))
+        else:
+            delay = self.delays['migration'] if vms else self.delays['maintenance']
+            self._schedule(delay, 'hosts', host_id, status='maintenance', status_detail=None)
+        self.save()
+
+    def _evacuate(self, host, vms):
+        """Start migrations for the host's VMs; returns the names of VMs that found no target."""
+        stuck = []
+        for vm in vms:
+            if vm['status'] == 'migrating':
+                continue
+            target = self._pick_target(vm, exclude=host['id'])
+            if target is None:
+                stuck.append(vm['name'])
+            else:
+                self._start_migration(vm, target)
+        return stuck
+
+    def activate_host(self, host_id):
+        host = self.get('hosts', host_id)
+        if host['status'] not in ACTIVATE_FROM:
+            raise conflict('Cannot activate Host. Host is in %s status.' % host['status'])
+        self._cancel('hosts', host_id)
+        if host['status'] == 'preparing_for_maintenance':
+            self._apply('hosts', host, {'status': 'up', 'status_detail': None})
+        else:
+            self._apply('hosts', host, {'status': 'initializing', 'status_detail': None})
+            self._schedule(self.delays['initializing'], 'hosts', host_id, status='up')
+        self.save()
+
+    def install_host(self, host_id, root_password=None, ssh_publickey=False, deploy_he=False,
+                     undeploy_he=False, activate=True, reboot=False):
+        """Reinstall (host-deploy), optionally deploying/undeploying the hosted-engine components."""
+        host = self.get('hosts', host_id)
+        if not root_password and not ssh_publickey:
+            raise ActionFailed(400, 'Incomplete parameters', 'Action [rootPassword|ssh] required for install')
+        if deploy_he and undeploy_he:
+            raise ActionFailed(400, 'Operation Failed',
+                               'deploy_hosted_engine and undeploy_hosted_engine are mutually exclusive')
+        if host['status'] not in INSTALL_FROM:
+            raise conflict('Cannot install Host. Host must be in Maintenance, Non Operational, Install Failed '
+                           'or Down status (it is %s).' % host['status'])
+        self._cancel('hosts', host_id)
+        self._apply('hosts', host, {'status': 'installing', 'status_detail': None})
+        if root_password and host['root_password'] and root_password != host['root_password']:
+            self._schedule(self.delays['install'], 'hosts', host_id, status='install_failed',
+                           status_detail='SSH authentication to %s failed' % host['address'])
+        else:
+            self._schedule_install_steps(host, deploy_he, undeploy_he, activate, reboot)
+        self.save()
+
+    def _schedule_install_steps(self, host, deploy_he, undeploy_he, activate, reboot):
+        he = dict(host['he'])
+        if deploy_he:
+            he.update(configured=True, score=HE_MAX_SCORE)
+        elif undeploy_he:
+            he = _he(False)
+        final = 'initializing' if activate else 'maintenance'
+        delay = self.delays['install']
+        self._schedule(delay, 'hosts', host['id'], status='reboot' if reboot else final, he=he)
+        if reboot:
+            delay += self.delays['reboot']
+            self._schedule(delay, 'hosts', host['id'], status=final)
+        if activate:
+            self._schedule(delay + self.delays['initializing'], 'hosts', host['id'], status='up')
+
+    # -- vm actions --------------------------------------------------------
+
+    def migrate_vm(self, vm_id, target_id=None):
+        vm = self.get('vms', vm_id)
+        if vm['status'] != 'up':
+            raise conflict('Cannot migrate VM. VM %s is not running (status %s).' % (vm['name'], vm['status']))
+        if vm['placement'] == 'pinned':
+            raise conflict('Cannot migrate VM. VM %s is non migratable.' % vm['name'])
+        target = self._pick_target(vm, exclude=vm['host']) if target_id is None else self.get('hosts', target_id)
+        if target is None or target['id'] == vm['host'] or target['status'] != 'up' \
+                or target['cluster'] != vm['cluster'] or self.free_mb(target) < vm['memory_mb']:
+            raise conflict('Cannot migrate VM. There is no host that satisfies current scheduling constraints.')
+        self._start_migration(vm, target)
+        self.save()

@@ -1,0 +1,152 @@
+"""One simulated host: its filesystem, services, multipathd state and logs.
+
+All mutations go through a Host under its lock and are saved to
+STATE/hosts/<name>.json straight away, so a lab restart continues where the
+previous run stopped.
+"""
+import json
+import os
+import threading
+import time
+from pathlib import Path
+
+from lab import accounts, multipath
+from lab.commands import COMMANDS
+from lab.shell import Shell
+from lab.vfs import VirtualFS
+
+_BASE_DIRS = [("/etc", 0o755), ("/root", 0o550), ("/home", 0o755), ("/tmp", 0o1777),
+              ("/var", 0o755), ("/var/lib", 0o755), ("/dev", 0o755)]
+
+
+def write_json_atomic(path, data):
+    """Write JSON via a temporary file and rename, so readers never see half a file."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(data, indent=1, sort_keys=True))
+    os.replace(tmp, path)
+
+
+class CommandLog:
+    """STATE/commands.jsonl: one JSON object per command line or SFTP change, any host."""
+
+    def __init__(self, path):
+        self.path = Path(path)
+        self.lock = threading.Lock()
+
+    def append(self, entry):
+        with self.lock, self.path.open("a") as f:
+            f.write(json.dumps(entry) + "\n")
+
+
+class Host:
+    def __init__(self, spec, state_dir, log):
+        self.spec = spec
+        self.name = spec.name
+        self.fqdn = spec.fqdn
+        self.log = log
+        self.lock = threading.RLock()
+        self.state_path = Path(state_dir) / "hosts" / f"{spec.name}.json"
+        self.state_path.parent.mkdir(parents=True, exist_ok=True)
+        if self.state_path.exists():
+            self._load(json.loads(self.state_path.read_text()))
+        else:
+            self._initialise()
+            self.save()
+
+    # --- state --------------------------------------------------------
+    def _initialise(self):
+        """Build the initial state from the site file."""
+        spec = self.spec
+        self.fs = VirtualFS()
+        for path, mode in _BASE_DIRS:
+            self.fs.mkdir(path, mode, parents=True)
+        self.fs.write(accounts.GROUP, "".join(
+            accounts.Group(g.name, g.gid, g.members).line() + "\n" for g in spec.groups).encode())
+        self.fs.write(accounts.PASSWD, "".join(
+            accounts.User(u.name, u.uid, u.gid, u.gecos, u.home, u.shell).line() + "\n"
+            for u in spec.users).encode())
+        for d in spec.directories:
+            self.fs.mkdir(d.path, d.mode, *self._ids(d), parents=True)
+        for f in spec.files:
+            self.fs.mkdir(os.path.dirname(f.path), parents=True)
+            self.fs.write(f.path, (f.content or "").encode(), f.mode, *self._ids(f))
+        self.services = {s.name: {"active": s.active, "enabled": s.enabled,
+                                  "description": s.description, "since": time.time(),
+                                  "counts": {}, "events": []} for s in spec.services}
+        self.packages = list(spec.packages)
+        self.commands = []
+        self.multipath_config = None
+        self.multipath_error = None
+        if self.services.get("multipathd", {}).get("active"):
+            self._reload_multipath()
+
+    def _ids(self, path_spec):
+        user = accounts.find_user(self.fs, path_spec.owner)
+        group = accounts.find_group(self.fs, path_spec.group)
+        if user is None or group is None:
+            raise ValueError(f"host {self.name}: {path_spec.path}: unknown owner "
+                             f"{path_spec.owner}:{path_spec.group}")
+        return user.uid, group.gid
+
+    def _load(self, data):
+        self.fs = VirtualFS.from_json(data["files"])
+        self.services = data["services"]
+        self.packages = data["packages"]
+        self.commands = data["commands"]
+        self.multipath_config = data["multipath_config"]
+        self.multipath_error = data.get("multipath_error")
+
+    def save(self):
+        write_json_atomic(self.state_path, {
+            "name": self.name, "fqdn": self.fqdn, "files": self.fs.to_json(),
+            "services": self.services, "packages": self.packages,
+            "commands": self.commands, "multipath_config": self.multipath_config,
+            "multipath_error": self.multipath_error})
+
+    # --- activity -----------------------------------------------------
+    def run(self, line, stdin):
+        """Run one command line (exec request); logged and saved."""
+        with self.lock:
+            out, err, status = Shell(self, COMMANDS).run(line, stdin)
+            self.record("exec", line, status)
+        return out, err, status
+
+    def record(self, kind, command, status):
+        entry = {"host": self.name, "time": time.time(), "kind": kind,
+                 "command": command, "status": status}
+        self.commands.append({k: entry[k] for k in ("time", "kind", "command", "status")})
+        self.log.append(entry)
+        self.save()
+
+    def service_event(self, unit, action):
+        """Apply a systemctl/multipathd action to a known unit and count it."""
+        service = self.services[unit]
+        service["counts"][action] = service["counts"].get(action, 0) + 1
+        service["events"].append({"action": action, "time": time.time()})
+        if action in ("start", "restart"):
+            if action == "restart" or not service["active"]:
+                service["since"] = time.time()
+            service["active"] = True
+        elif action == "stop":
+            service["active"] = False
+        elif action in ("enable", "disable"):
+            service["enabled"] = action == "enable"
+        if unit == "multipathd":
+            self._multipath_event(action)
+
+    def _multipath_event(self, action):
+        if action == "stop":
+            self.multipath_config = None
+        elif action in ("start", "restart", "reload", "reconfigure"):
+            self._reload_multipath()
+
+    def _reload_multipath(self):
+        """Re-read the configuration; a broken file keeps the previous one, as multipathd does."""
+        try:
+            self.multipath_config = multipath.load(self.fs)
+            self.multipath_error = None
+        except multipath.ConfError as exc:
+            self.multipath_error = str(exc)
+            if self.multipath_config is None:
+                self.multipath_config = multipath.empty_config()

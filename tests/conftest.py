@@ -1,0 +1,27 @@
+"""Shared fixtures: a client key, a running lab, and a stack of this project wired to it."""
+
+import pytest
+
+from lab.testing import LabProcess, make_client_key
+from tests.harness import TestStack, lab_config
+
+
+@pytest.fixture(scope="session")
+def client_key(tmp_path_factory):
+    """The administrator's SSH key pair for the test labs: (private path, public path)."""
+    return make_client_key(tmp_path_factory.mktemp("keys"))
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory, client_key):
+    with LabProcess(tmp_path_factory.mktemp("lab"), authorized_keys=[client_key[1]], client_key=client_key[0]) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def lab_stack(tmp_path_factory, lab, client_key):
+    """A stack configured to reach the module's lab; each test module adds its own settings."""
+    stack = TestStack(tmp_path_factory.mktemp("project"))
+    stack.lab_settings = lab_config(lab)
+    stack.private_key = client_key[0].read_text()
+    yield stack

@@ -1,0 +1,101 @@
+"""Runs this Pulumi project through the real engine (the automation API driving the pulumi CLI).
+
+Each test stack lives in a copy of the project in a temporary folder, with its own file backend, so
+tests never touch the repository's stacks/ or state. The automation API's LocalWorkspace ignores
+`stackConfigDir` when it reads stack files itself, so config is only ever set through the CLI
+(`pulumi config set-all`), which writes stacks/Pulumi.<stack>.yaml as the real project does.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+from pulumi import automation as auto
+
+PROJECT_DIR = Path(__file__).resolve().parent.parent
+PROJECT_NAME = "ovirt-she-migration"
+PROGRAM = ("Pulumi.yaml", "__main__.py", "providers", "components")
+PASSPHRASE = "test-passphrase"
+
+
+def copy_project(target: Path) -> Path:
+    target.mkdir(parents=True, exist_ok=True)
+    for name in PROGRAM:
+        source = PROJECT_DIR / name
+        if source.is_dir():
+            shutil.copytree(source, target / name, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            shutil.copy(source, target / name)
+    (target / "stacks").mkdir(exist_ok=True)
+    (target / ".venv").symlink_to(PROJECT_DIR / ".venv")
+    return target
+
+
+class TestStack:
+    """A stack of a project copy, with the lab's connection settings and the test's secrets."""
+
+    def __init__(self, work_dir: Path, stack_name: str = "test"):
+        self.work_dir = copy_project(work_dir)
+        state = work_dir / ".state"
+        state.mkdir()
+        self.env = {
+            "PULUMI_BACKEND_URL": f"file://{state}",
+            "PULUMI_CONFIG_PASSPHRASE": PASSPHRASE,
+            "PULUMI_SKIP_UPDATE_CHECK": "true",
+            "PULUMI_HOME": str(work_dir / ".pulumi-home"),
+        }
+        workspace = auto.LocalWorkspace(
+            work_dir=str(self.work_dir), env_vars=self.env, secrets_provider="passphrase"
+        )
+        self.stack = auto.Stack.create(stack_name, workspace)
+
+    def configure(self, plain: dict, secrets: dict | None = None) -> None:
+        values = {f"{PROJECT_NAME}:{k}": auto.ConfigValue(_text(v)) for k, v in plain.items()}
+        for key, value in (secrets or {}).items():
+            values[f"{PROJECT_NAME}:{key}"] = auto.ConfigValue(value, secret=True)
+        self.stack.set_all_config(values, path=False)
+
+    @property
+    def stack_file(self) -> Path:
+        return self.work_dir / "stacks" / f"Pulumi.{self.stack.name}.yaml"
+
+    def preview(self, **kwargs):
+        return self.stack.preview(diff=True, **kwargs)
+
+    def up(self, **kwargs):
+        return self.stack.up(diff=True, **kwargs)
+
+    def export(self) -> str:
+        """The state as `pulumi stack export` shows it, secrets sealed (the automation API unseals them)."""
+        return self.cli("stack", "export")
+
+    def cli(self, *args: str) -> str:
+        completed = subprocess.run(
+            ["pulumi", *args, "--stack", self.stack.name],
+            cwd=self.work_dir, env={**os.environ, **self.env}, capture_output=True, text=True, check=True,
+        )
+        return completed.stdout
+
+
+def _text(value) -> str:
+    return value if isinstance(value, str) else json.dumps(value)
+
+
+def lab_config(lab, known_hosts: Path | None = None) -> dict:
+    """Stack settings that reach a running LabProcess."""
+    return {
+        "ssh": {"user": "root", "knownHostsFile": str(known_hosts or lab.known_hosts)},
+        "hosts": {name: {"address": "127.0.0.1", "port": h["port"]} for name, h in lab.info["hosts"].items()},
+    }
+
+
+def assert_no_stack_file_beside_project(stack: TestStack) -> None:
+    """Config must land in stacks/ only (see the module docstring)."""
+    stray = [p.name for p in stack.work_dir.glob("Pulumi.*.yaml")]
+    assert stray == [], f"stack files written beside Pulumi.yaml: {stray}"
+    assert stack.stack_file.is_file()
+

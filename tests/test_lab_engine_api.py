@@ -1,0 +1,259 @@
+"""The simulated engine API, exercised with the real ovirtsdk4 over verified TLS."""
+import copy
+import io
+import time
+
+import ovirtsdk4 as sdk
+import ovirtsdk4.types as types
+import pycurl
+import pytest
+
+from lab.engine_api import EngineApi, load_model
+
+FAST = {'migration': 0.2, 'maintenance': 0.1, 'install': 0.3, 'reboot': 0.1, 'initializing': 0.1}
+PASSWORD = 'lab-admin-password'
+
+
+def start(state_dir, model=None, **kwargs):
+    return EngineApi(str(state_dir), model, delays=FAST, **kwargs).start()
+
+
+def connect(engine, password=PASSWORD, **kwargs):
+    kwargs.setdefault('ca_file', engine.ca_file)
+    kwargs.setdefault('timeout', 10)
+    return sdk.Connection(url=engine.url, username='admin@internal', password=password, **kwargs)
+
+
+@pytest.fixture
+def engine(tmp_path):
+    api = start(tmp_path)
+    yield api
+    api.stop()
+
+
+@pytest.fixture
+def system(engine):
+    conn = connect(engine)
+    yield conn.system_service()
+    conn.close()
+
+
+def host_service(system, name):
+    hosts = system.hosts_service()
+    return hosts.host_service(hosts.list(search='name=%s' % name)[0].id)
+
+
+def wait_status(service, wanted, timeout=5.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        status = service.get().status
+        if status == wanted:
+            return
+        time.sleep(0.05)
+    raise AssertionError('still %s, wanted %s' % (status, wanted))
+
+
+def vms_on(system, host_id):
+    return sorted(v.name for v in system.vms_service().list() if v.host is not None and v.host.id == host_id)
+
+
+def model_with(edit):
+    model = copy.deepcopy(load_model())
+    edit(model)
+    return model
+
+
+def test_connect_and_product_version(engine):
+    conn = connect(engine)
+    assert conn.test(raise_exception=True)
+    api = conn.system_service().get()
+    assert api.product_info.version.full_version.startswith('4.5.6')
+    assert (api.product_info.version.major, api.product_info.version.minor) == (4, 5)
+    conn.close()
+
+
+def test_wrong_password_is_auth_error(engine):
+    with pytest.raises(sdk.AuthError, match='access_denied'):
+        connect(engine, password='wrong').authenticate()
+
+
+def test_client_without_lab_ca_fails_tls_verification(engine):
+    with pytest.raises(sdk.Error, match='(?i)ssl|certificate'):
+        connect(engine, ca_file=None).system_service().get()
+
+
+def test_inventory(system):
+    assert [h.name for h in system.hosts_service().list()] == ['host1', 'host2']
+    assert [h.name for h in system.hosts_service().list(search='name=host2')] == ['host2']
+    assert all(h.status == types.HostStatus.UP for h in system.hosts_service().list())
+    (domain,) = system.storage_domains_service().list()
+    assert (domain.name, domain.type, domain.storage.type) == ('data', types.StorageDomainType.DATA,
+                                                               types.StorageType.NFS)
+    assert (domain.storage.address, domain.storage.path) == ('storage.lab.example', '/exports/data')
+    (dc,) = system.data_centers_service().list()
+    attached = system.data_centers_service().data_center_service(dc.id).storage_domains_service().list()
+    assert [(d.name, d.status) for d in attached] == [('data', types.StorageDomainStatus.ACTIVE)]
+    vms = {v.name: v for v in system.vms_service().list()}
+    assert set(vms) == {'vm1', 'vm2'}
+    assert vms['vm1'].placement_policy.affinity == types.VmAffinity.MIGRATABLE
+    assert vms['vm1'].status == types.VmStatus.UP
+
+
+def test_ovirtmgmt_is_vm_network(system):
+    (net,) = system.networks_service().list()
+    assert net.name == 'ovirtmgmt' and types.NetworkUsage.VM in net.usages
+    (cluster,) = system.clusters_service().list()
+    cluster_nets = system.clusters_service().cluster_service(cluster.id).networks_service().list()
+    assert [n.name for n in cluster_nets] == ['ovirtmgmt']
+
+
+def test_hosted_engine_only_with_all_content(system):
+    host = host_service(system, 'host1')
+    assert host.get().hosted_engine is None
+    he = host.get(all_content=True).hosted_engine
+    assert (he.configured, he.active, he.score) == (False, False, 0)
+
+
+def test_deactivate_migrates_vms_then_maintenance(system):
+    host = host_service(system, 'host1')
+    host_id = host.get().id
+    host.deactivate()
+    assert host.get().status == types.HostStatus.PREPARING_FOR_MAINTENANCE
+    wait_status(host, types.HostStatus.MAINTENANCE)
+    assert vms_on(system, host_id) == []
+    assert all(v.status == types.VmStatus.UP for v in system.vms_service().list())
+    with pytest.raises(sdk.Error) as err:
+        host.deactivate()
+    assert err.value.code == 409
+
+
+def test_pinned_vm_blocks_maintenance_with_fault(tmp_path):
+    def pin(model):
+        model['vms'][0]['placement'] = 'pinned'
+    engine = start(tmp_path, model_with(pin))
+    conn = connect(engine)
+    host = host_service(conn.system_service(), 'host1')
+    with pytest.raises(sdk.Error) as err:
+        host.deactivate()
+    assert err.value.code == 409 and 'vm1' in err.value.fault.detail
+    assert host.get().status == types.HostStatus.UP
+    conn.close()
+    engine.stop()
+
+
+def test_vm_without_room_leaves_host_preparing_for_maintenance(tmp_path):
+    def big_vm(model):
+        model['vms'][0]['memory_mb'] = 30000
+    engine = start(tmp_path, model_with(big_vm))
+    conn = connect(engine)
+    host = host_service(conn.system_service(), 'host1')
+    host.deactivate()
+    time.sleep(0.5)
+    status = host.get()
+    assert status.status == types.HostStatus.PREPARING_FOR_MAINTENANCE
+    assert 'vm1' in status.status_detail
+    host.activate()
+    assert host.get().status == types.HostStatus.UP
+    conn.close()
+    engine.stop()
+
+
+def test_reinstall_with_hosted_engine_deploy(system):
+    host = host_service(system, 'host2')
+    with pytest.raises(sdk.Error) as err:
+        host.install(root_password='lab-root-password', deploy_hosted_engine=True)
+    assert err.value.code == 409  # must be in maintenance first
+    host.deactivate()
+    wait_status(host, types.HostStatus.MAINTENANCE)
+    host.install(root_password='lab-root-password', deploy_hosted_engine=True, activate=False)
+    assert host.get().status == types.HostStatus.INSTALLING
+    wait_status(host, types.HostStatus.MAINTENANCE)
+    he = host.get(all_content=True).hosted_engine
+    assert he.configured and he.local_maintenance
+    host.activate()
+    wait_status(host, types.HostStatus.UP)
+    he = host.get(all_content=True).hosted_engine
+    assert he.configured and he.score > 0 and not he.local_maintenance
+
+
+def test_install_needs_credentials_and_right_password(system):
+    host = host_service(system, 'host1')
+    host.deactivate()
+    wait_status(host, types.HostStatus.MAINTENANCE)
+    with pytest.raises(sdk.Error) as err:
+        host.install(deploy_hosted_engine=True)
+    assert err.value.code == 400
+    host.install(root_password='wrong', deploy_hosted_engine=True)
+    wait_status(host, types.HostStatus.INSTALL_FAILED)
+    host.install(ssh=types.Ssh(authentication_method=types.SshAuthenticationMethod.PUBLICKEY),
+                 deploy_hosted_engine=True)
+    wait_status(host, types.HostStatus.UP)
+    assert host.get(all_content=True).hosted_engine.score > 0
+
+
+def test_vm_migrate(system):
+    vms = system.vms_service()
+    vm1 = vms.vm_service(vms.list(search='name=vm1')[0].id)
+    host2 = host_service(system, 'host2').get()
+    vm1.migrate(host=types.Host(name='host2'))
+    assert vm1.get().status == types.VmStatus.MIGRATING
+    time.sleep(0.3)
+    assert vm1.get().host.id == host2.id
+
+
+def test_engine_down_answers_503(tmp_path):
+    up = {'value': True}
+    engine = start(tmp_path, is_up=lambda: up['value'])
+    conn = connect(engine)
+    conn.system_service().get()
+    up['value'] = False
+    with pytest.raises(sdk.Error, match='text/html'):
+        conn.system_service().get()
+    with pytest.raises(sdk.Error):
+        connect(engine).authenticate()
+    up['value'] = True
+    assert conn.system_service().get().product_info is not None
+    conn.close()
+    engine.stop()
+
+
+def test_restart_keeps_state(tmp_path):
+    engine = start(tmp_path)
+    conn = connect(engine)
+    host = host_service(conn.system_service(), 'host1')
+    host.deactivate()
+    wait_status(host, types.HostStatus.MAINTENANCE)
+    conn.close()
+    engine.stop()
+    engine = start(tmp_path)  # new port, same CA and state
+    conn = connect(engine)
+    system = conn.system_service()
+    assert host_service(system, 'host1').get().status == types.HostStatus.MAINTENANCE
+    assert vms_on(system, host_service(system, 'host1').get().id) == []
+    conn.close()
+    engine.stop()
+
+
+def test_injected_failures_and_hangs(engine, system):
+    engine.fail_next(2, status=500)
+    for _ in range(2):
+        with pytest.raises(sdk.Error) as err:
+            system.get()
+        assert err.value.code == 500
+    assert system.get().product_info is not None
+    engine.hang_next(1.5)
+    conn = connect(engine, timeout=1)
+    with pytest.raises(sdk.Error, match='(?i)timed? ?out'):
+        conn.system_service().get()
+    conn.close()
+
+
+def test_api_requires_bearer_token(engine):
+    """Without the SSO token the API answers 401 (the SDK would fetch a token and retry)."""
+    curl, buf = pycurl.Curl(), io.BytesIO()
+    curl.setopt(pycurl.URL, engine.url)
+    curl.setopt(pycurl.CAINFO, engine.ca_file)
+    curl.setopt(pycurl.WRITEFUNCTION, buf.write)
+    curl.perform()
+    assert curl.getinfo(pycurl.HTTP_CODE) == 401
+    curl.close()

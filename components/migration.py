@@ -6,22 +6,108 @@ Storage and multipath preparation come first; later steps depend on them explici
 
 from __future__ import annotations
 
+import posixpath
+
 import pulumi
 
 from components.site_config import SiteConfig
 from providers import multipath_conf
+from providers.engine_backup import EngineBackup
+from providers.hosted_engine_deployment import HostedEngineDeployment
+from providers.hosted_engine_node import HostedEngineNode
+from providers.ssh import public_key_line
 from providers.multipath_override import MultipathOverride
+from providers.storage_export import StorageExport
 
 
 class SelfHostedEngineMigration(pulumi.ComponentResource):
-    def __init__(self, name: str, site: SiteConfig, private_key: pulumi.Input[str], opts=None):
+    def __init__(self, name: str, site: SiteConfig, private_key: pulumi.Input[str], secrets: dict | None = None, opts=None):
         super().__init__("ovirt-she:index:SelfHostedEngineMigration", name, None, opts)
-        self.site, self.private_key = site, private_key
+        self.site, self.private_key, self.secrets = site, private_key, secrets or {}
+        # Procedure 3.1 first; the exports do not depend on one another, so they are prepared in parallel.
+        # Later steps that need the storage depend on `self.storage_exports`.
+        self.storage_exports = [self._storage_export(e) for e in site.storage_exports]
         self.multipath_overrides = [self._multipath_override(o) for o in site.multipath_overrides]
-        self.register_outputs({})
+        self.backup = self.deployment = None
+        self.nodes: list[HostedEngineNode] = []
+        if site.migration:
+            preparation = self.storage_exports + self.multipath_overrides
+            self.backup = self._engine_backup(site.migration, preparation)
+            self.deployment = self._deployment(site.migration, [self.backup])
+            self.nodes = self._nodes(site.migration, self.deployment)
+        self.register_outputs(self.outputs())
+
+    def outputs(self) -> dict:
+        """What an administrator reads after `up`: where things are and how healthy they are."""
+        if not self.backup:
+            return {}
+        return {
+            "engineUrl": self.deployment.engineUrl,
+            "backup": {"location": self.backup.location, "sha256": self.backup.sha256,
+                       "engineVersion": self.backup.engineVersion},
+            "nodeScores": {node_name: node.score for node_name, node in zip(self.site.migration.nodes, self.nodes)},
+        }
+
+    def _engine_backup(self, migration, depends_on) -> EngineBackup:
+        backup = migration.backup
+        return EngineBackup(
+            "engine-backup",
+            engine=self.site.connection(migration.original_engine),
+            backup_server=self.site.connection(migration.backup_server),
+            private_key=self.private_key, file_name=backup.file_name, directory=backup.directory,
+            engine_directory=backup.engine_directory, allow_engine_update=backup.allow_engine_update,
+            opts=self._child(depends_on),
+        )
+
+    def _deployment(self, migration, depends_on) -> HostedEngineDeployment:
+        he = migration.hosted_engine
+        engine_vm = {"name": "engine-vm", "address": he["fqdn"], "port": 22, "user": self.site.ssh_user, **he.get("engineVm", {})}
+        props = {
+            "deployHost": self.site.connection(migration.deployment_host),
+            "backupServer": self.site.connection(migration.backup_server),
+            "backupFile": posixpath.join(migration.backup.directory, migration.backup.file_name),
+            "backupSha256": self.backup.sha256,
+            "privateKey": self.private_key,
+            "rootSshPublicKey": pulumi.Output.from_input(self.private_key).apply(public_key_line),
+            "adminPassword": self.secrets["adminPassword"],
+            "engineRootPassword": self.secrets["engineRootPassword"],
+            "engineApi": migration.engine_api,
+            "engineVm": engine_vm,
+            "storageDomainName": "hosted_storage",
+            **{k: he[k] for k in ("fqdn", "bridgeInterface", "gateway", "vm", "storage", "smtp", "clusterName",
+                                  "backupDirectory", "renewPki")},
+        }
+        return HostedEngineDeployment("hosted-engine", props, opts=self._child(depends_on))
+
+    def _nodes(self, migration, deployment) -> list[HostedEngineNode]:
+        """One after another: each node waits for the previous one, so two are never in maintenance at once."""
+        nodes, previous = [], deployment
+        timeouts = migration.node_timeouts
+        for host in migration.nodes:
+            previous = HostedEngineNode(
+                f"hosted-engine-node-{host}",
+                engine=migration.engine_api, admin_password=self.secrets["adminPassword"], host=self.site.engine_host_name(host),
+                connection=self.site.connection(host), private_key=self.private_key,
+                maintenance_timeout=timeouts["maintenance"], install_timeout=timeouts["install"],
+                poll_interval=timeouts["poll"], opts=self._child([previous]),
+            )
+            nodes.append(previous)
+        return nodes
 
     def _child(self, depends_on=()) -> pulumi.ResourceOptions:
         return pulumi.ResourceOptions(parent=self, depends_on=list(depends_on))
+
+    def _storage_export(self, export) -> StorageExport:
+        slug = export.path.strip("/").replace("/", "-")
+        return StorageExport(
+            f"export-{export.host}-{slug}",
+            connection=self.site.connection(export.host),
+            private_key=self.private_key,
+            path=export.path,
+            clients=export.clients,
+            options=export.options,
+            opts=self._child(),
+        )
 
     def _multipath_override(self, override) -> MultipathOverride:
         if not override.vendor_required:

@@ -6,6 +6,7 @@ stack file is corrected in one pass at `pulumi preview`, before anything on the 
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -13,6 +14,7 @@ import pulumi
 
 from providers import multipath_conf
 from providers.multipath_override import file_name_problems
+from providers import storage_export
 from providers.ssh import load_private_key
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
@@ -31,6 +33,7 @@ class HostConfig:
     address: str
     port: int
     host_key: str | None
+    engine_name: str | None = None
 
 
 @dataclass(frozen=True)
@@ -42,11 +45,43 @@ class MultipathOverrideConfig:
 
 
 @dataclass(frozen=True)
+class StorageExportConfig:
+    host: str
+    path: str
+    clients: str
+    options: str
+
+
+@dataclass(frozen=True)
+class BackupConfig:
+    directory: str
+    file_name: str
+    engine_directory: str
+    allow_engine_update: bool
+
+
+@dataclass(frozen=True)
+class MigrationConfig:
+    """Who plays which part of the procedure, and the new Engine's settings."""
+
+    original_engine: str
+    deployment_host: str
+    backup_server: str
+    backup: BackupConfig
+    hosted_engine: dict
+    engine_api: dict
+    nodes: list[str]
+    node_timeouts: dict
+
+
+@dataclass(frozen=True)
 class SiteConfig:
     ssh_user: str
     known_hosts: str
     hosts: dict[str, HostConfig]
     multipath_overrides: list[MultipathOverrideConfig] = field(default_factory=list)
+    storage_exports: list[StorageExportConfig] = field(default_factory=list)
+    migration: MigrationConfig | None = None
 
     def known_hosts_for(self, name: str) -> str:
         """The trusted key lines for one host: its pinned key if the stack has one, else known_hosts."""
@@ -55,6 +90,10 @@ class SiteConfig:
         if host.host_key:
             return f"{label} {host.host_key}\n"
         return "".join(line + "\n" for line in self.known_hosts.splitlines() if _names_host(line, label))
+
+    def engine_host_name(self, name: str) -> str:
+        """The host's name in the Engine: the stack's name unless `hosts.<name>.engineName` says otherwise."""
+        return self.hosts[name].engine_name or name
 
     def connection(self, name: str) -> dict:
         host = self.hosts[name]
@@ -105,7 +144,7 @@ def _hosts(reader: _Reader) -> dict[str, HostConfig]:
         ok = reader.expect(isinstance(address, str) and address.strip() != "", f"`hosts.{name}.address` must be the host's address or FQDN")
         ok &= reader.expect(isinstance(port, int) and 0 < port < 65536, f"`hosts.{name}.port` must be a TCP port number (1-65535), not {port!r}")
         if ok:
-            hosts[name] = HostConfig(name, address, port, entry.get("hostKey"))
+            hosts[name] = HostConfig(name, address, port, entry.get("hostKey"), entry.get("engineName"))
     return hosts
 
 
@@ -131,6 +170,128 @@ def _multipath_overrides(reader: _Reader, hosts: dict) -> list[MultipathOverride
     return overrides
 
 
+STORAGE_EXPORT_DEFAULTS = {"clients": "*", "options": "rw,sync,no_subtree_check"}
+
+
+def _storage_exports(reader: _Reader, hosts: dict) -> list[StorageExportConfig]:
+    raw = reader.object("storageExports", [])
+    if not reader.expect(isinstance(raw, list), "`storageExports` must be a list of {host, path, clients, options}"):
+        return []
+    exports, seen = [], {}
+    for index, entry in enumerate(raw):
+        where = f"storageExports[{index}]"
+        if not reader.expect(isinstance(entry, dict), f"`{where}` must be a mapping with host, path, clients and options"):
+            continue
+        unknown = sorted(set(entry) - {"host", "path", "clients", "options"})
+        reader.expect(not unknown, f"`{where}` has unknown keys {', '.join(unknown)}: use host, path, clients and options")
+        props = {**STORAGE_EXPORT_DEFAULTS, **entry}
+        ok = reader.expect(props.get("host") in hosts, f"`{where}.host` is {props.get('host')!r}, which is not one of `hosts`: {', '.join(hosts)}")
+        for key, found in storage_export.problems(props).items():
+            reader.problems += [f"`{where}.{key}` {p}" for p in found]
+            ok = False
+        if not ok:
+            continue
+        key = (props["host"], props["path"])
+        if not reader.expect(key not in seen, f"`{where}` exports {props['path']} on {props['host']} again, as `storageExports[{seen.get(key)}]` does: give each directory one entry"):
+            continue
+        seen[key] = index
+        exports.append(StorageExportConfig(props["host"], props["path"], props["clients"], props["options"]))
+    return exports
+
+
+ROLES = {"originalEngine": "the original standalone Engine machine", "deploymentHost": "the fresh host the "
+         "self-hosted engine is deployed on", "backupServer": "the server that keeps the Engine backup"}
+FQDN = re.compile(r"^(?=.{1,253}$)([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,63}$")
+UNICAST_MAC = re.compile(r"^[0-9a-f][02468ace](:[0-9a-f]{2}){5}$")
+HOSTED_ENGINE_DEFAULTS = {
+    "clusterName": "Default", "bridgeInterface": "eth0", "backupDirectory": "/root/backup", "renewPki": False,
+    "storage": {"type": "nfs", "diskSizeGB": 51, "nfsVersion": "auto", "mountOptions": ""},
+    "smtp": {"server": "localhost", "port": 25, "sender": "root@localhost", "recipients": ["root@localhost"]},
+    "vm": {"vcpus": 4},
+}
+STORAGE_KEYS = {"nfs": ("connection",), "glusterfs": ("connection",), "iscsi": ("portal", "target", "lun"), "fc": ("lun",)}
+
+
+def _merged(defaults: dict, given: dict) -> dict:
+    merged = {**defaults, **given}
+    for key, value in defaults.items():
+        if isinstance(value, dict) and isinstance(given.get(key), dict):
+            merged[key] = {**value, **given[key]}
+    return merged
+
+
+def _strings(value, where: str):
+    """Yields (where, text) for every string inside a setting, to keep line breaks out of answer files."""
+    if isinstance(value, str):
+        yield where, value
+    elif isinstance(value, dict):
+        for key, inner in value.items():
+            yield from _strings(inner, f"{where}.{key}")
+    elif isinstance(value, list):
+        for index, inner in enumerate(value):
+            yield from _strings(inner, f"{where}[{index}]")
+
+
+def _hosted_engine(reader: _Reader) -> dict:
+    he = _merged(HOSTED_ENGINE_DEFAULTS, reader.object("hostedEngine", {}) or {})
+    vm, storage, smtp = he["vm"], he["storage"], he["smtp"]
+    reader.expect(isinstance(he.get("fqdn"), str) and bool(FQDN.match(he["fqdn"])),
+                  "`hostedEngine.fqdn` must be the Engine's fully qualified name (the original Engine's, e.g. engine.example.com)")
+    reader.expect(isinstance(he.get("gateway"), str) and he["gateway"] != "", "`hostedEngine.gateway` must be the deployment host's default gateway address")
+    memory = vm.get("memoryMB")
+    reader.expect(isinstance(memory, int) and memory >= 4096,
+                  f"`hostedEngine.vm.memoryMB` is {memory!r}: give the Engine VM at least 4096 MiB, and as much as the original Engine machine has")
+    reader.expect(isinstance(vm.get("vcpus"), int) and vm["vcpus"] >= 1, "`hostedEngine.vm.vcpus` must be a whole number of virtual CPUs, at least 1")
+    mac = vm.get("macAddress")
+    reader.expect(mac is None or (isinstance(mac, str) and bool(UNICAST_MAC.match(mac.lower()))),
+                  f"`hostedEngine.vm.macAddress` is {mac!r}: give a unicast MAC such as 00:16:3e:12:34:56, or leave it out for a random one")
+    if reader.expect(storage.get("type") in STORAGE_KEYS, "`hostedEngine.storage.type` must be one of nfs, iscsi, fc, glusterfs"):
+        for key in STORAGE_KEYS[storage["type"]]:
+            reader.expect(bool(storage.get(key)), f"`hostedEngine.storage.{key}` is needed for {storage['type']} storage")
+    reader.expect(isinstance(storage.get("diskSizeGB"), int) and storage["diskSizeGB"] > 0, "`hostedEngine.storage.diskSizeGB` must be a whole number of GiB")
+    reader.expect(isinstance(smtp.get("port"), int) and 0 < smtp["port"] < 65536, "`hostedEngine.smtp.port` must be a TCP port number")
+    reader.expect(isinstance(smtp.get("recipients"), list) and all(isinstance(r, str) and "@" in r for r in smtp["recipients"]),
+                  "`hostedEngine.smtp.recipients` must be a list of e-mail addresses")
+    for where, text in _strings(he, "hostedEngine"):
+        reader.expect(text.isprintable(), f"`{where}` contains a line break or control character, which an answer file cannot hold")
+    return he
+
+
+def _engine_api(reader: _Reader, he: dict) -> dict:
+    api = reader.object("engineApi", {}) or {}
+    url = api.get("url") or f"https://{he.get('fqdn')}/ovirt-engine/api"
+    ca_file = api.get("caFile")
+    ca_path = PROJECT_DIR / Path(str(ca_file)).expanduser()
+    if reader.expect(isinstance(ca_file, str) and ca_path.is_file(),
+                     f"`engineApi.caFile` is {ca_file!r}: give the path of the Engine's CA certificate (the original "
+                     f"Engine's /etc/pki/ovirt-engine/ca.pem; the restored Engine keeps its CA)"):
+        return {"url": url, "username": api.get("username", "admin@internal"), "caPem": ca_path.read_text()}
+    return {}
+
+
+def _migration(reader: _Reader, hosts: dict) -> MigrationConfig | None:
+    roles = reader.object("roles", None)
+    if roles is None:
+        return None
+    for role, meaning in ROLES.items():
+        reader.expect(roles.get(role) in hosts, f"`roles.{role}` is {roles.get(role)!r}: name {meaning}, one of `hosts`")
+    backup = {"directory": "/backup", "fileName": "engine.backup", "engineDirectory": "/var/lib/ovirt-engine-backup",
+              "allowEngineUpdate": False, **(reader.object("backup", {}) or {})}
+    nodes = reader.object("hostedEngineNodes", [])
+    for index, node in enumerate(nodes if isinstance(nodes, list) else [nodes]):
+        reader.expect(node in hosts and node not in roles.values(),
+                      f"`hostedEngineNodes[{index}]` is {node!r}: name an existing hypervisor from `hosts` (not the deployment host)")
+    timeouts = {"maintenance": 1800, "install": 3600, "poll": 2, **(reader.object("nodeTimeouts", {}) or {})}
+    he = _hosted_engine(reader)
+    return MigrationConfig(
+        original_engine=roles.get("originalEngine"), deployment_host=roles.get("deploymentHost"),
+        backup_server=roles.get("backupServer"),
+        backup=BackupConfig(backup["directory"], backup["fileName"], backup["engineDirectory"], bool(backup["allowEngineUpdate"])),
+        hosted_engine=he, engine_api=_engine_api(reader, he), nodes=list(nodes) if isinstance(nodes, list) else [],
+        node_timeouts=timeouts,
+    )
+
+
 def load(config: pulumi.Config | None = None) -> SiteConfig:
     reader = _Reader(config or pulumi.Config())
     ssh = reader.object("ssh", {})
@@ -140,10 +301,20 @@ def load(config: pulumi.Config | None = None) -> SiteConfig:
         known_hosts=_known_hosts(reader, ssh),
         hosts=hosts,
         multipath_overrides=_multipath_overrides(reader, hosts),
+        storage_exports=_storage_exports(reader, hosts),
+        migration=_migration(reader, hosts),
     )
     if reader.problems:
         raise ConfigError(reader.problems)
     return site
+
+
+def secrets(site: SiteConfig, config: pulumi.Config | None = None) -> dict:
+    """The migration's passwords, kept secret; each is set with `pulumi config set --secret`."""
+    if site.migration is None:
+        return {}
+    config = config or pulumi.Config()
+    return {name: config.require_secret(name) for name in ("adminPassword", "engineRootPassword")}
 
 
 def private_key(config: pulumi.Config | None = None) -> pulumi.Output[str]:

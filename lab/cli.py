@@ -61,6 +61,9 @@ def describe(state, info):
         lines.append(f"  {name:8} {h['role']:16} {h['fqdn']:24} "
                      f"ssh -p {h['port']} -o UserKnownHostsFile={known_hosts} "
                      f"-o StrictHostKeyChecking=yes root@{h['address']}")
+    for key, label in (("engine_api", "engine API"), ("engine_api_new", "new engine API")):
+        if key in info:
+            lines.append(f"  {label}: {info[key]['url']} (ca_file {info[key]['ca_file']})")
     return "\n".join(lines)
 
 

@@ -45,6 +45,7 @@ class Host:
         self.name = spec.name
         self.fqdn = spec.fqdn
         self.log = log
+        self.lab = None  # the running lab.server.Lab, set by Lab.start
         self.lock = threading.RLock()
         self.state_path = Path(state_dir) / "hosts" / f"{spec.name}.json"
         self.state_path.parent.mkdir(parents=True, exist_ok=True)
@@ -78,6 +79,7 @@ class Host:
         self.commands = []
         self.multipath_config = None
         self.multipath_error = None
+        self.ovirt = {}  # lab/commands/ovirt.py: pending updates, dnf modules, hosted-engine
         if self.services.get("multipathd", {}).get("active"):
             self._reload_multipath()
 
@@ -96,19 +98,25 @@ class Host:
         self.commands = data["commands"]
         self.multipath_config = data["multipath_config"]
         self.multipath_error = data.get("multipath_error")
+        self.ovirt = data.get("ovirt", {})
 
     def save(self):
         write_json_atomic(self.state_path, {
             "name": self.name, "fqdn": self.fqdn, "files": self.fs.to_json(),
             "services": self.services, "packages": self.packages,
             "commands": self.commands, "multipath_config": self.multipath_config,
-            "multipath_error": self.multipath_error})
+            "multipath_error": self.multipath_error, "ovirt": self.ovirt})
 
     # --- activity -----------------------------------------------------
-    def run(self, line, stdin):
-        """Run one command line (exec request); logged and saved."""
+    def run(self, line, stdin, live_out=None):
+        """Run one command line (exec request); logged and saved.
+
+        `live_out(bytes)`, when given, lets a command send stdout while it runs
+        (Context.flush); what it returns afterwards is the rest."""
+        if self.lab is not None and getattr(self.lab, "engines", None) is not None:
+            self.lab.engines.sync_nodes()
         with self.lock:
-            out, err, status = Shell(self, COMMANDS).run(line, stdin)
+            out, err, status = Shell(self, COMMANDS, live_out).run(line, stdin)
             self.record("exec", line, status)
         return out, err, status
 

@@ -1,4 +1,6 @@
 """`lab serve`: one process that runs every host's SSH server on loopback."""
+import copy
+import json
 import logging
 import os
 import signal
@@ -12,10 +14,13 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from lab import site as site_mod
 from lab.host import CommandLog, Host, write_json_atomic
+from lab.ovirt_site import EngineServices, settings
 from lab.sshd import serve_connection
 
 log = logging.getLogger("lab.server")
 LOOPBACK = "127.0.0.1"
+ENGINE_VM = "engine-vm"  # the SSH host started by a successful hosted-engine --deploy
+ENGINE_VM_FILE = "engine-vm.json"
 
 
 def host_key(state_dir, name):
@@ -56,24 +61,66 @@ class Lab:
         self.stopping = threading.Event()
         self.threads, self.transports, self.listeners = [], [], {}
         self.hosts, self.keys = {}, {}
+        self.host_authorized_keys = {}  # name -> key blobs, for hosts with their own list (engine-vm)
+        self.command_log = None
+        self.engines = None
+        self.publish_lock = threading.Lock()
 
     def start(self):
         self.state_dir.mkdir(parents=True, exist_ok=True)
-        command_log = CommandLog(self.state_dir / "commands.jsonl")
+        command_log = self.command_log = CommandLog(self.state_dir / "commands.jsonl")
         for spec in self.site.hosts:
-            self.hosts[spec.name] = Host(spec, self.state_dir, command_log)
-            self.keys[spec.name] = host_key(self.state_dir, spec.name)
-            port = 0 if self.random_ports else spec.ssh_port
-            try:
-                self.listeners[spec.name] = self._listen(port)
-            except OSError as exc:
-                raise RuntimeError(f"{spec.name}: cannot listen on {LOOPBACK}:{port}: {exc.strerror}") from None
-        for name, sock in self.listeners.items():
-            thread = threading.Thread(target=self._accept, args=(name, sock),
-                                      name=f"accept-{name}", daemon=True)
-            thread.start()
-            self.threads.append(thread)
+            self._add_host(spec)
+        if (self.state_dir / ENGINE_VM_FILE).exists():
+            self._add_engine_vm_host(json.loads((self.state_dir / ENGINE_VM_FILE).read_text()))
+        self.engines = EngineServices(self)
+        self.engines.start()
+        for name in list(self.listeners):
+            self._start_accepting(name)
         self._publish()
+
+    def _add_host(self, spec, authorized_keys=None):
+        self.hosts[spec.name] = Host(spec, self.state_dir, self.command_log)
+        self.hosts[spec.name].lab = self
+        self.keys[spec.name] = host_key(self.state_dir, spec.name)
+        if authorized_keys is not None:
+            self.host_authorized_keys[spec.name] = authorized_keys
+        port = 0 if self.random_ports else spec.ssh_port
+        try:
+            self.listeners[spec.name] = self._listen(port)
+        except OSError as exc:
+            raise RuntimeError(f"{spec.name}: cannot listen on {LOOPBACK}:{port}: {exc.strerror}") from None
+
+    def engine_vm_spec(self, fqdn):
+        """The new Engine VM: the original Engine's accounts, files and services under the deploy's FQDN."""
+        base = next((h for h in self.site.hosts if h.role == "original-engine"), None) \
+            or next(h for h in self.site.hosts if h.role == "deployment-host")
+        spec = copy.deepcopy(base)
+        spec.name, spec.role, spec.fqdn = ENGINE_VM, "new-engine-vm", fqdn
+        spec.ssh_port = int(settings(self.site)["engine_vm_ssh_port"])
+        spec.extra = {**spec.extra, "update_pending": {"setup": False, "engine": False, "os": False}}
+        return spec
+
+    def _add_engine_vm_host(self, info):
+        keys = self.authorized_keys | read_authorized_keys(info.get("authorized_keys", []))
+        self._add_host(self.engine_vm_spec(info["fqdn"]), keys)
+
+    def add_engine_vm(self, fqdn, authorized_key_lines=()):
+        """Start the `engine-vm` SSH host after hosted-engine --deploy (a new host key), remembered in
+        STATE/engine-vm.json so a restart brings it back; the caller publishes lab.json."""
+        if ENGINE_VM in self.hosts:
+            return self.hosts[ENGINE_VM]
+        info = {"fqdn": fqdn, "authorized_keys": list(authorized_key_lines)}
+        write_json_atomic(self.state_dir / ENGINE_VM_FILE, info)
+        self._add_engine_vm_host(info)
+        self._start_accepting(ENGINE_VM)
+        return self.hosts[ENGINE_VM]
+
+    def _start_accepting(self, name):
+        thread = threading.Thread(target=self._accept, args=(name, self.listeners[name]),
+                                  name=f"accept-{name}", daemon=True)
+        thread.start()
+        self.threads.append(thread)
 
     def _listen(self, port):
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -94,7 +141,8 @@ class Lab:
             conn.settimeout(None)
             threading.Thread(target=serve_connection, daemon=True, name=f"ssh-{name}",
                              args=(conn, self.hosts[name], self.keys[name],
-                                   self.authorized_keys, self.transports)).start()
+                                   self.host_authorized_keys.get(name, self.authorized_keys),
+                                   self.transports)).start()
 
     def port(self, name):
         return self.listeners[name].getsockname()[1]
@@ -103,16 +151,20 @@ class Lab:
         """Write known_hosts and then lab.json (the 'ready' signal), both atomically."""
         hosts = {}
         known = []
-        for spec in self.site.hosts:
+        for name, host in list(self.hosts.items()):
+            spec = host.spec
             key = f"{self.keys[spec.name].get_name()} {self.keys[spec.name].get_base64()}"
             hosts[spec.name] = {"address": LOOPBACK, "port": self.port(spec.name),
                                 "fqdn": spec.fqdn, "role": spec.role, "host_key": key}
-            known.append(f"[{LOOPBACK}]:{self.port(spec.name)} {key}\n")
+            if name != ENGINE_VM:  # the administrator has to accept the new Engine VM's key
+                known.append(f"[{LOOPBACK}]:{self.port(spec.name)} {key}\n")
         tmp = self.state_dir / ".known_hosts.tmp"
         tmp.write_text("".join(known))
         os.replace(tmp, self.state_dir / "known_hosts")
-        write_json_atomic(self.state_dir / "lab.json",
-                          {"pid": os.getpid(), "site": self.site.path, "hosts": hosts})
+        with self.publish_lock:
+            write_json_atomic(self.state_dir / "lab.json",
+                              {"pid": os.getpid(), "site": self.site.path, "hosts": hosts,
+                               **(self.engines.info() if self.engines else {})})
 
     def stop(self):
         self.stopping.set()
@@ -125,6 +177,8 @@ class Lab:
         for host in self.hosts.values():
             with host.lock:
                 host.save()
+        if self.engines:
+            self.engines.stop()
         (self.state_dir / "lab.json").unlink(missing_ok=True)
 
 

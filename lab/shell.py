@@ -228,14 +228,25 @@ class _Sink:
 class Shell:
     """Runs command lines against one host; commands come from lab.commands."""
 
-    def __init__(self, host, registry):
+    def __init__(self, host, registry, live_out=None):
         self.host = host
         self.registry = registry
         self.cwd = HOME
+        self.live_out = live_out  # callable(bytes): write to the client while the line runs
+        self._top_out = None
+
+    def _write_live(self, data):
+        """Send what the line has printed so far, then `data`, straight to the client."""
+        if self._top_out:
+            self.live_out(bytes(self._top_out))
+            self._top_out.clear()
+        if data:
+            self.live_out(data)
 
     def run(self, line, stdin):
         """Run a full command line; returns (stdout, stderr, status)."""
         out, err = bytearray(), bytearray()
+        self._top_out = out
         try:
             items = parse(line)
         except Unsupported as exc:
@@ -273,12 +284,13 @@ class Shell:
             return 127
         if not argv:
             return 0
-        o, e, status = self._invoke(argv, stdin)
+        live = self.live_out is not None and fds[1].buffer is not None and fds[1].buffer is self._top_out
+        o, e, status = self._invoke(argv, stdin, self._write_live if live else None)
         self._emit(fds[1], o)
         self._emit(fds[2], e)
         return status
 
-    def _invoke(self, argv, stdin):
+    def _invoke(self, argv, stdin, live=None):
         name = argv[0]
         for prefix in ("/usr/bin/", "/usr/sbin/", "/bin/", "/sbin/"):
             if name.startswith(prefix):
@@ -287,6 +299,7 @@ class Shell:
         if func is None:
             return b"", f"lab: command not implemented: {argv[0]}\n".encode(), 127
         ctx = Context(self, name, argv[1:], stdin)
+        ctx.live = live
         try:
             status = func(ctx)
         except Unsupported as exc:
@@ -347,6 +360,15 @@ class Context:
 
     def print(self, text="", end="\n"):
         self.out += (text + end).encode()
+
+    def flush(self):
+        """Send the stdout printed so far to the client now, when stdout is the SSH channel.
+
+        Otherwise (a pipe, a redirection, or no live channel) the output stays
+        buffered and is delivered when the command ends, as before."""
+        if getattr(self, "live", None) is not None and self.out:
+            self.live(bytes(self.out))
+            self.out.clear()
 
     def error(self, text):
         self.err += (text + "\n").encode()

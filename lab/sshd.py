@@ -90,8 +90,11 @@ def _exec(host, channel, line, answered):
             if not data:
                 return b"".join(chunks)
             chunks.append(data)
+    def live_out(data):
+        answered.wait(5)
+        channel.sendall(data)
     try:
-        out, err, status = host.run(line, Input(read_stdin))
+        out, err, status = host.run(line, Input(read_stdin), live_out)
         answered.wait(5)
         channel.sendall(out)
         channel.sendall_stderr(err)

@@ -95,6 +95,32 @@ class LabProcess:
         entries = [json.loads(line) for line in path.read_text().splitlines() if line]
         return [e for e in entries if host is None or e["host"] == host]
 
+    def refresh(self):
+        """Re-read lab.json (it changes when hosted-engine --deploy starts the new Engine API)."""
+        self.info = json.loads((self.state_dir / "lab.json").read_text())
+        return self.info
+
+    @property
+    def engine_api(self):
+        """{"url", "ca_file"} of the original Engine's API."""
+        return self.refresh()["engine_api"]
+
+    @property
+    def engine_api_new(self):
+        """{"url", "ca_file"} of the new self-hosted Engine's API, or None before the deploy."""
+        return self.refresh().get("engine_api_new")
+
+    def engine_connection(self, new=False, username="admin@internal",
+                          password="lab-admin-password", **kwargs):
+        """An ovirtsdk4.Connection to the original (or the new) Engine API."""
+        import ovirtsdk4
+        api = self.engine_api_new if new else self.engine_api
+        if api is None:
+            raise RuntimeError("the new Engine API is not running (no hosted-engine --deploy yet)")
+        kwargs.setdefault("timeout", 10)
+        return ovirtsdk4.Connection(url=api["url"], username=username, password=password,
+                                    ca_file=api["ca_file"], **kwargs)
+
     def host_state(self, name):
         return json.loads((self.state_dir / "hosts" / f"{name}.json").read_text())
 

@@ -7,10 +7,12 @@ One connection per host per provider process, host keys checked against the site
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import io
 import shlex
 import stat
+import tempfile
 import threading
 from dataclasses import dataclass
 
@@ -102,6 +104,12 @@ def load_private_key(text: str) -> paramiko.PKey:
     raise ValueError("the `sshPrivateKey` setting is not an OpenSSH or PEM private key (ed25519, ecdsa or rsa)")
 
 
+def public_key_line(private_key: str) -> str:
+    """The OpenSSH public key line of a private key, for authorized_keys."""
+    key = load_private_key(private_key)
+    return f"{key.get_name()} {key.get_base64()}"
+
+
 def _trusted_keys(client: paramiko.SSHClient, known_hosts: str) -> None:
     keys = client.get_host_keys()
     for line in known_hosts.splitlines():
@@ -139,36 +147,43 @@ class Connection:
                 f"in the way: check it before you replace its line in the known_hosts file."
             ) from err
         self._sftp: paramiko.SFTPClient | None = None
+        # Resources on the same host run in parallel; one SFTP session serves one request at a time.
+        self._sftp_lock = threading.RLock()
 
     @property
     def alive(self) -> bool:
         transport = self.client.get_transport()
         return transport is not None and transport.is_active()
 
-    def run(self, *argv: str, stdin: bytes | None = None, check: bool = True) -> Result:
-        """Runs one command given as separate arguments, each quoted for the remote shell."""
+    def run(self, *argv: str, stdin: bytes | None = None, check: bool = True, on_line=None) -> Result:
+        """Runs one command given as separate arguments, each quoted for the remote shell.
+
+        `on_line` is called with each line of output as it arrives, for commands that run long.
+        """
         command = shlex.join(argv)
         channel = self.client.get_transport().open_session()
         channel.exec_command(command)
         if stdin is not None:
             channel.sendall(stdin)
         channel.shutdown_write()
-        stdout, stderr = _drain(channel)
+        stdout, stderr = _drain(channel, _LineSplitter(on_line) if on_line else None)
         result = Result(channel.recv_exit_status(), stdout.decode(), stderr.decode())
         if check and result.exit_status != 0:
             raise RemoteCommandError(self.host.name, command, result)
         return result
 
-    @property
-    def sftp(self) -> paramiko.SFTPClient:
-        if self._sftp is None:
-            self._sftp = self.client.open_sftp()
-        return self._sftp
+    @contextlib.contextmanager
+    def sftp(self):
+        """The connection's SFTP session, held for one operation at a time."""
+        with self._sftp_lock:
+            if self._sftp is None:
+                self._sftp = self.client.open_sftp()
+            yield self._sftp
 
     def read_file(self, path: str) -> bytes | None:
         """The file's content, or None when there is no such file."""
         try:
-            with self.sftp.open(path, "rb") as remote:
+            with self.sftp() as sftp, sftp.open(path, "rb") as remote:
                 return remote.read()
         except FileNotFoundError:
             return None
@@ -176,14 +191,24 @@ class Connection:
     def write_file(self, path: str, data: bytes, mode: int = 0o644) -> None:
         """Writes beside the target and renames, so no reader sees half a file."""
         temporary = f"{path}.ovirt-she-tmp"
-        with self.sftp.open(temporary, "wb") as remote:
-            remote.write(data)
-        self.sftp.chmod(temporary, mode)
-        self.sftp.posix_rename(temporary, path)
+        with self.sftp() as sftp:
+            with sftp.open(temporary, "wb") as remote:
+                remote.chmod(mode)  # before any byte is written: the file may hold passwords
+                remote.write(data)
+            sftp.posix_rename(temporary, path)
+
+    def list_dir(self, path: str) -> list[str] | None:
+        """The names in a directory, or None when there is no such directory."""
+        try:
+            with self.sftp() as sftp:
+                return sftp.listdir(path)
+        except FileNotFoundError:
+            return None
 
     def file_mode(self, path: str) -> int | None:
         try:
-            return stat.S_IMODE(self.sftp.stat(path).st_mode)
+            with self.sftp() as sftp:
+                return stat.S_IMODE(sftp.stat(path).st_mode)
         except FileNotFoundError:
             return None
 
@@ -191,16 +216,71 @@ class Connection:
         self.client.close()
 
 
-def _drain(channel: paramiko.Channel) -> tuple[bytes, bytes]:
+class _LineSplitter:
+    """Hands complete lines of a stream to a callback as they arrive."""
+
+    def __init__(self, on_line):
+        self.on_line, self.pending = on_line, b""
+
+    def feed(self, data: bytes) -> None:
+        *lines, self.pending = (self.pending + data).split(b"\n")
+        for line in lines:
+            self.on_line(line.decode(errors="replace"))
+
+    def close(self) -> None:
+        if self.pending:
+            self.on_line(self.pending.decode(errors="replace"))
+
+
+def _drain(channel: paramiko.Channel, lines: _LineSplitter | None = None) -> tuple[bytes, bytes]:
     stdout, stderr = bytearray(), bytearray()
     while not (channel.exit_status_ready() and not channel.recv_ready() and not channel.recv_stderr_ready()):
         if channel.recv_ready():
-            stdout += channel.recv(65536)
+            data = channel.recv(65536)
+            stdout += data
+            if lines:
+                lines.feed(data)
         elif channel.recv_stderr_ready():
             stderr += channel.recv_stderr(65536)
         else:
             channel.status_event.wait(0.05)
+    if lines:
+        lines.close()
     return bytes(stdout), bytes(stderr)
+
+
+@dataclass(frozen=True)
+class Copied:
+    sha256: str
+    size: int
+    data: bytes | None  # the content, when small enough to keep
+
+
+def copy_file(source: Connection, source_path: str, target: Connection, target_path: str,
+              mode: int = 0o600, keep_up_to: int = 64 << 20) -> Copied:
+    """Streams a file from one host to another through this process, never half-written at the target."""
+    digest, size, partial = hashlib.sha256(), 0, target_path + ".part"
+    with tempfile.SpooledTemporaryFile(max_size=keep_up_to) as spool:
+        with source.sftp() as sftp, sftp.open(source_path, "rb") as remote:
+            while chunk := remote.read(1 << 20):
+                digest.update(chunk)
+                size += len(chunk)
+                spool.write(chunk)
+        spool.seek(0)
+        with target.sftp() as sftp:
+            with sftp.open(partial, "wb") as remote:
+                remote.chmod(mode)
+                while chunk := spool.read(1 << 20):
+                    remote.write(chunk)
+            sftp.posix_rename(partial, target_path)
+        spool.seek(0)
+        return Copied(digest.hexdigest(), size, spool.read() if size <= keep_up_to else None)
+
+
+def sha256_of(connection: Connection, path: str) -> str | None:
+    """The file's sha256 as the host computes it, or None when it cannot be read."""
+    result = connection.run("sha256sum", "--", path, check=False)
+    return result.stdout.split()[0] if result.exit_status == 0 else None
 
 
 _pool: dict[tuple, Connection] = {}

@@ -12,4 +12,5 @@ def command(*names):
 
 
 # Importing the modules registers their commands.
-from lab.commands import accounts, builtin, files, services  # noqa: E402,F401
+from lab.commands import accounts, builtin, files, nfs, services  # noqa: E402,F401
+from lab.commands import ovirt  # noqa: E402,F401  (after accounts: it extends getent)

@@ -1,0 +1,176 @@
+"""The lab's oVirt side: the Engine APIs that `lab serve` runs next to the SSH hosts.
+
+* The original Engine's API (STATE/engine-api/) answers while the
+  `ovirt-engine` service on the site's `original-engine` host is active
+  (otherwise the Apache 503 page, as httpd answers in front of a stopped
+  engine).
+* The new self-hosted Engine's API (STATE/engine-api-new/) exists once
+  `hosted-engine --deploy` has succeeded on the deployment host; it is
+  restarted with the lab when its state exists.
+
+Site file settings (all optional), top-level key `ovirt`:
+
+    ovirt:
+      engine_api_port: 8443          # fixed port of the original API (random with --random-ports)
+      engine_api_new_port: 8444      # fixed port of the new API
+      engine_model: null             # model YAML for the original API (default: engine_api/default_model.yaml)
+      engine_delays: {}              # EngineApi delays
+      update_pending: {setup: true, engine: true, os: true}  # for the original-engine host;
+                                     # a host's own `update_pending` key overrides it
+      os_version: centos8            # engine-backup's os_version file
+      appliance_engine_version: 4.5.6  # Engine version inside the new HE VM
+      deploy_seconds: 2              # how long hosted-engine --deploy takes
+      engine_vm_ssh_port: 2227       # SSH port of the new Engine VM host `engine-vm` (after the deploy)
+      repos: [{id, name}]            # yum repolist
+      modules: {name: [streams]}     # dnf module enable/list
+      dns: [{name, address}]         # getent hosts, besides every host's fqdn/address
+"""
+import copy
+import json
+import logging
+import os
+import threading
+from pathlib import Path
+
+from lab.engine_api import EngineApi, load_model
+
+log = logging.getLogger("lab.ovirt_site")
+
+DEFAULTS = {
+    "engine_api_port": 8443,
+    "engine_api_new_port": 8444,
+    "engine_model": None,
+    "engine_delays": None,
+    "update_pending": {"setup": True, "engine": True, "os": True},
+    "os_version": "centos8",
+    "appliance_engine_version": "4.5.6",
+    "deploy_seconds": 2,
+    "engine_vm_ssh_port": 2227,
+    "repos": [
+        {"id": "appstream", "name": "CentOS Stream 8 - AppStream"},
+        {"id": "baseos", "name": "CentOS Stream 8 - BaseOS"},
+        {"id": "ovirt-45-upstream", "name": "oVirt upstream for CentOS Stream 8 - oVirt 4.5"},
+        {"id": "ovirt-45-centos-stream-openstack-yoga",
+         "name": "CentOS Stream 8 - oVirt 4.5 - OpenStack Yoga Repository"},
+    ],
+    "modules": {"javapackages-tools": ["201801"], "pki-deps": ["10.6"], "postgresql": ["12", "13"],
+                "mod_auth_openidc": ["2.3"], "nodejs": ["14", "16"]},
+    "dns": [{"name": "she-engine.lab.example", "address": "192.0.2.60"}],
+}
+
+
+def settings(site):
+    """The site's `ovirt` section merged over DEFAULTS."""
+    return {**DEFAULTS, **(site.extra.get("ovirt") or {})}
+
+
+class EngineServices:
+    """Starts/stops the Engine APIs of a Lab and describes them for lab.json."""
+
+    def __init__(self, lab):
+        self.lab = lab
+        self.cfg = settings(lab.site)
+        self.original = self.new = None
+
+    def host_by_role(self, role):
+        return next((h for h in self.lab.hosts.values() if h.spec.role == role), None)
+
+    def _port(self, key):
+        return 0 if self.lab.random_ports else int(self.cfg[key])
+
+    def _start(self, api):
+        try:
+            return api.start()
+        except OSError as exc:
+            raise RuntimeError(f"engine API: cannot listen on 127.0.0.1:{api.port}: {exc.strerror}") from None
+
+    def start(self):
+        engine_host = self.host_by_role("original-engine")
+        model = None
+        if self.cfg["engine_model"]:
+            model = load_model(str(Path(self.lab.site.path).parent / self.cfg["engine_model"]))
+
+        def engine_up():
+            return bool(engine_host and engine_host.services.get("ovirt-engine", {}).get("active"))
+
+        self.original = self._start(EngineApi(str(self.lab.state_dir / "engine-api"), model,
+                                              port=self._port("engine_api_port"), is_up=engine_up,
+                                              delays=self.cfg["engine_delays"]))
+        if (self.lab.state_dir / "engine-api-new" / "state.json").exists():
+            self.start_new()
+        threading.Thread(target=self._sync_loop, name="he-node-sync", daemon=True).start()
+
+    def _sync_loop(self):
+        """Follow the new Engine's host installs even when nobody runs a command."""
+        while not self.lab.stopping.wait(0.5):
+            try:
+                self.sync_nodes()
+            except Exception:  # keep following; the next command syncs again
+                log.exception("hosted-engine node sync failed")
+
+    def api_host_for(self, host, api_hosts):
+        """The new Engine's host entity whose name or address is this lab host's name, FQDN or address."""
+        names = {host.name, host.fqdn, host.spec.address}
+        return next((h for h in api_hosts if h["name"] in names or h["address"] in names), None)
+
+    def sync_nodes(self):
+        """Make lab hosts follow the new Engine: a host (re)installed with deploy_hosted_engine becomes a
+        hosted-engine node once host-deploy finishes, one installed with undeploy_hosted_engine stops being one."""
+        new = self.new
+        if new is None:
+            return
+        from lab.commands import ovirt as ovirt_commands  # the commands import this module
+        with new.site.lock:
+            new.site.tick()
+            api_hosts = copy.deepcopy(list(new.site.state["hosts"].values()))
+        for host in list(self.lab.hosts.values()):
+            api_host = self.api_host_for(host, api_hosts)
+            if api_host is None:
+                continue
+            configured = bool(api_host.get("he", {}).get("configured"))
+            if configured != bool(host.ovirt.get("he", {}).get("deployed")):
+                with host.lock:
+                    if configured:
+                        ovirt_commands.he_node_deploy(host, self.lab)
+                    else:
+                        ovirt_commands.he_node_undeploy(host)
+                    host.record("engine", "host-deploy: hosted-engine " + ("deploy" if configured else "undeploy"), 0)
+
+    def start_new(self, state=None):
+        """Start the new Engine's API; `state` (the restored entities) is written first."""
+        directory = self.lab.state_dir / "engine-api-new"
+        directory.mkdir(parents=True, exist_ok=True)
+        if state is not None:
+            if self.new is not None:
+                self.new.stop()
+                self.new = None
+            tmp = directory / ".state.json.tmp"
+            tmp.write_text(json.dumps(state, indent=1, sort_keys=True))
+            os.replace(tmp, directory / "state.json")
+        deploy_host = self.host_by_role("deployment-host")
+
+        def he_vm_up():
+            return bool(deploy_host and deploy_host.ovirt.get("he", {}).get("vm_up"))
+
+        self.new = self._start(EngineApi(str(directory), {}, port=self._port("engine_api_new_port"),
+                                         is_up=he_vm_up, delays=self.cfg["engine_delays"]))
+        return self.new
+
+    def snapshot(self):
+        """A copy of the original Engine's entities, as its database holds them."""
+        site = self.original.site
+        with site.lock:
+            site.tick()
+            return copy.deepcopy(site.state)
+
+    def info(self):
+        out = {}
+        for key, api in (("engine_api", self.original), ("engine_api_new", self.new)):
+            if api is not None:
+                out[key] = {"url": api.url, "ca_file": api.ca_file}
+        return out
+
+    def stop(self):
+        for api in (self.original, self.new):
+            if api is not None:
+                api.stop()

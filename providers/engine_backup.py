@@ -1,0 +1,179 @@
+"""EngineBackup: the original Engine, up to date and stopped, backed up and the backup copied off it.
+
+Procedure 4 and 5: the Engine must be on its latest minor version (the backup's version must match
+the new Engine's), `ovirt-engine` is stopped and disabled so nothing changes after the backup and
+two Engines never manage the same hosts, then `engine-backup --mode=backup` writes the file and its
+log, which are copied to a backup server and checked there against the Engine's own checksum.
+
+A backup is taken once. A later `up` never takes a new one over it; a copy whose checksum no longer
+matches is an error for the administrator to settle, never silently replaced. Destroying the
+resource is the way back: it enables and starts the original Engine again and keeps the files.
+"""
+
+from __future__ import annotations
+
+import io
+import posixpath
+import tarfile
+import time
+
+import pulumi
+from pulumi.dynamic import CheckFailure, CheckResult, CreateResult, DiffResult, ReadResult, Resource, ResourceProvider
+
+from providers.ssh import Connection, Host, RemoteCommandError, connect, copy_file, sha256_of
+
+UPGRADE_AVAILABLE, NO_UPGRADE = 0, 1
+
+
+class BackupError(Exception):
+    """The backup cannot be taken or trusted; the message says why and what to do."""
+
+
+def _engine(props: dict) -> Connection:
+    return connect(Host.from_props(props["engine"]), props["privateKey"])
+
+
+def _backup_server(props: dict) -> Connection:
+    return connect(Host.from_props(props["backupServer"]), props["privateKey"])
+
+
+def paths(props: dict) -> dict:
+    """Where the backup and its log are written on the Engine and kept on the backup server."""
+    name = props["fileName"]
+    return {
+        "engineFile": posixpath.join(props["engineDirectory"], name),
+        "engineLog": posixpath.join(props["engineDirectory"], name + ".log"),
+        "file": posixpath.join(props["directory"], name),
+        "log": posixpath.join(props["directory"], name + ".log"),
+    }
+
+
+def _bring_up_to_date(props: dict, engine: Connection) -> None:
+    """Procedure 4: update the setup packages and run engine-setup, only if allowed and needed."""
+    check = engine.run("engine-upgrade-check", check=False)
+    if check.exit_status == NO_UPGRADE:
+        return
+    if check.exit_status != UPGRADE_AVAILABLE:
+        raise RemoteCommandError(props["engine"]["name"], "engine-upgrade-check", check)
+    if not props["allowEngineUpdate"]:
+        raise BackupError(
+            f"{props['engine']['name']}: engine-upgrade-check says an update is available. The backup's Engine "
+            f"version must match the new Engine's: update the original Engine first (procedure 4: "
+            f"`yum update ovirt\\*setup\\*`, `engine-setup`), or set `backup.allowEngineUpdate: true` to let "
+            f"`pulumi up` do it. Nothing was changed."
+        )
+    engine.run("yum", "update", "-y", "ovirt*setup*")
+    engine.run("engine-setup", "--accept-defaults")
+
+
+def _stop_original_engine(engine: Connection) -> None:
+    if engine.run("systemctl", "is-active", "ovirt-engine", check=False).exit_status == 0:
+        engine.run("systemctl", "stop", "ovirt-engine")
+    if engine.run("systemctl", "is-enabled", "ovirt-engine", check=False).exit_status == 0:
+        engine.run("systemctl", "disable", "ovirt-engine")
+
+
+def _take_backup(props: dict, engine: Connection) -> None:
+    where = paths(props)
+    engine.run("mkdir", "-p", props["engineDirectory"])
+    engine.run("engine-backup", "--mode=backup", "--scope=all", f"--file={where['engineFile']}", f"--log={where['engineLog']}")
+
+
+def engine_version(archive: bytes) -> str:
+    """The Engine version engine-backup recorded in the archive's `version` member."""
+    with tarfile.open(fileobj=io.BytesIO(archive), mode="r:*") as tar:
+        member = next((m for m in tar.getmembers() if m.name.lstrip("./") == "version"), None)
+        if member is None:
+            raise BackupError("the backup archive has no `version` member: it is not an engine-backup archive")
+        return tar.extractfile(member).read().decode().strip()
+
+
+def _copy_off_and_verify(props: dict, engine: Connection) -> dict:
+    where, server = paths(props), _backup_server(props)
+    server.run("mkdir", "-p", props["directory"])
+    on_engine = sha256_of(engine, where["engineFile"])
+    copied = copy_file(engine, where["engineFile"], server, where["file"])
+    sha, size, archive = copied.sha256, copied.size, copied.data
+    copy_file(engine, where["engineLog"], server, where["log"])
+    on_server = sha256_of(server, where["file"])
+    if not (on_engine == sha == on_server):
+        raise BackupError(
+            f"the backup's checksum differs between {props['engine']['name']} ({on_engine}), the copy ({sha}) and "
+            f"{props['backupServer']['name']} ({on_server}): the copy is damaged. Check the disks and network, "
+            f"then run `pulumi up` again."
+        )
+    return {
+        "location": f"{props['backupServer']['name']}:{where['file']}",
+        "logLocation": f"{props['backupServer']['name']}:{where['log']}",
+        "size": size,
+        "sha256": sha,
+        "engineVersion": engine_version(archive) if archive is not None else None,
+        "takenAt": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
+
+
+class EngineBackupProvider(ResourceProvider):
+    def check(self, olds, news):
+        failures = [CheckFailure(k, f"`backup.{k}` must be an absolute path")
+                    for k in ("directory", "engineDirectory") if not str(news.get(k, "")).startswith("/")]
+        name = str(news.get("fileName", ""))
+        if not name or "/" in name or name.startswith("."):
+            failures.append(CheckFailure("fileName", "`backup.fileName` must be a plain file name, such as engine.backup"))
+        return CheckResult(news, failures)
+
+    def diff(self, _id, olds, news):
+        keys = ("fileName", "directory", "engineDirectory")
+        replaces = [k for k in keys if olds.get(k) != news.get(k)]
+        replaces += [k for k in ("engine", "backupServer") if olds.get(k, {}).get("name") != news.get(k, {}).get("name")]
+        return DiffResult(changes=bool(replaces), replaces=replaces, delete_before_replace=False)
+
+    def create(self, props):
+        engine = _engine(props)
+        # A backup a killed run already wrote after stopping the Engine is still current: adopt it.
+        already_taken = sha256_of(engine, paths(props)["engineFile"]) is not None and \
+            engine.run("systemctl", "is-active", "ovirt-engine", check=False).exit_status != 0
+        if not already_taken:
+            _bring_up_to_date(props, engine)
+            _stop_original_engine(engine)
+            _take_backup(props, engine)
+        _stop_original_engine(engine)
+        outs = _copy_off_and_verify(props, engine)
+        return CreateResult(outs["location"], {**props, **outs})
+
+    def read(self, id_, props):
+        server = _backup_server(props)
+        actual = sha256_of(server, paths(props)["file"])
+        if actual is None:
+            return ReadResult(None, {})
+        if props.get("sha256") and actual != props["sha256"]:
+            raise BackupError(
+                f"the backup {props['location']} no longer matches its checksum (was {props['sha256']}, now {actual}): "
+                f"it was changed or damaged. Put the good copy back; to take a new backup instead, remove this "
+                f"resource from the state (`pulumi state delete`) and run `pulumi up`."
+            )
+        return ReadResult(id_, props)
+
+    def delete(self, _id, props):
+        """The way back to the original Engine: enabled and started again; the backup files stay."""
+        engine = _engine(props)
+        engine.run("systemctl", "enable", "ovirt-engine")
+        engine.run("systemctl", "start", "ovirt-engine")
+
+
+class EngineBackup(Resource, module="ovirt", name="EngineBackup"):
+    """The original Engine's backup, kept on the backup server; outputs say where and what it holds."""
+
+    location: pulumi.Output[str]
+    sha256: pulumi.Output[str]
+    size: pulumi.Output[int]
+    engineVersion: pulumi.Output[str]
+
+    def __init__(self, name: str, *, engine: dict, backup_server: dict, private_key, file_name: str,
+                 directory: str, engine_directory: str, allow_engine_update: bool, opts=None):
+        props = {
+            "engine": engine, "backupServer": backup_server, "privateKey": private_key, "fileName": file_name,
+            "directory": directory, "engineDirectory": engine_directory, "allowEngineUpdate": allow_engine_update,
+            "location": None, "logLocation": None, "size": None, "sha256": None, "engineVersion": None, "takenAt": None,
+        }
+        opts = pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(additional_secret_outputs=["privateKey"]))
+        super().__init__(EngineBackupProvider(), name, props, opts)

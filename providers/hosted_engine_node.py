@@ -1,0 +1,178 @@
+"""HostedEngineNode: an existing host reinstalled as a self-hosted engine node (procedure 8).
+
+Through the new Engine's API: the host goes to maintenance, is reinstalled with hosted-engine
+DEPLOY, and is activated; then `hosted-engine --vm-status` on the host must show it with a
+positive score. One host at a time: a conversion refuses to start while another host is in
+maintenance or being installed, so the Engine VM never loses two candidate nodes at once.
+"""
+
+from __future__ import annotations
+
+import json
+
+import ovirtsdk4.types as types
+import pulumi
+from pulumi.dynamic import CheckFailure, CheckResult, CreateResult, DiffResult, ReadResult, Resource, ResourceProvider, UpdateResult
+
+from providers import engine_api
+from providers.ssh import Host, connect as ssh_connect
+
+BUSY = {types.HostStatus.MAINTENANCE, types.HostStatus.PREPARING_FOR_MAINTENANCE, types.HostStatus.INSTALLING,
+        types.HostStatus.INITIALIZING, types.HostStatus.REBOOT}
+IN_PROGRESS = {types.HostStatus.INSTALLING, types.HostStatus.INITIALIZING, types.HostStatus.REBOOT}
+
+
+class ConversionError(Exception):
+    """The host cannot be converted now; the message says why and what to do."""
+
+
+def _engine(props: dict):
+    return engine_api.connect(engine_api.Engine.from_props(props["engine"]), props["adminPassword"])
+
+
+def _host(props: dict, all_content: bool = True) -> types.Host:
+    host = engine_api.find_host(_engine(props), props["host"], all_content=all_content)
+    if host is None:
+        raise ConversionError(f"host `{props['host']}` is not in the Engine at {props['engine']['url']}: check `hostedEngineNodes`")
+    return host
+
+
+def _configured(host: types.Host) -> bool:
+    return bool(host.hosted_engine and host.hosted_engine.configured)
+
+
+def _refuse_if_another_host_is_busy(props: dict, host: types.Host) -> None:
+    others = [h for h in _engine(props).system_service().hosts_service().list() if h.id != host.id and h.status in BUSY]
+    if others:
+        busy = ", ".join(f"{h.name} ({h.status.value})" for h in others)
+        raise ConversionError(
+            f"not converting {host.name}: {busy} is already out of service; hosts are converted one at a time. "
+            f"Activate it (or let its reinstall finish) and run `pulumi up` again."
+        )
+
+
+def _wait_status(props: dict, wanted: set, what: str, timeout: float) -> types.Host:
+    return engine_api.wait_for(
+        lambda: _host(props, all_content=False), lambda h: h.status in wanted or h.status == types.HostStatus.INSTALL_FAILED,
+        f"{props['host']} to be {what}", timeout, props.get("pollInterval", 2),
+    )
+
+
+def _to_maintenance(props: dict, host: types.Host) -> None:
+    if host.status == types.HostStatus.MAINTENANCE:
+        return
+    engine_api.host_service(_engine(props), host).deactivate()
+    _wait_status(props, {types.HostStatus.MAINTENANCE}, "in maintenance (its VMs migrated away)", props["maintenanceTimeout"])
+
+
+def _reinstall(props: dict, host: types.Host, deploy: bool) -> None:
+    service = engine_api.host_service(_engine(props), host)
+    ssh = types.Ssh(authentication_method=types.SshAuthenticationMethod.PUBLICKEY)
+    if deploy:
+        service.install(ssh=ssh, deploy_hosted_engine=True, activate=False)
+    else:
+        service.install(ssh=ssh, undeploy_hosted_engine=True, activate=False)
+    done = engine_api.wait_for(
+        lambda: _host(props),
+        lambda h: h.status == types.HostStatus.INSTALL_FAILED
+        or (h.status not in IN_PROGRESS and _configured(h) == deploy),
+        f"{host.name} to be reinstalled", props["installTimeout"], props.get("pollInterval", 2),
+    )
+    if done.status == types.HostStatus.INSTALL_FAILED:
+        raise ConversionError(f"reinstalling {host.name} failed in the Engine: see its events and host-deploy logs, fix, then `pulumi up` again")
+
+
+def _activate(props: dict) -> None:
+    host = _host(props, all_content=False)
+    if host.status != types.HostStatus.UP:
+        engine_api.host_service(_engine(props), host).activate()
+        _wait_status(props, {types.HostStatus.UP}, "up", props["maintenanceTimeout"])
+
+
+def vm_status_score(vm_status_json: str, names: set[str]) -> int | None:
+    """The HA score `hosted-engine --vm-status --json` gives the host, or None when it is not listed."""
+    data = json.loads(vm_status_json)
+    for entry in data.values():
+        if isinstance(entry, dict) and entry.get("hostname") in names:
+            return int(entry.get("score", 0))
+    return None
+
+
+def _score(props: dict, host: types.Host) -> int:
+    connection = ssh_connect(Host.from_props(props["connection"]), props["privateKey"])
+    names = {props["host"], host.address, props["connection"]["name"]}
+
+    def fetch():
+        result = connection.run("hosted-engine", "--vm-status", "--json", check=False)
+        return vm_status_score(result.stdout, names) if result.exit_status == 0 else None
+
+    return engine_api.wait_for(fetch, lambda s: s is not None and s > 0,
+                               f"`hosted-engine --vm-status` on {props['host']} to show a positive score",
+                               props["maintenanceTimeout"], props.get("pollInterval", 2))
+
+
+def _convert(props: dict) -> dict:
+    host = _host(props)
+    if not _configured(host):
+        if host.status != types.HostStatus.MAINTENANCE:
+            _refuse_if_another_host_is_busy(props, host)
+        _to_maintenance(props, host)
+        _reinstall(props, host, deploy=True)
+    _activate(props)
+    host = _host(props)
+    return {**props, "hostId": host.id, "configured": _configured(host), "score": _score(props, host)}
+
+
+class HostedEngineNodeProvider(ResourceProvider):
+    def check(self, olds, news):
+        failures = [CheckFailure(k, f"`{k}` must be a positive number of seconds")
+                    for k in ("maintenanceTimeout", "installTimeout") if not (isinstance(news.get(k), (int, float)) and news[k] > 0)]
+        return CheckResult(news, failures)
+
+    def diff(self, _id, olds, news):
+        replaces = [k for k in ("host",) if olds.get(k) != news.get(k)]
+        if olds.get("engine", {}).get("url") != news.get("engine", {}).get("url"):
+            replaces.append("engine")
+        drifted = ["configured"] if olds.get("configured") is False or (olds.get("score") or 0) <= 0 else []
+        return DiffResult(changes=bool(replaces or drifted), replaces=replaces, delete_before_replace=True)
+
+    def create(self, props):
+        return CreateResult(f"{props['engine']['url']}#host={props['host']}", _convert(props))
+
+    def update(self, _id, _olds, news):
+        return UpdateResult(_convert(news))
+
+    def read(self, id_, props):
+        host = engine_api.find_host(_engine(props), props["host"], all_content=True)
+        if host is None:
+            return ReadResult(None, {})
+        score = host.hosted_engine.score if host.hosted_engine and host.hosted_engine.score is not None else 0
+        return ReadResult(id_, {**props, "hostId": host.id, "configured": _configured(host), "score": score})
+
+    def delete(self, _id, props):
+        """Undeploys: maintenance, reinstall with hosted-engine UNDEPLOY, activate."""
+        host = engine_api.find_host(_engine(props), props["host"], all_content=True)
+        if host is None or not _configured(host):
+            return
+        if host.status != types.HostStatus.MAINTENANCE:
+            _refuse_if_another_host_is_busy(props, host)
+        _to_maintenance(props, host)
+        _reinstall(props, host, deploy=False)
+        _activate(props)
+
+
+class HostedEngineNode(Resource, module="ovirt", name="HostedEngineNode"):
+    """An existing host converted to a self-hosted engine node; `score` is its HA score afterwards."""
+
+    score: pulumi.Output[int]
+    configured: pulumi.Output[bool]
+
+    def __init__(self, name: str, *, engine: dict, admin_password, host: str, connection: dict, private_key,
+                 maintenance_timeout: float = 1800, install_timeout: float = 3600, poll_interval: float = 2, opts=None):
+        props = {
+            "engine": engine, "adminPassword": admin_password, "host": host, "connection": connection,
+            "privateKey": private_key, "maintenanceTimeout": maintenance_timeout, "installTimeout": install_timeout,
+            "pollInterval": poll_interval, "hostId": None, "configured": None, "score": None,
+        }
+        opts = pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(additional_secret_outputs=["adminPassword", "privateKey"]))
+        super().__init__(HostedEngineNodeProvider(), name, props, opts)

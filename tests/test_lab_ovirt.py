@@ -1,0 +1,199 @@
+"""The lab's oVirt side over real SSH (paramiko) and the real ovirtsdk4.
+
+The tests in this module run in order against one lab: update the Engine,
+back it up, deploy the self-hosted Engine from the backup, then check the
+new Engine API and the HA status.
+"""
+import io
+import json
+import tarfile
+from pathlib import Path
+
+import ovirtsdk4 as sdk
+import pytest
+
+from lab.testing import run
+
+ANSWERS = {
+    "OVEHOSTED_CORE/deployProceed": "bool:True",
+    "OVEHOSTED_NETWORK/gateway": "str:192.0.2.1",
+    "OVEHOSTED_NETWORK/bridgeIf": "str:eth0",
+    "OVEHOSTED_NETWORK/fqdn": "str:engine.lab.example",
+    "OVEHOSTED_VM/cloudinitRootPwd": "str:appliance-root-password",
+    "OVEHOSTED_VM/vmMemSizeMB": "int:16384",
+    "OVEHOSTED_VM/vmVCpus": "int:4",
+    "OVEHOSTED_ENGINE/adminPassword": "str:lab-admin-password",
+    "OVEHOSTED_STORAGE/domainType": "str:nfs",
+    "OVEHOSTED_STORAGE/storageDomainConnection": "str:storage.lab.example:/exports/hosted_engine",
+}
+FQDN_PROMPT = ("Please provide the FQDN you would like to use for the engine.\n"
+               "          Note: This will be the FQDN of the engine VM you are now going to launch,")
+
+
+def answer_file(answers):
+    return "[environment:default]\n" + "".join(f"{k}={v}\n" for k, v in answers.items())
+
+
+def put(client, path, data):
+    with client.open_sftp() as sftp, sftp.open(path, "wb") as f:
+        f.write(data if isinstance(data, bytes) else data.encode())
+
+
+def get(client, path):
+    with client.open_sftp() as sftp, sftp.open(path, "rb") as f:
+        return f.read()
+
+
+def hosts_of(connection):
+    return sorted(h.name for h in connection.system_service().hosts_service().list())
+
+
+def test_lab_json_describes_the_engine_api(lab):
+    api = lab.engine_api
+    assert api["url"].startswith("https://127.0.0.1:") and api["url"].endswith("/ovirt-engine/api")
+    assert Path(api["ca_file"]).read_text().startswith("-----BEGIN CERTIFICATE-----")
+    assert lab.engine_api_new is None
+
+
+def test_engine_api_answers_only_while_ovirt_engine_runs(lab):
+    engine = lab.ssh("engine")
+    connection = lab.engine_connection()
+    assert hosts_of(connection) == ["host1", "host2"]
+    assert run(engine, "systemctl stop ovirt-engine")[0] == 0
+    with pytest.raises(sdk.Error):
+        lab.engine_connection().system_service().hosts_service().list()
+    assert run(engine, "systemctl start ovirt-engine")[0] == 0
+    assert hosts_of(lab.engine_connection()) == ["host1", "host2"]
+
+
+def test_engine_update_check_and_setup(lab):
+    engine = lab.ssh("engine")
+    status, out, _ = run(engine, "engine-upgrade-check")
+    assert (status, out.splitlines()[-1]) == (0, "Upgrade available")
+    status, out, _ = run(engine, "engine-setup --accept-defaults")
+    assert status == 1 and "Execution of setup failed" in out
+    status, out, _ = run(engine, "yum update -y ovirt\\*setup\\*")
+    assert status == 0 and "ovirt-engine-setup-" in out and out.endswith("Complete!\n")
+    status, out, _ = run(engine, "engine-upgrade-check")
+    assert (status, out.splitlines()[-1]) == (1, "No upgrade")
+    before = lab.host_state("engine")["services"]["ovirt-engine"]["counts"]
+    status, out, _ = run(engine, "engine-setup --accept-defaults")
+    assert status == 0, out
+    assert "[ INFO  ] Stopping engine service" in out and "[ INFO  ] Starting engine service" in out
+    assert out.splitlines()[-1] == "[ INFO  ] Execution of setup completed successfully"
+    after = lab.host_state("engine")["services"]["ovirt-engine"]["counts"]
+    assert after["stop"] == before.get("stop", 0) + 1 and after["start"] == before.get("start", 0) + 1
+    assert run(engine, "engine-setup --accept-defaults")[1].count("No product updates found") == 1
+
+
+def test_engine_backup_errors(lab):
+    engine = lab.ssh("engine")
+    assert run(engine, "engine-backup --mode=backup --log=/root/x.log") == (1, "", "FATAL: --file is missing\n")
+    status, out, err = run(engine, "engine-backup --mode=backup --file=/nowhere/b.tar.gz --log=/root/x.log")
+    assert status == 1 and err == "FATAL: Cannot create '/nowhere/b.tar.gz'\n"
+    assert "Cannot open: No such file or directory" in out
+    assert run(engine, "engine-backup --mode=verify --file=/root/none --log=/root/x.log")[0] == 1
+    assert run(lab.ssh("storage"), "engine-backup --mode=backup")[0] == 127
+
+
+def test_engine_backup_archive(lab):
+    engine = lab.ssh("engine")
+    assert run(engine, "systemctl stop ovirt-engine")[0] == 0  # procedure 5.1
+    status, out, err = run(engine, "engine-backup --mode=backup --scope=all "
+                                   "--file=/root/engine.backup --log=/root/engine-backup.log")
+    assert status == 0, err
+    assert "- Engine database 'engine'" in out and out.endswith("Done.\n")
+    archive = tarfile.open(fileobj=io.BytesIO(get(engine, "/root/engine.backup")), mode="r:gz")
+    names = set(archive.getnames())
+    assert {"./files", "./db/engine_backup.db", "./version", "./os_version", "./config", "./md5sum"} <= names
+    assert archive.extractfile("./version").read() == b"4.5.6\n"
+    assert archive.extractfile("./os_version").read() == b"centos8\n"
+    files = tarfile.open(fileobj=io.BytesIO(archive.extractfile("./files").read()), mode="r:xz")
+    assert "var/lib/ovirt-engine/setup" in files.getnames()  # /var/lib/ovirt-engine/* ...
+    assert not [n for n in files.getnames() if n.startswith("var/lib/ovirt-engine/backups")]  # ... minus backups
+    md5 = archive.extractfile("./md5sum").read().decode()
+    assert "  db/engine_backup.db\n" in md5 and "  version\n" in md5
+    log = get(engine, "/root/engine-backup.log").decode()
+    assert "Start of engine-backup mode backup scope all file /root/engine.backup" in log
+    assert "OUTPUT: Done." in log
+    assert run(engine, "engine-backup --mode=verify --file=/root/engine.backup --log=/root/verify.log")[0] == 0
+    put(lab.ssh("deploy"), "/root/engine.backup", get(engine, "/root/engine.backup"))
+
+
+def test_deploy_prompts_for_a_missing_answer(lab):
+    deploy = lab.ssh("deploy")
+    partial = {k: v for k, v in ANSWERS.items() if k != "OVEHOSTED_NETWORK/fqdn"}
+    put(deploy, "/root/partial.conf", answer_file(partial))
+    status, out, _ = run(deploy, "hosted-engine --deploy --restore-from-file=/root/engine.backup "
+                                 "--config-append=/root/partial.conf")
+    assert status == 1
+    assert FQDN_PROMPT in out and "Engine VM FQDN:  []:" in out
+    assert "[ ERROR ] Failed to execute stage 'Environment customization': End of file" in out
+    put(deploy, "/root/answers.conf", answer_file(ANSWERS))
+    status, out, _ = run(deploy, "hosted-engine --deploy --restore-from-file=/root/missing.backup "
+                                 "--config-append=/root/answers.conf")
+    assert status == 1 and "/root/missing.backup' doesn't exist" in out
+    assert run(deploy, "hosted-engine --vm-status") == (1, "You must run --deploy first\n", "")
+    assert lab.engine_api_new is None
+
+
+def test_deploy_checks_storage_permissions(lab):
+    status, out, _ = run(lab.ssh("deploy"), "hosted-engine --deploy --restore-from-file=/root/engine.backup "
+                                            "--config-append=/root/answers.conf")
+    assert status == 1 and "Permission settings on the specified path do not allow access" in out
+
+
+def test_deploy_restores_the_backup_into_the_new_engine(lab):
+    assert run(lab.ssh("storage"), "chown 36:36 /exports/hosted_engine")[0] == 0
+    deploy = lab.ssh("deploy")
+    status, out, err = run(deploy, "hosted-engine --deploy --restore-from-file=/root/engine.backup "
+                                   "--config-append=/root/answers.conf", timeout=30)
+    assert status == 0, out + err
+    assert "[ INFO  ] Hosted Engine successfully deployed" in out
+    assert lab.engine_api_new is not None
+    system = lab.engine_connection(new=True).system_service()
+    assert hosts_of(lab.engine_connection(new=True)) == ["host1", "host2", "she-deploy.lab.example"]
+    vms = {vm.name: vm for vm in system.vms_service().list()}
+    assert set(vms) == {"HostedEngine", "vm1", "vm2"}
+    assert vms["HostedEngine"].status == sdk.types.VmStatus.UP
+    assert "hosted_storage" in [sd.name for sd in system.storage_domains_service().list()]
+    for unit in ("vdsmd", "ovirt-ha-agent", "ovirt-ha-broker"):
+        assert run(deploy, f"systemctl is-active {unit}")[0] == 0
+
+
+def test_vm_status_json_has_the_ha_client_fields(lab):
+    status, out, _ = run(lab.ssh("deploy"), "hosted-engine --vm-status --json")
+    assert status == 0
+    data = json.loads(out)
+    assert data["global_maintenance"] is False
+    host = data["1"]
+    assert host["host-id"] == 1 and host["hostname"] == "she-deploy.lab.example"
+    assert host["score"] == 3400 and host["maintenance"] is False
+    assert host["engine-status"] == {"vm": "up", "health": "good", "detail": "Up"}
+    status, out, _ = run(lab.ssh("deploy"), "hosted-engine --vm-status")
+    assert "--== Host she-deploy.lab.example (id: 1) status ==--" in out
+    assert "Score                              : 3400" in out
+
+
+def test_new_engine_survives_a_lab_restart(lab):
+    lab.stop()
+    lab.start()
+    assert "HostedEngine" in [vm.name for vm in
+                              lab.engine_connection(new=True).system_service().vms_service().list()]
+
+
+def test_dnf_modules_repolist_nodectl_getent(lab):
+    engine = lab.ssh("engine")
+    assert run(engine, "dnf module list --enabled")[0] == 1
+    status, out, _ = run(engine, "dnf module enable -y javapackages-tools pki-deps postgresql:12")
+    assert status == 0 and "Enabling module streams:" in out
+    status, out, _ = run(engine, "dnf module list --enabled")
+    assert status == 0 and "javapackages-tools  201801 [e]" in out and "postgresql" in out
+    assert run(engine, "dnf module enable -y postgresql:13")[0] == 1
+    assert run(engine, "dnf module enable -y no-such-module")[0] == 1
+    assert run(engine, "dnf module enable pki-deps")[0] == 0  # already enabled: nothing to do
+    status, out, _ = run(engine, "yum repolist")
+    assert status == 0 and out.startswith("repo id") and "ovirt-45-upstream" in out
+    assert run(engine, "nodectl check")[0] == 127
+    assert run(engine, "getent hosts storage.lab.example") == (0, "192.0.2.20      storage.lab.example\n", "")
+    assert run(engine, "getent hosts nowhere.lab.example") == (2, "", "")

@@ -29,6 +29,7 @@ import copy
 import json
 import logging
 import os
+import shutil
 import threading
 from pathlib import Path
 
@@ -140,6 +141,10 @@ class EngineServices:
         """Start the new Engine's API; `state` (the restored entities) is written first."""
         directory = self.lab.state_dir / "engine-api-new"
         directory.mkdir(parents=True, exist_ok=True)
+        # The restored Engine keeps the CA from the backup (/etc/pki/ovirt-engine), so clients keep trusting it.
+        for name in ("ca.pem", "ca.key"):
+            if not (directory / name).exists():
+                shutil.copy2(self.lab.state_dir / "engine-api" / name, directory / name)
         if state is not None:
             if self.new is not None:
                 self.new.stop()

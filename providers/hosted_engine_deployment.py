@@ -149,18 +149,37 @@ def _run_deploy(props: dict, deploy: Connection, backup: str) -> None:
 def _engine_vm(props: dict, deploy: Connection) -> tuple[Connection, str]:
     """Reaches the new VM with the host key the trusted deployment host sees for it."""
     target = props["engineVm"]
-    scan = deploy.run("ssh-keyscan", "-t", "ed25519", "-p", str(int(target["port"])), target["address"])
-    key = next(line.split(" ", 1)[1] for line in scan.stdout.splitlines() if line and not line.startswith("#"))
+    scan = deploy.run("ssh-keyscan", "-t", "ed25519", "-p", str(int(target["port"])), props["fqdn"])
+    keys = [line.split(" ", 1)[1] for line in scan.stdout.splitlines() if line and not line.startswith("#")]
+    if not keys:
+        raise DeploymentError(
+            f"{deploy.host.name} cannot read the Engine VM's SSH host key (`ssh-keyscan {props['fqdn']}` found none): "
+            f"check that {props['fqdn']} resolves on the deployment host and the VM's sshd runs, then `pulumi up` again"
+        )
+    key = keys[0]
     label = target["address"] if int(target["port"]) == 22 else f"[{target['address']}]:{int(target['port'])}"
     host = Host(target["name"], target["address"], int(target["port"]), target["user"], f"{label} {key}\n")
     return connect(host, props["privateKey"]), key
 
 
+def enabled_modules(listing: str) -> set[str]:
+    """`name` and `name:stream` of each row of `dnf module list --enabled`."""
+    found = set()
+    for line in listing.splitlines():
+        fields = line.split()
+        if len(fields) >= 3 and fields[2] == "[e]" or len(fields) >= 2 and fields[1].endswith("[e]"):
+            stream = fields[1].removesuffix("[e]")
+            found |= {fields[0], f"{fields[0]}:{stream}"}
+    return found
+
+
 def _enable_modules(vm: Connection) -> None:
-    enabled = vm.run("dnf", "module", "list", "--enabled").stdout
-    for module in ENGINE_MODULES:
-        if module.split(":")[0] not in enabled:
-            vm.run("dnf", "module", "-y", "enable", module)
+    """Procedure 7: only the modules not yet enabled are enabled."""
+    listing = vm.run("dnf", "module", "list", "--enabled", check=False)  # exits 1 when none is enabled
+    enabled = enabled_modules(listing.stdout) if listing.exit_status == 0 else set()
+    missing = [m for m in ENGINE_MODULES if m not in enabled]
+    if missing:
+        vm.run("dnf", "module", "-y", "enable", *missing)
 
 
 def _engine_facts(props: dict) -> dict:

@@ -1027,6 +1027,22 @@ def dnf(ctx):
     raise Unsupported(f"{ctx.name}: command not implemented: {verb}")
 
 
+@command("rpm")
+def rpm(ctx):
+    """`rpm -q NAME...`: NAME-VERSION-RELEASE per installed package, and an exit status counting the missing."""
+    if not ctx.args or ctx.args[0] not in ("-q", "--query"):
+        raise Unsupported("rpm is implemented as: rpm -q NAME...")
+    installed = _installed_names(ctx) | ({HE_PACKAGE} if he_installed(ctx.host) else set())
+    missing = 0
+    for name in ctx.args[1:]:
+        if name in installed:
+            ctx.print(f"{name}-{_lab(ctx).engines.original.site.engine['version']}-1.el8.noarch")
+        else:
+            ctx.print(f"package {name} is not installed")
+            missing += 1
+    return min(missing, 255)
+
+
 def _installed_names(ctx):
     names = set(ctx.host.packages)
     if ENGINE_PACKAGE in names:

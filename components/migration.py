@@ -43,6 +43,7 @@ class SelfHostedEngineMigration(pulumi.ComponentResource):
             return {}
         return {
             "engineUrl": self.deployment.engineUrl,
+            "engineVmHostKey": self.deployment.engineVmHostKey,
             "backup": {"location": self.backup.location, "sha256": self.backup.sha256,
                        "engineVersion": self.backup.engineVersion},
             "nodeScores": {node_name: node.score for node_name, node in zip(self.site.migration.nodes, self.nodes)},

@@ -13,6 +13,7 @@ Site file settings (all optional), top-level key `ovirt`:
     ovirt:
       engine_api_port: 8443          # fixed port of the original API (random with --random-ports)
       engine_api_new_port: 8444      # fixed port of the new API
+                                     # (ports given here stay fixed even with --random-ports)
       engine_model: null             # model YAML for the original API (default: engine_api/default_model.yaml)
       engine_delays: {}              # EngineApi delays
       update_pending: {setup: true, engine: true, os: true}  # for the original-engine host;
@@ -65,6 +66,10 @@ def settings(site):
     return {**DEFAULTS, **(site.extra.get("ovirt") or {})}
 
 
+def pinned_in_site(site, key):
+    return key in (site.extra.get("ovirt") or {})
+
+
 class EngineServices:
     """Starts/stops the Engine APIs of a Lab and describes them for lab.json."""
 
@@ -77,7 +82,8 @@ class EngineServices:
         return next((h for h in self.lab.hosts.values() if h.spec.role == role), None)
 
     def _port(self, key):
-        return 0 if self.lab.random_ports else int(self.cfg[key])
+        """A port the site file names is kept even with --random-ports, so a test can plan for it."""
+        return int(self.cfg[key]) if pinned_in_site(self.lab.site, key) or not self.lab.random_ports else 0
 
     def _start(self, api):
         try:

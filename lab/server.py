@@ -14,7 +14,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from lab import site as site_mod
 from lab.host import CommandLog, Host, write_json_atomic
-from lab.ovirt_site import EngineServices, settings
+from lab.ovirt_site import EngineServices, pinned_in_site, settings
 from lab.sshd import serve_connection
 
 log = logging.getLogger("lab.server")
@@ -85,7 +85,7 @@ class Lab:
         self.keys[spec.name] = host_key(self.state_dir, spec.name)
         if authorized_keys is not None:
             self.host_authorized_keys[spec.name] = authorized_keys
-        port = 0 if self.random_ports else spec.ssh_port
+        port = 0 if self.random_ports and not spec.extra.get("pinned_port") else spec.ssh_port
         try:
             self.listeners[spec.name] = self._listen(port)
         except OSError as exc:
@@ -98,6 +98,7 @@ class Lab:
         spec = copy.deepcopy(base)
         spec.name, spec.role, spec.fqdn = ENGINE_VM, "new-engine-vm", fqdn
         spec.ssh_port = int(settings(self.site)["engine_vm_ssh_port"])
+        spec.extra = {**spec.extra, "pinned_port": pinned_in_site(self.site, "engine_vm_ssh_port")}
         spec.extra = {**spec.extra, "update_pending": {"setup": False, "engine": False, "os": False}}
         return spec
 

@@ -228,6 +228,7 @@ class HostedEngineDeployment(Resource, module="ovirt", name="HostedEngineDeploym
     """The self-hosted Engine VM deployed from the backup; outputs name the new Engine and its VM."""
 
     engineUrl: pulumi.Output[str]
+    engineVmHostKey: pulumi.Output[str]
     engineVmId: pulumi.Output[str]
     hostedStorageDomainId: pulumi.Output[str]
 

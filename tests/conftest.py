@@ -3,7 +3,7 @@
 import pytest
 
 from lab.testing import LabProcess, make_client_key
-from tests.harness import TestStack, lab_config
+from tests.harness import ProjectStack, lab_config
 
 
 @pytest.fixture(scope="session")
@@ -21,7 +21,7 @@ def lab(tmp_path_factory, client_key):
 @pytest.fixture(scope="module")
 def lab_stack(tmp_path_factory, lab, client_key):
     """A stack configured to reach the module's lab; each test module adds its own settings."""
-    stack = TestStack(tmp_path_factory.mktemp("project"))
+    stack = ProjectStack(tmp_path_factory.mktemp("project"))
     stack.lab_settings = lab_config(lab)
     stack.private_key = client_key[0].read_text()
     yield stack

@@ -35,7 +35,7 @@ def copy_project(target: Path) -> Path:
     return target
 
 
-class TestStack:
+class ProjectStack:
     """A stack of a project copy, with the lab's connection settings and the test's secrets."""
 
     def __init__(self, work_dir: Path, stack_name: str = "test"):
@@ -93,7 +93,7 @@ def lab_config(lab, known_hosts: Path | None = None) -> dict:
     }
 
 
-def assert_no_stack_file_beside_project(stack: TestStack) -> None:
+def assert_no_stack_file_beside_project(stack: ProjectStack) -> None:
     """Config must land in stacks/ only (see the module docstring)."""
     stray = [p.name for p in stack.work_dir.glob("Pulumi.*.yaml")]
     assert stray == [], f"stack files written beside Pulumi.yaml: {stray}"

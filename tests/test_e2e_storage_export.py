@@ -103,7 +103,7 @@ def _gid_36_taken(site):
 def test_gid_36_taken_fails_up_saying_so_and_changes_nothing(tmp_path, client_key):
     site = site_variant(tmp_path / "site.yaml", _gid_36_taken)
     with LabProcess(tmp_path / "lab", site=site, authorized_keys=[client_key[1]], client_key=client_key[0]) as lab:
-        other = harness.TestStack(tmp_path / "project")
+        other = harness.ProjectStack(tmp_path / "project")
         other.configure({**lab_config(lab), "storageExports": [DATA]}, {"sshPrivateKey": client_key[0].read_text()})
         with pytest.raises(auto.errors.CommandError) as failure:
             other.up()

@@ -145,3 +145,17 @@ def action():
 
 def fault(reason, detail):
     return types.Fault(reason=reason, detail=detail)
+
+
+def event(site, e):
+    """An audit log entry as the API's `events` collection gives it."""
+    return _identified(types.Event(
+        id=e['id'], code=EVENT_CODES.get(e['status'], 0), description=e['description'], severity=types.LogSeverity.NORMAL,
+        time=datetime.datetime.fromtimestamp(e['time'], datetime.timezone.utc),
+        host=_link(types.Host, 'hosts', e['host']),
+    ), 'events', e['id'])
+
+
+# The lab's own codes for the host transitions it records (the real engine's AuditLogType numbers differ per event).
+EVENT_CODES = {'preparing_for_maintenance': 600, 'maintenance': 16, 'installing': 509, 'install_failed': 505,
+               'initializing': 9501, 'up': 13}

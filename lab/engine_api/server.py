@@ -30,7 +30,8 @@ APACHE_503 = (b'<!DOCTYPE HTML PUBLIC "-//IETF//DTD HTML 2.0//EN">\n<html><head>
               b'<p>The server is temporarily unable to service your\nrequest due to maintenance downtime or '
               b'capacity\nproblems. Please try again later.</p>\n</body></html>\n')
 RENDERERS = {'datacenters': render.datacenter, 'clusters': render.cluster, 'networks': render.network,
-             'hosts': render.host, 'storagedomains': render.storage_domain, 'vms': render.vm}
+             'hosts': render.host, 'storagedomains': render.storage_domain, 'vms': render.vm,
+             'events': render.event}
 # URL segment -> XML root tag of the collection document (the API model's plural names).
 ROOT_TAGS = {'datacenters': 'data_centers', 'storagedomains': 'storage_domains'}
 
@@ -233,6 +234,8 @@ class _Handler(BaseHTTPRequestHandler):
             raise ActionFailed(404, 'Not Found', 'No collection %s' % kind)
         if len(parts) == 1:
             return self._list(site, kind, query)
+        if kind == 'events':
+            raise ActionFailed(405, 'Method Not Allowed', 'the lab lists events; it does not serve one by id')
         entity = site.get(kind, parts[1])
         if len(parts) == 2:
             return self._send_xml(200, self._render(site, kind, entity, query))
@@ -245,7 +248,10 @@ class _Handler(BaseHTTPRequestHandler):
         return RENDERERS[kind](site, entity)
 
     def _list(self, site, kind, query):
-        entities = site.list(kind, search=query.get('search'))
+        if kind == 'events':  # the audit log, newest first as the engine lists it
+            entities = sorted(site.audit_events(), key=lambda e: -int(e['id']))
+        else:
+            entities = site.list(kind, search=query.get('search'))
         if 'max' in query:
             entities = entities[:int(query['max'])]
         self._send_xml(200, [self._render(site, kind, e, query) for e in entities], root=ROOT_TAGS.get(kind, kind))

@@ -122,6 +122,17 @@ def _link_references(state):
         vm['cluster'] = _resolve(state, 'clusters', vm['cluster']) or default_cluster
 
 
+# Worded after the engine's audit log messages for these host transitions.
+HOST_STATUS_EVENTS = {
+    'preparing_for_maintenance': 'Host {name} was switched to Maintenance mode by admin@internal-authz.',
+    'maintenance': 'Host {name} was switched to Maintenance Mode.',
+    'installing': 'Installing Host {name}.',
+    'install_failed': 'Host {name} installation failed.',
+    'initializing': 'Activation of host {name} initiated by admin@internal-authz.',
+    'up': 'Status of host {name} was set to Up.',
+}
+
+
 def _sync_he(host):
     """The engine puts HE hosts in HA local maintenance while the host is in maintenance."""
     he = host['he']
@@ -185,6 +196,8 @@ class Site:
         self.save()
 
     def _apply(self, kind, entity, changes):
+        if kind == 'hosts' and changes.get('status', entity.get('status')) != entity.get('status'):
+            self._audit(entity, changes['status'])
         for key, value in changes.items():
             if isinstance(value, dict) and isinstance(entity.get(key), dict):
                 entity[key].update(value)
@@ -192,6 +205,16 @@ class Site:
                 entity[key] = value
         if kind == 'hosts':
             _sync_he(entity)
+
+    def _audit(self, host, status):
+        """The engine's audit log (API `events`): one event per host status change, newest last."""
+        audit = self.state.setdefault('audit', [])
+        text = HOST_STATUS_EVENTS.get(status, 'Host {name} status was set to {status}.')
+        audit.append({'id': str(len(audit) + 1), 'time': self.clock(), 'host': host['id'], 'status': status,
+                      'description': text.format(name=host['name'], status=status)})
+
+    def audit_events(self):
+        return list(self.state.get('audit', []))
 
     def _schedule(self, delay, kind, ident, **changes):
         self.state['events'].append({'at': self.clock() + delay, 'kind': kind, 'id': ident, 'set': changes})
@@ -256,7 +279,7 @@ class Site:
             raise conflict('Cannot switch Host to Maintenance mode. There are no available hosts capable of '
                            'running the VMs. Cluster: %s. Hosts with running VMs: %s.'
                            % (self.state['clusters'][host['cluster']]['name'], host['name']))
-        host.update(status='preparing_for_maintenance', status_detail=None)
+        self._apply('hosts', host, {'status': 'preparing_for_maintenance', 'status_detail': None})
         stuck = self._evacuate(host, vms)
         if stuck:
             host['status_detail'] = ('Failed to migrate VMs %s: no other host in the cluster has enough free memory'

@@ -1,0 +1,173 @@
+"""The whole migration end to end: the lab stack's settings on a fresh lab, through the real engine.
+
+The steps share one lab and one stack and run in order: plan, migrate, re-run, drift, growth.
+"""
+
+import base64
+import json
+import socket
+from pathlib import Path
+
+import paramiko
+import pytest
+import yaml
+
+from lab.testing import LabProcess, run, site_variant
+from tests.harness import PROJECT_DIR, PROJECT_NAME, ProjectStack, assert_no_stack_file_beside_project, lab_config
+
+ADMIN_PASSWORD = "lab-admin-password"  # the original Engine's, restored from the backup
+ROOT_PASSWORD = "engine-vm-root-Pa55"
+# Storage and multipath preparation are independent of each other (one tier), then one step after another.
+PROCEDURE_TIERS = [("StorageExport", "MultipathOverride"), ("EngineBackup",), ("HostedEngineDeployment",),
+                   ("hosted-engine-node-host1",), ("hosted-engine-node-host2",)]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def lab_stack_settings() -> dict:
+    """The committed lab stack's plain settings, as the README's `./run lab-up` uses them."""
+    config = yaml.safe_load((PROJECT_DIR / "stacks" / "Pulumi.lab.yaml").read_text())["config"]
+    prefix = f"{PROJECT_NAME}:"
+    return {k[len(prefix):]: v for k, v in config.items() if not (isinstance(v, dict) and "secure" in v)}
+
+
+@pytest.fixture(scope="module")
+def site_lab(tmp_path_factory, client_key):
+    """A fresh default site whose new Engine API and Engine VM ports are known before the deploy."""
+    ports = {"engine_api_new_port": free_port(), "engine_vm_ssh_port": free_port()}
+    site = site_variant(tmp_path_factory.mktemp("site") / "site.yaml", lambda d: d.setdefault("ovirt", {}).update(ports))
+    with LabProcess(tmp_path_factory.mktemp("lab"), site=site, authorized_keys=[client_key[1]], client_key=client_key[0]) as lab:
+        lab.ports = ports
+        yield lab
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory, site_lab, client_key):
+    stack = ProjectStack(tmp_path_factory.mktemp("project"), "site")
+    settings = {**lab_stack_settings(), **lab_config(site_lab)}
+    settings["hostedEngine"]["engineVm"] = {"address": "127.0.0.1", "port": site_lab.ports["engine_vm_ssh_port"]}
+    settings["engineApi"] = {"url": f"https://127.0.0.1:{site_lab.ports['engine_api_new_port']}/ovirt-engine/api",
+                             "caFile": site_lab.info["engine_api"]["ca_file"]}
+    stack.settings = settings
+    stack.secrets = {"sshPrivateKey": client_key[0].read_text(), "adminPassword": ADMIN_PASSWORD,
+                     "engineRootPassword": ROOT_PASSWORD}
+    stack.configure(settings, stack.secrets)
+    return stack
+
+
+def ssh_run(lab, host, command):
+    client = lab.ssh(host)
+    try:
+        return run(client, command)
+    finally:
+        client.close()
+
+
+def engine_vm_client(lab, host_key: str) -> paramiko.SSHClient:
+    """The new Engine VM, trusted with the key the deployment reported (it is not in the lab's known_hosts)."""
+    client = paramiko.SSHClient()
+    key_type, key_data = host_key.split()[:2]
+    client.get_host_keys().add(f"[127.0.0.1]:{lab.port('engine-vm')}", key_type, paramiko.PKey.from_type_string(key_type, base64.b64decode(key_data)))
+    client.set_missing_host_key_policy(paramiko.RejectPolicy())
+    client.connect("127.0.0.1", port=lab.port("engine-vm"), username="root", key_filename=str(lab.client_key),
+                   look_for_keys=False, allow_agent=False, timeout=10)
+    return client
+
+
+def changing_commands(lab):
+    reads = ("cat ", "stat ", "systemctl is-", "getent ", "id ", "sha256sum ", "exportfs -v", "hosted-engine --vm-status",
+             "rpm -q", "dnf module list", "ssh-keyscan", "engine-upgrade-check")
+    return [c for c in lab.commands() if c["kind"] != "engine" and not c["command"].startswith(reads)]
+
+
+def test_preview_lists_every_step_in_the_procedures_order_and_changes_nothing(stack, site_lab):
+    before = len(site_lab.commands())
+    result = stack.preview()
+    assert result.change_summary == {"create": 11}
+    tiers = [[result.stdout.find(step) for step in tier] for tier in PROCEDURE_TIERS]
+    assert all(p >= 0 for tier in tiers for p in tier), tiers
+    assert all(max(earlier) < min(later) for earlier, later in zip(tiers, tiers[1:])), tiers
+    assert site_lab.commands()[before:] == []
+    assert_no_stack_file_beside_project(stack)
+
+
+def test_up_migrates_the_site(stack, site_lab):
+    result = stack.up()
+    assert result.summary.result == "succeeded"
+    outputs = {k: v.value for k, v in result.outputs.items()}
+    engine = site_lab.host_state("engine")["services"]["ovirt-engine"]
+    assert engine["active"] is False and engine["enabled"] is False
+
+    status, listing, _ = ssh_run(site_lab, "backup", "sha256sum /backup/engine-lab.backup")
+    assert status == 0 and listing.split()[0] == outputs["backup"]["sha256"]
+    assert outputs["backup"]["engineVersion"] == "4.5.6"
+
+    site_lab.refresh()
+    api = site_lab.engine_connection(new=True, username="admin@internal", password=ADMIN_PASSWORD)
+    system = api.system_service()
+    vm = system.vms_service().list(search="name=HostedEngine")[0]
+    assert vm.status.value == "up" and system.hosts_service().host_service(vm.host.id).get().name == "she-deploy.lab.example"
+    assert "hosted_storage" in [d.name for d in system.storage_domains_service().list()]
+    assert {h.name for h in system.hosts_service().list()} >= {"host1", "host2"}  # restored from the backup
+
+    status, modules, _ = run(engine_vm_client(site_lab, outputs["engineVmHostKey"]), "dnf module list --enabled")
+    assert status == 0 and all(m in modules for m in ("javapackages-tools", "pki-deps", "postgresql"))
+
+    assert outputs["nodeScores"] == {"host1": 3400, "host2": 3400}
+    status, vm_status, _ = ssh_run(site_lab, "host1", "hosted-engine --vm-status --json")
+    scores = {e["hostname"]: e["score"] for e in json.loads(vm_status).values() if isinstance(e, dict)}
+    assert status == 0 and all(score > 0 for score in scores.values()) and len(scores) == 3
+
+
+def test_two_hosts_were_never_out_of_service_at_once(site_lab):
+    """Replays the new Engine's audit log of host status changes."""
+    api = site_lab.engine_connection(new=True, username="admin@internal", password=ADMIN_PASSWORD)
+    names = {h.id: h.name for h in api.system_service().hosts_service().list()}
+    status = {}
+    events = sorted(api.system_service().events_service().list(), key=lambda e: int(e.id))
+    assert any("was switched to Maintenance Mode" in e.description for e in events)
+    for event in events:
+        status[names[event.host.id]] = event.description
+        out_of_service = [n for n, d in status.items() if "Maintenance" in d or "Installing" in d]
+        assert len(out_of_service) <= 1, out_of_service
+
+
+def test_second_up_changes_nothing(stack, site_lab):
+    before = len(changing_commands(site_lab))
+    result = stack.up()
+    assert result.summary.resource_changes == {"same": 11}
+    assert changing_commands(site_lab)[before:] == []
+
+
+def test_an_export_mode_changed_on_the_storage_server_shows_in_refresh_and_up_puts_it_back(stack, site_lab):
+    assert ssh_run(site_lab, "storage", "chmod 0700 /exports/data")[0] == 0
+    refreshed = stack.stack.refresh()
+    assert refreshed.summary.resource_changes.get("update") == 1
+    assert stack.up().summary.resource_changes.get("update") == 1
+    assert ssh_run(site_lab, "storage", "stat -c %a /exports/data")[1].strip() == "755"
+
+
+def test_a_third_existing_host_previews_as_exactly_one_new_node(stack, site_lab):
+    grown = json.loads(json.dumps(stack.settings))
+    grown["hosts"]["host3"] = {"address": "127.0.0.1", "port": site_lab.port("host2")}
+    grown["hostedEngineNodes"] = ["host1", "host2", "host3"]
+    stack.configure(grown, stack.secrets)
+    try:
+        result = stack.preview()
+        assert result.change_summary == {"create": 1, "same": 11}
+        assert "hosted-engine-node-host3" in result.stdout
+    finally:
+        stack.configure(stack.settings, stack.secrets)
+
+
+def test_state_and_commands_hold_no_secret(stack, site_lab):
+    state = stack.export() + stack.stack_file.read_text()
+    recorded = Path(site_lab.state_dir / "commands.jsonl").read_text()
+    key_lines = stack.secrets["sshPrivateKey"].splitlines()[2:-1]
+    for secret in [ADMIN_PASSWORD, ROOT_PASSWORD, *key_lines]:
+        assert secret not in state
+        assert secret not in recorded

@@ -6,6 +6,7 @@ stack file is corrected in one pass at `pulumi preview`, before anything on the 
 
 from __future__ import annotations
 
+import posixpath
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,7 +25,12 @@ class ConfigError(pulumi.RunError):
     """The stack's settings are wrong; the message lists every problem found."""
 
     def __init__(self, problems: list[str]):
-        super().__init__("the stack configuration has problems:\n" + "\n".join(f"  - {p}" for p in problems))
+        super().__init__("the stack configuration has problems:\n" + "\n".join(f"  - {_one_line(p)}" for p in problems))
+
+
+def _one_line(problem: str) -> str:
+    """A problem quoting a hostile value stays one readable line: control characters are escaped."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in problem)
 
 
 @dataclass(frozen=True)
@@ -132,17 +138,56 @@ class _Reader:
             self.problems.append(problem)
         return ok
 
+    def mapping(self, key: str, value=None, default=None) -> dict:
+        """A setting that must be a map; `value` when given (a nested setting), else read by key."""
+        value = self.object(key, default if default is not None else {}) if value is None else value
+        return value if self.expect(isinstance(value, dict), f"`{key}` must be a map of settings, not {_kind(value)}") else {}
+
+    def listing(self, key: str) -> list:
+        value = self.object(key, [])
+        return value if self.expect(isinstance(value, list), f"`{key}` must be a list, not {_kind(value)}") else []
+
+    def absolute_path(self, where: str, value) -> bool:
+        """Paths go to remote commands as single quoted arguments; they must still be plain absolute paths."""
+        ok = isinstance(value, str) and value.startswith("/") and value.isprintable() and len(value) <= 1024
+        ok = ok and posixpath.normpath(value) == value and ".." not in value.split("/")
+        return self.expect(ok, f"`{where}` is {_shown(value)}: give an absolute path without `..`, such as /backup")
+
+    def file_name(self, where: str, value) -> bool:
+        ok = isinstance(value, str) and 0 < len(value) <= 255 and value.isprintable()
+        ok = ok and "/" not in value and not value.startswith((".", "-"))
+        return self.expect(ok, f"`{where}` is {_shown(value)}: give a plain file name (no `/`, not starting with `.` or `-`)")
+
+    def number(self, where: str, value, low: float, high: float, whole: bool = True) -> bool:
+        ok = isinstance(value, int) if whole else isinstance(value, (int, float))
+        ok = ok and not isinstance(value, bool) and low <= value <= high
+        return self.expect(ok, f"`{where}` is {_shown(value)}: give a {'whole ' if whole else ''}number from {low:g} to {high:g}")
+
+
+def _kind(value) -> str:
+    return "nothing" if value is None else f"a {type(value).__name__}"
+
+
+def _shown(value) -> str:
+    """A setting's value for an error message: short, and one line."""
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
 
 def _hosts(reader: _Reader) -> dict[str, HostConfig]:
-    raw = reader.object("hosts", {})
-    if not reader.expect(isinstance(raw, dict) and raw, "`hosts` must map each host's name to {address, port}"):
+    raw = reader.mapping("hosts")
+    if not reader.expect(bool(raw), "`hosts` must map each host's name to {address, port}"):
         return {}
     hosts = {}
     for name, entry in raw.items():
-        entry = entry if isinstance(entry, dict) else {}
+        entry = reader.mapping(f"hosts.{name}", entry)
         address, port = entry.get("address"), entry.get("port", 22)
-        ok = reader.expect(isinstance(address, str) and address.strip() != "", f"`hosts.{name}.address` must be the host's address or FQDN")
-        ok &= reader.expect(isinstance(port, int) and 0 < port < 65536, f"`hosts.{name}.port` must be a TCP port number (1-65535), not {port!r}")
+        ok = reader.expect(bool(HOST_NAME.match(name)), f"`hosts.{_shown(name)}`: name hosts with letters, digits, `.`, `_` and `-`")
+        ok &= reader.expect(isinstance(address, str) and bool(ADDRESS.match(address)), f"`hosts.{name}.address` is {_shown(address)}: give the host's address or FQDN")
+        ok &= reader.number(f"hosts.{name}.port", port, 1, 65535)
+        key = entry.get("hostKey")
+        ok &= reader.expect(key is None or isinstance(key, str) and bool(HOST_KEY.match(key)),
+                            f"`hosts.{name}.hostKey` is {_shown(key)}: give the key as known_hosts writes it, e.g. `ssh-ed25519 AAAA...`")
         if ok:
             hosts[name] = HostConfig(name, address, port, entry.get("hostKey"), entry.get("engineName"))
     return hosts
@@ -150,6 +195,8 @@ def _hosts(reader: _Reader) -> dict[str, HostConfig]:
 
 def _known_hosts(reader: _Reader, ssh: dict) -> str:
     path = ssh.get("knownHostsFile", "~/.ssh/known_hosts")
+    if not reader.expect(isinstance(path, str) and path.isprintable() and 0 < len(path) < 4096, f"`ssh.knownHostsFile` is {_shown(path)}: give a file path"):
+        return ""
     resolved = PROJECT_DIR / Path(path).expanduser()
     if reader.expect(resolved.is_file(), f"`ssh.knownHostsFile` names {path}, which does not exist: give the known_hosts file that holds the hosts' keys"):
         return resolved.read_text()
@@ -158,11 +205,11 @@ def _known_hosts(reader: _Reader, ssh: dict) -> str:
 
 def _multipath_overrides(reader: _Reader, hosts: dict) -> list[MultipathOverrideConfig]:
     overrides = []
-    for index, entry in enumerate(reader.object("multipathOverrides", [])):
+    for index, entry in enumerate(reader.listing("multipathOverrides")):
         where = f"multipathOverrides[{index}]"
-        entry = entry if isinstance(entry, dict) else {}
+        entry = reader.mapping(where, entry)
         host, file, settings = entry.get("host"), entry.get("file"), entry.get("settings") or {}
-        reader.expect(host in hosts, f"`{where}.host` is {host!r}, which is not one of `hosts`: {', '.join(hosts)}")
+        reader.expect(isinstance(host, str) and host in hosts, f"`{where}.host` is {_shown(host)}, which is not one of `hosts`: {', '.join(hosts)}")
         problems = file_name_problems(file) + multipath_conf.problems(settings if isinstance(settings, dict) else {"settings": settings})
         reader.problems += [f"`{where}`: {p}" for p in problems]
         if not problems:
@@ -182,10 +229,11 @@ def _storage_exports(reader: _Reader, hosts: dict) -> list[StorageExportConfig]:
         where = f"storageExports[{index}]"
         if not reader.expect(isinstance(entry, dict), f"`{where}` must be a mapping with host, path, clients and options"):
             continue
-        unknown = sorted(set(entry) - {"host", "path", "clients", "options"})
-        reader.expect(not unknown, f"`{where}` has unknown keys {', '.join(unknown)}: use host, path, clients and options")
+        unknown = sorted(map(str, set(entry) - {"host", "path", "clients", "options"}))
+        reader.expect(not unknown, f"`{where}` has unknown keys {_shown(', '.join(unknown))}: use host, path, clients and options")
         props = {**STORAGE_EXPORT_DEFAULTS, **entry}
-        ok = reader.expect(props.get("host") in hosts, f"`{where}.host` is {props.get('host')!r}, which is not one of `hosts`: {', '.join(hosts)}")
+        ok = reader.expect(isinstance(props.get("host"), str) and props["host"] in hosts,
+                           f"`{where}.host` is {_shown(props.get('host'))}, which is not one of `hosts`: {', '.join(hosts)}")
         for key, found in storage_export.problems(props).items():
             reader.problems += [f"`{where}.{key}` {p}" for p in found]
             ok = False
@@ -199,6 +247,11 @@ def _storage_exports(reader: _Reader, hosts: dict) -> list[StorageExportConfig]:
     return exports
 
 
+HOST_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
+ADDRESS = re.compile(r"^[A-Za-z0-9][A-Za-z0-9.:-]{0,252}$")
+HOST_KEY = re.compile(r"^(ssh-ed25519|ecdsa-sha2-nistp(256|384|521)|ssh-rsa) [A-Za-z0-9+/]+=*$")
+USER = re.compile(r"^[a-z_][a-z0-9_-]{0,31}$")
+INTERFACE = re.compile(r"^[A-Za-z0-9_.:-]{1,15}$")
 ROLES = {"originalEngine": "the original standalone Engine machine", "deploymentHost": "the fresh host the "
          "self-hosted engine is deployed on", "backupServer": "the server that keeps the Engine backup"}
 FQDN = re.compile(r"^(?=.{1,253}$)([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,63}$")
@@ -233,23 +286,33 @@ def _strings(value, where: str):
 
 
 def _hosted_engine(reader: _Reader) -> dict:
-    he = _merged(HOSTED_ENGINE_DEFAULTS, reader.object("hostedEngine", {}) or {})
-    vm, storage, smtp = he["vm"], he["storage"], he["smtp"]
+    he = _merged(HOSTED_ENGINE_DEFAULTS, reader.mapping("hostedEngine"))
+    vm, storage, smtp = (reader.mapping(f"hostedEngine.{k}", he[k]) for k in ("vm", "storage", "smtp"))
+    he.update(vm=vm, storage=storage, smtp=smtp)
+    reader.absolute_path("hostedEngine.backupDirectory", he["backupDirectory"])
+    reader.expect(isinstance(he["bridgeInterface"], str) and bool(INTERFACE.match(he["bridgeInterface"])),
+                  f"`hostedEngine.bridgeInterface` is {_shown(he['bridgeInterface'])}: give the NIC's name, e.g. eth0")
+    reader.expect(isinstance(he["clusterName"], str) and 0 < len(he["clusterName"]) <= 40, "`hostedEngine.clusterName` must be the cluster's name")
+    engine_vm = reader.mapping("hostedEngine.engineVm", he.get("engineVm", {}))
+    if "port" in engine_vm:
+        reader.number("hostedEngine.engineVm.port", engine_vm["port"], 1, 65535)
+    if "address" in engine_vm:
+        reader.expect(isinstance(engine_vm["address"], str) and bool(ADDRESS.match(engine_vm["address"])), "`hostedEngine.engineVm.address` must be an address or FQDN")
     reader.expect(isinstance(he.get("fqdn"), str) and bool(FQDN.match(he["fqdn"])),
                   "`hostedEngine.fqdn` must be the Engine's fully qualified name (the original Engine's, e.g. engine.example.com)")
     reader.expect(isinstance(he.get("gateway"), str) and he["gateway"] != "", "`hostedEngine.gateway` must be the deployment host's default gateway address")
     memory = vm.get("memoryMB")
-    reader.expect(isinstance(memory, int) and memory >= 4096,
-                  f"`hostedEngine.vm.memoryMB` is {memory!r}: give the Engine VM at least 4096 MiB, and as much as the original Engine machine has")
-    reader.expect(isinstance(vm.get("vcpus"), int) and vm["vcpus"] >= 1, "`hostedEngine.vm.vcpus` must be a whole number of virtual CPUs, at least 1")
+    reader.expect(isinstance(memory, int) and not isinstance(memory, bool) and 4096 <= memory <= 1 << 24,
+                  f"`hostedEngine.vm.memoryMB` is {_shown(memory)}: give the Engine VM at least 4096 MiB, and as much as the original Engine machine has")
+    reader.number("hostedEngine.vm.vcpus", vm.get("vcpus"), 1, 512)
     mac = vm.get("macAddress")
     reader.expect(mac is None or (isinstance(mac, str) and bool(UNICAST_MAC.match(mac.lower()))),
-                  f"`hostedEngine.vm.macAddress` is {mac!r}: give a unicast MAC such as 00:16:3e:12:34:56, or leave it out for a random one")
-    if reader.expect(storage.get("type") in STORAGE_KEYS, "`hostedEngine.storage.type` must be one of nfs, iscsi, fc, glusterfs"):
+                  f"`hostedEngine.vm.macAddress` is {_shown(mac)}: give a unicast MAC such as 00:16:3e:12:34:56, or leave it out for a random one")
+    if reader.expect(isinstance(storage.get("type"), str) and storage["type"] in STORAGE_KEYS, "`hostedEngine.storage.type` must be one of nfs, iscsi, fc, glusterfs"):
         for key in STORAGE_KEYS[storage["type"]]:
             reader.expect(bool(storage.get(key)), f"`hostedEngine.storage.{key}` is needed for {storage['type']} storage")
-    reader.expect(isinstance(storage.get("diskSizeGB"), int) and storage["diskSizeGB"] > 0, "`hostedEngine.storage.diskSizeGB` must be a whole number of GiB")
-    reader.expect(isinstance(smtp.get("port"), int) and 0 < smtp["port"] < 65536, "`hostedEngine.smtp.port` must be a TCP port number")
+    reader.number("hostedEngine.storage.diskSizeGB", storage.get("diskSizeGB"), 1, 1 << 20)
+    reader.number("hostedEngine.smtp.port", smtp.get("port"), 1, 65535)
     reader.expect(isinstance(smtp.get("recipients"), list) and all(isinstance(r, str) and "@" in r for r in smtp["recipients"]),
                   "`hostedEngine.smtp.recipients` must be a list of e-mail addresses")
     for where, text in _strings(he, "hostedEngine"):
@@ -258,30 +321,39 @@ def _hosted_engine(reader: _Reader) -> dict:
 
 
 def _engine_api(reader: _Reader, he: dict) -> dict:
-    api = reader.object("engineApi", {}) or {}
+    api = reader.mapping("engineApi")
     url = api.get("url") or f"https://{he.get('fqdn')}/ovirt-engine/api"
+    reader.expect(isinstance(url, str) and url.startswith("https://") and url.isprintable(), f"`engineApi.url` is {_shown(url)}: give the https URL of the API")
     ca_file = api.get("caFile")
-    ca_path = PROJECT_DIR / Path(str(ca_file)).expanduser()
-    if reader.expect(isinstance(ca_file, str) and ca_path.is_file(),
+    ca_ok = isinstance(ca_file, str) and ca_file.isprintable() and 0 < len(ca_file) < 4096
+    if reader.expect(ca_ok and (PROJECT_DIR / Path(ca_file).expanduser()).is_file(),
                      f"`engineApi.caFile` is {ca_file!r}: give the path of the Engine's CA certificate (the original "
                      f"Engine's /etc/pki/ovirt-engine/ca.pem; the restored Engine keeps its CA)"):
-        return {"url": url, "username": api.get("username", "admin@internal"), "caPem": ca_path.read_text()}
+        return {"url": url, "username": api.get("username", "admin@internal"),
+                "caPem": (PROJECT_DIR / Path(ca_file).expanduser()).read_text()}
     return {}
 
 
 def _migration(reader: _Reader, hosts: dict) -> MigrationConfig | None:
-    roles = reader.object("roles", None)
-    if roles is None:
+    if reader.object("roles", None) is None:
         return None
+    roles = reader.mapping("roles")
     for role, meaning in ROLES.items():
-        reader.expect(roles.get(role) in hosts, f"`roles.{role}` is {roles.get(role)!r}: name {meaning}, one of `hosts`")
+        reader.expect(isinstance(roles.get(role), str) and roles.get(role) in hosts,
+                      f"`roles.{role}` is {_shown(roles.get(role))}: name {meaning}, one of `hosts`")
     backup = {"directory": "/backup", "fileName": "engine.backup", "engineDirectory": "/var/lib/ovirt-engine-backup",
-              "allowEngineUpdate": False, **(reader.object("backup", {}) or {})}
-    nodes = reader.object("hostedEngineNodes", [])
-    for index, node in enumerate(nodes if isinstance(nodes, list) else [nodes]):
-        reader.expect(node in hosts and node not in roles.values(),
-                      f"`hostedEngineNodes[{index}]` is {node!r}: name an existing hypervisor from `hosts` (not the deployment host)")
-    timeouts = {"maintenance": 1800, "install": 3600, "poll": 2, **(reader.object("nodeTimeouts", {}) or {})}
+              "allowEngineUpdate": False, **reader.mapping("backup")}
+    reader.absolute_path("backup.directory", backup["directory"])
+    reader.absolute_path("backup.engineDirectory", backup["engineDirectory"])
+    reader.file_name("backup.fileName", backup["fileName"])
+    reader.expect(isinstance(backup["allowEngineUpdate"], bool), "`backup.allowEngineUpdate` must be true or false")
+    nodes = reader.listing("hostedEngineNodes")
+    for index, node in enumerate(nodes):
+        reader.expect(isinstance(node, str) and node in hosts and node not in roles.values(),
+                      f"`hostedEngineNodes[{index}]` is {_shown(node)}: name an existing hypervisor from `hosts` (not the deployment host)")
+    timeouts = {"maintenance": 1800, "install": 3600, "poll": 2, **reader.mapping("nodeTimeouts")}
+    for key in ("maintenance", "install", "poll"):
+        reader.number(f"nodeTimeouts.{key}", timeouts[key], 0.1, 86400, whole=False)
     he = _hosted_engine(reader)
     return MigrationConfig(
         original_engine=roles.get("originalEngine"), deployment_host=roles.get("deploymentHost"),
@@ -294,10 +366,12 @@ def _migration(reader: _Reader, hosts: dict) -> MigrationConfig | None:
 
 def load(config: pulumi.Config | None = None) -> SiteConfig:
     reader = _Reader(config or pulumi.Config())
-    ssh = reader.object("ssh", {})
+    ssh = reader.mapping("ssh")
+    user = ssh.get("user", "root")
+    reader.expect(isinstance(user, str) and bool(USER.match(user)), f"`ssh.user` is {_shown(user)}: give a login name such as root")
     hosts = _hosts(reader)
     site = SiteConfig(
-        ssh_user=ssh.get("user", "root"),
+        ssh_user=user,
         known_hosts=_known_hosts(reader, ssh),
         hosts=hosts,
         multipath_overrides=_multipath_overrides(reader, hosts),

@@ -11,9 +11,11 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import socket
 import subprocess
 from pathlib import Path
 
+import yaml
 from pulumi import automation as auto
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
@@ -91,6 +93,37 @@ def lab_config(lab, known_hosts: Path | None = None) -> dict:
         "ssh": {"user": "root", "knownHostsFile": str(known_hosts or lab.known_hosts)},
         "hosts": {name: {"address": "127.0.0.1", "port": h["port"]} for name, h in lab.info["hosts"].items()},
     }
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def pinned_ports_site(path: Path, base=None) -> tuple[Path, dict]:
+    """A default-site variant whose new Engine API and Engine VM ports are known before the deploy."""
+    from lab.testing import site_variant
+
+    ports = {"engine_api_new_port": free_port(), "engine_vm_ssh_port": free_port()}
+    kwargs = {"base": base} if base else {}
+    return site_variant(path, lambda d: d.setdefault("ovirt", {}).update(ports), **kwargs), ports
+
+
+def lab_stack_settings() -> dict:
+    """The committed lab stack's plain settings, as the README's `./run lab-up` uses them."""
+    config = yaml.safe_load((PROJECT_DIR / "stacks" / "Pulumi.lab.yaml").read_text())["config"]
+    prefix = f"{PROJECT_NAME}:"
+    return {k[len(prefix):]: v for k, v in config.items() if not (isinstance(v, dict) and "secure" in v)}
+
+
+def migration_settings(lab, ports: dict) -> dict:
+    """The lab stack's settings pointed at a running lab started from pinned_ports_site()."""
+    settings = {**lab_stack_settings(), **lab_config(lab)}
+    settings["hostedEngine"]["engineVm"] = {"address": "127.0.0.1", "port": ports["engine_vm_ssh_port"]}
+    settings["engineApi"] = {"url": f"https://127.0.0.1:{ports['engine_api_new_port']}/ovirt-engine/api",
+                             "caFile": lab.info["engine_api"]["ca_file"]}
+    return settings
 
 
 def assert_no_stack_file_beside_project(stack: ProjectStack) -> None:

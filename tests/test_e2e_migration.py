@@ -4,16 +4,17 @@ The steps share one lab and one stack and run in order: plan, migrate, re-run, d
 """
 
 import base64
+import concurrent.futures
 import json
-import socket
+import time
 from pathlib import Path
 
 import paramiko
 import pytest
-import yaml
+from pulumi import automation as auto
 
-from lab.testing import LabProcess, run, site_variant
-from tests.harness import PROJECT_DIR, PROJECT_NAME, ProjectStack, assert_no_stack_file_beside_project, lab_config
+from lab.testing import LabProcess, run
+from tests.harness import ProjectStack, assert_no_stack_file_beside_project, migration_settings, pinned_ports_site
 
 ADMIN_PASSWORD = "lab-admin-password"  # the original Engine's, restored from the backup
 ROOT_PASSWORD = "engine-vm-root-Pa55"
@@ -22,24 +23,10 @@ PROCEDURE_TIERS = [("StorageExport", "MultipathOverride"), ("EngineBackup",), ("
                    ("hosted-engine-node-host1",), ("hosted-engine-node-host2",)]
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def lab_stack_settings() -> dict:
-    """The committed lab stack's plain settings, as the README's `./run lab-up` uses them."""
-    config = yaml.safe_load((PROJECT_DIR / "stacks" / "Pulumi.lab.yaml").read_text())["config"]
-    prefix = f"{PROJECT_NAME}:"
-    return {k[len(prefix):]: v for k, v in config.items() if not (isinstance(v, dict) and "secure" in v)}
-
-
 @pytest.fixture(scope="module")
 def site_lab(tmp_path_factory, client_key):
     """A fresh default site whose new Engine API and Engine VM ports are known before the deploy."""
-    ports = {"engine_api_new_port": free_port(), "engine_vm_ssh_port": free_port()}
-    site = site_variant(tmp_path_factory.mktemp("site") / "site.yaml", lambda d: d.setdefault("ovirt", {}).update(ports))
+    site, ports = pinned_ports_site(tmp_path_factory.mktemp("site") / "site.yaml")
     with LabProcess(tmp_path_factory.mktemp("lab"), site=site, authorized_keys=[client_key[1]], client_key=client_key[0]) as lab:
         lab.ports = ports
         yield lab
@@ -48,15 +35,19 @@ def site_lab(tmp_path_factory, client_key):
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory, site_lab, client_key):
     stack = ProjectStack(tmp_path_factory.mktemp("project"), "site")
-    settings = {**lab_stack_settings(), **lab_config(site_lab)}
-    settings["hostedEngine"]["engineVm"] = {"address": "127.0.0.1", "port": site_lab.ports["engine_vm_ssh_port"]}
-    settings["engineApi"] = {"url": f"https://127.0.0.1:{site_lab.ports['engine_api_new_port']}/ovirt-engine/api",
-                             "caFile": site_lab.info["engine_api"]["ca_file"]}
+    settings = migration_settings(site_lab, site_lab.ports)
     stack.settings = settings
     stack.secrets = {"sshPrivateKey": client_key[0].read_text(), "adminPassword": ADMIN_PASSWORD,
                      "engineRootPassword": ROOT_PASSWORD}
     stack.configure(settings, stack.secrets)
     return stack
+
+
+def wait_for_command(lab, prefix, timeout=60):
+    deadline = time.monotonic() + timeout
+    while not any(c["command"].startswith(prefix) for c in lab.commands()):
+        assert time.monotonic() < deadline, f"no `{prefix}` ran on the lab"
+        time.sleep(0.2)
 
 
 def ssh_run(lab, host, command):
@@ -80,23 +71,32 @@ def engine_vm_client(lab, host_key: str) -> paramiko.SSHClient:
 
 def changing_commands(lab):
     reads = ("cat ", "stat ", "systemctl is-", "getent ", "id ", "sha256sum ", "exportfs -v", "hosted-engine --vm-status",
-             "rpm -q", "dnf module list", "ssh-keyscan", "engine-upgrade-check")
+             "rpm -q", "dnf module list", "ssh-keyscan", "engine-upgrade-check",
+             # the preflight's reads (components/preflight.py)
+             "hostname -f", "nproc", "ip -o -4 addr show", "ip -o link show", "ip route show default", "showmount -e ",
+             "df -B1 --output=avail ")
     return [c for c in lab.commands() if c["kind"] != "engine" and not c["command"].startswith(reads)]
 
 
 def test_preview_lists_every_step_in_the_procedures_order_and_changes_nothing(stack, site_lab):
-    before = len(site_lab.commands())
+    before = len(changing_commands(site_lab))
     result = stack.preview()
     assert result.change_summary == {"create": 11}
     tiers = [[result.stdout.find(step) for step in tier] for tier in PROCEDURE_TIERS]
     assert all(p >= 0 for tier in tiers for p in tier), tiers
     assert all(max(earlier) < min(later) for earlier, later in zip(tiers, tiers[1:])), tiers
-    assert site_lab.commands()[before:] == []
+    assert changing_commands(site_lab)[before:] == []  # the preflight only reads
     assert_no_stack_file_beside_project(stack)
 
 
-def test_up_migrates_the_site(stack, site_lab):
-    result = stack.up()
+def test_up_migrates_the_site_and_a_second_up_at_once_is_refused(stack, site_lab):
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        first = pool.submit(stack.up)
+        wait_for_command(site_lab, "engine-backup --mode=backup")
+        with pytest.raises(auto.errors.CommandError) as second:
+            stack.up()
+        assert "locked" in str(second.value)
+        result = first.result()
     assert result.summary.result == "succeeded"
     outputs = {k: v.value for k, v in result.outputs.items()}
     engine = site_lab.host_state("engine")["services"]["ovirt-engine"]

@@ -2,10 +2,15 @@
 
 import pulumi
 
-from components import site_config
+from components import preflight, report, site_config
 from components.migration import SelfHostedEngineMigration
 
 site = site_config.load()
-migration = SelfHostedEngineMigration("site", site, site_config.private_key(), site_config.secrets(site))
+secrets = site_config.secrets(site)
+# The preflight (components/preflight.py) releases the SSH key to the resources only once every check passed.
+private_key = preflight.run(site, site_config.private_key(), secrets.get("adminPassword"))
+migration = SelfHostedEngineMigration("site", site, private_key, secrets)
 for key, value in migration.outputs().items():
     pulumi.export(key, value)
+# The migration report (Markdown): steps, hosts, timings, preflight, backup, Engine URL, node scores.
+pulumi.export("report", report.program_report(migration, pulumi.get_stack()))

@@ -75,6 +75,7 @@ class SelfHostedEngineMigration(pulumi.ComponentResource):
             "engineApi": migration.engine_api,
             "engineVm": engine_vm,
             "storageDomainName": "hosted_storage",
+            "deployTimeout": he["deployTimeout"],
             **{k: he[k] for k in ("fqdn", "bridgeInterface", "gateway", "vm", "storage", "smtp", "clusterName",
                                   "backupDirectory", "renewPki")},
         }

@@ -258,6 +258,7 @@ FQDN = re.compile(r"^(?=.{1,253}$)([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.
 UNICAST_MAC = re.compile(r"^[0-9a-f][02468ace](:[0-9a-f]{2}){5}$")
 HOSTED_ENGINE_DEFAULTS = {
     "clusterName": "Default", "bridgeInterface": "eth0", "backupDirectory": "/root/backup", "renewPki": False,
+    "deployTimeout": 7200,
     "storage": {"type": "nfs", "diskSizeGB": 51, "nfsVersion": "auto", "mountOptions": ""},
     "smtp": {"server": "localhost", "port": 25, "sender": "root@localhost", "recipients": ["root@localhost"]},
     "vm": {"vcpus": 4},
@@ -290,6 +291,7 @@ def _hosted_engine(reader: _Reader) -> dict:
     vm, storage, smtp = (reader.mapping(f"hostedEngine.{k}", he[k]) for k in ("vm", "storage", "smtp"))
     he.update(vm=vm, storage=storage, smtp=smtp)
     reader.absolute_path("hostedEngine.backupDirectory", he["backupDirectory"])
+    reader.number("hostedEngine.deployTimeout", he["deployTimeout"], 60, 86400)
     reader.expect(isinstance(he["bridgeInterface"], str) and bool(INTERFACE.match(he["bridgeInterface"])),
                   f"`hostedEngine.bridgeInterface` is {_shown(he['bridgeInterface'])}: give the NIC's name, e.g. eth0")
     reader.expect(isinstance(he["clusterName"], str) and 0 < len(he["clusterName"]) <= 40, "`hostedEngine.clusterName` must be the cluster's name")

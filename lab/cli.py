@@ -27,7 +27,64 @@ def _parser():
                        help="public key file allowed to log in as root (repeatable)")
     for name, text in (("stop", "stop a running lab"), ("status", "show the running lab")):
         sub.add_parser(name, help=text).add_argument("--state", required=True)
+    p = sub.add_parser("fault", help="inject a fault into a lab (see lab/faults.py)")
+    p.add_argument("--state", required=True)
+    p.add_argument("what", choices=["command", "refuse", "drop", "slow", "engine-api", "host-key", "clear", "list"])
+    p.add_argument("--host")
+    p.add_argument("--match", help="regular expression searched in the command line")
+    p.add_argument("--status", type=int, help="exit status (command) or HTTP status (engine-api)")
+    p.add_argument("--stderr")
+    p.add_argument("--stdout")
+    p.add_argument("--times", help="a count, or `always`")
+    p.add_argument("--seconds", type=float, help="refuse: for how long; slow: delay per command")
+    p.add_argument("--after-bytes", type=int)
+    p.add_argument("--after-seconds", type=float)
+    p.add_argument("--hang", type=float, help="engine-api: stall each request this long")
+    p.add_argument("--api", choices=["original", "new"])
+    p = sub.add_parser("critical-path", help="the site's long steps one after another, in seconds")
+    p.add_argument("--site", default=str(DEFAULT_SITE))
     return parser
+
+
+def fault(args):
+    from lab import faults
+    if args.what == "list":
+        path = Path(args.state) / "commands.jsonl"
+        lines = path.read_text().splitlines() if path.exists() else []
+        for entry in map(json.loads, filter(None, lines)):
+            if entry.get("kind") == "fault":
+                print(f"{entry['time']:.3f} {entry['host']} {entry['fault']}: {entry['command']} {entry.get('detail') or ''}".rstrip())
+        return 0
+    running = running_info(args.state) is not None
+    if args.what == "clear":
+        token = faults.clear_rules(args.state)
+        ok = not running or faults.wait_applied(args.state, clear=token)
+        print("faults cleared" if ok else "faults cleared in the file; the lab has not taken it yet")
+        return 0 if ok else 1
+    rule = {k: v for k, v in vars(args).items() if k not in ("state", "what", "action") and v is not None}
+    rule["kind"] = args.what
+    try:
+        rule_id = faults.add_rule(args.state, rule)
+    except ValueError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    if not running:
+        print(f"fault {rule_id} recorded; the lab is not running, it applies at the next start")
+        return 0
+    if faults.wait_applied(args.state, rule_id):
+        print(f"fault {rule_id} active")
+        return 0
+    print(f"fault {rule_id} written, but the lab has not taken it (see {Path(args.state) / 'lab.log'})", file=sys.stderr)
+    return 1
+
+
+def critical_path(args):
+    from lab.faults import critical_path as steps_of
+    steps = steps_of(args.site)
+    for name, seconds in steps:
+        print(f"{seconds:8.1f}  {name}")
+    print(f"{sum(s for _, s in steps):8.1f}  total")
+    return 0
 
 
 def pid_alive(pid):
@@ -136,4 +193,5 @@ def main(argv=None):
     if args.action == "serve":
         from lab.server import serve
         return serve(args.state, args.site, args.random_ports, args.authorized_key)
-    return {"start": start, "stop": stop, "status": status}[args.action](args)
+    return {"start": start, "stop": stop, "status": status, "fault": fault,
+            "critical-path": critical_path}[args.action](args)

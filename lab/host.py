@@ -47,6 +47,7 @@ class Host:
         self.log = log
         self.lab = None  # the running lab.server.Lab, set by Lab.start
         self.lock = threading.RLock()
+        self._running, self._running_lock = {}, threading.Lock()
         self.state_path = Path(state_dir) / "hosts" / f"{spec.name}.json"
         self.state_path.parent.mkdir(parents=True, exist_ok=True)
         if self.state_path.exists():
@@ -115,10 +116,26 @@ class Host:
         (Context.flush); what it returns afterwards is the rest."""
         if self.lab is not None and getattr(self.lab, "engines", None) is not None:
             self.lab.engines.sync_nodes()
-        with self.lock:
-            out, err, status = Shell(self, COMMANDS, live_out).run(line, stdin)
-            self.record("exec", line, status)
+        pid = self._started(line)
+        try:
+            with self.lock:
+                out, err, status = Shell(self, COMMANDS, live_out).run(line, stdin)
+                self.record("exec", line, status)
+        finally:
+            self._running.pop(pid, None)
         return out, err, status
+
+    def _started(self, line):
+        """Registers a command line as running, under a process id, for pgrep."""
+        with self._running_lock:
+            pid = max(self._running, default=4000) + 1
+            self._running[pid] = line
+            return pid
+
+    def running_commands(self):
+        """(pid, command line) of every exec request in progress, the caller's own excluded by pgrep's pattern."""
+        with self._running_lock:
+            return [(pid, line) for pid, line in self._running.items() if not line.startswith("pgrep")]
 
     def record(self, kind, command, status):
         entry = {"host": self.name, "time": time.time(), "kind": kind,

@@ -21,6 +21,7 @@ Site file settings (all optional), top-level key `ovirt`:
       os_version: centos8            # engine-backup's os_version file
       appliance_engine_version: 4.5.6  # Engine version inside the new HE VM
       deploy_seconds: 2              # how long hosted-engine --deploy takes
+      backup_seconds: 0              # how long engine-backup --mode=backup takes (lab/faults.py)
       engine_vm_ssh_port: 2227       # SSH port of the new Engine VM host `engine-vm` (after the deploy)
       repos: [{id, name}]            # yum repolist
       modules: {name: [streams]}     # dnf module enable/list
@@ -47,6 +48,7 @@ DEFAULTS = {
     "os_version": "centos8",
     "appliance_engine_version": "4.5.6",
     "deploy_seconds": 2,
+    "backup_seconds": 0,
     "engine_vm_ssh_port": 2227,
     "repos": [
         {"id": "appstream", "name": "CentOS Stream 8 - AppStream"},

@@ -16,6 +16,7 @@ from lab import site as site_mod
 from lab.host import CommandLog, Host, write_json_atomic
 from lab.ovirt_site import EngineServices, pinned_in_site, settings
 from lab.sshd import serve_connection
+from lab.faults import Faults
 
 log = logging.getLogger("lab.server")
 LOOPBACK = "127.0.0.1"
@@ -64,6 +65,7 @@ class Lab:
         self.host_authorized_keys = {}  # name -> key blobs, for hosts with their own list (engine-vm)
         self.command_log = None
         self.engines = None
+        self.faults = None  # lab/faults.py, set by start()
         self.publish_lock = threading.Lock()
 
     def start(self):
@@ -75,6 +77,8 @@ class Lab:
             self._add_engine_vm_host(json.loads((self.state_dir / ENGINE_VM_FILE).read_text()))
         self.engines = EngineServices(self)
         self.engines.start()
+        self.faults = Faults(self)
+        self.faults.start()
         for name in list(self.listeners):
             self._start_accepting(name)
         self._publish()
@@ -139,6 +143,8 @@ class Lab:
                 continue
             except OSError:
                 return
+            if self.faults is not None and self.faults.refuse(name, conn):
+                continue
             conn.settimeout(None)
             threading.Thread(target=serve_connection, daemon=True, name=f"ssh-{name}",
                              args=(conn, self.hosts[name], self.keys[name],
@@ -146,7 +152,10 @@ class Lab:
                                    self.transports)).start()
 
     def port(self, name):
-        return self.listeners[name].getsockname()[1]
+        try:
+            return self.listeners[name].getsockname()[1]
+        except OSError:  # closed for a while by a `refuse` fault
+            return self.fixed_ports[name]
 
     def _publish(self):
         """Write known_hosts and then lab.json (the 'ready' signal), both atomically."""

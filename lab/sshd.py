@@ -94,7 +94,14 @@ def _exec(host, channel, line, answered):
         answered.wait(5)
         channel.sendall(data)
     try:
-        out, err, status = host.run(line, Input(read_stdin), live_out)
+        faults = getattr(getattr(host, "lab", None), "faults", None)  # lab/faults.py
+        if faults is None:
+            out, err, status = host.run(line, Input(read_stdin), live_out)
+        else:
+            result = faults.run_exec(host, channel, line, lambda: host.run(line, Input(read_stdin), live_out), answered)
+            if result is None:  # an injected drop closed the connection
+                return
+            out, err, status = result
         answered.wait(5)
         channel.sendall(out)
         channel.sendall_stderr(err)

@@ -121,6 +121,25 @@ class LabProcess:
         return ovirtsdk4.Connection(url=api["url"], username=username, password=password,
                                     ca_file=api["ca_file"], **kwargs)
 
+    def inject_fault(self, kind, **rule):
+        """Add a fault rule (lab/faults.py) to the running lab and wait until it is active; returns its id."""
+        from lab import faults
+        rule_id = faults.add_rule(self.state_dir, {**rule, "kind": kind})
+        if not faults.wait_applied(self.state_dir, rule_id):
+            raise RuntimeError(f"the lab did not take fault {rule}:\n{self.log()}")
+        return rule_id
+
+    def clear_faults(self):
+        """Drop every fault rule and give changed hosts their original keys back."""
+        from lab import faults
+        token = faults.clear_rules(self.state_dir)
+        if not faults.wait_applied(self.state_dir, clear=token):
+            raise RuntimeError(f"the lab did not clear its faults:\n{self.log()}")
+
+    def faults(self, host=None):
+        """The faults that took effect (commands.jsonl entries of kind `fault`), oldest first."""
+        return [e for e in self.commands(host) if e["kind"] == "fault"]
+
     def host_state(self, name):
         return json.loads((self.state_dir / "hosts" / f"{name}.json").read_text())
 

@@ -7,6 +7,7 @@ One ovirtsdk4 connection per Engine per provider process, TLS verified against t
 from __future__ import annotations
 
 import hashlib
+import os
 import tempfile
 import threading
 import time
@@ -45,18 +46,73 @@ def _ca_file(ca_pem: str) -> str:
     return str(path)
 
 
+# Transient Engine failures (5xx answers, timeouts, refused connections) are retried with exponential
+# backoff for GETs only: an action (POST) is never sent twice. OVIRT_SHE_ENGINE_ATTEMPTS (4 tries),
+# OVIRT_SHE_ENGINE_FIRST_DELAY (0.5 s, doubling) and OVIRT_SHE_ENGINE_API_TIMEOUT (60 s per request,
+# the SDK's `timeout`) change the defaults.
+ATTEMPTS = int(os.environ.get("OVIRT_SHE_ENGINE_ATTEMPTS") or 4)
+FIRST_DELAY = float(os.environ.get("OVIRT_SHE_ENGINE_FIRST_DELAY") or 0.5)
+REQUEST_TIMEOUT = int(os.environ.get("OVIRT_SHE_ENGINE_API_TIMEOUT") or 60)
+
+
+def is_transient(err: BaseException) -> bool:
+    """A failure that may pass: a 5xx answer, a timeout, no connection; never a refusal or a missing entity."""
+    if not isinstance(err, ovirtsdk4.Error) or isinstance(err, (ovirtsdk4.AuthError, ovirtsdk4.NotFoundError)):
+        return False
+    return err.code is None or err.code >= 500
+
+
+class _RetryingConnection(ovirtsdk4.Connection):
+    """An SDK connection whose GET requests are sent again after a 5xx answer or a transport error."""
+
+    def wait(self, context, failed_auth=False):
+        request = context[3]
+        if request.method != "GET":
+            return super().wait(context, failed_auth)
+        delay, attempt = FIRST_DELAY, 1
+        while True:
+            try:
+                response = super().wait(context, failed_auth)
+                if response.code < 500:
+                    return response
+                reason = f"HTTP {response.code}"
+                code = response.code
+            except ovirtsdk4.Error as err:
+                if not is_transient(err):
+                    raise
+                reason, code = str(err), None
+                self._forget(context)
+            if attempt >= ATTEMPTS:
+                raise ovirtsdk4.Error(
+                    f"the Engine API at {self.url} did not answer GET {request.path} after {attempt} attempts "
+                    f"(last: {reason}). Check that the Engine is up (`systemctl status ovirt-engine` on its "
+                    f"machine, or `hosted-engine --vm-status` for a self-hosted one), then run `pulumi up` again.",
+                    code=code)
+            time.sleep(delay)
+            delay, attempt = delay * 2, attempt + 1
+            context = self.send(request)
+
+    def _forget(self, context):
+        """Take a failed transfer out of the SDK's curl multi handle so the next one starts clean."""
+        try:
+            self._multi.remove_handle(context[0])
+        except Exception:  # already removed
+            pass
+        self._curls.discard(context[0])
+
+
 _pool: dict[tuple, ovirtsdk4.Connection] = {}
 _pool_lock = threading.Lock()
 
 
-def connect(engine: Engine, password: str, timeout: int = 60) -> ovirtsdk4.Connection:
+def connect(engine: Engine, password: str, timeout: int | None = None) -> ovirtsdk4.Connection:
     key = (engine, hashlib.sha256(password.encode()).hexdigest())
     with _pool_lock:
         connection = _pool.get(key)
         if connection is None:
-            connection = ovirtsdk4.Connection(
+            connection = _RetryingConnection(
                 url=engine.url, username=engine.username, password=password,
-                ca_file=_ca_file(engine.ca_pem), timeout=timeout,
+                ca_file=_ca_file(engine.ca_pem), timeout=timeout or REQUEST_TIMEOUT,
             )
             _pool[key] = connection
         return connection
@@ -73,12 +129,19 @@ def host_service(connection: ovirtsdk4.Connection, host: types.Host):
 
 
 def wait_for(fetch, done, what: str, timeout: float, interval: float = 1.0):
-    """Polls fetch() until done(value) holds; returns that value or raises saying what never happened."""
+    """Polls fetch() until done(value) holds; returns that value or raises saying what never happened.
+
+    A transient Engine failure while polling (5xx, timeout) is polled through until the deadline."""
     deadline = time.monotonic() + timeout
     while True:
-        value = fetch()
-        if done(value):
-            return value
+        try:
+            value = fetch()
+        except ovirtsdk4.Error as err:
+            if not is_transient(err) or time.monotonic() >= deadline:
+                raise
+        else:
+            if done(value):
+                return value
         if time.monotonic() >= deadline:
             raise EngineWaitTimeout(f"timed out after {timeout:.0f}s waiting for {what}")
         time.sleep(interval)

@@ -21,6 +21,7 @@ import pulumi
 from pulumi.dynamic import CheckFailure, CheckResult, CreateResult, DiffResult, ReadResult, Resource, ResourceProvider
 
 from providers.ssh import Connection, Host, RemoteCommandError, connect, copy_file, sha256_of
+from providers.timing import TIMING_OUTPUTS, timed
 
 UPGRADE_AVAILABLE, NO_UPGRADE = 0, 1
 
@@ -127,6 +128,7 @@ class EngineBackupProvider(ResourceProvider):
         replaces += [k for k in ("engine", "backupServer") if olds.get(k, {}).get("name") != news.get(k, {}).get("name")]
         return DiffResult(changes=bool(replaces), replaces=replaces, delete_before_replace=False)
 
+    @timed
     def create(self, props):
         engine = _engine(props)
         # A backup a killed run already wrote after stopping the Engine is still current: adopt it.
@@ -173,7 +175,7 @@ class EngineBackup(Resource, module="ovirt", name="EngineBackup"):
         props = {
             "engine": engine, "backupServer": backup_server, "privateKey": private_key, "fileName": file_name,
             "directory": directory, "engineDirectory": engine_directory, "allowEngineUpdate": allow_engine_update,
-            "location": None, "logLocation": None, "size": None, "sha256": None, "engineVersion": None, "takenAt": None,
+            "location": None, "logLocation": None, "size": None, "sha256": None, "engineVersion": None, "takenAt": None, **TIMING_OUTPUTS,
         }
         opts = pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(additional_secret_outputs=["privateKey"]))
         super().__init__(EngineBackupProvider(), name, props, opts)

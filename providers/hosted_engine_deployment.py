@@ -16,12 +16,14 @@ from __future__ import annotations
 import json
 import posixpath
 import sys
+import time
 
 import pulumi
 from pulumi.dynamic import CheckFailure, CheckResult, CreateResult, DiffResult, ReadResult, Resource, ResourceProvider
 
 from providers import engine_api
 from providers.ssh import Connection, Host, connect, copy_file
+from providers.timing import TIMING_OUTPUTS, timed
 
 SETUP_PACKAGE = "ovirt-hosted-engine-setup"
 ENGINE_MODULES = ("javapackages-tools", "pki-deps", "postgresql:12")
@@ -115,6 +117,16 @@ def _engine_vm_running(deploy: Connection) -> bool:
     return any(e.get("engine-status", {}).get("vm") == "up" for e in entries)
 
 
+def _wait_for_a_running_deploy(props: dict, deploy: Connection) -> None:
+    """An interrupted `pulumi up` leaves its deploy running on the host: let it finish, never start a second."""
+    deadline = time.monotonic() + props["deployTimeout"]
+    while deploy.run("pgrep", "-f", "hosted-engine --deploy", check=False).exit_status == 0:
+        if time.monotonic() > deadline:
+            raise DeploymentError(f"a `hosted-engine --deploy` still runs on {deploy.host.name} after "
+                                  f"{props['deployTimeout']}s: follow it in /var/log/ovirt-hosted-engine-setup/")
+        time.sleep(5)
+
+
 def _ensure_setup_package(deploy: Connection) -> None:
     if deploy.run("rpm", "-q", SETUP_PACKAGE, check=False).exit_status == 0:
         return
@@ -202,8 +214,10 @@ class HostedEngineDeploymentProvider(ResourceProvider):
         replaces = [k for k in keys if json.dumps(olds.get(k), sort_keys=True) != json.dumps(news.get(k), sort_keys=True)]
         return DiffResult(changes=bool(replaces), replaces=replaces, delete_before_replace=True)
 
+    @timed
     def create(self, props):
         deploy = _deploy_host(props)
+        _wait_for_a_running_deploy(props, deploy)
         if not _engine_vm_running(deploy):
             _ensure_setup_package(deploy)
             _run_deploy(props, deploy, _fetch_backup(props, deploy))
@@ -234,7 +248,7 @@ class HostedEngineDeployment(Resource, module="ovirt", name="HostedEngineDeploym
 
     def __init__(self, name: str, props: dict, opts=None):
         secret = ["privateKey", "adminPassword", "engineRootPassword"]
-        outputs = {"engineUrl": None, "engineVmId": None, "hostedStorageDomainId": None, "engineVmHostKey": None, "modules": None}
+        outputs = {"engineUrl": None, "engineVmId": None, "hostedStorageDomainId": None, "engineVmHostKey": None, "modules": None, **TIMING_OUTPUTS}
         opts = pulumi.ResourceOptions.merge(pulumi.ResourceOptions(protect=True), opts)
         opts = pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(additional_secret_outputs=secret))
         super().__init__(HostedEngineDeploymentProvider(), name, {**props, **outputs}, opts)

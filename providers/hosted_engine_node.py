@@ -16,6 +16,7 @@ from pulumi.dynamic import CheckFailure, CheckResult, CreateResult, DiffResult, 
 
 from providers import engine_api
 from providers.ssh import Host, connect as ssh_connect
+from providers.timing import TIMING_OUTPUTS, timed
 
 BUSY = {types.HostStatus.MAINTENANCE, types.HostStatus.PREPARING_FOR_MAINTENANCE, types.HostStatus.INSTALLING,
         types.HostStatus.INITIALIZING, types.HostStatus.REBOOT}
@@ -136,9 +137,11 @@ class HostedEngineNodeProvider(ResourceProvider):
         drifted = ["configured"] if olds.get("configured") is False or (olds.get("score") or 0) <= 0 else []
         return DiffResult(changes=bool(replaces or drifted), replaces=replaces, delete_before_replace=True)
 
+    @timed
     def create(self, props):
         return CreateResult(f"{props['engine']['url']}#host={props['host']}", _convert(props))
 
+    @timed
     def update(self, _id, _olds, news):
         return UpdateResult(_convert(news))
 
@@ -172,7 +175,7 @@ class HostedEngineNode(Resource, module="ovirt", name="HostedEngineNode"):
         props = {
             "engine": engine, "adminPassword": admin_password, "host": host, "connection": connection,
             "privateKey": private_key, "maintenanceTimeout": maintenance_timeout, "installTimeout": install_timeout,
-            "pollInterval": poll_interval, "hostId": None, "configured": None, "score": None,
+            "pollInterval": poll_interval, "hostId": None, "configured": None, "score": None, **TIMING_OUTPUTS,
         }
         opts = pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(additional_secret_outputs=["adminPassword", "privateKey"]))
         super().__init__(HostedEngineNodeProvider(), name, props, opts)

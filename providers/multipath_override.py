@@ -15,6 +15,7 @@ from pulumi.dynamic import CheckFailure, CheckResult, CreateResult, DiffResult, 
 
 from providers import multipath_conf
 from providers.ssh import Host, connect
+from providers.timing import TIMING_OUTPUTS, timed
 
 CONF_D = "/etc/multipath/conf.d"
 FILE_NAME = re.compile(r"^[0-9]{2}-[A-Za-z0-9_.-]+\.conf$")
@@ -67,6 +68,7 @@ class MultipathOverrideProvider(ResourceProvider):
         changes = replaces + (["settings"] if changed else [])
         return DiffResult(changes=bool(changes), replaces=replaces, delete_before_replace=False)
 
+    @timed
     def create(self, props):
         # Written and reloaded even when a killed run left the same file: its reload may not have run.
         _apply(props, multipath_conf.render(props["settings"]))
@@ -79,6 +81,7 @@ class MultipathOverrideProvider(ResourceProvider):
         actual = {**props, "settings": multipath_conf.parse(content)}
         return ReadResult(id_, _outputs(actual))
 
+    @timed
     def update(self, _id, _olds, news):
         _apply(news, multipath_conf.render(news["settings"]))
         return UpdateResult(_outputs(news))
@@ -94,6 +97,6 @@ class MultipathOverride(Resource, module="ovirt", name="MultipathOverride"):
     path: pulumi.Output[str]
 
     def __init__(self, name: str, *, connection: dict, private_key, file: str, settings: dict, opts=None):
-        props = {"connection": connection, "privateKey": private_key, "file": file, "settings": settings, "path": None}
+        props = {"connection": connection, "privateKey": private_key, "file": file, "settings": settings, "path": None, **TIMING_OUTPUTS}
         opts = pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(additional_secret_outputs=["privateKey"]))
         super().__init__(MultipathOverrideProvider(), name, props, opts)

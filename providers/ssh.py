@@ -10,10 +10,12 @@ import base64
 import contextlib
 import hashlib
 import io
+import os
 import shlex
 import stat
 import tempfile
 import threading
+import time
 from dataclasses import dataclass
 
 import paramiko
@@ -29,7 +31,88 @@ class RemoteCommandError(Exception):
     def __init__(self, host: str, command: str, result: "Result"):
         self.host, self.command, self.result = host, command, result
         detail = (result.stderr or result.stdout).strip()
-        super().__init__(f"{host}: `{command}` exited with status {result.exit_status}: {detail}")
+        super().__init__(f"{host}: `{command}` exited with status {result.exit_status}: {detail} "
+                         f"(not retried: it is not a connection failure). Fix the cause on {host}, then run "
+                         f"`pulumi up` again.")
+
+
+class HostUnreachable(Exception):
+    """No SSH connection could be opened within the retry policy; the message says what to check."""
+
+
+class ConnectionLost(Exception):
+    """The connection dropped while a command ran; it is re-run only when it only reads."""
+
+    def __init__(self, host: str, command: str, idempotent: bool, attempts: int, cause: BaseException):
+        self.host, self.command, self.idempotent = host, command, idempotent
+        if idempotent:
+            text = (f"{host}: `{command}` (a read) did not complete in {attempts} attempts: the SSH connection "
+                    f"dropped ({cause or 'closed before the exit status'}). Check that the host is up and reachable, "
+                    f"then run `pulumi up` again.")
+        else:
+            reason = cause or "closed before the exit status"
+            text = (f"{host}: the SSH connection dropped while `{command}` ran ({reason}), so whether it took "
+                    f"effect is unknown; it was not run again because it changes the host. Check the host (is it up, did the command finish?), then run `pulumi up` again: "
+                    f"the providers read each host's state before they change anything.")
+        super().__init__(text)
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """Exponential backoff for transient SSH failures (refused, reset, timed out, dropped).
+
+    The defaults, and the environment variables that change them: OVIRT_SHE_SSH_ATTEMPTS (5 tries),
+    OVIRT_SHE_SSH_FIRST_DELAY (0.5 s, doubling up to OVIRT_SHE_SSH_MAX_DELAY, 15 s) and
+    OVIRT_SHE_SSH_RETRY_SECONDS (60 s: no new try starts after that much time).
+    """
+
+    attempts: int = 5
+    first_delay: float = 0.5
+    max_delay: float = 15.0
+    total_seconds: float = 60.0
+
+    @classmethod
+    def from_env(cls, prefix: str = "OVIRT_SHE_SSH_") -> "RetryPolicy":
+        def get(name, default, kind):
+            value = os.environ.get(prefix + name)
+            return kind(value) if value else default
+        base = cls()
+        return cls(get("ATTEMPTS", base.attempts, int), get("FIRST_DELAY", base.first_delay, float),
+                   get("MAX_DELAY", base.max_delay, float), get("RETRY_SECONDS", base.total_seconds, float))
+
+    def pauses(self, deadline: float | None = None):
+        """The pause before each retry, as long as the policy allows another one."""
+        deadline = deadline or time.monotonic() + self.total_seconds
+        delay = self.first_delay
+        for _ in range(self.attempts - 1):
+            if time.monotonic() + delay > deadline:
+                return
+            yield delay
+            delay = min(delay * 2, self.max_delay)
+
+
+RETRY = RetryPolicy.from_env()
+
+# Commands that only read the host: re-run after a dropped connection or ssh's own failure status 255.
+_READ_COMMANDS = {"cat", "stat", "sha256sum", "getent", "id", "ls", "test", "hostname", "uname", "readlink",
+                  "ssh-keyscan", "engine-upgrade-check", "lsblk", "df"}
+
+
+def is_read(argv) -> bool:
+    """Whether a command only reads the host, so running it again is harmless."""
+    if not argv:
+        return False
+    name, rest = argv[0], list(argv[1:])
+    if name in _READ_COMMANDS:
+        return True
+    return ((name == "systemctl" and rest[:1] and rest[0] in ("is-active", "is-enabled", "is-failed", "status", "show"))
+            or (name == "rpm" and rest[:1] == ["-q"]) or (name == "exportfs" and rest == ["-v"])
+            or (name == "hosted-engine" and "--vm-status" in rest) or (name == "dnf" and rest[:2] == ["module", "list"])
+            or (name == "nodectl" and rest[:1] == ["check"]))
+
+
+class _Dropped(Exception):
+    """The channel closed without an exit status."""
 
 
 @dataclass(frozen=True)
@@ -125,52 +208,145 @@ def _trusted_keys(client: paramiko.SSHClient, known_hosts: str) -> None:
 class Connection:
     """An open SSH connection to one host."""
 
-    def __init__(self, host: Host, private_key: str, timeout: float = 30.0):
+    def __init__(self, host: Host, private_key: str, timeout: float = 30.0, retry: RetryPolicy | None = None):
         self.host = host
-        self.client = paramiko.SSHClient()
-        _trusted_keys(self.client, host.known_hosts)
-        self.client.set_missing_host_key_policy(_PinnedKeysOnly(host))
-        try:
-            self.client.connect(
-                host.address,
-                port=host.port,
-                username=host.user,
-                pkey=load_private_key(private_key),
-                allow_agent=False,
-                look_for_keys=False,
-                timeout=timeout,
-            )
-        except paramiko.BadHostKeyException as err:
-            raise HostKeyError(
-                f"{host.name} ({host.address}:{host.port}) now offers the host key {fingerprint(err.key)}, "
-                f"not the trusted {fingerprint(err.expected_key)}. The host was reinstalled or something is "
-                f"in the way: check it before you replace its line in the known_hosts file."
-            ) from err
+        self._pkey = load_private_key(private_key)
+        self._timeout = timeout
+        self.retry = retry or RETRY
+        self._reopen_lock = threading.Lock()
+        self.client = self._open()
         self._sftp: paramiko.SFTPClient | None = None
         # Resources on the same host run in parallel; one SFTP session serves one request at a time.
         self._sftp_lock = threading.RLock()
+
+    def _open(self) -> paramiko.SSHClient:
+        """Connects, retrying refused, reset and timed-out connections; a host key is never retried."""
+        host, started, attempts, last = self.host, time.monotonic(), 0, None
+        deadline = started + self.retry.total_seconds
+        pauses = self.retry.pauses(deadline)
+        while True:
+            attempts += 1
+            client = paramiko.SSHClient()
+            _trusted_keys(client, host.known_hosts)
+            client.set_missing_host_key_policy(_PinnedKeysOnly(host))
+            try:
+                timeout = max(1.0, min(self._timeout, deadline - time.monotonic()))  # the whole stays bounded
+                client.connect(host.address, port=host.port, username=host.user, pkey=self._pkey,
+                               allow_agent=False, look_for_keys=False, timeout=timeout,
+                               banner_timeout=timeout, auth_timeout=timeout)
+                return client
+            except paramiko.BadHostKeyException as err:
+                client.close()
+                raise HostKeyError(
+                    f"{host.name} ({host.address}:{host.port}) now offers the host key {fingerprint(err.key)}, "
+                    f"not the trusted {fingerprint(err.expected_key)}. The host was reinstalled or something is "
+                    f"in the way: check it before you replace its line in the known_hosts file."
+                ) from err
+            except paramiko.AuthenticationException:
+                client.close()
+                raise
+            except (OSError, EOFError, paramiko.SSHException) as err:  # refused, reset, timed out, no banner
+                client.close()
+                last = err
+            pause = next(pauses, None)
+            if pause is None:
+                raise HostUnreachable(
+                    f"{host.name} ({host.address}:{host.port}): no SSH connection after {attempts} attempts in "
+                    f"{time.monotonic() - started:.0f}s ({type(last).__name__}: {last}). Check that the host is up "
+                    f"and its sshd listens on port {host.port}, and that nothing in between blocks it; then run "
+                    f"`pulumi up` again."
+                ) from last
+            time.sleep(pause)
+
+    def _reopen(self, dead: paramiko.SSHClient) -> None:
+        """Replaces a dropped connection (once, however many threads noticed)."""
+        with self._reopen_lock:
+            if self.client is dead:
+                dead.close()
+                self._sftp = None
+                self.client = self._open()
 
     @property
     def alive(self) -> bool:
         transport = self.client.get_transport()
         return transport is not None and transport.is_active()
 
-    def run(self, *argv: str, stdin: bytes | None = None, check: bool = True, on_line=None) -> Result:
+    def run(self, *argv: str, stdin: bytes | None = None, check: bool = True, on_line=None,
+            idempotent: bool | None = None) -> Result:
         """Runs one command given as separate arguments, each quoted for the remote shell.
 
         `on_line` is called with each line of output as it arrives, for commands that run long.
+        A dropped connection is re-opened; the command itself is run again (with backoff) only when
+        it is `idempotent` (by default: when `is_read(argv)`), also when it exits 255 (ssh's own
+        failure status). Otherwise ConnectionLost says that its effect is unknown.
         """
         command = shlex.join(argv)
-        channel = self.client.get_transport().open_session()
+        if idempotent is None:
+            idempotent = is_read(argv)
+        pauses = self.retry.pauses() if idempotent else iter(())
+        attempts = 0
+        while True:
+            attempts += 1
+            client = self.client
+            if not self.alive:
+                self._reopen(client)
+                client = self.client
+            try:
+                result = self._run_once(client, command, stdin, on_line)
+            except (_Dropped, paramiko.SSHException, EOFError, OSError) as err:
+                pause = next(pauses, None)
+                if pause is None:
+                    raise ConnectionLost(self.host.name, command, idempotent, attempts,
+                                         None if isinstance(err, _Dropped) else err) from err
+                if client is self.client and not self.alive:
+                    self._reopen(client)
+                time.sleep(pause)
+                continue
+            if idempotent and result.exit_status == 255:
+                pause = next(pauses, None)
+                if pause is not None:
+                    time.sleep(pause)
+                    continue
+            break
+        if check and result.exit_status != 0:
+            raise RemoteCommandError(self.host.name, command, result)
+        return result
+
+    def _run_once(self, client: paramiko.SSHClient, command: str, stdin: bytes | None, on_line) -> Result:
+        transport = client.get_transport()
+        if transport is None or not transport.is_active():
+            raise _Dropped()
+        channel = transport.open_session(timeout=self._timeout)
         channel.exec_command(command)
         if stdin is not None:
             channel.sendall(stdin)
         channel.shutdown_write()
         stdout, stderr = _drain(channel, _LineSplitter(on_line) if on_line else None)
-        result = Result(channel.recv_exit_status(), stdout.decode(), stderr.decode())
-        if check and result.exit_status != 0:
-            raise RemoteCommandError(self.host.name, command, result)
-        return result
+        status = channel.recv_exit_status()
+        if status == -1:  # closed without an exit status: the connection dropped
+            channel.close()
+            raise _Dropped()
+        return Result(status, stdout.decode(), stderr.decode())
+
+    def _read(self, operation):
+        """An SFTP read, done again on a fresh connection when the connection dropped under it."""
+        pauses = self.retry.pauses()
+        while True:
+            client = self.client
+            if not self.alive:
+                self._reopen(client)
+            try:
+                return operation()
+            except (paramiko.SSHException, EOFError, OSError) as err:
+                if self.alive and not isinstance(err, (EOFError, paramiko.SSHException)):
+                    raise  # the host answered: no such file, permission denied...
+                pause = next(pauses, None)
+                if pause is None:
+                    raise ConnectionLost(self.host.name, f"sftp read ({err})", True, 0, err) from err
+                with self._sftp_lock:
+                    if client is self.client:
+                        self._sftp = None
+                time.sleep(pause)
 
     @contextlib.contextmanager
     def sftp(self):
@@ -182,11 +358,13 @@ class Connection:
 
     def read_file(self, path: str) -> bytes | None:
         """The file's content, or None when there is no such file."""
-        try:
-            with self.sftp() as sftp, sftp.open(path, "rb") as remote:
-                return remote.read()
-        except FileNotFoundError:
-            return None
+        def read():
+            try:
+                with self.sftp() as sftp, sftp.open(path, "rb") as remote:
+                    return remote.read()
+            except FileNotFoundError:
+                return None
+        return self._read(read)
 
     def write_file(self, path: str, data: bytes, mode: int = 0o644) -> None:
         """Writes beside the target and renames, so no reader sees half a file."""
@@ -199,18 +377,22 @@ class Connection:
 
     def list_dir(self, path: str) -> list[str] | None:
         """The names in a directory, or None when there is no such directory."""
-        try:
-            with self.sftp() as sftp:
-                return sftp.listdir(path)
-        except FileNotFoundError:
-            return None
+        def read():
+            try:
+                with self.sftp() as sftp:
+                    return sftp.listdir(path)
+            except FileNotFoundError:
+                return None
+        return self._read(read)
 
     def file_mode(self, path: str) -> int | None:
-        try:
-            with self.sftp() as sftp:
-                return stat.S_IMODE(sftp.stat(path).st_mode)
-        except FileNotFoundError:
-            return None
+        def read():
+            try:
+                with self.sftp() as sftp:
+                    return stat.S_IMODE(sftp.stat(path).st_mode)
+            except FileNotFoundError:
+                return None
+        return self._read(read)
 
     def close(self) -> None:
         self.client.close()
@@ -279,7 +461,7 @@ def copy_file(source: Connection, source_path: str, target: Connection, target_p
 
 def sha256_of(connection: Connection, path: str) -> str | None:
     """The file's sha256 as the host computes it, or None when it cannot be read."""
-    result = connection.run("sha256sum", "--", path, check=False)
+    result = connection.run("sha256sum", "--", path, check=False, idempotent=True)
     return result.stdout.split()[0] if result.exit_status == 0 else None
 
 
@@ -294,6 +476,9 @@ def connect(host: Host, private_key: str) -> Connection:
         existing = _pool.get(key)
         if existing is not None and existing.alive:
             return existing
+        if existing is not None:  # dropped: forget it and open a new one
+            existing.close()
+            del _pool[key]
         connection = Connection(host, private_key)
         _pool[key] = connection
         return connection

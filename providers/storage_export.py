@@ -31,6 +31,7 @@ import pulumi
 from pulumi.dynamic import CheckFailure, CheckResult, CreateResult, DiffResult, ReadResult, Resource, ResourceProvider, UpdateResult
 
 from providers.ssh import Host, RemoteCommandError, connect
+from providers.timing import TIMING_OUTPUTS, timed
 
 VDSM_UID = KVM_GID = 36
 OWNER, MODE = f"{VDSM_UID}:{KVM_GID}", "755"
@@ -349,6 +350,7 @@ class StorageExportProvider(ResourceProvider):
         changes += replaces
         return DiffResult(changes=bool(changes), replaces=replaces, delete_before_replace=True)
 
+    @timed
     def create(self, props):
         facts = _apply(props)
         return CreateResult(f"{props['connection']['name']}:{props['path']}", _outputs(props, facts))
@@ -357,6 +359,7 @@ class StorageExportProvider(ResourceProvider):
         with _host_lock(props):
             return ReadResult(id_, _outputs(props, gather(props)))
 
+    @timed
     def update(self, _id, olds, news):
         if (olds.get("clients"), olds.get("options")) != (news["clients"], news["options"]):
             with _host_lock(olds):
@@ -380,6 +383,6 @@ class StorageExport(Resource, module="ovirt", name="StorageExport"):
 
     def __init__(self, name: str, *, connection: dict, private_key, path: str, clients: str, options: str, opts=None):
         props = {"connection": connection, "privateKey": private_key, "path": path, "clients": clients,
-                 "options": options, "state": None, "exportFile": None}
+                 "options": options, "state": None, "exportFile": None, **TIMING_OUTPUTS}
         opts = pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(additional_secret_outputs=["privateKey"]))
         super().__init__(StorageExportProvider(), name, props, opts)

@@ -3,7 +3,7 @@
 import pytest
 
 from lab.testing import LabProcess, make_client_key
-from tests.harness import ProjectStack, lab_config
+from tests.harness import ProjectStack, lab_config, pinned_ports_site
 
 
 @pytest.fixture(scope="session")
@@ -25,3 +25,13 @@ def lab_stack(tmp_path_factory, lab, client_key):
     stack.lab_settings = lab_config(lab)
     stack.private_key = client_key[0].read_text()
     yield stack
+
+
+@pytest.fixture(scope="module")
+def migration_lab(tmp_path_factory, client_key):
+    """A fresh default site for a whole migration: its new Engine API and Engine VM ports are known
+    before the deploy (`lab.ports`), so a stack can be configured for them up front."""
+    site, ports = pinned_ports_site(tmp_path_factory.mktemp("site") / "site.yaml")
+    with LabProcess(tmp_path_factory.mktemp("lab"), site=site, authorized_keys=[client_key[1]], client_key=client_key[0]) as running:
+        running.ports = ports
+        yield running

@@ -13,8 +13,8 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 
 from components import site_config
 from lab import shell
-from lab.testing import LabProcess, run
-from tests.harness import ProjectStack, migration_settings, pinned_ports_site
+from lab.testing import run
+from tests.harness import ProjectStack, migration_settings
 
 HOSTILE = ["; touch /tmp/PWNED", "$(touch PWNED)", "`touch PWNED`", "a && touch PWNED", "x | tee PWNED", "a\nb",
            "'\"", "ünïcødé ☃", "x" * 5000, "", " ", "-rf", "--help", "../../etc/passwd", "a\x00b", "*", "~root", "${IFS}"]
@@ -116,16 +116,8 @@ INJECTIONS = {
 }
 
 
-@pytest.fixture(scope="module")
-def hostile_lab(tmp_path_factory, client_key):
-    site, ports = pinned_ports_site(tmp_path_factory.mktemp("site") / "site.yaml")
-    with LabProcess(tmp_path_factory.mktemp("lab"), site=site, authorized_keys=[client_key[1]], client_key=client_key[0]) as lab:
-        lab.ports = ports
-        yield lab
-
-
-def test_a_migration_with_shell_metacharacters_in_its_settings_runs_only_what_it_should(tmp_path, hostile_lab, client_key):
-    settings = migration_settings(hostile_lab, hostile_lab.ports)
+def test_a_migration_with_shell_metacharacters_in_its_settings_runs_only_what_it_should(tmp_path, migration_lab, client_key):
+    settings = migration_settings(migration_lab, migration_lab.ports)
     settings["hostedEngine"]["smtp"] = {"sender": "root@localhost"}
     for path, value in INJECTIONS.items():
         settings = with_value(settings, path, value, delete=False)
@@ -135,11 +127,11 @@ def test_a_migration_with_shell_metacharacters_in_its_settings_runs_only_what_it
                                "engineRootPassword": "root-Pa55"})
     assert stack.up().summary.result == "succeeded"
 
-    ran = [shell.parse(c["command"]) for c in hostile_lab.commands() if c["kind"] == "exec"]
+    ran = [shell.parse(c["command"]) for c in migration_lab.commands() if c["kind"] == "exec"]
     words = [w.text for line in ran for pipeline in line for command in pipeline.commands for w in command.words[:1]]
     assert "touch" not in words and len(ran) > 50
-    for host in hostile_lab.info["hosts"]:
-        files = hostile_lab.host_state(host).get("files", {})
+    for host in migration_lab.info["hosts"]:
+        files = migration_lab.host_state(host).get("files", {})
         assert not [p for p in files if p.rsplit("/", 1)[-1].startswith("PWNED")], host
-    status, listing, _ = run(hostile_lab.ssh("backup"), "ls -1 '/backup/a b;touch PWNED4'")
+    status, listing, _ = run(migration_lab.ssh("backup"), "ls -1 '/backup/a b;touch PWNED4'")
     assert status == 0 and INJECTIONS[("backup", "fileName")] in listing.splitlines()

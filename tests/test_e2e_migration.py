@@ -13,8 +13,8 @@ import paramiko
 import pytest
 from pulumi import automation as auto
 
-from lab.testing import LabProcess, run
-from tests.harness import ProjectStack, assert_no_stack_file_beside_project, migration_settings, pinned_ports_site
+from lab.testing import run
+from tests.harness import ProjectStack, assert_no_stack_file_beside_project, migration_settings
 
 ADMIN_PASSWORD = "lab-admin-password"  # the original Engine's, restored from the backup
 ROOT_PASSWORD = "engine-vm-root-Pa55"
@@ -24,18 +24,9 @@ PROCEDURE_TIERS = [("StorageExport", "MultipathOverride"), ("EngineBackup",), ("
 
 
 @pytest.fixture(scope="module")
-def site_lab(tmp_path_factory, client_key):
-    """A fresh default site whose new Engine API and Engine VM ports are known before the deploy."""
-    site, ports = pinned_ports_site(tmp_path_factory.mktemp("site") / "site.yaml")
-    with LabProcess(tmp_path_factory.mktemp("lab"), site=site, authorized_keys=[client_key[1]], client_key=client_key[0]) as lab:
-        lab.ports = ports
-        yield lab
-
-
-@pytest.fixture(scope="module")
-def stack(tmp_path_factory, site_lab, client_key):
+def stack(tmp_path_factory, migration_lab, client_key):
     stack = ProjectStack(tmp_path_factory.mktemp("project"), "site")
-    settings = migration_settings(site_lab, site_lab.ports)
+    settings = migration_settings(migration_lab, migration_lab.ports)
     stack.settings = settings
     stack.secrets = {"sshPrivateKey": client_key[0].read_text(), "adminPassword": ADMIN_PASSWORD,
                      "engineRootPassword": ROOT_PASSWORD}
@@ -78,54 +69,54 @@ def changing_commands(lab):
     return [c for c in lab.commands() if c["kind"] != "engine" and not c["command"].startswith(reads)]
 
 
-def test_preview_lists_every_step_in_the_procedures_order_and_changes_nothing(stack, site_lab):
-    before = len(changing_commands(site_lab))
+def test_preview_lists_every_step_in_the_procedures_order_and_changes_nothing(stack, migration_lab):
+    before = len(changing_commands(migration_lab))
     result = stack.preview()
     assert result.change_summary == {"create": 11}
     tiers = [[result.stdout.find(step) for step in tier] for tier in PROCEDURE_TIERS]
     assert all(p >= 0 for tier in tiers for p in tier), tiers
     assert all(max(earlier) < min(later) for earlier, later in zip(tiers, tiers[1:])), tiers
-    assert changing_commands(site_lab)[before:] == []  # the preflight only reads
+    assert changing_commands(migration_lab)[before:] == []  # the preflight only reads
     assert_no_stack_file_beside_project(stack)
 
 
-def test_up_migrates_the_site_and_a_second_up_at_once_is_refused(stack, site_lab):
+def test_up_migrates_the_site_and_a_second_up_at_once_is_refused(stack, migration_lab):
     with concurrent.futures.ThreadPoolExecutor(1) as pool:
         first = pool.submit(stack.up)
-        wait_for_command(site_lab, "engine-backup --mode=backup")
+        wait_for_command(migration_lab, "engine-backup --mode=backup")
         with pytest.raises(auto.errors.CommandError) as second:
             stack.up()
         assert "locked" in str(second.value)
         result = first.result()
     assert result.summary.result == "succeeded"
     outputs = {k: v.value for k, v in result.outputs.items()}
-    engine = site_lab.host_state("engine")["services"]["ovirt-engine"]
+    engine = migration_lab.host_state("engine")["services"]["ovirt-engine"]
     assert engine["active"] is False and engine["enabled"] is False
 
-    status, listing, _ = ssh_run(site_lab, "backup", "sha256sum /backup/engine-lab.backup")
+    status, listing, _ = ssh_run(migration_lab, "backup", "sha256sum /backup/engine-lab.backup")
     assert status == 0 and listing.split()[0] == outputs["backup"]["sha256"]
     assert outputs["backup"]["engineVersion"] == "4.5.6"
 
-    site_lab.refresh()
-    api = site_lab.engine_connection(new=True, username="admin@internal", password=ADMIN_PASSWORD)
+    migration_lab.refresh()
+    api = migration_lab.engine_connection(new=True, username="admin@internal", password=ADMIN_PASSWORD)
     system = api.system_service()
     vm = system.vms_service().list(search="name=HostedEngine")[0]
     assert vm.status.value == "up" and system.hosts_service().host_service(vm.host.id).get().name == "she-deploy.lab.example"
     assert "hosted_storage" in [d.name for d in system.storage_domains_service().list()]
     assert {h.name for h in system.hosts_service().list()} >= {"host1", "host2"}  # restored from the backup
 
-    status, modules, _ = run(engine_vm_client(site_lab, outputs["engineVmHostKey"]), "dnf module list --enabled")
+    status, modules, _ = run(engine_vm_client(migration_lab, outputs["engineVmHostKey"]), "dnf module list --enabled")
     assert status == 0 and all(m in modules for m in ("javapackages-tools", "pki-deps", "postgresql"))
 
     assert outputs["nodeScores"] == {"host1": 3400, "host2": 3400}
-    status, vm_status, _ = ssh_run(site_lab, "host1", "hosted-engine --vm-status --json")
+    status, vm_status, _ = ssh_run(migration_lab, "host1", "hosted-engine --vm-status --json")
     scores = {e["hostname"]: e["score"] for e in json.loads(vm_status).values() if isinstance(e, dict)}
     assert status == 0 and all(score > 0 for score in scores.values()) and len(scores) == 3
 
 
-def test_two_hosts_were_never_out_of_service_at_once(site_lab):
+def test_two_hosts_were_never_out_of_service_at_once(migration_lab):
     """Replays the new Engine's audit log of host status changes."""
-    api = site_lab.engine_connection(new=True, username="admin@internal", password=ADMIN_PASSWORD)
+    api = migration_lab.engine_connection(new=True, username="admin@internal", password=ADMIN_PASSWORD)
     names = {h.id: h.name for h in api.system_service().hosts_service().list()}
     status = {}
     events = sorted(api.system_service().events_service().list(), key=lambda e: int(e.id))
@@ -136,24 +127,24 @@ def test_two_hosts_were_never_out_of_service_at_once(site_lab):
         assert len(out_of_service) <= 1, out_of_service
 
 
-def test_second_up_changes_nothing(stack, site_lab):
-    before = len(changing_commands(site_lab))
+def test_second_up_changes_nothing(stack, migration_lab):
+    before = len(changing_commands(migration_lab))
     result = stack.up()
     assert result.summary.resource_changes == {"same": 11}
-    assert changing_commands(site_lab)[before:] == []
+    assert changing_commands(migration_lab)[before:] == []
 
 
-def test_an_export_mode_changed_on_the_storage_server_shows_in_refresh_and_up_puts_it_back(stack, site_lab):
-    assert ssh_run(site_lab, "storage", "chmod 0700 /exports/data")[0] == 0
+def test_an_export_mode_changed_on_the_storage_server_shows_in_refresh_and_up_puts_it_back(stack, migration_lab):
+    assert ssh_run(migration_lab, "storage", "chmod 0700 /exports/data")[0] == 0
     refreshed = stack.stack.refresh()
     assert refreshed.summary.resource_changes.get("update") == 1
     assert stack.up().summary.resource_changes.get("update") == 1
-    assert ssh_run(site_lab, "storage", "stat -c %a /exports/data")[1].strip() == "755"
+    assert ssh_run(migration_lab, "storage", "stat -c %a /exports/data")[1].strip() == "755"
 
 
-def test_a_third_existing_host_previews_as_exactly_one_new_node(stack, site_lab):
+def test_a_third_existing_host_previews_as_exactly_one_new_node(stack, migration_lab):
     grown = json.loads(json.dumps(stack.settings))
-    grown["hosts"]["host3"] = {"address": "127.0.0.1", "port": site_lab.port("host2")}
+    grown["hosts"]["host3"] = {"address": "127.0.0.1", "port": migration_lab.port("host2")}
     grown["hostedEngineNodes"] = ["host1", "host2", "host3"]
     stack.configure(grown, stack.secrets)
     try:
@@ -164,9 +155,25 @@ def test_a_third_existing_host_previews_as_exactly_one_new_node(stack, site_lab)
         stack.configure(stack.settings, stack.secrets)
 
 
-def test_state_and_commands_hold_no_secret(stack, site_lab):
+def test_a_node_dropped_from_the_stack_is_undeployed_and_comes_back_when_added(stack, migration_lab):
+    fewer = json.loads(json.dumps(stack.settings))
+    fewer["hostedEngineNodes"] = ["host1"]
+    stack.configure(fewer, stack.secrets)
+    try:
+        assert stack.up().summary.resource_changes.get("delete") == 1
+        status, vm_status, _ = ssh_run(migration_lab, "host1", "hosted-engine --vm-status --json")
+        hostnames = {e["hostname"] for e in json.loads(vm_status).values() if isinstance(e, dict)}
+        assert status == 0 and not any("host2" in h for h in hostnames) and any("host1" in h for h in hostnames)
+        assert ssh_run(migration_lab, "host2", "hosted-engine --vm-status")[0] != 0
+    finally:
+        stack.configure(stack.settings, stack.secrets)
+    assert stack.up().summary.resource_changes.get("create") == 1
+    assert ssh_run(migration_lab, "host2", "hosted-engine --vm-status")[0] == 0
+
+
+def test_state_and_commands_hold_no_secret(stack, migration_lab):
     state = stack.export() + stack.stack_file.read_text()
-    recorded = Path(site_lab.state_dir / "commands.jsonl").read_text()
+    recorded = Path(migration_lab.state_dir / "commands.jsonl").read_text()
     key_lines = stack.secrets["sshPrivateKey"].splitlines()[2:-1]
     for secret in [ADMIN_PASSWORD, ROOT_PASSWORD, *key_lines]:
         assert secret not in state

@@ -1,0 +1,224 @@
+"""Benchmarks: `python -m bench [--sizes 3x1,10x5,50x20] [--out bench/results]`.
+
+For each size HxE (H existing hypervisors, each with a multipath override, E storage exports on
+E different servers, `--nodes` of the hypervisors converted to hosted-engine nodes) this starts
+fresh instrumented labs and measures, in the same run:
+
+* the full migration's `pulumi up` against the lab's critical path plus the engine floor's `up`
+  (bench/floor: the same number and shape of do-nothing dynamic resources, same CLI and venv);
+* preparation only (exports and overrides), `pulumi up` with the default parallelism and with
+  `--parallel 1`, each on a fresh lab;
+* `pulumi preview` of the site against the floor's preview;
+* a no-op `pulumi up` against `pulumi preview` of the converged stack;
+* SSH connections per host (from the lab's connection log) and the provider processes' peak memory.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from dataclasses import asdict
+from pathlib import Path
+
+from bench import report, site_gen
+from bench.harness import REPO, PROJECT_FILES, BenchLab, Project
+
+DEFAULT_PULUMI_BIN = Path(os.environ.get("OVIRT_SHE_CACHE", Path.home() / ".cache" / "ovirt-she-migration")) / "pulumi-v3.252.0" / "bin"
+PULUMI_DEFAULT_PARALLEL = 8      # `pulumi up --help`: (default 8)
+PROVIDER_GRPC_WORKERS = 4        # pulumi/dynamic/__main__.py: futures.ThreadPoolExecutor(max_workers=4)
+ADMIN_PASSWORD = "lab-admin-password"
+ROOT_PASSWORD = "bench-engine-vm-Pa55"
+
+
+def parse_sizes(text: str) -> list[tuple[int, int]]:
+    sizes = []
+    for item in text.split(","):
+        hosts, _, exports = item.strip().partition("x")
+        sizes.append((int(hosts), int(exports or 1)))
+    return sizes
+
+
+def _args(argv):
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sizes", default="3x1,10x5",
+                        help="comma-separated HOSTSxEXPORTS (default 3x1,10x5; the issue's largest is 50x20)")
+    parser.add_argument("--nodes", type=int, default=2, help="hypervisors converted to hosted-engine nodes (default 2)")
+    parser.add_argument("--prep-delay", type=float, default=0.5,
+                        help="seconds `exportfs -r` and `systemctl reload multipathd` take in the lab (default 0.5)")
+    parser.add_argument("--deploy-seconds", type=float, default=2.0, help="lab ovirt.deploy_seconds (default 2)")
+    parser.add_argument("--migration", type=float, default=1.0, help="lab engine delay: one VM migration (s)")
+    parser.add_argument("--maintenance", type=float, default=0.5, help="lab engine delay: maintenance without VMs (s)")
+    parser.add_argument("--install", type=float, default=2.0, help="lab engine delay: host-deploy (s)")
+    parser.add_argument("--initializing", type=float, default=1.0, help="lab engine delay: initializing -> up (s)")
+    parser.add_argument("--out", default=str(REPO / "bench" / "results"), help="where the tables go (default bench/results)")
+    parser.add_argument("--work", default=None, help="scratch folder (default: a temporary one, removed afterwards)")
+    parser.add_argument("--pulumi-bin", default=os.environ.get("BENCH_PULUMI_BIN", str(DEFAULT_PULUMI_BIN)),
+                        help="folder of the pulumi CLI and its Python plugins")
+    return parser.parse_args(argv)
+
+
+def machine(pulumi_bin: Path) -> dict:
+    mem_kb = next(int(line.split()[1]) for line in Path("/proc/meminfo").read_text().splitlines() if line.startswith("MemTotal:"))
+    cli = subprocess.run([str(pulumi_bin / "pulumi"), "version"], capture_output=True, text=True).stdout.strip()
+    import pulumi
+    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                if line.startswith("model name")), platform.machine())
+    return {"cores": os.cpu_count(), "cpu": cpu, "memory_gib": round(mem_kb / 1048576, 1),
+            "python": platform.python_version(), "pulumi_cli": cli,
+            "pulumi_sdk": getattr(pulumi, "__version__", None) or _sdk_version(), "os": platform.platform()}
+
+
+def _sdk_version() -> str:
+    from importlib.metadata import version
+    return version("pulumi")
+
+
+def _per_host(connections: list[dict]) -> dict:
+    counts = Counter(c["host"] for c in connections)
+    return {"hosts": len(counts), "max": max(counts.values(), default=0),
+            "mean": round(sum(counts.values()) / len(counts), 2) if counts else 0.0, "by_host": dict(sorted(counts.items()))}
+
+
+PREP_COMMANDS = ("exportfs -r", "systemctl reload multipathd")
+
+
+def phases(commands: list[dict], up, opts, nodes: int, hosts: int, delays: dict) -> dict:
+    """Where the full `up` spent its time, from the lab's command log (each entry is logged when its
+    command ends), next to the lab's own share of each phase."""
+    mine = sorted((c for c in commands if up.started <= c["time"] <= up.ended), key=lambda c: c["time"])
+    if not mine:
+        return {}
+    first, last = mine[0]["time"], mine[-1]["time"]
+    prep = max((c["time"] for c in mine if c["command"].startswith(PREP_COMMANDS)), default=first)
+    deploy = max((c["time"] for c in mine if c["command"].startswith("hosted-engine --deploy")), default=prep)
+    to_maintenance = delays["migration"] if hosts > 1 else delays["maintenance"]
+    return {
+        "startup_s": {"measured": first - up.started, "lab": 0.0},
+        "preparation_s": {"measured": prep - first, "lab": opts.prep_delay},
+        "backup_and_deploy_s": {"measured": deploy - prep, "lab": opts.deploy_seconds},
+        "nodes_s": {"measured": last - deploy,
+                    "lab": nodes * (to_maintenance + delays["install"] + delays["initializing"])},
+        "finish_s": {"measured": up.ended - last, "lab": 0.0},
+        "commands": len(mine),
+    }
+
+
+def bench_size(hosts: int, export_count: int, opts, work: Path, key: tuple[Path, Path], pulumi_bin: Path) -> dict:
+    nodes = min(opts.nodes, hosts)
+    delays = {"migration": opts.migration, "maintenance": opts.maintenance, "install": opts.install,
+              "reboot": 0.0, "initializing": opts.initializing}
+    lab_delays = {"exportfs -r": opts.prep_delay, "systemctl reload multipathd": opts.prep_delay}
+    ports = {"engine_api_new_port": site_gen.free_port(), "engine_vm_ssh_port": site_gen.free_port()}
+    tag = f"{hosts}x{export_count}"
+    site = site_gen.write_site(work / tag / "site", hosts, export_count, nodes,
+                               {"deploy_seconds": opts.deploy_seconds, "engine_delays": delays, **ports})
+    private_key = key[0].read_text()
+    prepare = hosts + export_count
+    result = {"size": tag, "hosts": hosts, "exports": export_count, "nodes": nodes,
+              "resources": {"preparation": prepare, "chain": 2 + nodes, "component": 1, "total": prepare + 2 + nodes + 1},
+              "critical_path_s": site_gen.critical_path(nodes, hosts, opts.prep_delay, opts.deploy_seconds, delays),
+              "lab": {"prep_delay_s": opts.prep_delay, "deploy_seconds": opts.deploy_seconds, "engine_delays": delays}}
+    log = lambda text: print(f"[{tag}] {text}", flush=True)
+
+    def project(name: str) -> Project:
+        return Project(work / tag / f"project-{name}", REPO, PROJECT_FILES, pulumi_bin)
+
+    # The whole migration on a fresh lab: plan, migrate, then the converged stack's preview and no-op up.
+    log("full migration")
+    with BenchLab(work / tag / "lab-full", site, key[1], lab_delays) as lab:
+        stack = project("site")
+        stack.configure(site_gen.PROJECT, site_gen.stack_settings(lab.info, lab.known_hosts, hosts, export_count, nodes, ports, True),
+                        {"sshPrivateKey": private_key, "adminPassword": ADMIN_PASSWORD, "engineRootPassword": ROOT_PASSWORD})
+        runs = {"preview": stack.timed("preview")}
+        log(f"preview {runs['preview'].seconds:.1f}s")
+        before = len(lab.connections())
+        runs["up"] = stack.timed("up", "--yes", "--skip-preview")
+        up_connections = lab.connections()[before:]
+        result["phases"] = phases(lab.commands(), runs["up"], opts, nodes, hosts, delays)
+        log(f"up {runs['up'].seconds:.1f}s")
+        runs["preview_converged"] = stack.timed("preview")
+        before = len(lab.connections())
+        runs["noop_up"] = stack.timed("up", "--yes", "--skip-preview")
+        noop_connections = lab.connections()[before:]
+        log(f"no-op up {runs['noop_up'].seconds:.1f}s")
+
+    # Preparation only, each way on a fresh lab, so both do the same work.
+    for name, extra in (("prep_parallel", ()), ("prep_sequential", ("--parallel", "1"))):
+        log(name)
+        with BenchLab(work / tag / f"lab-{name}", site, key[1], lab_delays) as lab:
+            stack = project(name)
+            stack.configure(site_gen.PROJECT, site_gen.stack_settings(lab.info, lab.known_hosts, hosts, export_count, nodes, ports, False),
+                            {"sshPrivateKey": private_key})
+            before = len(lab.connections())
+            runs[name] = stack.timed("up", "--yes", "--skip-preview", *extra)
+            if name == "prep_parallel":
+                prep_connections = lab.connections()[before:]
+        log(f"{name} {runs[name].seconds:.1f}s")
+
+    # The engine floor: the same number and shape of do-nothing resources through the same CLI.
+    log("engine floor")
+    floor = Project(work / tag / "project-floor", REPO / "bench" / "floor", ("Pulumi.yaml", "__main__.py"), pulumi_bin)
+    floor.configure("bench-engine-floor", {"prepare": str(prepare), "chain": str(2 + nodes)})
+    runs["floor_preview"] = floor.timed("preview")
+    runs["floor_up"] = floor.timed("up", "--yes", "--skip-preview")
+    runs["floor_preview_converged"] = floor.timed("preview")
+    runs["floor_noop_up"] = floor.timed("up", "--yes", "--skip-preview")
+    for name in ("floor_preview", "floor_up", "floor_noop_up"):
+        log(f"{name} {runs[name].seconds:.1f}s")
+
+    result["runs"] = {name: asdict(run) for name, run in runs.items()}
+    result["ssh_connections"] = {"up": _per_host(up_connections), "noop_up": _per_host(noop_connections),
+                                 "prep_parallel": _per_host(prep_connections)}
+    seconds = {name: run.seconds for name, run in runs.items()}
+    bound = min(prepare, PULUMI_DEFAULT_PARALLEL)
+    result["ratios"] = {
+        "up_over_cp_plus_floor": seconds["up"] / (result["critical_path_s"] + seconds["floor_up"]),
+        "prep_speedup": seconds["prep_sequential"] / seconds["prep_parallel"],
+        "prep_speedup_target": 0.8 * bound,
+        "prep_speedup_provider_bound": min(prepare, PROVIDER_GRPC_WORKERS),
+        "preview_over_floor": seconds["preview"] / seconds["floor_preview"],
+        "noop_up_over_preview": seconds["noop_up"] / seconds["preview_converged"],
+        "floor_noop_up_over_preview": seconds["floor_noop_up"] / seconds["floor_preview_converged"],
+        "ssh_connections_per_host_max": result["ssh_connections"]["up"]["max"],
+        "provider_peak_mib": runs["up"].memory.provider_peak_kb / 1024,
+    }
+    return result
+
+
+def main(argv=None) -> int:
+    opts = _args(argv)
+    pulumi_bin = Path(opts.pulumi_bin)
+    if not (pulumi_bin / "pulumi").exists():
+        found = shutil.which("pulumi")
+        if not found:
+            print(f"no pulumi CLI in {pulumi_bin} or on PATH (run ./run tests once to build it)", file=sys.stderr)
+            return 2
+        pulumi_bin = Path(found).parent
+    work = Path(opts.work) if opts.work else Path(tempfile.mkdtemp(prefix="ovirt-she-bench-"))
+    work.mkdir(parents=True, exist_ok=True)
+    from lab.testing import make_client_key
+    key = make_client_key(work / "keys")
+    started = time.time()
+    results = {"machine": machine(pulumi_bin), "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started)),
+               "command": "python -m bench " + " ".join(argv if argv is not None else sys.argv[1:]),
+               "limits": {"pulumi_default_parallel": PULUMI_DEFAULT_PARALLEL, "provider_grpc_workers": PROVIDER_GRPC_WORKERS},
+               "sizes": []}
+    try:
+        for hosts, exports in parse_sizes(opts.sizes):
+            results["sizes"].append(bench_size(hosts, exports, opts, work, key, pulumi_bin))
+            results["elapsed_s"] = round(time.time() - started, 1)
+            paths = report.write(results, Path(opts.out))  # after every size, so a long run keeps what it has
+    finally:
+        if not opts.work:
+            shutil.rmtree(work, ignore_errors=True)
+    print(report.markdown(results))
+    print("written: " + ", ".join(str(p) for p in paths))
+    return 0

@@ -1,0 +1,163 @@
+"""Read-only host facts for the preflight: /proc/meminfo and /proc/cpuinfo (through `cat`), `nproc`,
+`ip` (-o -4 addr show, -o link show, route show default), `showmount -e`, `df -B1 --output=avail`
+and `rpm -q ovirt-engine-appliance`.
+
+Facts come from the site file (lab/README.md, "Host facts"): `ram_mb`, `cpus`, `cpu_flags`, and the
+optional host keys `nics: [{name, cidr, mac}]`, `gateway`, `disk_avail: {PATH: bytes}`. A host without
+`nics` has one NIC `eth0` at its `address`/24 with gateway .1 of that subnet.
+"""
+import ipaddress
+import re
+
+from lab.commands import COMMANDS, command
+from lab.commands.nfs import read_etab
+from lab.ovirt_site import settings
+from lab.shell import Unsupported
+
+DEFAULT_DISK_AVAIL = 500 << 30  # 500 GiB
+
+
+def nics(spec):
+    given = spec.extra.get("nics")
+    if given is not None:
+        return given
+    number = sum(ord(c) for c in spec.name) % 256
+    return [{"name": "eth0", "cidr": f"{spec.address}/24", "mac": f"52:54:00:4c:61:{number:02x}"}]
+
+
+def gateway(spec):
+    if "gateway" in spec.extra:
+        return spec.extra["gateway"]
+    for nic in nics(spec):
+        return str(next(ipaddress.ip_interface(nic["cidr"]).network.hosts()))
+    return None
+
+
+def _meminfo(spec):
+    total = spec.ram_mb * 1024
+    return (f"MemTotal:       {total:>8} kB\nMemFree:        {total // 2:>8} kB\n"
+            f"MemAvailable:   {total * 3 // 4:>8} kB\nSwapTotal:             0 kB\n")
+
+
+def _cpuinfo(spec):
+    flags = " ".join(["fpu", "vme", "de", "pse", "tsc", "msr", "pae", "mce", "cx8", "apic", *spec.cpu_flags])
+    return "".join(f"processor\t: {n}\nvendor_id\t: GenuineIntel\nmodel name\t: Lab CPU\n"
+                   f"cpu cores\t: {spec.cpus}\nflags\t\t: {flags}\n\n" for n in range(spec.cpus))
+
+
+PROC_FILES = {"/proc/meminfo": _meminfo, "/proc/cpuinfo": _cpuinfo}
+_cat_files = COMMANDS["cat"]
+
+
+@command("cat")
+def cat(ctx):
+    """/proc/meminfo and /proc/cpuinfo from the site's ram_mb, cpus and cpu_flags; other files as before."""
+    if ctx.args and all(a in PROC_FILES for a in ctx.args):
+        for name in ctx.args:
+            ctx.out += PROC_FILES[name](ctx.host.spec).encode()
+        return 0
+    return _cat_files(ctx)
+
+
+@command("nproc")
+def nproc(ctx):
+    if ctx.args:
+        raise Unsupported("nproc: options are not implemented")
+    ctx.print(str(ctx.host.spec.cpus))
+    return 0
+
+
+@command("ip")
+def ip(ctx):
+    """iproute2: `ip -o -4 addr show`, `ip -o link show`, `ip route show default`."""
+    args = ctx.args
+    spec = ctx.host.spec
+    if args == ["-o", "-4", "addr", "show"]:
+        ctx.print("1: lo    inet 127.0.0.1/8 scope host lo\\       valid_lft forever preferred_lft forever")
+        for index, nic in enumerate(nics(spec), 2):
+            iface = ipaddress.ip_interface(nic["cidr"])
+            ctx.print(f"{index}: {nic['name']}    inet {nic['cidr']} brd {iface.network.broadcast_address} "
+                      f"scope global {nic['name']}\\       valid_lft forever preferred_lft forever")
+        return 0
+    if args == ["-o", "link", "show"]:
+        ctx.print("1: lo: <LOOPBACK,UP,LOWER_UP> mtu 65536 qdisc noqueue state UNKNOWN mode DEFAULT group "
+                  "default qlen 1000\\    link/loopback 00:00:00:00:00:00 brd 00:00:00:00:00:00")
+        for index, nic in enumerate(nics(spec), 2):
+            ctx.print(f"{index}: {nic['name']}: <BROADCAST,MULTICAST,UP,LOWER_UP> mtu 1500 qdisc fq_codel state UP "
+                      f"mode DEFAULT group default qlen 1000\\    link/ether {nic['mac']} brd ff:ff:ff:ff:ff:ff")
+        return 0
+    if args == ["route", "show", "default"]:
+        via = gateway(spec)
+        if via:
+            device = next((n["name"] for n in nics(spec)
+                           if ipaddress.ip_address(via) in ipaddress.ip_interface(n["cidr"]).network),
+                          nics(spec)[0]["name"] if nics(spec) else "eth0")
+            ctx.print(f"default via {via} dev {device} proto static metric 100 ")
+        return 0
+    raise Unsupported(f"ip: only `-o -4 addr show`, `-o link show` and `route show default` are implemented: {' '.join(args)}")
+
+
+def _find_host(lab, name):
+    for host in lab.hosts.values():
+        if name in (host.name, host.fqdn, host.spec.address):
+            return host
+    return None
+
+
+@command("showmount")
+def showmount(ctx):
+    """showmount -e SERVER (nfs-utils): `Export list for SERVER:` then `PATH CLIENTS` from the server's etab."""
+    if len(ctx.args) != 2 or ctx.args[0] not in ("-e", "--exports"):
+        raise Unsupported("showmount is implemented as: showmount -e SERVER")
+    server = ctx.args[1]
+    lab = getattr(ctx.host, "lab", None)
+    host = _find_host(lab, server) if lab is not None else None
+    if host is None:
+        ctx.error(f"clnt_create: RPC: Unknown host")
+        return 1
+    if not host.services.get("nfs-server", {}).get("active"):
+        ctx.error(f"clnt_create: RPC: Program not registered")
+        return 1
+    exports = {}
+    for path, client, _ in read_etab(host.fs):
+        exports.setdefault(path, []).append(client)
+    ctx.print(f"Export list for {server}:")
+    width = max((len(p) for p in exports), default=0)
+    for path, clients in sorted(exports.items()):
+        ctx.print(f"{path:<{width}} {','.join(clients)}")
+    return 0
+
+
+@command("df")
+def df(ctx):
+    """`df -B1 --output=avail PATH` (coreutils): the header `Avail` and the bytes available."""
+    if len(ctx.args) != 3 or ctx.args[:2] != ["-B1", "--output=avail"]:
+        raise Unsupported("df is implemented as: df -B1 --output=avail PATH")
+    path = ctx.path(ctx.args[2])
+    if not ctx.fs.exists(path):
+        ctx.error(f"df: {ctx.args[2]}: No such file or directory")
+        return 1
+    avail = ctx.host.spec.extra.get("disk_avail") or {}
+    best = max((p for p in avail if path == p or path.startswith(p.rstrip("/") + "/")), key=len, default=None)
+    value = avail[best] if best is not None else DEFAULT_DISK_AVAIL
+    ctx.print("        Avail")
+    ctx.print(f"{value:>13}")
+    return 0
+
+
+_rpm = COMMANDS["rpm"]
+
+
+@command("rpm")
+def rpm(ctx):
+    """`rpm -q ovirt-engine-appliance` carries the appliance's Engine version (`ovirt.appliance_engine_version`)."""
+    if ctx.args[:1] in (["-q"], ["--query"]) and "ovirt-engine-appliance" in ctx.args[1:] and len(ctx.args) == 2:
+        if "ovirt-engine-appliance" not in ctx.host.packages:
+            ctx.print("package ovirt-engine-appliance is not installed")
+            return 1
+        lab = getattr(ctx.host, "lab", None)
+        version = str(settings(lab.site)["appliance_engine_version"]) if lab is not None else "4.5.6"
+        major_minor = ".".join(re.findall(r"\d+", version)[:2])
+        ctx.print(f"ovirt-engine-appliance-{major_minor}-20240101000000.1.el8.x86_64")
+        return 0
+    return _rpm(ctx)

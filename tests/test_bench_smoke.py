@@ -1,0 +1,36 @@
+"""The benchmarks' smallest configuration, once, end to end: it must run and write its ratio table.
+
+Timings are not asserted (they are measured, see bench/); only that every ratio was produced.
+"""
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from bench.report import RATIO_COLUMNS
+
+REPO = Path(__file__).resolve().parent.parent
+RATIOS = ("up_over_cp_plus_floor", "prep_speedup", "preview_over_floor", "noop_up_over_preview",
+          "ssh_connections_per_host_max", "provider_peak_mib")
+
+
+def test_smallest_benchmark_writes_the_ratio_table(tmp_path):
+    argv = [sys.executable, "-m", "bench", "--sizes", "1x1", "--nodes", "1", "--prep-delay", "0.1",
+            "--deploy-seconds", "0.2", "--migration", "0.1", "--maintenance", "0.1", "--install", "0.2",
+            "--initializing", "0.1", "--out", str(tmp_path / "results"), "--work", str(tmp_path / "work")]
+    if shutil.which("pulumi"):
+        argv += ["--pulumi-bin", str(Path(shutil.which("pulumi")).parent)]
+    done = subprocess.run(argv, cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+
+    results = json.loads((tmp_path / "results" / "results.json").read_text())
+    assert {"cores", "memory_gib", "python", "pulumi_cli"} <= set(results["machine"])
+    [size] = results["sizes"]
+    assert size["size"] == "1x1"
+    for key in RATIOS:
+        assert isinstance(size["ratios"][key], (int, float)) and size["ratios"][key] > 0, key
+    table = (tmp_path / "results" / "results.md").read_text()
+    header = next(line for line in table.splitlines() if line.startswith("| size (hosts×exports)"))
+    assert all(column in header for column in RATIO_COLUMNS), header

@@ -1,0 +1,115 @@
+"""An interrupted migration is safe to run again: `pulumi up` is SIGKILLed in every step, resumed
+the way the README says, and the site converges to the same end state as an uninterrupted run.
+
+One lab and one stack: each `up` is killed while the next step runs, then the README's recovery
+(`pulumi cancel`, `pulumi refresh --clear-pending-creates`) clears the dead run, and the next `up`
+starts where the last one stopped.
+"""
+
+import json
+import os
+import signal
+import subprocess
+import threading
+import time
+
+import pytest
+
+from lab.testing import run
+from tests.harness import ProjectStack, migration_settings
+
+ADMIN_PASSWORD = "lab-admin-password"
+RECOVERY = [["cancel", "--yes"], ["refresh", "--clear-pending-creates", "--yes", "--skip-preview"]]
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory, migration_lab, client_key):
+    stack = ProjectStack(tmp_path_factory.mktemp("project"), "site")
+    stack.configure(migration_settings(migration_lab, migration_lab.ports), {
+        "sshPrivateKey": client_key[0].read_text(), "adminPassword": ADMIN_PASSWORD, "engineRootPassword": "root-Pa55"})
+    return migration_lab, stack
+
+
+def pulumi(stack, *args, **kwargs):
+    return subprocess.Popen(["pulumi", *args, "--stack", stack.stack.name], cwd=stack.work_dir,
+                            env={**os.environ, **stack.env}, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, **kwargs)
+
+
+def up_killed_when(stack, started, timeout=120):
+    """Runs `pulumi up` and SIGKILLs it as soon as started(output so far) says the step is under way."""
+    process, output = pulumi(stack, "up", "--yes", "--skip-preview"), []
+    threading.Thread(target=lambda: output.extend(iter(process.stdout.readline, "")), daemon=True).start()
+    deadline = time.monotonic() + timeout
+    while not started("".join(output)):
+        assert process.poll() is None, "up ended before the step it should be killed in:\n" + "".join(output)
+        assert time.monotonic() < deadline, "the step never started:\n" + "".join(output)
+        time.sleep(0.05)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    return "".join(output)
+
+
+def recover(stack):
+    """The README's recovery after a killed run."""
+    for args in RECOVERY:
+        process = pulumi(stack, *args)
+        out, _ = process.communicate(timeout=300)
+        assert process.returncode == 0, out
+
+
+def lab_ran(lab, prefix):
+    return lambda _output: any(c["command"].startswith(prefix) for c in lab.commands())
+
+
+def api_host_out_of_service(lab, name):
+    def check(_output):
+        lab.refresh()
+        if not lab.engine_api_new:
+            return False
+        api = lab.engine_connection(new=True, password=ADMIN_PASSWORD)
+        try:
+            hosts = api.system_service().hosts_service().list(search=f"name={name}")
+            return bool(hosts) and hosts[0].status.value != "up"
+        finally:
+            api.close()
+    return check
+
+
+STEPS = [
+    ("StorageExport", lambda lab: lab_ran(lab, "chown")),
+    ("EngineBackup", lambda lab: lab_ran(lab, "engine-backup --mode=backup")),
+    ("HostedEngineDeployment", lambda lab: lambda out: "TASK [ovirt.ovirt.hosted_engine_setup" in out),
+    ("HostedEngineNode host1", lambda lab: api_host_out_of_service(lab, "host1")),
+    ("HostedEngineNode host2", lambda lab: api_host_out_of_service(lab, "host2")),
+]
+
+
+@pytest.mark.parametrize("step", [s[0] for s in STEPS])
+def test_a_killed_step_resumes(site, step):
+    lab, stack = site
+    started = dict(STEPS)[step](lab)
+    up_killed_when(stack, started)
+    recover(stack)
+
+
+def test_the_resumed_migration_converges_to_the_uninterrupted_end_state(site):
+    lab, stack = site
+    result = stack.up()
+    assert result.summary.result == "succeeded"
+    outputs = {k: v.value for k, v in result.outputs.items()}
+    assert outputs["nodeScores"] == {"host1": 3400, "host2": 3400}
+    commands = [c["command"] for c in lab.commands()]
+    assert sum(c.startswith("engine-backup --mode=backup") for c in commands) == 1, "never a second backup"
+    assert sum(c.startswith("hosted-engine --deploy") for c in commands) == 1, "never a second deploy"
+    status, listing, _ = run(lab.ssh("backup"), "sha256sum /backup/engine-lab.backup")
+    assert status == 0 and listing.split()[0] == outputs["backup"]["sha256"], "the backup is the one taken"
+    api = lab.engine_connection(new=True, password=ADMIN_PASSWORD)
+    names = {h.id: h.name for h in api.system_service().hosts_service().list()}
+    status_by_host = {}
+    for event in sorted(api.system_service().events_service().list(), key=lambda e: int(e.id)):
+        status_by_host[names[event.host.id]] = event.description
+        busy = [n for n, d in status_by_host.items() if "Maintenance" in d or "Installing" in d]
+        assert len(busy) <= 1, f"two hosts out of service at once: {busy}"
+    assert stack.up().summary.resource_changes.get("create", 0) == 0
+    assert "pending_operations" not in json.loads(stack.export())["deployment"] or \
+        not json.loads(stack.export())["deployment"]["pending_operations"]

@@ -1,0 +1,131 @@
+"""The migration report: the lab site migrated through the real engine, then reported on, with no secret in it."""
+
+import os
+import re
+import socket
+import subprocess
+import sys
+
+import pytest
+import yaml
+
+from components import report
+from lab.testing import LabProcess, site_variant
+from tests.harness import PROJECT_DIR, PROJECT_NAME, ProjectStack, lab_config
+
+ADMIN_PASSWORD = "lab-admin-password"
+ROOT_PASSWORD = "report-root-Pa55"
+STEPS = ["export-storage-exports-data", "export-storage-exports-hosted_engine", "multipath-host1-90-lab-san.conf",
+         "multipath-host2-90-lab-san.conf", "multipath-deploy-90-boot-lun.conf", "engine-backup", "hosted-engine",
+         "hosted-engine-node-host1", "hosted-engine-node-host2"]
+STAMP = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def lab_settings(lab, ports) -> dict:
+    """The committed lab stack's plain settings, pointed at this test's lab."""
+    config = yaml.safe_load((PROJECT_DIR / "stacks" / "Pulumi.lab.yaml").read_text())["config"]
+    prefix = f"{PROJECT_NAME}:"
+    settings = {k[len(prefix):]: v for k, v in config.items() if not (isinstance(v, dict) and "secure" in v)}
+    settings.update(lab_config(lab))
+    settings["hostedEngine"]["engineVm"] = {"address": "127.0.0.1", "port": ports["engine_vm_ssh_port"]}
+    settings["engineApi"] = {"url": f"https://127.0.0.1:{ports['engine_api_new_port']}/ovirt-engine/api",
+                             "caFile": lab.info["engine_api"]["ca_file"]}
+    return settings
+
+
+@pytest.fixture(scope="module")
+def migrated(tmp_path_factory, client_key):
+    """The lab site, migrated with `up`: (stack, up result)."""
+    ports = {"engine_api_new_port": free_port(), "engine_vm_ssh_port": free_port()}
+    site = site_variant(tmp_path_factory.mktemp("site") / "site.yaml", lambda d: d.setdefault("ovirt", {}).update(ports))
+    with LabProcess(tmp_path_factory.mktemp("lab"), site=site, authorized_keys=[client_key[1]], client_key=client_key[0]) as lab:
+        stack = ProjectStack(tmp_path_factory.mktemp("project"), "site")
+        stack.secrets = {"sshPrivateKey": client_key[0].read_text(), "adminPassword": ADMIN_PASSWORD,
+                         "engineRootPassword": ROOT_PASSWORD}
+        stack.configure(lab_settings(lab, ports), stack.secrets)
+        result = stack.up()
+        assert result.summary.result == "succeeded"
+        yield stack, result
+
+
+def secrets_of(stack) -> list[str]:
+    return [ADMIN_PASSWORD, ROOT_PASSWORD, *stack.secrets["sshPrivateKey"].splitlines()[1:-1]]
+
+
+def assert_complete(text: str, stack, sha256: str) -> None:
+    for step in STEPS:
+        row = next((line for line in text.splitlines() if step in line and STAMP.search(line)), None)
+        assert row, f"{step} has no timed row in the report:\n{text}"
+    assert sha256 in text and "/backup/engine-lab.backup" in text
+    assert "https://engine.lab.example/ovirt-engine/" in text
+    assert text.count("3400") >= 2
+    assert "Preflight" in text
+    for secret in secrets_of(stack):
+        assert secret not in text
+    assert "ciphertext" not in text and report.SECRET_SIG not in text
+
+
+def test_up_exports_the_report_with_every_step_timed_and_no_secret(migrated):
+    stack, result = migrated
+    output = result.outputs["report"]
+    assert output.secret is False
+    assert_complete(output.value, stack, result.outputs["backup"].value["sha256"])
+    assert "deploy (127.0.0.1:" in output.value and "engine (127.0.0.1:" in output.value  # which host
+
+
+def test_the_report_command_writes_markdown_and_html_from_the_state(migrated, tmp_path):
+    stack, result = migrated
+    out = tmp_path / "report.md"
+    done = subprocess.run([sys.executable, "-m", "components.report", "report", "--stack", "site", "--out", str(out)],
+                          cwd=stack.work_dir, env={**os.environ, **stack.env}, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    sha256 = result.outputs["backup"].value["sha256"]
+    assert_complete(out.read_text(), stack, sha256)
+    page = (tmp_path / "report.html").read_text()
+    assert page.startswith("<!DOCTYPE html>") and "<table>" in page
+    assert_complete(page, stack, sha256)
+
+
+def test_preflight_results_and_sealed_values_in_the_report():
+    data = report.from_state("x", {"deployment": {"resources": []}}, {
+        "preflight": [{"check": "multipath", "host": "host1", "severity": "error", "message": "find_multipaths set"}],
+        "engineUrl": {report.SECRET_SIG: "1b47061264138c4ac30d75fd1eb44270", "ciphertext": "sealed"},
+    })
+    text = report.to_markdown(data)
+    assert "| multipath | host1 | error | find_multipaths set |" in text
+    assert "sealed" not in text and "not deployed" in text
+    assert "not available" in report.to_markdown(report.from_state("x", {}, {}))
+
+
+def test_the_plan_picture_of_the_lab_site_shows_every_step_in_order(tmp_path, lab, client_key):
+    """Regenerates docs/lab-plan.svg from a preview of the lab stack's settings and checks it against the committed one."""
+    stack = ProjectStack(tmp_path / "project", "lab")
+    settings = lab_settings(lab, {"engine_vm_ssh_port": 1, "engine_api_new_port": 1})
+    stack.configure(settings, {"sshPrivateKey": client_key[0].read_text(), "adminPassword": ADMIN_PASSWORD,
+                               "engineRootPassword": ROOT_PASSWORD})
+    out = tmp_path / "lab-plan.svg"
+    done = subprocess.run([sys.executable, "-m", "components.report", "graph", "--stack", "lab", "--out", str(out)],
+                          cwd=stack.work_dir, env={**os.environ, **stack.env}, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    svg, dot = out.read_text(), out.with_suffix(".dot").read_text()
+    assert svg.startswith("<svg") and svg.rstrip().endswith("</svg>")
+    for step in STEPS:
+        assert f">{step}<" in svg, step
+    preparation = STEPS[:5]
+    for before in preparation:
+        assert f'"{before}" -> "engine-backup";' in dot
+    for before, after in zip(STEPS[5:], STEPS[6:]):
+        assert f'"{before}" -> "{after}";' in dot
+    columns = {step: int(re.search(rf'<rect x="(\d+)"[^>]*/><text[^>]*>[^<]*</text><text[^>]*>{re.escape(step)}<', svg).group(1))
+               for step in STEPS}
+    assert all(columns[p] < columns["engine-backup"] < columns["hosted-engine"] for p in preparation)
+    assert columns["hosted-engine"] < columns["hosted-engine-node-host1"] < columns["hosted-engine-node-host2"]
+    committed = (PROJECT_DIR / "docs" / "lab-plan.svg").read_text()
+    assert sorted(re.findall(r"<text[^>]*>([^<]*)</text>", committed)) == sorted(re.findall(r"<text[^>]*>([^<]*)</text>", svg)), \
+        "docs/lab-plan.svg is out of date: regenerate it with `./run plan lab`"

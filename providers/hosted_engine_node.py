@@ -20,7 +20,8 @@ from providers.timing import TIMING_OUTPUTS, timed
 
 BUSY = {types.HostStatus.MAINTENANCE, types.HostStatus.PREPARING_FOR_MAINTENANCE, types.HostStatus.INSTALLING,
         types.HostStatus.INITIALIZING, types.HostStatus.REBOOT}
-IN_PROGRESS = {types.HostStatus.INSTALLING, types.HostStatus.INITIALIZING, types.HostStatus.REBOOT}
+IN_PROGRESS = {types.HostStatus.INSTALLING, types.HostStatus.INITIALIZING, types.HostStatus.REBOOT,
+               types.HostStatus.PREPARING_FOR_MAINTENANCE}
 
 
 class ConversionError(Exception):
@@ -83,8 +84,15 @@ def _reinstall(props: dict, host: types.Host, deploy: bool) -> None:
         raise ConversionError(f"reinstalling {host.name} failed in the Engine: see its events and host-deploy logs, fix, then `pulumi up` again")
 
 
+def _settled(props: dict) -> types.Host:
+    """The host once a transition already under way (perhaps started by a killed run) has ended."""
+    return engine_api.wait_for(lambda: _host(props), lambda h: h.status not in IN_PROGRESS,
+                               f"{props['host']} to finish its current transition", props["installTimeout"],
+                               props.get("pollInterval", 2))
+
+
 def _activate(props: dict) -> None:
-    host = _host(props, all_content=False)
+    host = _settled(props)
     if host.status != types.HostStatus.UP:
         engine_api.host_service(_engine(props), host).activate()
         _wait_status(props, {types.HostStatus.UP}, "up", props["maintenanceTimeout"])
@@ -113,7 +121,7 @@ def _score(props: dict, host: types.Host) -> int:
 
 
 def _convert(props: dict) -> dict:
-    host = _host(props)
+    host = _settled(props)
     if not _configured(host):
         if host.status != types.HostStatus.MAINTENANCE:
             _refuse_if_another_host_is_busy(props, host)

@@ -25,8 +25,9 @@ RECOVERY = [["cancel", "--yes"], ["refresh", "--clear-pending-creates", "--yes",
 @pytest.fixture(scope="module")
 def site(tmp_path_factory, migration_lab, client_key):
     stack = ProjectStack(tmp_path_factory.mktemp("project"), "site")
-    stack.configure(migration_settings(migration_lab, migration_lab.ports), {
-        "sshPrivateKey": client_key[0].read_text(), "adminPassword": ADMIN_PASSWORD, "engineRootPassword": "root-Pa55"})
+    stack.settings = migration_settings(migration_lab, migration_lab.ports)
+    stack.secrets = {"sshPrivateKey": client_key[0].read_text(), "adminPassword": ADMIN_PASSWORD, "engineRootPassword": "root-Pa55"}
+    stack.configure(stack.settings, stack.secrets)
     return migration_lab, stack
 
 
@@ -113,3 +114,30 @@ def test_the_resumed_migration_converges_to_the_uninterrupted_end_state(site):
     assert stack.up().summary.resource_changes.get("create", 0) == 0
     assert "pending_operations" not in json.loads(stack.export())["deployment"] or \
         not json.loads(stack.export())["deployment"]["pending_operations"]
+
+
+def fault_took_effect(lab, host, prefix):
+    return lambda _output: any(c["kind"] == "fault" and c["host"] == host and c["command"].startswith(prefix)
+                               for c in lab.commands())
+
+
+@pytest.mark.parametrize("what", ["MultipathOverride update", "StorageExport update"])
+def test_a_killed_update_resumes_and_converges(site, what):
+    lab, stack = site
+    if what == "MultipathOverride update":
+        stack.settings["multipathOverrides"][0]["settings"]["devices"][0]["path_checker"] = "directio"
+        stack.configure(stack.settings, stack.secrets)
+        host, slowed, check = "host1", "systemctl reload multipathd", ("host1", "multipathd show config", "directio")
+    else:
+        assert run(lab.ssh("storage"), "chmod 0700 /exports/data")[0] == 0
+        stack.stack.refresh()
+        host, slowed, check = "storage", "chmod", ("storage", "stat -c %a /exports/data", "755")
+    lab.inject_fault("slow", host=host, match=f"^{slowed}", seconds=4, times=1)
+    up_killed_when(stack, fault_took_effect(lab, host, slowed))
+    recover(stack)
+    result = stack.up()
+    assert result.summary.result == "succeeded"
+    time.sleep(4)  # let the killed run's last command, already sent, finish on the host
+    status, out, _ = run(lab.ssh(check[0]), check[1])
+    assert status == 0 and check[2] in out
+    assert stack.up().summary.resource_changes == {"same": sum(stack.up().summary.resource_changes.values())}

@@ -26,6 +26,7 @@ from providers.ssh import Connection, Host, connect, copy_file
 from providers.timing import TIMING_OUTPUTS, timed
 
 SETUP_PACKAGE = "ovirt-hosted-engine-setup"
+DEPLOY_UNIT = "ovirt-she-hosted-engine-deploy"
 ENGINE_MODULES = ("javapackages-tools", "pki-deps", "postgresql:12")
 KNOWN_HOSTS_NOTE = (
     "the deployment changed the Engine's SSH host key: remove the original Engine's entry for {fqdn} from "
@@ -152,7 +153,9 @@ def _run_deploy(props: dict, deploy: Connection, backup: str) -> None:
     answers_path = posixpath.join(props["backupDirectory"], "ovirt-she-answers.conf")
     deploy.write_file(answers_path, answer_file(answers(props)).encode(), mode=0o600)
     try:
-        deploy.run("hosted-engine", "--deploy", f"--restore-from-file={backup}", f"--config-append={answers_path}",
+        # As a transient service, as the procedure runs it under tmux: a dropped SSH session must not kill it.
+        deploy.run("systemd-run", f"--unit={DEPLOY_UNIT}", "--collect", "--wait", "--pipe", "--quiet", "--",
+                   "hosted-engine", "--deploy", f"--restore-from-file={backup}", f"--config-append={answers_path}",
                    on_line=_progress(deploy.host.name))
     finally:
         deploy.run("rm", "-f", "--", answers_path)

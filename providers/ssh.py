@@ -95,7 +95,7 @@ RETRY = RetryPolicy.from_env()
 
 # Commands that only read the host: re-run after a dropped connection or ssh's own failure status 255.
 _READ_COMMANDS = {"cat", "stat", "sha256sum", "getent", "id", "ls", "test", "hostname", "uname", "readlink",
-                  "ssh-keyscan", "engine-upgrade-check", "lsblk", "df"}
+                  "ssh-keyscan", "engine-upgrade-check", "lsblk", "df", "pgrep", "nproc", "showmount", "host"}
 
 
 def is_read(argv) -> bool:
@@ -108,7 +108,8 @@ def is_read(argv) -> bool:
     return ((name == "systemctl" and rest[:1] and rest[0] in ("is-active", "is-enabled", "is-failed", "status", "show"))
             or (name == "rpm" and rest[:1] == ["-q"]) or (name == "exportfs" and rest == ["-v"])
             or (name == "hosted-engine" and "--vm-status" in rest) or (name == "dnf" and rest[:2] == ["module", "list"])
-            or (name == "nodectl" and rest[:1] == ["check"]))
+            or (name == "nodectl" and rest[:1] == ["check"]) or (name == "ip" and "show" in rest)
+            or (name == "blockdev" and rest[:1] == ["--getss"]) or (name == "gluster" and rest[:2] == ["volume", "info"]))
 
 
 class _Dropped(Exception):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import shutil
 import socket
 import subprocess
@@ -17,6 +18,8 @@ from pathlib import Path
 
 import yaml
 from pulumi import automation as auto
+
+from providers.ssh import is_read
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 PROJECT_NAME = "ovirt-she-migration"
@@ -124,6 +127,12 @@ def migration_settings(lab, ports: dict) -> dict:
     settings["engineApi"] = {"url": f"https://127.0.0.1:{ports['engine_api_new_port']}/ovirt-engine/api",
                              "caFile": lab.info["engine_api"]["ca_file"]}
     return settings
+
+
+def changing_commands(lab, host=None) -> list[str]:
+    """What changed the lab's hosts: SFTP writes and every command but the reads (providers.ssh.is_read)."""
+    return [c["command"] for c in lab.commands(host)
+            if c["kind"] == "sftp" or (c["kind"] == "exec" and not is_read(shlex.split(c["command"])))]
 
 
 def assert_no_stack_file_beside_project(stack: ProjectStack) -> None:

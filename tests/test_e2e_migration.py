@@ -14,7 +14,7 @@ import pytest
 from pulumi import automation as auto
 
 from lab.testing import run
-from tests.harness import ProjectStack, assert_no_stack_file_beside_project, migration_settings
+from tests.harness import ProjectStack, changing_commands, assert_no_stack_file_beside_project, migration_settings
 
 ADMIN_PASSWORD = "lab-admin-password"  # the original Engine's, restored from the backup
 ROOT_PASSWORD = "engine-vm-root-Pa55"
@@ -58,15 +58,6 @@ def engine_vm_client(lab, host_key: str) -> paramiko.SSHClient:
     client.connect("127.0.0.1", port=lab.port("engine-vm"), username="root", key_filename=str(lab.client_key),
                    look_for_keys=False, allow_agent=False, timeout=10)
     return client
-
-
-def changing_commands(lab):
-    reads = ("cat ", "stat ", "systemctl is-", "getent ", "id ", "sha256sum ", "exportfs -v", "hosted-engine --vm-status",
-             "rpm -q", "dnf module list", "ssh-keyscan", "engine-upgrade-check",
-             # the preflight's reads (components/preflight.py)
-             "hostname -f", "nproc", "ip -o -4 addr show", "ip -o link show", "ip route show default", "showmount -e ",
-             "df -B1 --output=avail ")
-    return [c for c in lab.commands() if c["kind"] != "engine" and not c["command"].startswith(reads)]
 
 
 def test_preview_lists_every_step_in_the_procedures_order_and_changes_nothing(stack, migration_lab):

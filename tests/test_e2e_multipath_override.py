@@ -7,7 +7,7 @@ import pytest
 from pulumi import automation as auto
 
 from lab.testing import run
-from tests.harness import assert_no_stack_file_beside_project
+from tests.harness import changing_commands, assert_no_stack_file_beside_project
 
 PATH = "/etc/multipath/conf.d/90-vendor.conf"
 
@@ -36,12 +36,6 @@ def stack(lab_stack):
     return lab_stack
 
 
-def changing_commands(lab, host="host1"):
-    """What changed the host: SFTP writes and commands other than reads and status checks."""
-    reads = ("cat ", "stat ", "systemctl is-active", "getent ", "id ")
-    return [c["command"] for c in lab.commands(host) if not c["command"].startswith(reads)]
-
-
 def read_remote(lab, path):
     client = lab.ssh("host1")
     try:
@@ -65,7 +59,7 @@ def test_up_writes_the_drop_in_and_reloads_multipathd(stack, lab):
     status, content, _ = read_remote(lab, PATH)
     assert status == 0
     assert "defaults {\n    max_fds 4096\n}" in content
-    ran = changing_commands(lab)
+    ran = changing_commands(lab, "host1")
     assert "systemctl reload multipathd" in ran
     assert not any("restart" in c for c in ran)
     status, config, _ = run(lab.ssh("host1"), "multipathd show config")
@@ -73,10 +67,10 @@ def test_up_writes_the_drop_in_and_reloads_multipathd(stack, lab):
 
 
 def test_second_up_changes_nothing(stack, lab):
-    before = len(changing_commands(lab))
+    before = len(changing_commands(lab, "host1"))
     result = stack.up()
     assert result.summary.resource_changes == {"same": 3}
-    assert changing_commands(lab)[before:] == []
+    assert changing_commands(lab, "host1")[before:] == []
 
 
 def test_changing_one_setting_previews_an_update_naming_it(stack, lab):
@@ -115,11 +109,11 @@ def test_overriding_user_friendly_names_fails_at_preview_saying_why(stack, lab):
 
 
 def test_destroy_removes_the_drop_in_and_reloads(stack, lab):
-    before = len(changing_commands(lab))
+    before = len(changing_commands(lab, "host1"))
     stack.stack.destroy()
     status, _, err = read_remote(lab, PATH)
     assert status == 1 and "No such file or directory" in err
-    ran = changing_commands(lab)[before:]
+    ran = changing_commands(lab, "host1")[before:]
     assert f"rm -f -- {PATH}" in ran and ran[-1] == "systemctl reload multipathd"
 
 

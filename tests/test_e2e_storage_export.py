@@ -9,24 +9,17 @@ from pulumi import automation as auto
 
 from lab.testing import LabProcess, run, site_variant
 from tests import harness
-from tests.harness import assert_no_stack_file_beside_project, lab_config
+from tests.harness import changing_commands, assert_no_stack_file_beside_project, lab_config
 
 DATA = {"host": "storage", "path": "/exports/data", "clients": "*", "options": "rw,sync,no_subtree_check"}
 # Not in the site's /etc/exports and not on disk yet: the directory and a drop-in are made.
 ISO = {"host": "storage", "path": "/exports/iso", "clients": "192.0.2.0/24",
        "options": "rw,sync,no_subtree_check,anonuid=36,anongid=36"}
 DROP_IN = "/etc/exports.d/ovirt-exports-iso.exports"
-READS = ("getent ", "stat ", "exportfs -v", "cat ", "id ")
-
-
 @pytest.fixture(scope="module")
 def stack(lab_stack):
     lab_stack.configure({**lab_stack.lab_settings, "storageExports": [DATA, ISO]}, {"sshPrivateKey": lab_stack.private_key})
     return lab_stack
-
-
-def changing_commands(lab, host="storage"):
-    return [c["command"] for c in lab.commands(host) if not c["command"].startswith(READS)]
 
 
 def sh(lab, command, host="storage"):
@@ -57,7 +50,7 @@ def test_up_makes_the_accounts_owns_and_exports(stack, lab):
     assert "/exports/data \t<world>(sync,wdelay,hide,no_subtree_check,sec=sys,rw,secure,root_squash,no_all_squash)\n" in listed
     assert "/exports/iso  \t192.0.2.0/24(sync,wdelay,hide,no_subtree_check,anonuid=36,anongid=36,sec=sys,rw," in listed
     assert sh(lab, f"cat {DROP_IN}")[1] == "/exports/iso 192.0.2.0/24(rw,sync,no_subtree_check,anonuid=36,anongid=36)\n"
-    ran = changing_commands(lab)
+    ran = changing_commands(lab, "storage")
     assert ran.count("groupadd kvm -g 36") == 1 and ran.count("useradd vdsm -u 36 -g 36") == 1
     assert "chown -R 36:36 /exports/data" in ran and "mkdir -p -- /exports/iso" in ran
     assert "chmod 0755 /exports/data" not in ran  # it was 0755 already
@@ -65,10 +58,10 @@ def test_up_makes_the_accounts_owns_and_exports(stack, lab):
 
 
 def test_second_up_changes_nothing(stack, lab):
-    before = len(changing_commands(lab))
+    before = len(changing_commands(lab, "storage"))
     result = stack.up()
     assert result.summary.resource_changes == {"same": 4}
-    assert changing_commands(lab)[before:] == []
+    assert changing_commands(lab, "storage")[before:] == []
 
 
 def test_a_mode_change_on_the_host_shows_in_refresh_and_up_runs_only_chmod(stack, lab):
@@ -76,10 +69,10 @@ def test_a_mode_change_on_the_host_shows_in_refresh_and_up_runs_only_chmod(stack
     refreshed = stack.stack.refresh()
     assert refreshed.summary.resource_changes.get("update") == 1
     assert '"mode": "700"' in stack.export()
-    before = len(changing_commands(lab))
+    before = len(changing_commands(lab, "storage"))
     result = stack.up()
     assert result.summary.resource_changes.get("update") == 1
-    assert changing_commands(lab)[before:] == ["chmod 0755 /exports/data"]
+    assert changing_commands(lab, "storage")[before:] == ["chmod 0755 /exports/data"]
     assert sh(lab, "stat -c '%u %g %a' /exports/data")[1] == "36 36 755\n"
 
 
@@ -110,5 +103,5 @@ def test_gid_36_taken_fails_up_saying_so_and_changes_nothing(tmp_path, client_ke
         message = str(failure.value)
         assert "storage: gid 36 belongs to the group 'backupusers', but oVirt needs it for kvm" in message
         assert "nothing was changed" in message
-        assert changing_commands(lab) == []
+        assert changing_commands(lab, "storage") == []
         assert sh(lab, "stat -c '%u %g %a' /exports/data")[1] == "0 0 755\n"

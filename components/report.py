@@ -185,7 +185,11 @@ def _sections(data: dict) -> list[tuple[str, list[str] | None, list[list[str]] |
         preflight = [[str(p.get("check", "")), str(p.get("host", "")), str(p.get("severity", "")), str(p.get("message", ""))]
                      for p in pre] or "Every preflight check passed."
     backup = data.get("backup") or {}
-    engine = [["New Engine", data.get("engineUrl") or "not deployed"],
+    starts = sorted(s["startedAt"] for s in data["steps"] if s["startedAt"])
+    ends = sorted(s["finishedAt"] for s in data["steps"] if s["finishedAt"])
+    window = _duration({"startedAt": starts[0], "finishedAt": ends[-1]}) if starts and ends else "-"
+    engine = [["Steps ran (UTC)", f"{starts[0]} to {ends[-1]} ({window})" if starts and ends else "no timings recorded"],
+              ["New Engine", data.get("engineUrl") or "not deployed"],
               ["Backup location", backup.get("location") or "no backup yet"],
               ["Backup SHA-256", backup.get("sha256") or "-"],
               ["Backed-up Engine version", backup.get("engineVersion") or "-"]]

@@ -28,9 +28,10 @@ class ConfigError(pulumi.RunError):
         super().__init__("the stack configuration has problems:\n" + "\n".join(f"  - {_one_line(p)}" for p in problems))
 
 
-def _one_line(problem: str) -> str:
-    """A problem quoting a hostile value stays one readable line: control characters are escaped."""
-    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in problem)
+def _one_line(problem: str, limit: int = 400) -> str:
+    """A problem quoting a hostile value stays one readable line: control characters escaped, length capped."""
+    line = "".join(c if c.isprintable() else repr(c)[1:-1] for c in problem)
+    return line if len(line) <= limit else line[: limit - 3] + "..."
 
 
 @dataclass(frozen=True)

@@ -76,10 +76,11 @@ def original_engine_api(site: SiteConfig, config: pulumi.Config | None = None) -
 
 
 def run(site: SiteConfig, private_key: pulumi.Input[str], admin_password: pulumi.Input[str] | None,
-        config: pulumi.Config | None = None) -> pulumi.Output[str]:
-    """The SSH key, released only once every check has passed (see the module docstring)."""
+        config: pulumi.Config | None = None) -> tuple[pulumi.Output[str], pulumi.Output[list]]:
+    """The SSH key, released only once every check has passed (see the module docstring), and the
+    findings for the migration report: [{check, host, severity, message}], none of them secret."""
     if site.migration is None:
-        return pulumi.Output.from_input(private_key)
+        return pulumi.Output.from_input(private_key), pulumi.Output.from_input([])
     api = original_engine_api(site, config)
 
     def checked(values):
@@ -91,9 +92,13 @@ def run(site: SiteConfig, private_key: pulumi.Input[str], admin_password: pulumi
             pulumi.log.warn(f"preflight: {warning}")
         if findings.errors:
             raise PreflightError(findings.errors)
-        return key
+        results = [{"check": "preflight", "host": "", "severity": severity, "message": message}
+                   for severity, messages in (("warning", findings.warnings), ("note", findings.notes))
+                   for message in messages]
+        return key, results
 
-    return pulumi.Output.all(private_key, admin_password).apply(checked)
+    outcome = pulumi.Output.all(private_key, admin_password).apply(checked)
+    return outcome.apply(lambda o: o[0]), pulumi.Output.unsecret(outcome.apply(lambda o: o[1]))
 
 
 class _Site:
@@ -124,7 +129,7 @@ def collect(site: SiteConfig, key: str, password: str | None, api: dict) -> Find
     hosts = _Site(site, key, findings)
     facts: dict = {}
     for check in (_names_and_dns, _memory_and_cpus, _engine_version, _storage, _vm_network_address,
-                  _deployment_host, _original_engine_api, _nodes):
+                  _deployment_host, _original_engine_api, _block_storage, _gluster, _nodes):
         try:
             check(site, hosts, facts, findings, password, api)
         except Exception as err:  # a check that cannot run is a problem, never a silent pass
@@ -390,6 +395,7 @@ def _original_engine_api(site, hosts, facts, findings, password, api):
         clusters = system.clusters_service().list()
         api_hosts = system.hosts_service().list()
         domains = system.storage_domains_service().list()
+        facts["api_domains"] = domains  # _block_storage: the targets and LUNs other domains use
     except ovirtsdk4.Error as err:
         message = (f"the original Engine's API at {api['url']} did not answer ({err})")
         if api["configured"]:
@@ -430,6 +436,156 @@ def _original_engine_api(site, hosts, facts, findings, password, api):
     if not data:
         findings.warnings.append(f"data centre {dc_name} has no data storage domain besides the hosted-engine one: add "
                                  f"another, or a corrupted domain means redeploying (procedure 3)")
+
+
+LIO_SAVECONFIG = "/etc/target/saveconfig.json"
+
+
+def _block_storage(site, hosts, facts, findings, password, api):
+    """Procedure 3, 3.2, 3.3, 6 and 6.18 for iSCSI and FC: one LUN, a dedicated iSCSI target, 512-byte
+    logical blocks, an empty FC LUN, and (warning) the deployment host's IQN in the target's ACL."""
+    storage = site.migration.hosted_engine["storage"]
+    kind = storage["type"]
+    if kind not in ("iscsi", "fc"):
+        return
+    deploy = site.migration.deployment_host
+    lun = str(storage["lun"]).strip()
+    if re.search(r"[\s,;]", lun):
+        findings.errors.append(f"`hostedEngine.storage.lun` is {lun!r}: a single target LUN is the only supported "
+                               f"setup for the self-hosted engine (procedure 3); give the WWID of one LUN")
+        return
+    device = f"/dev/mapper/{lun}"
+    if kind == "iscsi":
+        _iscsi_target(site, hosts, facts, findings, storage, lun)
+    size = hosts.run(deploy, "blockdev", "--getss", device)
+    if size is not None and size.exit_status != 0:
+        detail = (size.stderr or size.stdout).strip()
+        if kind == "fc":
+            findings.errors.append(f"the deployment host ({deploy}) does not see the FC LUN {lun} "
+                                   f"(`hostedEngine.storage.lun`; `blockdev --getss {device}`: {detail}): check the "
+                                   f"HBAs, zoning and LUN masking (procedure 6.18), or name a LUN it sees")
+        else:
+            findings.warnings.append(f"the deployment host ({deploy}) does not see the iSCSI LUN {lun} yet "
+                                     f"(`blockdev --getss {device}`: {detail}), so its block size cannot be checked "
+                                     f"before the deploy logs in: make sure it has 512-byte logical blocks")
+        return
+    if size is not None and size.stdout.strip() != "512":
+        findings.errors.append(f"LUN {lun} (`hostedEngine.storage.lun`) has {size.stdout.strip()}-byte logical blocks "
+                               f"(`blockdev --getss {device}` on {deploy}): oVirt does not support 4K block storage "
+                               f"(procedure 3.2, 3.3); configure the LUN in legacy 512-byte mode on the storage array, "
+                               f"or name a 512-byte LUN")
+    if kind == "fc":
+        probe = hosts.run(deploy, "blkid", "-p", device)
+        if probe is not None and probe.exit_status == 0:
+            found = re.search(r'\bTYPE="([^"]+)"', probe.stdout)
+            findings.errors.append(f"FC LUN {lun} (`hostedEngine.storage.lun`) holds existing data "
+                                   f"(`blkid -p {device}`: {found.group(1) if found else probe.stdout.strip()}): the LUN "
+                                   f"must not contain any data (procedure 6.18); name an empty LUN, or wipe this one "
+                                   f"(`wipefs -a {device}`) once its data is known to be unneeded (\"Reusing LUNs\")")
+        elif probe is not None and probe.exit_status != 2:
+            findings.errors.append(f"`blkid -p {device}` on {deploy} failed with status {probe.exit_status}: "
+                                   f"{(probe.stderr or probe.stdout).strip()[-200:]}; it must show the LUN is empty")
+
+
+def _iscsi_target(site, hosts, facts, findings, storage, lun):
+    import json
+    deploy = site.migration.deployment_host
+    portal, target = storage["portal"], storage["target"]
+    port = int(storage.get("port", 3260))
+    found = hosts.run(deploy, "iscsiadm", "-m", "discovery", "-t", "sendtargets", "-p", f"{portal}:{port}",
+                      "-o", "nonpersistent")
+    if found is not None:
+        offered = [line.split()[1] for line in found.stdout.splitlines() if len(line.split()) == 2]
+        if found.exit_status != 0:
+            detail = ((found.stderr or found.stdout).strip().splitlines() or [""])[-1]
+            findings.errors.append(f"the deployment host ({deploy}) cannot discover iSCSI targets at {portal}:{port} "
+                                   f"(`hostedEngine.storage.portal`/`.port`; `iscsiadm -m discovery` exit "
+                                   f"{found.exit_status}: {detail}): fix the portal address or port, or the network")
+        elif target not in offered:
+            findings.errors.append(f"`hostedEngine.storage.target` is {target}, which the portal {portal}:{port} does not "
+                                   f"offer (it offers {', '.join(offered) or 'nothing'}): name the dedicated target")
+    for domain in facts.get("api_domains") or []:
+        units = (domain.storage.logical_units or []) if domain.storage is not None else []
+        if any(u.target == target for u in units):
+            findings.errors.append(f"iSCSI target {target} (`hostedEngine.storage.target`) is already used by storage "
+                                   f"domain {domain.name} of the original Engine: the self-hosted engine storage domain "
+                                   f"needs a dedicated iSCSI target (procedure 3); create a new target for it and set "
+                                   f"`hostedEngine.storage.target`")
+        elif any(u.id == lun for u in units):
+            findings.errors.append(f"LUN {lun} (`hostedEngine.storage.lun`) already belongs to storage domain "
+                                   f"{domain.name} of the original Engine: name an unused LUN")
+    # Procedure 6: a target that filters by initiator ACL refuses a host not in it (STORAGE_DOMAIN_UNREACHABLE).
+    server = _storage_host(site, hosts, portal)
+    config = _out(hosts.run(server, "cat", LIO_SAVECONFIG)) if server else None
+    if not config:
+        return
+    tpgs = next((t.get("tpgs", []) for t in json.loads(config).get("targets", []) if t.get("wwn") == target), [])
+    acls = [a.get("node_wwn") for tpg in tpgs if not tpg.get("attributes", {}).get("generate_node_acls")
+            for a in tpg.get("node_acls", [])]
+    if not tpgs or all(tpg.get("attributes", {}).get("generate_node_acls") for tpg in tpgs):
+        return
+    text = _out(hosts.run(deploy, "cat", "/etc/iscsi/initiatorname.iscsi")) or ""
+    match = re.search(r"^InitiatorName=(\S+)", text, re.M)
+    iqn = match.group(1) if match else None
+    if iqn not in acls:
+        findings.warnings.append(f"iSCSI target {target} (`hostedEngine.storage.target`) filters connections by "
+                                 f"initiator ACL and the deployment host's IQN {iqn or '(none in /etc/iscsi/initiatorname.iscsi)'} "
+                                 f"is not in it: the deploy would fail with STORAGE_DOMAIN_UNREACHABLE (procedure 6); add "
+                                 f"the IQN to the target's ACL, or set the host's IQN in /etc/iscsi/initiatorname.iscsi "
+                                 f"to one the ACL maps")
+
+
+GLUSTER_OPTIONS = (  # procedure 6.18; `group virt` is checked through one option it sets, features.shard
+    ("features.shard", "on", "group virt"),
+    ("performance.strict-o-direct", "on", None), ("network.remote-dio", "off", None),
+    ("storage.owner-uid", "36", None), ("storage.owner-gid", "36", None), ("network.ping-timeout", "30", None),
+)
+_GLUSTER_BOOL = {"on": "on", "enable": "on", "true": "on", "yes": "on", "1": "on",
+                 "off": "off", "disable": "off", "false": "off", "no": "off", "0": "off"}
+
+
+def _gluster(site, hosts, facts, findings, password, api):
+    """Procedure 6.18 for Gluster: replica 1 or 3 only, and the volume options it lists."""
+    storage = site.migration.hosted_engine["storage"]
+    if storage["type"] != "glusterfs":
+        return
+    server, _, path = storage["connection"].partition(":")
+    volume = path.strip("/")
+    name = _storage_host(site, hosts, server) if volume else None
+    if name is None:
+        return  # _storage reports a bad connection or a server outside `hosts`
+    info = hosts.run(name, "gluster", "volume", "info", volume)
+    if info is None:
+        return
+    if info.exit_status != 0:
+        findings.errors.append(f"`gluster volume info {volume}` on {server} (`hostedEngine.storage.connection`) failed: "
+                               f"{(info.stderr or info.stdout).strip()[-200:]}; create the volume, or name an existing one")
+        return
+    text = info.stdout
+    bricks = re.search(r"^Number of Bricks:\s*(.+)$", text, re.M)
+    layout = bricks.group(1).strip() if bricks else ""
+    replica_match = re.match(r"\d+\s*x\s*(?:\((\d+)\s*\+\s*(\d+)\)|(\d+))\s*=", layout)
+    if replica_match:
+        replica = (int(replica_match.group(1)) + int(replica_match.group(2)) if replica_match.group(1)
+                   else int(replica_match.group(3)))
+    else:
+        replica = 1 if re.match(r"^\d+$", layout) else None
+    if replica not in (1, 3):
+        findings.errors.append(f"gluster volume {volume} (`hostedEngine.storage.connection`) is replica "
+                               f"{replica if replica is not None else layout!r} (`Number of Bricks: {layout}`): only "
+                               f"replica 1 and replica 3 Gluster storage are supported (procedure 6.18); use a replica 3 "
+                               f"(or replica 1) volume")
+    options = dict(re.findall(r"^([a-z][\w.-]*):\s*(\S.*?)\s*$", text.split("Options Reconfigured:", 1)[1], re.M)
+                   ) if "Options Reconfigured:" in text else {}
+    for key, wanted, group in GLUSTER_OPTIONS:
+        value = options.get(key)
+        if _GLUSTER_BOOL.get(str(value).lower(), value) == wanted:
+            continue
+        now = f"it is {value}" if value is not None else "it is not set"
+        fix = f"gluster volume set {volume} {group or key + ' ' + wanted}"
+        what = f"the `{group}` option group ({key} {wanted})" if group else f"{key} {wanted}"
+        findings.errors.append(f"gluster volume {volume} (`hostedEngine.storage.connection`) lacks {what}, {now}: "
+                               f"run `{fix}` (procedure 6.18)")
 
 
 def _nodes(site, hosts, facts, findings, password, api):

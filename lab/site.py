@@ -4,7 +4,9 @@ A site is YAML.  Hosts may list `use: [template, ...]` to pull in shared
 settings from the top-level `templates` map (lists are concatenated, other
 values overridden), which keeps the common EL8 accounts in one place.
 Unknown keys are kept in `extra` so later sections (Engine API, storage
-domains, DNS) can be added without changing this loader.
+domains, DNS) can be added without changing this loader; `storage:` (iSCSI
+targets, LUNs, Gluster volumes) is kept apart in `Site.storage` for
+lab/commands/storage.py.
 """
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -81,6 +83,7 @@ class Site:
     hosts: list
     authorized_keys: list = field(default_factory=list)
     extra: dict = field(default_factory=dict)
+    storage: dict = field(default_factory=dict)  # the `storage:` section (lab/commands/storage.py)
 
     def host(self, name):
         return next(h for h in self.hosts if h.name == name)
@@ -138,6 +141,7 @@ def load(path=DEFAULT_SITE):
         if dupes:
             raise SiteError(f"duplicate host {attr}: {sorted(dupes)}")
     extra = {k: v for k, v in data.items()
-             if k not in ("name", "hosts", "templates", "authorized_keys")}
+             if k not in ("name", "hosts", "templates", "authorized_keys", "storage")}
     return Site(name=data.get("name", path.stem), path=str(path.resolve()), hosts=hosts,
-                authorized_keys=list(data.get("authorized_keys", [])), extra=extra)
+                authorized_keys=list(data.get("authorized_keys", [])), extra=extra,
+                storage=dict(data.get("storage") or {}))

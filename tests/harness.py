@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shlex
 import shutil
 import socket
@@ -133,6 +134,26 @@ def changing_commands(lab, host=None) -> list[str]:
     """What changed the lab's hosts: SFTP writes and every command but the reads (providers.ssh.is_read)."""
     return [c["command"] for c in lab.commands(host)
             if c["kind"] == "sftp" or (c["kind"] == "exec" and not is_read(shlex.split(c["command"])))]
+
+
+def runbook_blocks() -> list[tuple[str, list[str]]]:
+    """(step heading, command lines) for every sh block of the README's runbook, in order."""
+    text = (PROJECT_DIR / "README.md").read_text()
+    section = text[text.index("## Runbook"):text.index("## Reference for a site's stack")]
+    blocks, heading = [], None
+    for match in re.finditer(r"^### ([^\n]+)$|^```sh\n(.*?)^```", section, re.S | re.M):
+        if match.group(1):
+            heading = match.group(1)
+        else:
+            blocks.append((heading, [line for line in match.group(2).splitlines() if line.strip()]))
+    return blocks
+
+
+def block(number: int) -> list[str]:
+    """The command lines of runbook step `number`."""
+    found = [lines for heading, lines in runbook_blocks() if heading.startswith(f"{number}.")]
+    assert len(found) == 1, f"runbook step {number} has {len(found)} sh blocks"
+    return found[0]
 
 
 def assert_no_stack_file_beside_project(stack: ProjectStack) -> None:

@@ -8,6 +8,7 @@ starts where the last one stopped.
 
 import json
 import os
+import shlex
 import signal
 import subprocess
 import threading
@@ -16,10 +17,16 @@ import time
 import pytest
 
 from lab.testing import run
-from tests.harness import ProjectStack, migration_settings
+from tests.harness import ProjectStack, block, migration_settings
 
 ADMIN_PASSWORD = "lab-admin-password"
-RECOVERY = [["cancel", "--yes"], ["refresh", "--clear-pending-creates", "--yes", "--skip-preview"]]
+
+def recovery_commands() -> list[list[str]]:
+    """The README's runbook step 9 before its final `up`, for this test's stack (the helper adds --stack)."""
+    lines = [shlex.split(line.split("#", 1)[0]) for line in block(9)]
+    commands = [[a for a in words[1:] if a not in ("--stack", "site-a")] for words in lines]
+    assert commands[-1] == ["up", "--yes"], commands
+    return commands[:-1]
 
 
 @pytest.fixture(scope="module")
@@ -52,7 +59,7 @@ def up_killed_when(stack, started, timeout=120):
 
 def recover(stack):
     """The README's recovery after a killed run."""
-    for args in RECOVERY:
+    for args in recovery_commands():
         process = pulumi(stack, *args)
         out, _ = process.communicate(timeout=300)
         assert process.returncode == 0, out

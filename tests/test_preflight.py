@@ -164,3 +164,27 @@ def test_api_checks_are_skipped_with_a_note_once_the_original_engine_is_stopped(
     finally:
         run(client, "systemctl start ovirt-engine")
         client.close()
+
+
+DNS_CASES = {
+    # The Engine's FQDN resolves to an address of the deployment host.
+    "engine-on-deploy": (lambda hosts: hosts["engine"].update(address=hosts["deploy"]["address"]),
+                         "resolves to 192.0.2.30, an address of the deployment host"),
+    # The deployment host's address resolves back to another name (the storage server, listed first).
+    "deploy-reverse": (lambda hosts: hosts["storage"].update(address=hosts["deploy"]["address"]),
+                       "the reverse DNS record of 192.0.2.30 names storage.lab.example, not she-deploy.lab.example"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(DNS_CASES))
+def test_dns_records_that_disagree_fail_the_preview_and_change_nothing(tmp_path_factory, client_key, case):
+    change, message = DNS_CASES[case]
+    tmp = tmp_path_factory.mktemp(case)
+    site = site_variant(tmp / "site.yaml", lambda d: change({h["name"]: h for h in d["hosts"]}))
+    with LabProcess(tmp_path_factory.mktemp("lab"), site=site, authorized_keys=[client_key[1]], client_key=client_key[0]) as lab:
+        stack = make_stack(tmp_path_factory, lab, client_key)
+        before_count, before_state = len(lab.commands()), snapshot(lab)
+        with pytest.raises(auto.errors.CommandError) as failed:
+            stack.preview()
+        assert message in str(failed.value), str(failed.value)
+        assert_read_only(lab, before_count, before_state)

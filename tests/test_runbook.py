@@ -22,7 +22,7 @@ import pytest
 import yaml
 
 from lab.testing import LabProcess
-from tests.harness import PROJECT_DIR, PROJECT_NAME, copy_project, migration_settings, pinned_ports_site
+from tests.harness import PROJECT_DIR, PROJECT_NAME, block, copy_project, migration_settings, pinned_ports_site, runbook_blocks
 
 README = PROJECT_DIR / "README.md"
 ADMIN_PASSWORD = "lab-admin-password"
@@ -32,25 +32,6 @@ EXAMPLE_HOSTS = {"engine.example.com": "engine", "storage.example.com": "storage
                  "host1.example.com": "host1", "host2.example.com": "host2"}
 # Commands whose documented outcome is a non-zero exit status.
 EXPECTED_STATUS = {"systemctl is-enabled ovirt-engine": 1}
-
-
-def runbook_blocks() -> list[tuple[str, list[str]]]:
-    """(step heading, command lines) for every sh block of the runbook, in order."""
-    text = README.read_text()
-    section = text[text.index("## Runbook"):text.index("## Reference for a site's stack")]
-    blocks, heading = [], None
-    for match in re.finditer(r"^### ([^\n]+)$|^```sh\n(.*?)^```", section, re.S | re.M):
-        if match.group(1):
-            heading = match.group(1)
-        else:
-            blocks.append((heading, [line for line in match.group(2).splitlines() if line.strip()]))
-    return blocks
-
-
-def block(number: int) -> list[str]:
-    found = [lines for heading, lines in runbook_blocks() if heading.startswith(f"{number}.")]
-    assert len(found) == 1, f"runbook step {number} has {len(found)} sh blocks"
-    return found[0]
 
 
 class Site:
@@ -146,7 +127,7 @@ def labs(tmp_path_factory, client_key):
 
 def test_the_runbook_covers_the_procedure_in_order():
     headings = [heading for heading, _ in runbook_blocks()]
-    assert [h.split(".")[0] for h in headings] == [str(n) for n in range(1, 9)], headings
+    assert [h.split(".")[0] for h in headings] == [str(n) for n in range(1, 10)], headings
     commands = "\n".join(line for _, lines in runbook_blocks() for line in lines)
     for needed in ("pulumi stack init", "pulumi config set --stack site-a --secret", "pulumi preview", "pulumi up",
                    "hosted-engine --vm-status", "hostedEngineNodes", "pulumi destroy", "./run sites preview", "./run report"):

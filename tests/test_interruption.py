@@ -14,6 +14,7 @@ import subprocess
 import threading
 import time
 
+import ovirtsdk4.types as types
 import pytest
 
 from lab.testing import run
@@ -83,8 +84,16 @@ def api_host_out_of_service(lab, name):
     return check
 
 
+def preparation_in_flight(lab):
+    """Both kinds of preparation creates at once: the lab slows an export's chown and a drop-in's reload."""
+    lab.inject_fault("slow", host="storage", match="^chown", seconds=4, times=1)
+    lab.inject_fault("slow", host="host1", match="^systemctl reload multipathd", seconds=4, times=1)
+    return lambda output: fault_took_effect(lab, "storage", "chown")(output) and \
+        fault_took_effect(lab, "host1", "systemctl reload multipathd")(output)
+
+
 STEPS = [
-    ("StorageExport", lambda lab: lab_ran(lab, "chown")),
+    ("StorageExport and MultipathOverride", preparation_in_flight),
     ("EngineBackup", lambda lab: lab_ran(lab, "engine-backup --mode=backup")),
     ("HostedEngineDeployment", lambda lab: lambda out: "TASK [ovirt.ovirt.hosted_engine_setup" in out),
     ("HostedEngineNode host1", lambda lab: api_host_out_of_service(lab, "host1")),
@@ -148,3 +157,30 @@ def test_a_killed_update_resumes_and_converges(site, what):
     status, out, _ = run(lab.ssh(check[0]), check[1])
     assert status == 0 and check[2] in out
     assert stack.up().summary.resource_changes == {"same": sum(stack.up().summary.resource_changes.values())}
+
+
+def test_a_killed_node_update_resumes_and_converges(site):
+    """host1 undeployed behind the stack's back: refresh shows it, and the re-conversion is killed midway."""
+    lab, stack = site
+    api = lab.engine_connection(new=True, password=ADMIN_PASSWORD)
+    hosts = api.system_service().hosts_service()
+    host1 = hosts.list(search="name=host1")[0]
+    service = hosts.host_service(host1.id)
+    service.deactivate()
+    wait_until(lambda: service.get().status.value == "maintenance")
+    service.install(ssh=types.Ssh(authentication_method=types.SshAuthenticationMethod.PUBLICKEY),
+                    undeploy_hosted_engine=True, activate=True)
+    wait_until(lambda: service.get().status.value == "up" and not service.get(all_content=True).hosted_engine.configured)
+    stack.stack.refresh()
+    up_killed_when(stack, api_host_out_of_service(lab, "host1"))
+    recover(stack)
+    result = stack.up()
+    assert result.summary.result == "succeeded"
+    assert {k: v.value for k, v in result.outputs.items()}["nodeScores"] == {"host1": 3400, "host2": 3400}
+
+
+def wait_until(condition, timeout=60):
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "the lab's Engine never got there"
+        time.sleep(0.3)

@@ -16,34 +16,37 @@ def _mode(ctx, text):
     return int(text, 8)
 
 
-@command("cat")
-def cat(ctx):
+def _per_operand(ctx, names, action, failure):
+    """Runs action(name) for each operand, as coreutils do: one that fails prints
+    failure.format(name=..., error=...), the others still run, and the exit status is then 1."""
     status = 0
-    for name in ctx.args or ["-"]:
-        if name == "-":
-            ctx.out += ctx.stdin.read()
-            continue
+    for name in names:
         try:
-            ctx.out += ctx.fs.read(ctx.path(name))
+            action(name)
         except FsError as exc:
-            ctx.error(f"cat: {name}: {exc.strerror}")
+            ctx.error(failure.format(name=name, error=exc.strerror))
             status = 1
     return status
+
+
+def _read_operand(ctx, name):
+    return ctx.stdin.read() if name == "-" else ctx.fs.read(ctx.path(name))
+
+
+@command("cat")
+def cat(ctx):
+    def show(name):
+        ctx.out += _read_operand(ctx, name)
+    return _per_operand(ctx, ctx.args or ["-"], show, "cat: {name}: {error}")
 
 
 @command("sha256sum")
 def sha256sum(ctx):
     _, names = ctx.opts("")
-    status = 0
-    for name in names or ["-"]:
-        try:
-            data = ctx.stdin.read() if name == "-" else ctx.fs.read(ctx.path(name))
-        except FsError as exc:
-            ctx.error(f"sha256sum: {name}: {exc.strerror}")
-            status = 1
-            continue
-        ctx.print(f"{hashlib.sha256(data).hexdigest()}  {name}")
-    return status
+
+    def digest(name):
+        ctx.print(f"{hashlib.sha256(_read_operand(ctx, name)).hexdigest()}  {name}")
+    return _per_operand(ctx, names or ["-"], digest, "sha256sum: {name}: {error}")
 
 
 def _owner(ctx, spec):
@@ -97,16 +100,10 @@ def chmod(ctx):
 
 def _each_path(ctx, names, recursive, change):
     """Apply change to each named path (and below, with -R); 'cannot access' errors exit 1."""
-    status = 0
-    for name in names:
-        try:
-            paths = ctx.fs.walk(ctx.path(name)) if recursive else [ctx.path(name)]
-            for path in paths:
-                change(ctx.fs.get(path))
-        except FsError as exc:
-            ctx.error(f"{ctx.name}: cannot access '{name}': {exc.strerror}")
-            status = 1
-    return status
+    def apply(name):
+        for path in ctx.fs.walk(ctx.path(name)) if recursive else [ctx.path(name)]:
+            change(ctx.fs.get(path))
+    return _per_operand(ctx, names, apply, ctx.name + ": cannot access '{name}': {error}")
 
 
 @command("mkdir")
@@ -118,14 +115,8 @@ def mkdir(ctx):
     if not names:
         ctx.error("mkdir: missing operand")
         return 1
-    status = 0
-    for name in names:
-        try:
-            ctx.fs.mkdir(ctx.path(name), mode, parents=parents)
-        except FsError as exc:
-            ctx.error(f"mkdir: cannot create directory '{name}': {exc.strerror}")
-            status = 1
-    return status
+    return _per_operand(ctx, names, lambda name: ctx.fs.mkdir(ctx.path(name), mode, parents=parents),
+                        "mkdir: cannot create directory '{name}': {error}")
 
 
 @command("install")
@@ -181,15 +172,10 @@ def _install_owner(ctx, opts):
 
 
 def _install_dirs(ctx, names, mode, owner):
-    status = 0
-    for name in names:
-        try:
-            node = ctx.fs.mkdir(ctx.path(name), mode, parents=True)
-            node.mode, node.uid, node.gid = mode, *owner
-        except FsError as exc:
-            ctx.error(f"install: cannot create directory '{name}': {exc.strerror}")
-            status = 1
-    return status
+    def make(name):
+        node = ctx.fs.mkdir(ctx.path(name), mode, parents=True)
+        node.mode, node.uid, node.gid = mode, *owner
+    return _per_operand(ctx, names, make, "install: cannot create directory '{name}': {error}")
 
 
 @command("rm")
@@ -315,7 +301,7 @@ def stat(ctx):
             ctx.error(f"stat: cannot statx '{name}': {exc.strerror}")
             status = 1
             continue
-        ctx.print(_format_stat(ctx, fmt, name, node))
+        ctx.print(_format_stat(ctx, fmt, name, node))  # outside the try: only the lookup reports "cannot statx"
     return status
 
 

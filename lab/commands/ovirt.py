@@ -185,6 +185,17 @@ class _AnswerError(Exception):
     pass
 
 
+ENGINE_SERVICES = (("ovirt-engine", "engine"), ("ovirt-engine-dwhd", "dwh"))
+
+
+def _engine_services(ctx, action, units):
+    """engine-setup stops the Engine's services before its work and starts them after, announcing each."""
+    for unit, text in units:
+        if unit in ctx.host.services:
+            ctx.print(f"[ INFO  ] {'Stopping' if action == 'stop' else 'Starting'} {text} service")
+            ctx.host.service_event(unit, action)
+
+
 @command("engine-setup")
 def engine_setup(ctx):
     """engine-setup --accept-defaults | --config-append=FILE: applies a pending Engine update."""
@@ -228,10 +239,7 @@ def engine_setup(ctx):
     ctx.print("[ INFO  ] Product updates found" if update else "[ INFO  ] No product updates found")
     ctx.print("[ INFO  ] Stage: Setup validation")
     ctx.print("[ INFO  ] Stage: Transaction setup")
-    for unit, text in (("ovirt-engine", "engine"), ("ovirt-engine-dwhd", "dwh")):
-        if unit in ctx.host.services:
-            ctx.print(f"[ INFO  ] Stopping {text} service")
-            ctx.host.service_event(unit, "stop")
+    _engine_services(ctx, "stop", ENGINE_SERVICES)
     ctx.print("[ INFO  ] Stage: Misc configuration (early)")
     ctx.print("[ INFO  ] Stage: Package installation")
     ctx.print("[ INFO  ] Stage: Misc configuration")
@@ -242,10 +250,7 @@ def engine_setup(ctx):
     ctx.print("[ INFO  ] Stage: Closing up")
     ctx.print("          --== SUMMARY ==--")
     ctx.print("          --== END OF SUMMARY ==--")
-    for unit, text in (("ovirt-engine-dwhd", "dwh"), ("ovirt-engine", "engine")):
-        if unit in ctx.host.services:
-            ctx.print(f"[ INFO  ] Starting {text} service")
-            ctx.host.service_event(unit, "start")
+    _engine_services(ctx, "start", reversed(ENGINE_SERVICES))
     if "httpd" in ctx.host.services:
         ctx.print("[ INFO  ] Restarting httpd")
         ctx.host.service_event("httpd", "restart")

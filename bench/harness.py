@@ -13,13 +13,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-PROJECT_FILES = ("Pulumi.yaml", "__main__.py", "providers", "components")
 PASSPHRASE = "bench-passphrase"
-PROVIDER_MARKERS = ("pulumi-resource-pulumi-python", "pulumi.dynamic")
+PROVIDER_MARKERS = ("pulumi-resource-pulumi-python", "pulumi.dynamic", "providers.plugin")
 
 
 class BenchLab:
-    """`lab serve --random-ports` through bench.lab_serve (connection log, command delays)."""
+    """`lab serve --random-ports` through bench.lab_serve (command delays)."""
 
     def __init__(self, state_dir: Path, site: Path, public_key: Path, delays: dict, timeout: float = 180):
         self.state_dir, self.site, self.public_key = Path(state_dir), site, public_key
@@ -35,9 +34,9 @@ class BenchLab:
 
     def __enter__(self):
         self.state_dir.mkdir(parents=True, exist_ok=True)
-        argv = [sys.executable, "-m", "bench.lab_serve", "--connections", str(self.connection_log),
-                "--delays", json.dumps(self.delays), "--", "serve", "--state", str(self.state_dir),
-                "--site", str(self.site), "--random-ports", "--authorized-key", str(self.public_key)]
+        argv = [sys.executable, "-m", "bench.lab_serve", "--delays", json.dumps(self.delays), "--", "serve",
+                "--state", str(self.state_dir), "--site", str(self.site), "--random-ports",
+                "--authorized-key", str(self.public_key)]
         with open(self.state_dir / "lab.log", "ab") as log:
             self.proc = subprocess.Popen(argv, cwd=REPO, env=dict(os.environ, PYTHONPATH=str(REPO)),
                                          stdout=log, stderr=log, stdin=subprocess.DEVNULL)
@@ -144,6 +143,8 @@ class Project:
             else:
                 shutil.copy(source / name, self.dir / name)
         (self.dir / ".venv").symlink_to(REPO / ".venv")
+        # Byte-compiled beforehand, as a checkout that has run once is: the first run times the tool, not the compiler.
+        subprocess.run([sys.executable, "-m", "compileall", "-q", str(self.dir)], check=True)
         (self.dir / "stacks").mkdir(exist_ok=True)
         (self.dir / ".state").mkdir()
         self.env = {**os.environ, "PATH": f"{pulumi_bin}:{os.environ.get('PATH', '')}",

@@ -1,33 +1,16 @@
-"""`lab serve`, instrumented for benchmarks, without changing lab/.
+"""`lab serve` with command delays for benchmarks, without changing lab/.
 
-    python -m bench.lab_serve --connections FILE --delays JSON -- serve --state DIR --site FILE ...
+    python -m bench.lab_serve --delays JSON -- serve --state DIR --site FILE ...
 
-* Every accepted SSH connection is appended to FILE as `{"host", "time"}` (the lab itself logs
-  commands, not connections).
-* `--delays '{"exportfs -r": 0.5, "systemctl reload multipathd": 0.5}'` makes the matching
-  commands take that long (matched on the command name and its arguments' prefix), so that the
-  preparation steps have a known duration, as `ovirt.deploy_seconds` gives the deployment one.
-
-Both belong in the lab itself eventually (see bench/README section in the main README).
+`--delays '{"exportfs -r": 0.5, "systemctl reload multipathd": 0.5}'` makes the matching commands
+take that long (matched on the command name and its arguments' prefix), so that the preparation
+steps have a known duration, as `ovirt.deploy_seconds` gives the deployment one. The lab itself
+logs every accepted SSH connection in STATE/connections.jsonl.
 """
 import argparse
 import json
 import sys
-import threading
 import time
-
-
-def _count_connections(path):
-    from lab import server
-
-    original, lock = server.serve_connection, threading.Lock()
-
-    def counting(sock, host, *args, **kwargs):
-        with lock, open(path, "a") as out:
-            out.write(json.dumps({"host": host.name, "time": time.time()}) + "\n")
-        return original(sock, host, *args, **kwargs)
-
-    server.serve_connection = counting
 
 
 def _delay_commands(delays):
@@ -52,11 +35,9 @@ def _delay_commands(delays):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m bench.lab_serve")
-    parser.add_argument("--connections", required=True)
     parser.add_argument("--delays", default="{}")
     parser.add_argument("lab_args", nargs=argparse.REMAINDER)
     args = parser.parse_args(argv)
-    _count_connections(args.connections)
     _delay_commands(json.loads(args.delays))
     from lab.cli import main as lab_main
     lab_args = args.lab_args[1:] if args.lab_args[:1] == ["--"] else args.lab_args

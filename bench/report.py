@@ -6,13 +6,14 @@ from pathlib import Path
 
 TARGETS = {  # the issue's targets, judged on every size (the issue states them for the 50-host site)
     "up_over_cp_plus_floor": ("≤ 1.10", lambda r, v: v <= 1.10),
+    "up_default_over_bound_plus_floor": ("≤ 1.10", lambda r, v: v <= 1.10),
     "prep_speedup": ("≥ 0.8 × min(P, parallel 8)", lambda r, v: v >= r["prep_speedup_target"]),
     "preview_over_floor": ("≤ 1.5", lambda r, v: v <= 1.5),
     "noop_up_over_preview": ("≤ 1.2", lambda r, v: v <= 1.2),
     "ssh_connections_per_host_max": ("= 1", lambda r, v: v <= 1),
 }
-RATIO_COLUMNS = ["up / (CP + floor up)", "prep speedup (seq/par)", "preview / floor preview",
-                 "no-op up / preview", "SSH conns/host (max)"]
+RATIO_COLUMNS = ["up / (CP + floor up)", "up at parallel 8 / (schedule bound + floor up)", "preparation speedup (seq/par)",
+                 "preview / floor preview", "no-op up / preview", "SSH conns/host (max)"]
 
 
 def _mark(ratios: dict, key: str) -> str:
@@ -29,7 +30,7 @@ def markdown(results: dict) -> str:
         f"Command: `{results['command']}` — started {results['started']}, took {results.get('elapsed_s', '?')} s.", "",
         f"Machine: {m['cores']} cores ({m['cpu']}), {m['memory_gib']} GiB, Python {m['python']}, "
         f"Pulumi CLI {m['pulumi_cli']}, SDK {m['pulumi_sdk']}, {m['os']}.", "",
-        "## Ratios (each measured in the same run; ✓/✗ against the issue's targets)", "",
+        "## Ratios (each measured in the same run; ✓/✗ against the issue's targets, which it sets for the 50-host site)", "",
         "| size (hosts×exports) | resources | " + " | ".join(RATIO_COLUMNS) + " | provider peak MiB |",
         "|---|---|" + "---|" * len(RATIO_COLUMNS) + "---|",
     ]
@@ -39,19 +40,26 @@ def markdown(results: dict) -> str:
                      + " | ".join(_mark(r, k) for k in TARGETS)
                      + f" | {r['provider_peak_mib']:.0f} |")
     lines += ["", "Targets: " + "; ".join(f"{k} {v[0]}" for k, v in TARGETS.items())
-              + ". Preparation speedup target per size is shown below; the dynamic provider's gRPC "
-              f"server has {results['limits']['provider_grpc_workers']} workers, which bounds it.", "",
+              + ". `up` runs with `--parallel` = every resource, so the preparation can all run at once as "
+              "the critical path assumes; `up at parallel 8` is the CLI's default, against the shortest "
+              "schedule the lab allows 8 at a time. The preparation speedup target per size is shown below; "
+              f"the provider plugin (providers/plugin.py) serves {results['limits']['provider_grpc_workers']} "
+              "operations at once.", "",
               "## Timings (seconds)", "",
-              "| size | critical path | up | floor up | preview | floor preview | preview (converged) | no-op up "
-              "| floor no-op up / preview | prep `--parallel 1` | prep default | speedup target | provider bound |",
-              "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+              "| size | critical path | up | floor up | schedule bound at 8 | up at 8 | floor up at 8 | preview "
+              "| floor preview | preview (converged) | no-op up | floor no-op up / preview | prep `--parallel 1` "
+              "| prep default | speedup, whole runs | preparation span `--parallel 1` | preparation span default "
+              "| speedup target |",
+              "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for s in results["sizes"]:
         t = {k: v["seconds"] for k, v in s["runs"].items()}
-        r = s["ratios"]
-        lines.append(f"| {s['size']} | {s['critical_path_s']:.1f} | {t['up']:.1f} | {t['floor_up']:.1f} | {t['preview']:.1f} "
+        r, span = s["ratios"], s["prep_span_s"]
+        lines.append(f"| {s['size']} | {s['critical_path_s']:.1f} | {t['up']:.1f} | {t['floor_up_wide']:.1f} "
+                     f"| {s['schedule_bound_s']:.1f} | {t['up_default']:.1f} | {t['floor_up']:.1f} | {t['preview']:.1f} "
                      f"| {t['floor_preview']:.1f} | {t['preview_converged']:.1f} | {t['noop_up']:.1f} "
                      f"| {r['floor_noop_up_over_preview']:.2f} | {t['prep_sequential']:.1f} | {t['prep_parallel']:.1f} "
-                     f"| {r['prep_speedup_target']:.1f} | {r['prep_speedup_provider_bound']} |")
+                     f"| {r['prep_speedup_whole_run']:.2f} | {span['prep_sequential']:.1f} | {span['prep_parallel']:.1f} "
+                     f"| {r['prep_speedup_target']:.1f} |")
     lines += ["", "## Where the full `up` went (lab command log; measured s / the lab's own s)", "",
               "| size | startup (CLI, program, preflight) | preparation | backup + deploy | nodes | finish | lab commands |",
               "|---|---|---|---|---|---|---|"]

@@ -4,8 +4,11 @@ For each size HxE (H existing hypervisors, each with a multipath override, E sto
 E different servers, `--nodes` of the hypervisors converted to hosted-engine nodes) this starts
 fresh instrumented labs and measures, in the same run:
 
-* the full migration's `pulumi up` against the lab's critical path plus the engine floor's `up`
-  (bench/floor: the same number and shape of do-nothing dynamic resources, same CLI and venv);
+* the full migration's `pulumi up --parallel N` (N = every resource, so that the independent
+  preparation can all run at once) against the lab's critical path plus the engine floor's `up`
+  at the same parallelism (bench/floor: the same number and shape of do-nothing dynamic
+  resources, same CLI and venv); and the same at the CLI's default parallelism (8) against the
+  shortest schedule the lab allows with 8 at a time;
 * preparation only (exports and overrides), `pulumi up` with the default parallelism and with
   `--parallel 1`, each on a fresh lab;
 * `pulumi preview` of the site against the floor's preview;
@@ -15,7 +18,6 @@ fresh instrumented labs and measures, in the same run:
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import shutil
@@ -24,15 +26,16 @@ import sys
 import tempfile
 import time
 from collections import Counter
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 
 from bench import report, site_gen
-from bench.harness import REPO, PROJECT_FILES, BenchLab, Project
+from bench.harness import REPO, BenchLab, Memory, Project, Run
+from providers import plugin
+from tests.harness import PROGRAM as PROJECT_FILES
 
 DEFAULT_PULUMI_BIN = Path(os.environ.get("OVIRT_SHE_CACHE", Path.home() / ".cache" / "ovirt-she-migration")) / "pulumi-v3.252.0" / "bin"
 PULUMI_DEFAULT_PARALLEL = 8      # `pulumi up --help`: (default 8)
-PROVIDER_GRPC_WORKERS = 4        # pulumi/dynamic/__main__.py: futures.ThreadPoolExecutor(max_workers=4)
 ADMIN_PASSWORD = "lab-admin-password"
 ROOT_PASSWORD = "bench-engine-vm-Pa55"
 
@@ -58,6 +61,8 @@ def _args(argv):
     parser.add_argument("--maintenance", type=float, default=0.5, help="lab engine delay: maintenance without VMs (s)")
     parser.add_argument("--install", type=float, default=2.0, help="lab engine delay: host-deploy (s)")
     parser.add_argument("--initializing", type=float, default=1.0, help="lab engine delay: initializing -> up (s)")
+    parser.add_argument("--repeat", type=int, default=3,
+                        help="trials per size; each time reported is the median of the trials (default 3)")
     parser.add_argument("--out", default=str(REPO / "bench" / "results"), help="where the tables go (default bench/results)")
     parser.add_argument("--work", default=None, help="scratch folder (default: a temporary one, removed afterwards)")
     parser.add_argument("--pulumi-bin", default=os.environ.get("BENCH_PULUMI_BIN", str(DEFAULT_PULUMI_BIN)),
@@ -98,7 +103,7 @@ def phases(commands: list[dict], up, opts, nodes: int, hosts: int, delays: dict)
         return {}
     first, last = mine[0]["time"], mine[-1]["time"]
     prep = max((c["time"] for c in mine if c["command"].startswith(PREP_COMMANDS)), default=first)
-    deploy = max((c["time"] for c in mine if c["command"].startswith("hosted-engine --deploy")), default=prep)
+    deploy = max((c["time"] for c in mine if "hosted-engine --deploy" in c["command"]), default=prep)
     to_maintenance = delays["migration"] if hosts > 1 else delays["maintenance"]
     return {
         "startup_s": {"measured": first - up.started, "lab": 0.0},
@@ -111,79 +116,124 @@ def phases(commands: list[dict], up, opts, nodes: int, hosts: int, delays: dict)
     }
 
 
+def _span(connections: list[dict], commands: list[dict]) -> float:
+    """The preparation itself, from the lab's logs: its first SSH connection to its last command."""
+    start = min(c["time"] for c in connections)
+    return max(c["time"] for c in commands if c["time"] >= start) - start
+
+
+def _median(values: list[float]) -> float:
+    return sorted(values)[len(values) // 2]
+
+
+def _median_run(runs: list) -> Run:
+    """The run with the median time; memory is the largest seen in any of them."""
+    middle = next(r for r in runs if r.seconds == _median([r.seconds for r in runs]))
+    memory = Memory(max(r.memory.provider_peak_kb for r in runs), max(r.memory.provider_processes for r in runs),
+                    max(r.memory.tree_peak_kb for r in runs))
+    return replace(middle, memory=memory)
+
+
+class _Trial:
+    """One measurement of every run of a size, each on a fresh lab and a fresh stack."""
+
+    def __init__(self, opts, work: Path, site: Path, key, pulumi_bin: Path, ports: dict, shape: tuple, result: dict, log):
+        self.opts, self.root, self.site, self.key, self.pulumi_bin, self.ports = opts, work, site, key, pulumi_bin, ports
+        self.hosts, self.exports, self.nodes, self.delays = shape
+        self.prepare, self.total, self.log = result["resources"]["preparation"], result["resources"]["total"], log
+        self.lab_delays = {"exportfs -r": opts.prep_delay, "systemctl reload multipathd": opts.prep_delay}
+
+    def _lab(self, name: str) -> BenchLab:
+        return BenchLab(self.work / f"lab-{name}", self.site, self.key[1], self.lab_delays)
+
+    def _stack(self, name: str, lab: BenchLab, full: bool) -> Project:
+        stack = Project(self.work / f"project-{name}", REPO, PROJECT_FILES, self.pulumi_bin)
+        secrets = {"sshPrivateKey": self.key[0].read_text()}
+        if full:
+            secrets.update(adminPassword=ADMIN_PASSWORD, engineRootPassword=ROOT_PASSWORD)
+        settings = site_gen.stack_settings(lab.info, lab.known_hosts, self.hosts, self.exports, self.nodes, self.ports, full)
+        stack.configure(site_gen.PROJECT, settings, secrets)
+        return stack
+
+    def _floor(self, name: str) -> Project:
+        floor = Project(self.work / f"project-{name}", REPO / "bench" / "floor", ("Pulumi.yaml", "__main__.py"), self.pulumi_bin)
+        floor.configure("bench-engine-floor", {"prepare": str(self.prepare), "chain": str(2 + self.nodes)})
+        return floor
+
+    def _timed(self, runs: dict, name: str, stack: Project, *args: str) -> None:
+        runs[name] = stack.timed(*args)
+        self.log(f"{name} {runs[name].seconds:.1f}s")
+
+    def run(self, index: int) -> dict:
+        runs, connections, spans, up = {}, {}, {}, ("up", "--yes", "--skip-preview")
+        self.work = self.root / f"trial-{index + 1}"
+        wide = ("--parallel", str(self.total))
+        self.log(f"trial {index + 1}")
+        # The whole migration: plan, migrate (every resource allowed at once), then the converged
+        # stack's preview and no-op up.
+        with self._lab("full") as lab:
+            stack = self._stack("site", lab, True)
+            self._timed(runs, "preview", stack, "preview")
+            before = len(lab.connections())
+            self._timed(runs, "up", stack, *up, *wide)
+            connections["up"] = _per_host(lab.connections()[before:])
+            phases_of_up = phases(lab.commands(), runs["up"], self.opts, self.nodes, self.hosts, self.delays)
+            self._timed(runs, "preview_converged", stack, "preview")
+            before = len(lab.connections())
+            self._timed(runs, "noop_up", stack, *up)
+            connections["noop_up"] = _per_host(lab.connections()[before:])
+        # The whole migration again at the CLI's default parallelism.
+        with self._lab("default") as lab:
+            self._timed(runs, "up_default", self._stack("default", lab, True), *up)
+        # Preparation only, each way on a fresh lab, so both do the same work.
+        for name, extra in (("prep_parallel", ()), ("prep_sequential", ("--parallel", "1"))):
+            with self._lab(name) as lab:
+                before = len(lab.connections())
+                self._timed(runs, name, self._stack(name, lab, False), *up, *extra)
+                connections[name] = _per_host(lab.connections()[before:])
+                spans[name] = _span(lab.connections()[before:], lab.commands())
+        # The engine floor: the same number and shape of do-nothing resources through the same CLI.
+        floor = self._floor("floor")
+        for name, args in (("floor_preview", ("preview",)), ("floor_up", up), ("floor_preview_converged", ("preview",)),
+                           ("floor_noop_up", up)):
+            self._timed(runs, name, floor, *args)
+        self._timed(runs, "floor_up_wide", self._floor("floor-wide"), *up, *wide)
+        return {"runs": runs, "ssh_connections": connections, "phases": phases_of_up, "spans": spans}
+
+
 def bench_size(hosts: int, export_count: int, opts, work: Path, key: tuple[Path, Path], pulumi_bin: Path) -> dict:
     nodes = min(opts.nodes, hosts)
     delays = {"migration": opts.migration, "maintenance": opts.maintenance, "install": opts.install,
               "reboot": 0.0, "initializing": opts.initializing}
-    lab_delays = {"exportfs -r": opts.prep_delay, "systemctl reload multipathd": opts.prep_delay}
     ports = {"engine_api_new_port": site_gen.free_port(), "engine_vm_ssh_port": site_gen.free_port()}
     tag = f"{hosts}x{export_count}"
     site = site_gen.write_site(work / tag / "site", hosts, export_count, nodes,
                                {"deploy_seconds": opts.deploy_seconds, "engine_delays": delays, **ports})
-    private_key = key[0].read_text()
     prepare = hosts + export_count
     result = {"size": tag, "hosts": hosts, "exports": export_count, "nodes": nodes,
               "resources": {"preparation": prepare, "chain": 2 + nodes, "component": 1, "total": prepare + 2 + nodes + 1},
               "critical_path_s": site_gen.critical_path(nodes, hosts, opts.prep_delay, opts.deploy_seconds, delays),
+              "schedule_bound_s": site_gen.critical_path(nodes, hosts, opts.prep_delay, opts.deploy_seconds, delays,
+                                                         prepare=prepare, parallel=PULUMI_DEFAULT_PARALLEL),
               "lab": {"prep_delay_s": opts.prep_delay, "deploy_seconds": opts.deploy_seconds, "engine_delays": delays}}
     log = lambda text: print(f"[{tag}] {text}", flush=True)
-
-    def project(name: str) -> Project:
-        return Project(work / tag / f"project-{name}", REPO, PROJECT_FILES, pulumi_bin)
-
-    # The whole migration on a fresh lab: plan, migrate, then the converged stack's preview and no-op up.
-    log("full migration")
-    with BenchLab(work / tag / "lab-full", site, key[1], lab_delays) as lab:
-        stack = project("site")
-        stack.configure(site_gen.PROJECT, site_gen.stack_settings(lab.info, lab.known_hosts, hosts, export_count, nodes, ports, True),
-                        {"sshPrivateKey": private_key, "adminPassword": ADMIN_PASSWORD, "engineRootPassword": ROOT_PASSWORD})
-        runs = {"preview": stack.timed("preview")}
-        log(f"preview {runs['preview'].seconds:.1f}s")
-        before = len(lab.connections())
-        runs["up"] = stack.timed("up", "--yes", "--skip-preview")
-        up_connections = lab.connections()[before:]
-        result["phases"] = phases(lab.commands(), runs["up"], opts, nodes, hosts, delays)
-        log(f"up {runs['up'].seconds:.1f}s")
-        runs["preview_converged"] = stack.timed("preview")
-        before = len(lab.connections())
-        runs["noop_up"] = stack.timed("up", "--yes", "--skip-preview")
-        noop_connections = lab.connections()[before:]
-        log(f"no-op up {runs['noop_up'].seconds:.1f}s")
-
-    # Preparation only, each way on a fresh lab, so both do the same work.
-    for name, extra in (("prep_parallel", ()), ("prep_sequential", ("--parallel", "1"))):
-        log(name)
-        with BenchLab(work / tag / f"lab-{name}", site, key[1], lab_delays) as lab:
-            stack = project(name)
-            stack.configure(site_gen.PROJECT, site_gen.stack_settings(lab.info, lab.known_hosts, hosts, export_count, nodes, ports, False),
-                            {"sshPrivateKey": private_key})
-            before = len(lab.connections())
-            runs[name] = stack.timed("up", "--yes", "--skip-preview", *extra)
-            if name == "prep_parallel":
-                prep_connections = lab.connections()[before:]
-        log(f"{name} {runs[name].seconds:.1f}s")
-
-    # The engine floor: the same number and shape of do-nothing resources through the same CLI.
-    log("engine floor")
-    floor = Project(work / tag / "project-floor", REPO / "bench" / "floor", ("Pulumi.yaml", "__main__.py"), pulumi_bin)
-    floor.configure("bench-engine-floor", {"prepare": str(prepare), "chain": str(2 + nodes)})
-    runs["floor_preview"] = floor.timed("preview")
-    runs["floor_up"] = floor.timed("up", "--yes", "--skip-preview")
-    runs["floor_preview_converged"] = floor.timed("preview")
-    runs["floor_noop_up"] = floor.timed("up", "--yes", "--skip-preview")
-    for name in ("floor_preview", "floor_up", "floor_noop_up"):
-        log(f"{name} {runs[name].seconds:.1f}s")
-
+    trial = _Trial(opts, work / tag, site, key, pulumi_bin, ports, (hosts, export_count, nodes, delays), result, log)
+    trials = [trial.run(i) for i in range(opts.repeat)]
+    # Each time is the median of the trials; the phases and connections come from the trial with the median `up`.
+    runs = {name: _median_run([t["runs"][name] for t in trials]) for name in trials[0]["runs"]}
+    typical = sorted(trials, key=lambda t: t["runs"]["up"].seconds)[len(trials) // 2]
+    result["phases"], result["ssh_connections"] = typical["phases"], typical["ssh_connections"]
     result["runs"] = {name: asdict(run) for name, run in runs.items()}
-    result["ssh_connections"] = {"up": _per_host(up_connections), "noop_up": _per_host(noop_connections),
-                                 "prep_parallel": _per_host(prep_connections)}
+    result["trials"] = [{name: round(run.seconds, 2) for name, run in t["runs"].items()} for t in trials]
+    result["prep_span_s"] = {name: _median([t["spans"][name] for t in trials]) for name in trials[0]["spans"]}
     seconds = {name: run.seconds for name, run in runs.items()}
     bound = min(prepare, PULUMI_DEFAULT_PARALLEL)
     result["ratios"] = {
-        "up_over_cp_plus_floor": seconds["up"] / (result["critical_path_s"] + seconds["floor_up"]),
-        "prep_speedup": seconds["prep_sequential"] / seconds["prep_parallel"],
+        "up_over_cp_plus_floor": seconds["up"] / (result["critical_path_s"] + seconds["floor_up_wide"]),
+        "up_default_over_bound_plus_floor": seconds["up_default"] / (result["schedule_bound_s"] + seconds["floor_up"]),
+        "prep_speedup": result["prep_span_s"]["prep_sequential"] / result["prep_span_s"]["prep_parallel"],
+        "prep_speedup_whole_run": seconds["prep_sequential"] / seconds["prep_parallel"],
         "prep_speedup_target": 0.8 * bound,
-        "prep_speedup_provider_bound": min(prepare, PROVIDER_GRPC_WORKERS),
         "preview_over_floor": seconds["preview"] / seconds["floor_preview"],
         "noop_up_over_preview": seconds["noop_up"] / seconds["preview_converged"],
         "floor_noop_up_over_preview": seconds["floor_noop_up"] / seconds["floor_preview_converged"],
@@ -209,7 +259,7 @@ def main(argv=None) -> int:
     started = time.time()
     results = {"machine": machine(pulumi_bin), "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started)),
                "command": "python -m bench " + " ".join(argv if argv is not None else sys.argv[1:]),
-               "limits": {"pulumi_default_parallel": PULUMI_DEFAULT_PARALLEL, "provider_grpc_workers": PROVIDER_GRPC_WORKERS},
+               "limits": {"pulumi_default_parallel": PULUMI_DEFAULT_PARALLEL, "provider_grpc_workers": plugin.WORKERS},
                "sizes": []}
     try:
         for hosts, exports in parse_sizes(opts.sizes):

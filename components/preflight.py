@@ -1,14 +1,14 @@
 """Preflight: every prerequisite of the procedure checked against the real site at `pulumi preview`.
 
-Design. The checks run in the program, right after the configuration loads, inside an
-`Output.apply` on the secret SSH key and admin password (their plaintext stays inside the callback
-and is never logged). `run()` returns the SSH key *gated* by the checks: every resource that
-touches a host takes that key as an input, so when a check fails the apply raises a
-`PreflightError` (a `pulumi.RunError` listing every problem) before any of them is registered, and
-preview fails with no host resource planned. A dynamic resource whose `check()` did the work was
-rejected: it would add a resource of its own to every plan and to the state, could not hold
-nothing back (the other resources would still be planned beside it), and would run only when its
-inputs change rather than on every preview and up.
+Design. The checks run in the dynamic-provider process, as the `read` of a `Preflight` resource
+(read on every preview and up, never created or deleted), so the resources that follow reuse its
+SSH connections: one connection per host per run. The SSH key and admin password reach it as
+secret inputs. `run()` returns the SSH key *gated* by the findings: every resource that touches a
+host takes that key as an input, so when a check fails the program raises a `PreflightError` (a
+`pulumi.RunError` listing every problem) before any of them is registered, and preview fails with
+no host resource planned. Checks in each resource's own `check()` were rejected: the resources
+would be planned (and some created) beside a failing one, and the cross-host checks (DNS seen
+from the deployment host, the original Engine's API) belong to no one resource.
 
 Nothing on the site changes: facts come from read-only commands over the same SSH connections the
 resources use (`providers.ssh.connect`) and from GETs on the original Engine's API
@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pulumi
+from pulumi.dynamic import ReadResult, Resource, ResourceProvider
 
 from components.site_config import PROJECT_DIR, SiteConfig
 from providers import engine_api
@@ -75,29 +76,55 @@ def original_engine_api(site: SiteConfig, config: pulumi.Config | None = None) -
     return api
 
 
+class PreflightProvider(ResourceProvider):
+    """Reads the site's prerequisites in the provider process, so the resources that follow reuse the
+    same SSH connections (one per host per run)."""
+
+    def __init__(self, site: SiteConfig, api: dict):
+        self.site, self.api = site, api
+
+    def read(self, id_, props):
+        if "privateKey" not in props:  # `pulumi refresh` hands back the last findings, not the inputs
+            return ReadResult(id_, props)
+        findings = collect(self.site, props["privateKey"], props.get("adminPassword"), self.api)
+        return ReadResult(id_, {"errors": findings.errors, "warnings": findings.warnings, "notes": findings.notes})
+
+
+class SitePreflight(Resource, module="ovirt", name="Preflight"):
+    """The preflight's findings, read again on every preview and up (never created or deleted)."""
+
+    errors: pulumi.Output[list]
+    warnings: pulumi.Output[list]
+    notes: pulumi.Output[list]
+
+    def __init__(self, site: SiteConfig, api: dict, private_key, admin_password):
+        props = {"privateKey": private_key, "adminPassword": admin_password, "errors": None, "warnings": None, "notes": None}
+        opts = pulumi.ResourceOptions(id="site", additional_secret_outputs=["privateKey", "adminPassword"])
+        super().__init__(PreflightProvider(site, api), "preflight", props, opts)
+
+
 def run(site: SiteConfig, private_key: pulumi.Input[str], admin_password: pulumi.Input[str] | None,
         config: pulumi.Config | None = None) -> tuple[pulumi.Output[str], pulumi.Output[list]]:
     """The SSH key, released only once every check has passed (see the module docstring), and the
     findings for the migration report: [{check, host, severity, message}], none of them secret."""
     if site.migration is None:
         return pulumi.Output.from_input(private_key), pulumi.Output.from_input([])
-    api = original_engine_api(site, config)
+    preflight = SitePreflight(site, original_engine_api(site, config), private_key, admin_password)
 
     def checked(values):
-        key, password = values
-        findings = collect(site, key, password, api)
-        for note in findings.notes:
+        key, errors, warnings, notes = values
+        for note in notes:
             pulumi.log.info(f"preflight: {note}")
-        for warning in findings.warnings:
+        for warning in warnings:
             pulumi.log.warn(f"preflight: {warning}")
-        if findings.errors:
-            raise PreflightError(findings.errors)
+        if errors:
+            raise PreflightError(errors)
         results = [{"check": "preflight", "host": "", "severity": severity, "message": message}
-                   for severity, messages in (("warning", findings.warnings), ("note", findings.notes))
+                   for severity, messages in (("warning", warnings), ("note", notes))
                    for message in messages]
         return key, results
 
-    outcome = pulumi.Output.all(private_key, admin_password).apply(checked)
+    outcome = pulumi.Output.all(private_key, preflight.errors, preflight.warnings, preflight.notes).apply(checked)
     return outcome.apply(lambda o: o[0]), pulumi.Output.unsecret(outcome.apply(lambda o: o[1]))
 
 

@@ -6,6 +6,7 @@ import os
 import signal
 import socket
 import threading
+import time
 from pathlib import Path
 
 import paramiko
@@ -63,14 +64,15 @@ class Lab:
         self.threads, self.transports, self.listeners = [], [], {}
         self.hosts, self.keys = {}, {}
         self.host_authorized_keys = {}  # name -> key blobs, for hosts with their own list (engine-vm)
-        self.command_log = None
+        self.command_log = self.connection_log = None
         self.engines = None
         self.faults = None  # lab/faults.py, set by start()
         self.publish_lock = threading.Lock()
 
     def start(self):
         self.state_dir.mkdir(parents=True, exist_ok=True)
-        command_log = self.command_log = CommandLog(self.state_dir / "commands.jsonl")
+        self.command_log = CommandLog(self.state_dir / "commands.jsonl")
+        self.connection_log = CommandLog(self.state_dir / "connections.jsonl")
         for spec in self.site.hosts:
             self._add_host(spec)
         if (self.state_dir / ENGINE_VM_FILE).exists():
@@ -145,7 +147,11 @@ class Lab:
                 return
             if self.faults is not None and self.faults.refuse(name, conn):
                 continue
+            self.connection_log.append({"host": name, "time": time.time()})
             conn.settimeout(None)
+            # A real sshd writes a command's output, exit status and close in one go; without this,
+            # paramiko's separate small writes wait on the client's delayed ACKs (40 ms each).
+            conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             threading.Thread(target=serve_connection, daemon=True, name=f"ssh-{name}",
                              args=(conn, self.hosts[name], self.keys[name],
                                    self.host_authorized_keys.get(name, self.authorized_keys),

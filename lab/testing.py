@@ -89,7 +89,14 @@ class LabProcess:
 
     def commands(self, host=None):
         """Recorded command lines and SFTP changes, oldest first, optionally for one host."""
-        path = self.state_dir / "commands.jsonl"
+        return self._log("commands.jsonl", host)
+
+    def connections(self, host=None):
+        """SSH connections the hosts accepted ({"host", "time"}), oldest first, optionally for one host."""
+        return self._log("connections.jsonl", host)
+
+    def _log(self, name, host):
+        path = self.state_dir / name
         if not path.exists():
             return []
         entries = [json.loads(line) for line in path.read_text().splitlines() if line]

@@ -136,10 +136,10 @@ class Facts:
     """What the storage server holds now, as read by `getent`, `stat`, the exports files and `exportfs -v`."""
 
     host: str
-    kvm_gid: int | None = None          # getent group kvm
-    gid_36_name: str | None = None      # getent group 36
-    vdsm_ids: tuple | None = None       # getent passwd vdsm: (uid, gid)
-    uid_36_name: str | None = None      # getent passwd 36
+    kvm_gid: int | None = None          # getent group kvm 36: the kvm line
+    gid_36_name: str | None = None      # getent group kvm 36: the gid 36 line
+    vdsm_ids: tuple | None = None       # getent passwd vdsm 36: the vdsm line (uid, gid)
+    uid_36_name: str | None = None      # getent passwd vdsm 36: the uid 36 line
     directory: tuple | None = None      # stat: (uid, gid, "755")
     lines: list = field(default_factory=list)  # (file, line number, path, client, options) for this path
     exported: bool = False
@@ -222,14 +222,13 @@ def _connection(props: dict):
     return connect(Host.from_props(props["connection"]), props["privateKey"])
 
 
-def _getent(connection, database: str, key: str) -> list[str] | None:
-    result = connection.run("getent", database, key, check=False)
-    if result.exit_status == 2:
-        return None
-    if result.exit_status != 0:
-        raise RuntimeError(f"{connection.host.name}: `getent {database} {key}` exited with status "
+def _getent(connection, database: str, *keys: str) -> list[list[str]]:
+    """The entries found for `keys`, each split on `:`; getent exits 2 when one of them is missing."""
+    result = connection.run("getent", database, *keys, check=False)
+    if result.exit_status not in (0, 2):
+        raise RuntimeError(f"{connection.host.name}: `getent {database} {' '.join(keys)}` exited with status "
                            f"{result.exit_status}: {result.stderr.strip()}")
-    return result.stdout.splitlines()[0].split(":")
+    return [line.split(":") for line in result.stdout.splitlines() if line]
 
 
 def _exports_files(connection) -> list[str]:
@@ -240,14 +239,12 @@ def _exports_files(connection) -> list[str]:
 def gather(props: dict) -> Facts:
     connection = _connection(props)
     facts = Facts(connection.host.name)
-    if (group := _getent(connection, "group", "kvm")) is not None:
-        facts.kvm_gid = int(group[2])
-    if (group := _getent(connection, "group", str(KVM_GID))) is not None:
-        facts.gid_36_name = group[0]
-    if (user := _getent(connection, "passwd", "vdsm")) is not None:
-        facts.vdsm_ids = (int(user[2]), int(user[3]))
-    if (user := _getent(connection, "passwd", str(VDSM_UID))) is not None:
-        facts.uid_36_name = user[0]
+    groups = _getent(connection, "group", "kvm", str(KVM_GID))
+    facts.kvm_gid = next((int(g[2]) for g in groups if g[0] == "kvm"), None)
+    facts.gid_36_name = next((g[0] for g in groups if g[2] == str(KVM_GID)), None)
+    users = _getent(connection, "passwd", "vdsm", str(VDSM_UID))
+    facts.vdsm_ids = next(((int(u[2]), int(u[3])) for u in users if u[0] == "vdsm"), None)
+    facts.uid_36_name = next((u[0] for u in users if u[2] == str(VDSM_UID)), None)
     stat = connection.run("stat", "-c", "%u %g %a", props["path"], check=False)
     if stat.exit_status == 0:
         uid, gid, mode = stat.stdout.split()
@@ -300,7 +297,10 @@ def _apply_unlocked(props: dict) -> Facts:
     if clashes:
         raise RuntimeError("the NFS export cannot be prepared; nothing was changed:\n" + "\n".join(f"  - {c}" for c in clashes))
     connection = _connection(props)
-    for step in plan(facts, props):
+    steps = plan(facts, props)
+    if not steps:
+        return facts
+    for step in steps:
         if step[0] == "write":
             connection.write_file(step[1], step[2].encode(), 0o644)
         elif step[0] in ("groupadd", "useradd"):

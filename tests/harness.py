@@ -24,7 +24,7 @@ from providers.ssh import is_read
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 PROJECT_NAME = "ovirt-she-migration"
-PROGRAM = ("Pulumi.yaml", "__main__.py", "providers", "components")
+PROGRAM = ("Pulumi.yaml", "__main__.py", "providers", "components", "tools/provider-plugin")
 PASSPHRASE = "test-passphrase"
 
 

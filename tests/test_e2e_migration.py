@@ -4,6 +4,7 @@ The steps share one lab and one stack and run in order: plan, migrate, re-run, d
 """
 
 import base64
+import collections
 import concurrent.futures
 import json
 import time
@@ -72,6 +73,7 @@ def test_preview_lists_every_step_in_the_procedures_order_and_changes_nothing(st
 
 
 def test_up_migrates_the_site_and_a_second_up_at_once_is_refused(stack, migration_lab):
+    before = len(migration_lab.connections())
     with concurrent.futures.ThreadPoolExecutor(1) as pool:
         first = pool.submit(stack.up)
         wait_for_command(migration_lab, "engine-backup --mode=backup")
@@ -80,6 +82,9 @@ def test_up_migrates_the_site_and_a_second_up_at_once_is_refused(stack, migratio
         assert "locked" in str(second.value)
         result = first.result()
     assert result.summary.result == "succeeded"
+    # The preflight and the resources share one SSH connection per host (the refused `up` opened none).
+    per_host = collections.Counter(c["host"] for c in migration_lab.connections()[before:])
+    assert len(per_host) == 7 and set(per_host.values()) == {1}, per_host
     outputs = {k: v.value for k, v in result.outputs.items()}
     engine = migration_lab.host_state("engine")["services"]["ovirt-engine"]
     assert engine["active"] is False and engine["enabled"] is False
@@ -121,7 +126,7 @@ def test_two_hosts_were_never_out_of_service_at_once(migration_lab):
 def test_second_up_changes_nothing(stack, migration_lab):
     before = len(changing_commands(migration_lab))
     result = stack.up()
-    assert result.summary.resource_changes == {"same": 11}
+    assert result.summary.resource_changes == {"same": 11, "read": 1}  # the read is the preflight's
     assert changing_commands(migration_lab)[before:] == []
 
 
@@ -140,7 +145,7 @@ def test_a_third_existing_host_previews_as_exactly_one_new_node(stack, migration
     stack.configure(grown, stack.secrets)
     try:
         result = stack.preview()
-        assert result.change_summary == {"create": 1, "same": 11}
+        assert result.change_summary == {"create": 1, "same": 11, "read": 1}
         assert "hosted-engine-node-host3" in result.stdout
     finally:
         stack.configure(stack.settings, stack.secrets)

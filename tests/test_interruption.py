@@ -156,7 +156,7 @@ def test_a_killed_update_resumes_and_converges(site, what):
     time.sleep(4)  # let the killed run's last command, already sent, finish on the host
     status, out, _ = run(lab.ssh(check[0]), check[1])
     assert status == 0 and check[2] in out
-    assert stack.up().summary.resource_changes == {"same": sum(stack.up().summary.resource_changes.values())}
+    assert set(stack.up().summary.resource_changes) <= {"same", "read"}  # a read is the preflight
 
 
 def test_a_killed_node_update_resumes_and_converges(site):

@@ -110,6 +110,9 @@ class _Server(ThreadingHTTPServer):
         super().__init__(address, handler)
 
     def finish_request(self, request, client_address):
+        # A real Engine's web server sends headers and body without waiting on the client's delayed
+        # ACK; http.server writes them separately, which Nagle would hold back 40 ms.
+        request.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         try:
             conn = self.context.wrap_socket(request, server_side=True)
         except (ssl.SSLError, OSError):

@@ -12,66 +12,22 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from lab.testing import LabProcess
+
 REPO = Path(__file__).resolve().parent.parent
 PASSPHRASE = "bench-passphrase"
 PROVIDER_MARKERS = ("pulumi-resource-pulumi-python", "pulumi.dynamic", "providers.plugin")
 
 
-class BenchLab:
-    """`lab serve --random-ports` through bench.lab_serve (command delays)."""
+class BenchLab(LabProcess):
+    """The lab, started through bench.lab_serve so that the preparation commands take `delays`."""
 
     def __init__(self, state_dir: Path, site: Path, public_key: Path, delays: dict, timeout: float = 180):
-        self.state_dir, self.site, self.public_key = Path(state_dir), site, public_key
-        self.delays, self.timeout, self.proc, self.info = delays, timeout, None, None
+        super().__init__(state_dir, site=site, authorized_keys=[public_key], timeout=timeout)
+        self.delays = delays
 
-    @property
-    def known_hosts(self) -> Path:
-        return self.state_dir / "known_hosts"
-
-    @property
-    def connection_log(self) -> Path:
-        return self.state_dir / "connections.jsonl"
-
-    def __enter__(self):
-        self.state_dir.mkdir(parents=True, exist_ok=True)
-        argv = [sys.executable, "-m", "bench.lab_serve", "--delays", json.dumps(self.delays), "--", "serve",
-                "--state", str(self.state_dir), "--site", str(self.site), "--random-ports",
-                "--authorized-key", str(self.public_key)]
-        with open(self.state_dir / "lab.log", "ab") as log:
-            self.proc = subprocess.Popen(argv, cwd=REPO, env=dict(os.environ, PYTHONPATH=str(REPO)),
-                                         stdout=log, stderr=log, stdin=subprocess.DEVNULL)
-        deadline, path = time.monotonic() + self.timeout, self.state_dir / "lab.json"
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"lab exited with {self.proc.returncode}; see {self.state_dir / 'lab.log'}")
-            if path.exists():
-                info = json.loads(path.read_text())
-                if info["pid"] == self.proc.pid:
-                    self.info = info
-                    return self
-            time.sleep(0.05)
-        self.__exit__()
-        raise RuntimeError(f"lab not ready after {self.timeout}s; see {self.state_dir / 'lab.log'}")
-
-    def __exit__(self, *exc):
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(60)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-
-    def commands(self) -> list[dict]:
-        path = self.state_dir / "commands.jsonl"
-        if not path.exists():
-            return []
-        return [json.loads(line) for line in path.read_text().splitlines() if line]
-
-    def connections(self) -> list[dict]:
-        if not self.connection_log.exists():
-            return []
-        return [json.loads(line) for line in self.connection_log.read_text().splitlines() if line]
+    def command(self) -> list[str]:
+        return ["bench.lab_serve", "--delays", json.dumps(self.delays), "--"]
 
 
 @dataclass

@@ -39,9 +39,13 @@ class LabProcess:
     def __exit__(self, *exc):
         self.stop()
 
+    def command(self):
+        """How the lab is started: `python -m` this module with these arguments before `serve`."""
+        return ["lab"]
+
     def start(self):
         self.state_dir.mkdir(parents=True, exist_ok=True)
-        argv = [sys.executable, "-m", "lab", "serve", "--state", str(self.state_dir),
+        argv = [sys.executable, "-m", *self.command(), "serve", "--state", str(self.state_dir),
                 "--site", str(self.site), "--random-ports"]
         for key in self.authorized_keys:
             argv += ["--authorized-key", str(key)]

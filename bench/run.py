@@ -122,13 +122,14 @@ def _span(connections: list[dict], commands: list[dict]) -> float:
     return max(c["time"] for c in commands if c["time"] >= start) - start
 
 
-def _median(values: list[float]) -> float:
-    return sorted(values)[len(values) // 2]
+def _median(items: list, key=None):
+    """The middle item (the upper of the two middle ones for an even count)."""
+    return sorted(items, key=key)[len(items) // 2]
 
 
 def _median_run(runs: list) -> Run:
     """The run with the median time; memory is the largest seen in any of them."""
-    middle = next(r for r in runs if r.seconds == _median([r.seconds for r in runs]))
+    middle = _median(runs, key=lambda r: r.seconds)
     memory = Memory(max(r.memory.provider_peak_kb for r in runs), max(r.memory.provider_processes for r in runs),
                     max(r.memory.tree_peak_kb for r in runs))
     return replace(middle, memory=memory)
@@ -138,7 +139,7 @@ class _Trial:
     """One measurement of every run of a size, each on a fresh lab and a fresh stack."""
 
     def __init__(self, opts, work: Path, site: Path, key, pulumi_bin: Path, ports: dict, shape: tuple, result: dict, log):
-        self.opts, self.root, self.site, self.key, self.pulumi_bin, self.ports = opts, work, site, key, pulumi_bin, ports
+        self.opts, self.work, self.site, self.key, self.pulumi_bin, self.ports = opts, work, site, key, pulumi_bin, ports
         self.hosts, self.exports, self.nodes, self.delays = shape
         self.prepare, self.total, self.log = result["resources"]["preparation"], result["resources"]["total"], log
         self.lab_delays = {"exportfs -r": opts.prep_delay, "systemctl reload multipathd": opts.prep_delay}
@@ -164,11 +165,10 @@ class _Trial:
         runs[name] = stack.timed(*args)
         self.log(f"{name} {runs[name].seconds:.1f}s")
 
-    def run(self, index: int) -> dict:
+    def run(self) -> dict:
         runs, connections, spans, up = {}, {}, {}, ("up", "--yes", "--skip-preview")
-        self.work = self.root / f"trial-{index + 1}"
         wide = ("--parallel", str(self.total))
-        self.log(f"trial {index + 1}")
+        self.log(self.work.name)
         # The whole migration: plan, migrate (every resource allowed at once), then the converged
         # stack's preview and no-op up.
         with self._lab("full") as lab:
@@ -190,8 +190,8 @@ class _Trial:
             with self._lab(name) as lab:
                 before = len(lab.connections())
                 self._timed(runs, name, self._stack(name, lab, False), *up, *extra)
-                connections[name] = _per_host(lab.connections()[before:])
-                spans[name] = _span(lab.connections()[before:], lab.commands())
+                opened = lab.connections()[before:]
+                connections[name], spans[name] = _per_host(opened), _span(opened, lab.commands())
         # The engine floor: the same number and shape of do-nothing resources through the same CLI.
         floor = self._floor("floor")
         for name, args in (("floor_preview", ("preview",)), ("floor_up", up), ("floor_preview_converged", ("preview",)),
@@ -217,11 +217,12 @@ def bench_size(hosts: int, export_count: int, opts, work: Path, key: tuple[Path,
                                                          prepare=prepare, parallel=PULUMI_DEFAULT_PARALLEL),
               "lab": {"prep_delay_s": opts.prep_delay, "deploy_seconds": opts.deploy_seconds, "engine_delays": delays}}
     log = lambda text: print(f"[{tag}] {text}", flush=True)
-    trial = _Trial(opts, work / tag, site, key, pulumi_bin, ports, (hosts, export_count, nodes, delays), result, log)
-    trials = [trial.run(i) for i in range(opts.repeat)]
+    shape = (hosts, export_count, nodes, delays)
+    trials = [_Trial(opts, work / tag / f"trial-{i}", site, key, pulumi_bin, ports, shape, result, log).run()
+              for i in range(1, opts.repeat + 1)]
     # Each time is the median of the trials; the phases and connections come from the trial with the median `up`.
     runs = {name: _median_run([t["runs"][name] for t in trials]) for name in trials[0]["runs"]}
-    typical = sorted(trials, key=lambda t: t["runs"]["up"].seconds)[len(trials) // 2]
+    typical = _median(trials, key=lambda t: t["runs"]["up"].seconds)
     result["phases"], result["ssh_connections"] = typical["phases"], typical["ssh_connections"]
     result["runs"] = {name: asdict(run) for name, run in runs.items()}
     result["trials"] = [{name: round(run.seconds, 2) for name, run in t["runs"].items()} for t in trials]

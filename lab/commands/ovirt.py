@@ -869,16 +869,20 @@ def _he_all_stats(ctx):
         local = bool(he.get("maintenance") or api_he.get("local_maintenance") or api_host["status"] == "maintenance")
         score = HE_MAX_SCORE if api_host["status"] == "up" and not local else 0
         running = he_vm is not None and he_vm["host"] == api_host["id"] and he_vm["status"] in ("up", "migrating")
-        if not running:
-            status = {"vm": "down", "health": "bad", "detail": "unknown", "reason": "vm not running on this host"}
-        elif engine_up:
-            status = {"vm": "up", "health": "good", "detail": "Up"}
-        else:
-            status = {"vm": "up", "health": "bad", "detail": "Up", "reason": "failed liveliness check"}
+        status = _engine_status(running, engine_up)
         live = bool(node is not None and node.services.get("ovirt-ha-agent", {}).get("active"))
         out[host_id] = _stats_record(api_host["address"], host_id, score, local, status, live,
                                      he.get("deployed_at", time.time()), _global_maintenance(lab))
     return out
+
+
+def _engine_status(vm_running_here, engine_up):
+    """The `engine-status` of one host's stats, as ovirt-ha-agent reports it."""
+    if not vm_running_here:
+        return {"vm": "down", "health": "bad", "detail": "unknown", "reason": "vm not running on this host"}
+    if engine_up:
+        return {"vm": "up", "health": "good", "detail": "Up"}
+    return {"vm": "up", "health": "bad", "detail": "Up", "reason": "failed liveliness check"}
 
 
 def _global_maintenance(lab):
@@ -907,13 +911,7 @@ def _he_stats(ctx):
     lab = _lab(ctx)
     new = lab.engines.new
     vm_up = he.get("vm_up", False)
-    engine_up = bool(vm_up and new is not None and new.is_up())
-    if not vm_up:
-        status = {"vm": "down", "health": "bad", "detail": "unknown", "reason": "vm not running on this host"}
-    elif engine_up:
-        status = {"vm": "up", "health": "good", "detail": "Up"}
-    else:
-        status = {"vm": "up", "health": "bad", "detail": "Up", "reason": "failed liveliness check"}
+    status = _engine_status(vm_up, bool(vm_up and new is not None and new.is_up()))
     score = 0 if he.get("maintenance") else HE_MAX_SCORE
     ts = int(time.time() - he.get("deployed_at", time.time())) + 1000
     state_name = "LocalMaintenance" if he.get("maintenance") else (

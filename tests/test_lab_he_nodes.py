@@ -41,6 +41,17 @@ def wait_status(service, status):
     wait_for(lambda: service.get().status == status)
 
 
+def reinstall_in_maintenance(service, **hosted_engine):
+    """Maintenance, then a reinstall with `hosted_engine` (deploy or undeploy) that passes through
+    installing and ends back in maintenance, as the Engine's UI does it."""
+    service.deactivate()
+    wait_status(service, types.HostStatus.MAINTENANCE)
+    service.install(activate=False, ssh=types.Ssh(authentication_method=types.SshAuthenticationMethod.PUBLICKEY),
+                    **hosted_engine)
+    wait_status(service, types.HostStatus.INSTALLING)
+    wait_status(service, types.HostStatus.MAINTENANCE)
+
+
 def vm_status(client):
     status, out, err = run(client, "hosted-engine --vm-status --json")
     assert status == 0, out + err
@@ -77,12 +88,7 @@ def test_deploy_output_arrives_while_it_runs(lab):
 def test_host_reinstalled_with_deploy_hosted_engine_becomes_a_node(lab):
     connection = lab.engine_connection(new=True)
     host1 = host_service(connection, "host1")
-    host1.deactivate()
-    wait_status(host1, types.HostStatus.MAINTENANCE)
-    host1.install(deploy_hosted_engine=True, activate=False,
-                  ssh=types.Ssh(authentication_method=types.SshAuthenticationMethod.PUBLICKEY))
-    wait_status(host1, types.HostStatus.INSTALLING)
-    wait_status(host1, types.HostStatus.MAINTENANCE)
+    reinstall_in_maintenance(host1, deploy_hosted_engine=True)
     client = lab.ssh("host1")
     for unit in ("ovirt-ha-agent", "ovirt-ha-broker"):
         assert run(client, f"systemctl is-active {unit}") == (0, "active\n", "")
@@ -114,12 +120,7 @@ def test_host_reinstalled_with_deploy_hosted_engine_becomes_a_node(lab):
 
 def test_undeploy_hosted_engine_reverses_it(lab):
     host1 = host_service(lab.engine_connection(new=True), "host1")
-    host1.deactivate()
-    wait_status(host1, types.HostStatus.MAINTENANCE)
-    host1.install(undeploy_hosted_engine=True, activate=False,
-                  ssh=types.Ssh(authentication_method=types.SshAuthenticationMethod.PUBLICKEY))
-    wait_status(host1, types.HostStatus.INSTALLING)
-    wait_status(host1, types.HostStatus.MAINTENANCE)
+    reinstall_in_maintenance(host1, undeploy_hosted_engine=True)
     client = lab.ssh("host1")
     assert run(client, "hosted-engine --vm-status --json") == (1, "You must run --deploy first\n", "")
     assert run(client, "systemctl is-active ovirt-ha-agent")[0] == 3

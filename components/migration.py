@@ -91,7 +91,7 @@ class SelfHostedEngineMigration(pulumi.ComponentResource):
                 engine=migration.engine_api, admin_password=self.secrets["adminPassword"], host=self.site.engine_host_name(host),
                 connection=self.site.connection(host), private_key=self.private_key,
                 maintenance_timeout=timeouts["maintenance"], install_timeout=timeouts["install"],
-                poll_interval=timeouts["poll"], opts=self._child([previous]),
+                poll_interval=timeouts["poll"], reboot=migration.node_reboot, opts=self._child([previous]),
             )
             nodes.append(previous)
         return nodes

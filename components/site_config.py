@@ -79,6 +79,7 @@ class MigrationConfig:
     engine_api: dict
     nodes: list[str]
     node_timeouts: dict
+    node_reboot: bool = True
 
 
 @dataclass(frozen=True)
@@ -357,13 +358,16 @@ def _migration(reader: _Reader, hosts: dict) -> MigrationConfig | None:
     timeouts = {"maintenance": 1800, "install": 3600, "poll": 2, **reader.mapping("nodeTimeouts")}
     for key in ("maintenance", "install", "poll"):
         reader.number(f"nodeTimeouts.{key}", timeouts[key], 0.1, 86400, whole=False)
+    node_reboot = reader.object("nodeReboot", True)
+    reader.expect(isinstance(node_reboot, bool), "`nodeReboot` must be true (reboot each host after its reinstall, "
+                  "the Engine's default) or false")
     he = _hosted_engine(reader)
     return MigrationConfig(
         original_engine=roles.get("originalEngine"), deployment_host=roles.get("deploymentHost"),
         backup_server=roles.get("backupServer"),
         backup=BackupConfig(backup["directory"], backup["fileName"], backup["engineDirectory"], bool(backup["allowEngineUpdate"])),
         hosted_engine=he, engine_api=_engine_api(reader, he), nodes=list(nodes) if isinstance(nodes, list) else [],
-        node_timeouts=timeouts,
+        node_timeouts=timeouts, node_reboot=node_reboot is not False,
     )
 
 

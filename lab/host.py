@@ -15,6 +15,10 @@ from lab.commands import COMMANDS
 from lab.shell import Shell
 from lab.vfs import VirtualFS
 
+# What the lab's units declare (ovirt-hosted-engine-ha initscripts/ovirt-ha-agent.service.in): starting one starts
+# its Wants=, and a unit whose ConditionFileNotEmpty= file is missing or empty is skipped (systemctl still exits 0).
+UNIT_WANTS = {"ovirt-ha-agent": ("ovirt-ha-broker",)}
+UNIT_CONDITION_FILE_NOT_EMPTY = {"ovirt-ha-agent": "/etc/ovirt-hosted-engine/hosted-engine.conf"}
 _BASE_DIRS = [("/etc", 0o755), ("/root", 0o550), ("/home", 0o755), ("/tmp", 0o1777),
               ("/var", 0o755), ("/var/lib", 0o755), ("/dev", 0o755)]
 
@@ -149,7 +153,13 @@ class Host:
         service = self.services[unit]
         service["counts"][action] = service["counts"].get(action, 0) + 1
         service["events"].append({"action": action, "time": time.time()})
-        if action in ("start", "restart"):
+        condition = UNIT_CONDITION_FILE_NOT_EMPTY.get(unit)
+        if action in ("start", "restart") and condition and not (self.fs.exists(condition) and self.fs.read(condition)):
+            service["active"] = False
+        elif action in ("start", "restart"):
+            for wanted in UNIT_WANTS.get(unit, ()):
+                if wanted in self.services and not self.services[wanted]["active"]:
+                    self.service_event(wanted, "start")
             if action == "restart" or not service["active"]:
                 service["since"] = time.time()
             service["active"] = True

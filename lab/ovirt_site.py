@@ -21,6 +21,7 @@ Site file settings (all optional), top-level key `ovirt`:
       os_version: centos8            # engine-backup's os_version file
       appliance_engine_version: 4.5.6  # Engine version inside the new HE VM
       deploy_seconds: 2              # how long hosted-engine --deploy takes
+      ha_first_health_seconds: 1     # an HA agent publishes engine-status null for this long after it starts
       backup_seconds: 0              # how long engine-backup --mode=backup takes (lab/faults.py)
       engine_vm_ssh_port: 2227       # SSH port of the new Engine VM host `engine-vm` (after the deploy)
       repos: [{id, name}]            # yum repolist
@@ -48,6 +49,7 @@ DEFAULTS = {
     "os_version": "centos8",
     "appliance_engine_version": "4.5.6",
     "deploy_seconds": 2,
+    "ha_first_health_seconds": 1,
     "backup_seconds": 0,
     "engine_vm_ssh_port": 2227,
     "repos": [
@@ -70,6 +72,16 @@ def settings(site):
 
 def pinned_in_site(site, key):
     return key in (site.extra.get("ovirt") or {})
+
+
+def reboot(host):
+    """The host restarts: enabled services run again (newly started), the others are stopped."""
+    for unit, service in host.services.items():
+        if service["active"]:
+            host.service_event(unit, "stop")
+        if service["enabled"]:
+            host.service_event(unit, "start")
+    host.record("engine", "reboot", 0)
 
 
 class EngineServices:
@@ -104,7 +116,7 @@ class EngineServices:
 
         self.original = self._start(EngineApi(str(self.lab.state_dir / "engine-api"), model,
                                               port=self._port("engine_api_port"), is_up=engine_up,
-                                              delays=self.cfg["engine_delays"]))
+                                              delays=self.cfg["engine_delays"], monitor=self._monitor(None)))
         if (self.lab.state_dir / "engine-api-new" / "state.json").exists():
             self.start_new()
         threading.Thread(target=self._sync_loop, name="he-node-sync", daemon=True).start()
@@ -122,28 +134,47 @@ class EngineServices:
         names = {host.name, host.fqdn, host.spec.address}
         return next((h for h in api_hosts if h["name"] in names or h["address"] in names), None)
 
-    def sync_nodes(self):
-        """Make lab hosts follow the new Engine: a host (re)installed with deploy_hosted_engine becomes a
-        hosted-engine node once host-deploy finishes, one installed with undeploy_hosted_engine stops being one."""
-        new = self.new
-        if new is None:
-            return
+    def _monitor(self, api):
+        """HostMonitoring's view of a lab host: its VDSM's haStats (lab/commands/ovirt.py ha_info)."""
         from lab.commands import ovirt as ovirt_commands  # the commands import this module
-        with new.site.lock:
-            new.site.tick()
-            api_hosts = copy.deepcopy(list(new.site.state["hosts"].values()))
-        for host in list(self.lab.hosts.values()):
-            api_host = self.api_host_for(host, api_hosts)
-            if api_host is None:
+
+        def monitor(api_host):
+            site = (api or self.original).site
+            return ovirt_commands.ha_info(self.lab, api_host, site.state)
+        return monitor
+
+    def sync_nodes(self):
+        """Lab hosts do what the Engines asked of them: host-deploy at the end of an install (deploying or
+        undeploying hosted-engine with deploy_hosted_engine/undeploy_hosted_engine), and VDSM's
+        setHaMaintenanceMode when a hosted-engine host goes to or leaves maintenance."""
+        for api in (self.original, self.new):
+            if api is None:
                 continue
-            configured = bool(api_host.get("he", {}).get("configured"))
-            if configured != bool(host.ovirt.get("he", {}).get("deployed")):
-                with host.lock:
-                    if configured:
-                        ovirt_commands.he_node_deploy(host, self.lab)
-                    else:
-                        ovirt_commands.he_node_undeploy(host)
-                    host.record("engine", "host-deploy: hosted-engine " + ("deploy" if configured else "undeploy"), 0)
+            with api.site.lock:
+                api.site.tick()
+                calls = api.site.host_calls()
+            for call in calls:
+                self._host_call(call)
+
+    def _host_call(self, call):
+        from lab.commands import ovirt as ovirt_commands  # the commands import this module
+        host = next((h for h in self.lab.hosts.values() if self.api_host_for(h, [call])), None)
+        if host is None:
+            return
+        with host.lock:
+            deployed = bool(host.ovirt.get("he", {}).get("deployed"))
+            if call["call"] == "setHaMaintenanceMode" and deployed:
+                host.ovirt["he"]["maintenance"] = call["local"]
+                host.record("engine", f"vdsm: setHaMaintenanceMode local={call['local']}", 0)
+            elif call["call"] == "host-deploy":
+                if call["hosted_engine"] == "deploy":
+                    ovirt_commands.he_node_deploy(host, self.lab)
+                elif call["hosted_engine"] == "undeploy":
+                    ovirt_commands.he_node_undeploy(host)
+                host.record("engine", "host-deploy" + (f": hosted-engine {call['hosted_engine']}"
+                                                       if call["hosted_engine"] else ""), 0)
+                if call.get("reboot"):
+                    reboot(host)
 
     def start_new(self, state=None):
         """Start the new Engine's API; `state` (the restored entities) is written first."""
@@ -160,13 +191,16 @@ class EngineServices:
             tmp = directory / ".state.json.tmp"
             tmp.write_text(json.dumps(state, indent=1, sort_keys=True))
             os.replace(tmp, directory / "state.json")
-        deploy_host = self.host_by_role("deployment-host")
+        from lab.commands import ovirt as ovirt_commands  # the commands import this module
 
-        def he_vm_up():
-            return bool(deploy_host and deploy_host.ovirt.get("he", {}).get("vm_up"))
+        def he_vm_up():  # the new Engine answers while its VM runs
+            with self.new.site.lock:
+                return ovirt_commands.he_vm_host(self.new.site.state) is not None
 
-        self.new = self._start(EngineApi(str(directory), {}, port=self._port("engine_api_new_port"),
-                                         is_up=he_vm_up, delays=self.cfg["engine_delays"]))
+        api = EngineApi(str(directory), {}, port=self._port("engine_api_new_port"), is_up=he_vm_up,
+                        delays=self.cfg["engine_delays"])
+        api.site.monitor = self._monitor(api)
+        self.new = self._start(api)
         return self.new
 
     def snapshot(self):

@@ -18,6 +18,7 @@ import posixpath
 import sys
 import time
 
+import ovirtsdk4
 import pulumi
 from pulumi.dynamic import CheckFailure, CheckResult, CreateResult, DiffResult, ReadResult, Resource, ResourceProvider
 
@@ -110,12 +111,25 @@ def _progress(host: str):
     return show
 
 
+HE_CONF = "/etc/ovirt-hosted-engine/hosted-engine.conf"
+
+
+def engine_vm_up(vm_status_json: str) -> bool:
+    """Whether `hosted-engine --vm-status --json` shows the Engine VM up on a node whose data is live: an
+    agent with no health data yet reports `engine-status` null, and `live-data: false` is stale data."""
+    entries = [e for e in json.loads(vm_status_json).values() if isinstance(e, dict)]
+    return any(e.get("live-data") and (e.get("engine-status") or {}).get("vm") == "up" for e in entries)
+
+
 def _engine_vm_running(deploy: Connection) -> bool:
     status = deploy.run("hosted-engine", "--vm-status", "--json", check=False)
-    if status.exit_status != 0:
-        return False
-    entries = [e for e in json.loads(status.stdout).values() if isinstance(e, dict)]
-    return any(e.get("engine-status", {}).get("vm") == "up" for e in entries)
+    return status.exit_status == 0 and engine_vm_up(status.stdout)
+
+
+def _deployed(deploy: Connection) -> bool:
+    """Hosted-engine is deployed on the host: its hosted-engine.conf exists and is not empty, whether or
+    not the Engine VM runs right now (it may be migrating, or down for maintenance)."""
+    return deploy.run("test", "-s", HE_CONF, check=False).exit_status == 0
 
 
 def _wait_for_a_running_deploy(props: dict, deploy: Connection) -> None:
@@ -232,9 +246,17 @@ class HostedEngineDeploymentProvider(ResourceProvider):
         return CreateResult(f"{props['deployHost']['name']}:HostedEngine", outs)
 
     def read(self, id_, props):
-        if not _engine_vm_running(_deploy_host(props)):
+        """Gone only when the host has no hosted-engine configuration; an Engine that does not answer
+        right now keeps what the state knew of it."""
+        if not _deployed(_deploy_host(props)):
             return ReadResult(None, {})
-        return ReadResult(id_, {**props, **_engine_facts(props)})
+        try:
+            facts = _engine_facts(props)
+        except ovirtsdk4.Error as err:
+            pulumi.log.warn(f"the new Engine does not answer ({err}); its VM may be down or migrating: "
+                            f"`hosted-engine --vm-status` on {props['deployHost']['name']} shows where it is")
+            facts = {}
+        return ReadResult(id_, {**props, **facts})
 
     def delete(self, _id, props):
         """Leaves the Engine VM running: retiring a site's Engine is not a side effect of a stack change."""

@@ -1,9 +1,13 @@
 """HostedEngineNode: an existing host reinstalled as a self-hosted engine node (procedure 8).
 
-Through the new Engine's API: the host goes to maintenance, is reinstalled with hosted-engine
-DEPLOY, and is activated; then `hosted-engine --vm-status` on the host must show it with a
-positive score. One host at a time: a conversion refuses to start while another host is in
-maintenance or being installed, so the Engine VM never loses two candidate nodes at once.
+Through the new Engine's API, as the Administration Portal (and the Ansible `ovirt_host` module's
+`state=reinstalled`) do it: the host goes to maintenance, is reinstalled with hosted-engine DEPLOY
+(and rebooted, unless `nodeReboot` is false), the install ends with the host back in maintenance,
+the host is activated, and once it is Up the Engine's host monitoring reports it configured. Then
+`hosted-engine --vm-status` on the host must show it with a positive score. The Engine monitors no
+host in maintenance, installing or rebooting, so `configured` is only read once the host is Up.
+One host at a time: a conversion refuses to start while another host is in maintenance or being
+installed, so the Engine VM never loses two candidate nodes at once.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ BUSY = {types.HostStatus.MAINTENANCE, types.HostStatus.PREPARING_FOR_MAINTENANCE
         types.HostStatus.INITIALIZING, types.HostStatus.REBOOT}
 IN_PROGRESS = {types.HostStatus.INSTALLING, types.HostStatus.INITIALIZING, types.HostStatus.REBOOT,
                types.HostStatus.PREPARING_FOR_MAINTENANCE}
+INSTALL_ENDED = {types.HostStatus.MAINTENANCE, types.HostStatus.INSTALL_FAILED, types.HostStatus.UP}
 
 
 class ConversionError(Exception):
@@ -68,20 +73,26 @@ def _to_maintenance(props: dict, host: types.Host) -> None:
 
 
 def _reinstall(props: dict, host: types.Host, deploy: bool) -> None:
+    """host-deploy with hosted-engine DEPLOY or UNDEPLOY; ends when the Engine says the install is over."""
     service = engine_api.host_service(_engine(props), host)
     ssh = types.Ssh(authentication_method=types.SshAuthenticationMethod.PUBLICKEY)
-    if deploy:
-        service.install(ssh=ssh, deploy_hosted_engine=True, activate=False)
-    else:
-        service.install(ssh=ssh, undeploy_hosted_engine=True, activate=False)
+    action = {"deploy_hosted_engine": True} if deploy else {"undeploy_hosted_engine": True}
+    service.install(ssh=ssh, activate=False, reboot=bool(props["reboot"]), **action)
     done = engine_api.wait_for(
-        lambda: _host(props),
-        lambda h: h.status == types.HostStatus.INSTALL_FAILED
-        or (h.status not in IN_PROGRESS and _configured(h) == deploy),
-        f"{host.name} to be reinstalled", props["installTimeout"], props.get("pollInterval", 2),
+        lambda: _host(props, all_content=False), lambda h: h.status in INSTALL_ENDED,
+        f"the reinstall of {host.name} to end", props["installTimeout"], props.get("pollInterval", 2),
     )
     if done.status == types.HostStatus.INSTALL_FAILED:
         raise ConversionError(f"reinstalling {host.name} failed in the Engine: see its events and host-deploy logs, fix, then `pulumi up` again")
+
+
+def _monitored(props: dict, deploy: bool) -> types.Host:
+    """The host once the Engine's monitoring of the Up host reports hosted-engine (un)configured."""
+    return engine_api.wait_for(
+        lambda: _host(props), lambda h: h.status == types.HostStatus.UP and _configured(h) == deploy,
+        f"the Engine to report {props['host']} as {'a' if deploy else 'no longer a'} hosted-engine host",
+        props["maintenanceTimeout"], props.get("pollInterval", 2),
+    )
 
 
 def _settled(props: dict) -> types.Host:
@@ -99,37 +110,43 @@ def _activate(props: dict) -> None:
 
 
 def vm_status_score(vm_status_json: str, names: set[str]) -> int | None:
-    """The HA score `hosted-engine --vm-status --json` gives the host, or None when it is not listed."""
-    data = json.loads(vm_status_json)
-    for entry in data.values():
+    """The HA score `hosted-engine --vm-status --json` gives the host, or None when it is not listed.
+    An entry whose `live-data` is false is stale (its agent has stopped publishing): its score is 0."""
+    for entry in json.loads(vm_status_json).values():
         if isinstance(entry, dict) and entry.get("hostname") in names:
-            return int(entry.get("score", 0))
+            return int(entry.get("score", 0)) if entry.get("live-data") else 0
     return None
 
 
-def _score(props: dict, host: types.Host) -> int:
+def _vm_status_score(props: dict, address: str | None = None) -> int | None:
     connection = ssh_connect(Host.from_props(props["connection"]), props["privateKey"])
-    names = {props["host"], host.address, props["connection"]["name"]}
+    names = {props["host"], props["connection"]["name"], props["connection"]["address"]} | ({address} - {None})
+    result = connection.run("hosted-engine", "--vm-status", "--json", check=False)
+    return vm_status_score(result.stdout, names) if result.exit_status == 0 else None
 
-    def fetch():
-        result = connection.run("hosted-engine", "--vm-status", "--json", check=False)
-        return vm_status_score(result.stdout, names) if result.exit_status == 0 else None
 
-    return engine_api.wait_for(fetch, lambda s: s is not None and s > 0,
+def _score(props: dict, host: types.Host) -> int:
+    return engine_api.wait_for(lambda: _vm_status_score(props, host.address), lambda s: s is not None and s > 0,
                                f"`hosted-engine --vm-status` on {props['host']} to show a positive score",
                                props["maintenanceTimeout"], props.get("pollInterval", 2))
 
 
 def _convert(props: dict) -> dict:
     host = _settled(props)
-    if not _configured(host):
+    if not _configured(host) and not _is_node(props):
         if host.status != types.HostStatus.MAINTENANCE:
             _refuse_if_another_host_is_busy(props, host)
         _to_maintenance(props, host)
         _reinstall(props, host, deploy=True)
     _activate(props)
-    host = _host(props)
+    host = _monitored(props, deploy=True)
     return {**props, "hostId": host.id, "configured": _configured(host), "score": _score(props, host)}
+
+
+def _is_node(props: dict) -> bool:
+    """Hosted-engine is deployed on the host (its vm-status lists it) though the Engine has not reported it,
+    as after a killed run's reinstall, with the host still in maintenance: it is not reinstalled again."""
+    return _vm_status_score(props) is not None
 
 
 class HostedEngineNodeProvider(ResourceProvider):
@@ -170,6 +187,7 @@ class HostedEngineNodeProvider(ResourceProvider):
         _to_maintenance(props, host)
         _reinstall(props, host, deploy=False)
         _activate(props)
+        _monitored(props, deploy=False)
 
 
 class HostedEngineNode(Resource, module="ovirt", name="HostedEngineNode"):
@@ -179,10 +197,12 @@ class HostedEngineNode(Resource, module="ovirt", name="HostedEngineNode"):
     configured: pulumi.Output[bool]
 
     def __init__(self, name: str, *, engine: dict, admin_password, host: str, connection: dict, private_key,
-                 maintenance_timeout: float = 1800, install_timeout: float = 3600, poll_interval: float = 2, opts=None):
+                 maintenance_timeout: float = 1800, install_timeout: float = 3600, poll_interval: float = 2,
+                 reboot: bool = True, opts=None):
         props = {
             "engine": engine, "adminPassword": admin_password, "host": host, "connection": connection,
             "privateKey": private_key, "maintenanceTimeout": maintenance_timeout, "installTimeout": install_timeout,
+            "reboot": reboot,
             "pollInterval": poll_interval, "hostId": None, "configured": None, "score": None, **TIMING_OUTPUTS,
         }
         opts = pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(additional_secret_outputs=["adminPassword", "privateKey"]))

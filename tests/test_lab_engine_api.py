@@ -158,18 +158,71 @@ def test_vm_without_room_leaves_host_preparing_for_maintenance(tmp_path):
     engine.stop()
 
 
-def test_reinstall_with_hosted_engine_deploy(system):
+class HostDeploy:
+    """What the lab's hosts answer for the engine: host-deploy marks a host deployed, its VDSM's haStats follow."""
+
+    def __init__(self):
+        self.deployed, self.calls = set(), []
+
+    def run(self, engine):
+        with engine.site.lock:
+            for call in engine.site.host_calls():
+                self.calls.append(call)
+                if call['call'] == 'host-deploy' and call['hosted_engine'] == 'deploy':
+                    self.deployed.add(call['name'])
+
+    def monitor(self, host):
+        if host['name'] not in self.deployed:
+            return {'configured': False, 'active': False, 'score': 0, 'global_maintenance': False,
+                    'local_maintenance': False}
+        return {'configured': True, 'active': True, 'score': 3400, 'global_maintenance': False,
+                'local_maintenance': False}
+
+
+@pytest.fixture
+def monitored(tmp_path):
+    hosts = HostDeploy()
+    api = start(tmp_path, monitor=hosts.monitor)
+    conn = connect(api)
+    yield api, conn.system_service(), hosts
+    conn.close()
+    api.stop()
+
+
+def test_install_defaults_reboot_and_leave_the_host_in_maintenance(monitored):
+    """BackendHostResource.install: reboot defaults to true, activate to false."""
+    engine, system, hosts = monitored
+    host = host_service(system, 'host2')
+    host.deactivate()
+    wait_status(host, types.HostStatus.MAINTENANCE)
+    host.install(ssh=types.Ssh(authentication_method=types.SshAuthenticationMethod.PUBLICKEY))
+    assert host.get().status == types.HostStatus.INSTALLING
+    wait_status(host, types.HostStatus.REBOOT)
+    wait_status(host, types.HostStatus.MAINTENANCE)
+    time.sleep(0.3)
+    assert host.get().status == types.HostStatus.MAINTENANCE
+    hosts.run(engine)
+    assert [(c['call'], c['name'], c['reboot'], c['hosted_engine']) for c in hosts.calls] == [
+        ('host-deploy', 'host2', True, None)]
+
+
+def test_reinstall_with_hosted_engine_deploy(monitored):
+    """`configured` comes from host monitoring, which skips hosts in maintenance: it changes only once the
+    host is activated and Up (VDSStatus.isEligibleForHostMonitoring)."""
+    engine, system, hosts = monitored
     host = host_service(system, 'host2')
     with pytest.raises(sdk.Error) as err:
         host.install(root_password='lab-root-password', deploy_hosted_engine=True)
     assert err.value.code == 409  # must be in maintenance first
     host.deactivate()
     wait_status(host, types.HostStatus.MAINTENANCE)
-    host.install(root_password='lab-root-password', deploy_hosted_engine=True, activate=False)
+    host.install(root_password='lab-root-password', deploy_hosted_engine=True, reboot=False)
     assert host.get().status == types.HostStatus.INSTALLING
     wait_status(host, types.HostStatus.MAINTENANCE)
-    he = host.get(all_content=True).hosted_engine
-    assert he.configured and he.local_maintenance
+    time.sleep(0.2)
+    hosts.run(engine)
+    assert 'host2' in hosts.deployed
+    assert not host.get(all_content=True).hosted_engine.configured  # not monitored in maintenance
     host.activate()
     wait_status(host, types.HostStatus.UP)
     he = host.get(all_content=True).hosted_engine
@@ -186,9 +239,8 @@ def test_install_needs_credentials_and_right_password(system):
     host.install(root_password='wrong', deploy_hosted_engine=True)
     wait_status(host, types.HostStatus.INSTALL_FAILED)
     host.install(ssh=types.Ssh(authentication_method=types.SshAuthenticationMethod.PUBLICKEY),
-                 deploy_hosted_engine=True)
+                 deploy_hosted_engine=True, activate=True)
     wait_status(host, types.HostStatus.UP)
-    assert host.get(all_content=True).hosted_engine.score > 0
 
 
 def test_vm_migrate(system):

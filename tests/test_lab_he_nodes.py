@@ -90,16 +90,22 @@ def test_host_reinstalled_with_deploy_hosted_engine_becomes_a_node(lab):
     host1 = host_service(connection, "host1")
     reinstall_in_maintenance(host1, deploy_hosted_engine=True)
     client = lab.ssh("host1")
+    # host-deploy (ovirt-host-deploy-hosted-engine/tasks/deploy.yml) enables and restarts the agent; the
+    # agent's unit wants the broker
+    assert run(client, "systemctl is-enabled ovirt-ha-agent") == (0, "enabled\n", "")
     for unit in ("ovirt-ha-agent", "ovirt-ha-broker"):
         assert run(client, f"systemctl is-active {unit}") == (0, "active\n", "")
-        assert run(client, f"systemctl is-enabled {unit}") == (0, "enabled\n", "")
+    assert run(client, "stat -c '%a %u:%g' /etc/ovirt-hosted-engine/hosted-engine.conf") == (0, "440 36:36\n", "")
     conf = dict(line.split("=", 1) for line in
                 get(client, "/etc/ovirt-hosted-engine/hosted-engine.conf").decode().splitlines())
     assert conf["fqdn"] == "engine.lab.example" and conf["host_id"] == "2"
     assert conf["storage"] == "storage.lab.example:/exports/hosted_engine" and conf["domainType"] == "nfs"
     in_maintenance = vm_status(client)["2"]
     assert in_maintenance["hostname"] == "host1.lab.example"
-    assert (in_maintenance["score"], in_maintenance["maintenance"]) == (0, True)
+    # the agent knows nothing of the Engine's maintenance: no HA local maintenance was asked of it
+    assert (in_maintenance["score"], in_maintenance["maintenance"]) == (3400, False)
+    # the Engine did not monitor the host in maintenance: it does not know yet
+    assert host1.get(all_content=True).hosted_engine.configured is False
     host1.activate()
     wait_status(host1, types.HostStatus.UP)
     for name in ("host1", "deploy"):  # every node lists every hosted-engine host
@@ -116,6 +122,31 @@ def test_host_reinstalled_with_deploy_hosted_engine_becomes_a_node(lab):
     status, out, _ = run(client, "hosted-engine --vm-status")
     assert status == 0 and "--== Host host1.lab.example (id: 2) status ==--" in out
     assert "--== Host she-deploy.lab.example (id: 1) status ==--" in out
+    he = host1.get(all_content=True).hosted_engine  # monitored now that it is up
+    assert he.configured and he.score == 3400 and he.active and not he.local_maintenance
+
+
+def test_an_agent_has_no_engine_status_until_its_first_health_check(lab):
+    """agent/hosted_engine.py: engine-status 'None' (JSON null) until the broker reports engine health."""
+    client = lab.ssh("host1")
+    assert run(client, "systemctl restart ovirt-ha-agent")[0] == 0
+    assert vm_status(client)["2"]["engine-status"] is None
+    assert wait_for(lambda: vm_status(client)["2"]["engine-status"])["vm"] == "down"
+    assert run(client, "systemctl stop ovirt-ha-agent")[0] == 0
+    assert vm_status(client)["2"]["live-data"] is False
+    assert run(client, "systemctl start ovirt-ha-agent")[0] == 0
+
+
+def test_maintenance_of_a_node_asks_its_agent_for_local_maintenance(lab):
+    """MaintenanceVdsCommand sets HA local maintenance on a hosted-engine host; InitVdsOnUp clears it."""
+    host1 = host_service(lab.engine_connection(new=True), "host1")
+    host1.deactivate()
+    wait_status(host1, types.HostStatus.MAINTENANCE)
+    client = lab.ssh("host1")
+    assert (vm_status(client)["2"]["score"], vm_status(client)["2"]["maintenance"]) == (0, True)
+    host1.activate()
+    wait_status(host1, types.HostStatus.UP)
+    assert wait_for(lambda: vm_status(client)["2"]["maintenance"] is False)
 
 
 def test_undeploy_hosted_engine_reverses_it(lab):
@@ -124,6 +155,7 @@ def test_undeploy_hosted_engine_reverses_it(lab):
     client = lab.ssh("host1")
     assert run(client, "hosted-engine --vm-status --json") == (1, "You must run --deploy first\n", "")
     assert run(client, "systemctl is-active ovirt-ha-agent")[0] == 3
+    assert run(client, "test -e /etc/ovirt-hosted-engine/hosted-engine.conf")[0] == 1  # tasks/remove.yml
     assert set(vm_status(lab.ssh("deploy"))) == {"1", "global_maintenance"}
 
 

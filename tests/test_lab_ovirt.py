@@ -7,6 +7,7 @@ new Engine API and the HA status.
 import io
 import json
 import tarfile
+import time
 from pathlib import Path
 
 import ovirtsdk4 as sdk
@@ -162,9 +163,14 @@ def test_deploy_restores_the_backup_into_the_new_engine(lab):
 
 
 def test_vm_status_json_has_the_ha_client_fields(lab):
-    status, out, _ = run(lab.ssh("deploy"), "hosted-engine --vm-status --json")
-    assert status == 0
-    data = json.loads(out)
+    deadline = time.monotonic() + 10
+    while True:  # the agent has just started: no engine health yet (engine-status null)
+        status, out, _ = run(lab.ssh("deploy"), "hosted-engine --vm-status --json")
+        assert status == 0
+        data = json.loads(out)
+        if data["1"]["engine-status"] is not None or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
     assert data["global_maintenance"] is False
     host = data["1"]
     assert host["host-id"] == 1 and host["hostname"] == "she-deploy.lab.example"

@@ -17,7 +17,7 @@ import uuid
 import zlib
 
 from lab.commands import COMMANDS, command
-from lab.engine_api.state import HE_MAX_SCORE, entity_id
+from lab.engine_api.state import HE_MAX_SCORE, NO_HA_STATS, entity_id
 from lab.ovirt_site import settings
 from lab.shell import Unsupported
 from lab.vfs import FsError
@@ -637,17 +637,17 @@ def _he_deploy(ctx, args):
         time.sleep(float(cfg["deploy_seconds"]) / len(tasks))
         ctx.print("[ INFO  ] ok: [localhost]" if "Wait" not in task else "[ INFO  ] changed: [localhost]")
     new_state = _restored_state(ctx, entities, answers)
-    he = {"deployed": True, "vm_up": True, "host_id": 1, "maintenance": False, "global_maintenance": False,
+    he = {"deployed": True, "host_id": 1, "maintenance": False, "global_maintenance": False,
           "fqdn": answers["OVEHOSTED_NETWORK/fqdn"], "storage": answers["OVEHOSTED_STORAGE/storageDomainConnection"],
           "domain_type": answers["OVEHOSTED_STORAGE/domainType"], "deployed_at": time.time(),
           "vm_id": new_state["he_vm_id"], "sd_id": new_state["he_sd_id"]}
     state["he"] = he
+    he.update(gateway=answers["OVEHOSTED_NETWORK/gateway"], bridge=answers["OVEHOSTED_NETWORK/bridgeIf"])
+    write_he_conf(ctx.host, he)
     for unit in ("vdsmd", "supervdsmd", "ovirt-ha-broker", "ovirt-ha-agent"):
         if unit in ctx.host.services:
             ctx.host.service_event(unit, "enable")
             ctx.host.service_event(unit, "start")
-    he.update(gateway=answers["OVEHOSTED_NETWORK/gateway"], bridge=answers["OVEHOSTED_NETWORK/bridgeIf"])
-    write_he_conf(ctx.host, he)
     stamp = _now()
     answers_out = f"/var/lib/ovirt-hosted-engine-setup/answers/answers-{stamp}.conf"
     ctx.fs.mkdir(posixpath.dirname(answers_out), parents=True)
@@ -794,7 +794,7 @@ def write_he_conf(host, he):
         "lockspace_volume_UUID": uid("lockspace-volume"), "lockspace_image_UUID": uid("lockspace-image"),
         "conf_volume_UUID": uid("conf-volume"), "conf_image_UUID": uid("conf-image")}
     host.fs.mkdir(posixpath.dirname(HE_CONF), parents=True)
-    host.fs.write(HE_CONF, "".join(f"{k}={values[k]}\n" for k in HE_CONF_KEYS).encode(), 0o644)
+    host.fs.write(HE_CONF, "".join(f"{k}={values[k]}\n" for k in HE_CONF_KEYS).encode(), 0o440, 36, 36)
 
 
 _HA_UNITS = {"ovirt-ha-broker": "oVirt Hosted Engine High Availability Communications Broker",
@@ -802,19 +802,23 @@ _HA_UNITS = {"ovirt-ha-broker": "oVirt Hosted Engine High Availability Communica
 
 
 def he_node_deploy(host, lab):
-    """What host-deploy does for deploy_hosted_engine=true: install the HA packages, write hosted-engine.conf
-    (the engine passes the shared configuration) and enable/start ovirt-ha-broker and ovirt-ha-agent."""
+    """host-deploy's hosted-engine DEPLOY (ovirt-engine ovirt-host-deploy-hosted-engine/tasks/deploy.yml): stop
+    the HA services, install ovirt-hosted-engine-setup, store hosted-engine.conf (vdsm:kvm 0440) with the
+    host's HA id, then enable and restart ovirt-ha-agent (which wants ovirt-ha-broker)."""
     origin = next((h.ovirt["he"] for h in lab.hosts.values()
                    if h.ovirt.get("he", {}).get("deployed") and not h.ovirt["he"].get("via_engine")), None)
     if origin is None:
         return
+    for unit in _HA_UNITS:
+        if host.services.get(unit, {}).get("active"):
+            host.service_event(unit, "stop")
     used = [h.ovirt.get("he", {}).get("host_id", 0) for h in lab.hosts.values()
-            if h.ovirt.get("he", {}).get("deployed")]
+            if h.ovirt.get("he", {}).get("deployed") and h is not host]
     he = {key: origin.get(key) for key in ("fqdn", "storage", "domain_type", "vm_id", "sd_id", "gateway", "bridge")}
-    he.update(deployed=True, via_engine=True, vm_up=False, host_id=max(used, default=0) + 1, maintenance=False,
+    he.update(deployed=True, via_engine=True, host_id=max(used, default=0) + 1, maintenance=False,
               global_maintenance=bool(origin.get("global_maintenance")), deployed_at=time.time())
     host.ovirt["he"] = he
-    for package in (HE_PACKAGE, "ovirt-hosted-engine-ha"):
+    for package in (HE_PACKAGE, "ovirt-hosted-engine-ha"):  # -setup requires -ha
         if package not in host.packages:
             host.packages.append(package)
     write_he_conf(host, he)
@@ -822,19 +826,17 @@ def he_node_deploy(host, lab):
         if unit not in host.services:
             host.services[unit] = {"active": False, "enabled": False, "description": description,
                                    "since": time.time(), "counts": {}, "events": []}
-        host.service_event(unit, "enable")
-        host.service_event(unit, "start")
+    host.service_event("ovirt-ha-agent", "enable")
+    host.service_event("ovirt-ha-agent", "restart")
 
 
 def he_node_undeploy(host):
-    """undeploy_hosted_engine=true: host-deploy's remove action; the lab stops and disables the HA services
-    and removes hosted-engine.conf (upstream empties it), so --vm-status asks for --deploy again."""
-    for unit in _HA_UNITS:
-        if unit in host.services:
-            host.service_event(unit, "stop")
-            host.service_event(unit, "disable")
+    """host-deploy's hosted-engine UNDEPLOY (tasks/remove.yml): hosted-engine.conf removed, ovirt-ha-agent
+    stopped (still enabled, but its unit's ConditionFileNotEmpty keeps it from starting again)."""
     if host.fs.exists(HE_CONF):
         host.fs.remove(HE_CONF)
+    if host.services.get("ovirt-ha-agent", {}).get("active"):
+        host.service_event("ovirt-ha-agent", "stop")
     host.ovirt["he"] = {}
 
 
@@ -842,38 +844,58 @@ def _he_nodes(lab):
     return [h for h in lab.hosts.values() if h.ovirt.get("he", {}).get("deployed")]
 
 
-def _he_all_stats(ctx):
-    """get_all_host_stats for every hosted-engine host of the new Engine, keyed by host id."""
-    lab = _lab(ctx)
+def he_vm_host(state):
+    """The Engine's host entity that runs the HostedEngine VM now, or None."""
+    vm = next((vm for vm in state["vms"].values()
+               if vm.get("origin") == "managed_hosted_engine" or vm["name"] == "HostedEngine"), None)
+    if vm is None or vm["host"] is None or vm["status"] not in ("up", "migrating"):
+        return None
+    return state["hosts"].get(vm["host"])
+
+
+def ha_stats(lab, vm_host=None, engine_up=False):
+    """What each node's ovirt-ha-agent last published on the shared storage (the HA client's
+    get_all_host_stats), keyed by HA host id. `vm_host` is the Engine's host entity running HostedEngine."""
+    global_maintenance = _global_maintenance(lab)
+    out = {}
+    for node in _he_nodes(lab):
+        here = vm_host is not None and lab.engines.api_host_for(node, [vm_host]) is not None
+        out[node.ovirt["he"]["host_id"]] = _node_stats(lab, node, here, engine_up, global_maintenance)
+    return out
+
+
+def _node_stats(lab, node, vm_here, engine_up, global_maintenance):
+    he, agent = node.ovirt["he"], node.services.get("ovirt-ha-agent", {})
+    local = bool(he.get("maintenance"))
+    # agent/hosted_engine.py engine_status(): 'None' (JSON null) until the broker's first engine-health check
+    first_check = float(settings(lab.site)["ha_first_health_seconds"])
+    starting = agent.get("active") and time.time() - agent.get("since", 0) < first_check
+    status = None if starting else _engine_status(vm_here, engine_up)
+    return _stats_record(node.fqdn, he["host_id"], 0 if local else HE_MAX_SCORE, local, status,
+                         bool(agent.get("active")), he.get("deployed_at", time.time()), global_maintenance)
+
+
+def _all_stats(lab):
     new = lab.engines.new
     if new is None:
-        stats = _he_stats(ctx)
-        return {stats["host-id"]: stats}
+        return ha_stats(lab)
     with new.site.lock:
         new.site.tick()
-        state = copy.deepcopy(new.site.state)
-    he_vm = next((vm for vm in state["vms"].values()
-                  if vm.get("origin") == "managed_hosted_engine" or vm["name"] == "HostedEngine"), None)
-    engine_up = new.is_up()
-    out, spare = {}, 100
-    for api_host in sorted(state["hosts"].values(), key=lambda h: h["name"]):
-        api_he = api_host.get("he", {})
-        if not api_he.get("configured"):
-            continue
-        node = next((h for h in lab.hosts.values() if lab.engines.api_host_for(h, [api_host])), None)
-        he = node.ovirt.get("he", {}) if node is not None else {}
-        host_id = he.get("host_id")
-        if host_id is None:
-            spare += 1
-            host_id = spare
-        local = bool(he.get("maintenance") or api_he.get("local_maintenance") or api_host["status"] == "maintenance")
-        score = HE_MAX_SCORE if api_host["status"] == "up" and not local else 0
-        running = he_vm is not None and he_vm["host"] == api_host["id"] and he_vm["status"] in ("up", "migrating")
-        status = _engine_status(running, engine_up)
-        live = bool(node is not None and node.services.get("ovirt-ha-agent", {}).get("active"))
-        out[host_id] = _stats_record(api_host["address"], host_id, score, local, status, live,
-                                     he.get("deployed_at", time.time()), _global_maintenance(lab))
-    return out
+        vm_host = copy.deepcopy(he_vm_host(new.site.state))
+    return ha_stats(lab, vm_host, new.is_up())
+
+
+def ha_info(lab, api_host, state):
+    """VDSM's haStats for the Engine's host entity (vdsm host/api.py _getHaInfo): configured once the host has
+    an HA host id, the rest from its agent's published stats; None when no lab host answers for it."""
+    node = next((h for h in lab.hosts.values() if lab.engines.api_host_for(h, [api_host])), None)
+    if node is None:
+        return None
+    if not node.ovirt.get("he", {}).get("deployed"):
+        return dict(NO_HA_STATS)
+    stats = ha_stats(lab, he_vm_host(state), True)[node.ovirt["he"]["host_id"]]
+    return {"configured": True, "active": stats["live-data"], "score": stats["score"],
+            "global_maintenance": _global_maintenance(lab), "local_maintenance": stats["maintenance"]}
 
 
 def _engine_status(vm_running_here, engine_up):
@@ -891,8 +913,8 @@ def _global_maintenance(lab):
 
 def _stats_record(hostname, host_id, score, maintenance, status, live, deployed_at, global_maintenance):
     ts = int(time.time() - deployed_at) + 1000
-    state_name = "LocalMaintenance" if maintenance else (
-        "GlobalMaintenance" if global_maintenance else ("EngineUp" if status["vm"] == "up" else "EngineDown"))
+    state_name = "LocalMaintenance" if maintenance else "GlobalMaintenance" if global_maintenance else (
+        "ReinitializeFSM" if status is None else "EngineUp" if status["vm"] == "up" else "EngineDown")
     extra = ("metadata_parse_version=1\nmetadata_feature_version=1\n"
              f"timestamp={ts} ({time.strftime('%a %b %d %H:%M:%S %Y', time.gmtime())})\n"
              f"host-id={host_id}\nscore={score}\nvm_conf_refresh_time={ts}\n"
@@ -902,29 +924,6 @@ def _stats_record(hostname, host_id, score, maintenance, status, live, deployed_
         "conf_on_shared_storage": True, "live-data": live, "extra": extra, "hostname": hostname,
         "host-id": host_id, "engine-status": status, "score": score, "stopped": False,
         "maintenance": maintenance, "crc32": "%08x" % (zlib.crc32(extra.encode()) & 0xffffffff),
-        "local_conf_timestamp": ts, "host-ts": ts}
-
-
-def _he_stats(ctx):
-    """ovirt-hosted-engine-ha's per-host stats (the client's get_all_host_stats) for this host."""
-    he = _state(ctx)["he"]
-    lab = _lab(ctx)
-    new = lab.engines.new
-    vm_up = he.get("vm_up", False)
-    status = _engine_status(vm_up, bool(vm_up and new is not None and new.is_up()))
-    score = 0 if he.get("maintenance") else HE_MAX_SCORE
-    ts = int(time.time() - he.get("deployed_at", time.time())) + 1000
-    state_name = "LocalMaintenance" if he.get("maintenance") else (
-        "GlobalMaintenance" if he.get("global_maintenance") else "EngineUp")
-    extra = ("metadata_parse_version=1\nmetadata_feature_version=1\n"
-             f"timestamp={ts} ({time.strftime('%a %b %d %H:%M:%S %Y', time.gmtime())})\n"
-             f"host-id={he['host_id']}\nscore={score}\nvm_conf_refresh_time={ts}\n"
-             "conf_on_shared_storage=True\n"
-             f"maintenance={he.get('maintenance', False)}\nstate={state_name}\nstopped=False\n")
-    return {
-        "conf_on_shared_storage": True, "live-data": True, "extra": extra, "hostname": ctx.host.fqdn,
-        "host-id": he["host_id"], "engine-status": status, "score": score, "stopped": False,
-        "maintenance": bool(he.get("maintenance")), "crc32": "%08x" % (zlib.crc32(extra.encode()) & 0xffffffff),
         "local_conf_timestamp": ts, "host-ts": ts}
 
 
@@ -944,7 +943,7 @@ def _he_vm_status(ctx, args):
         ctx.error("The hosted engine configuration has not been retrieved from shared storage. Please ensure "
                   "that ovirt-ha-agent is running and the storage server is reachable.")
         return 1
-    all_stats = _he_all_stats(ctx)
+    all_stats = _all_stats(_lab(ctx))
     global_maintenance = _global_maintenance(_lab(ctx))
     if args:
         ctx.print(json.dumps({**{str(i): s for i, s in sorted(all_stats.items())},

@@ -44,10 +44,11 @@ def load_model(path=DEFAULT_MODEL):
 class EngineApi:
     """A simulated oVirt Engine that the unmodified ovirtsdk4 can talk to over verified TLS."""
 
-    def __init__(self, state_dir, model=None, port=0, is_up=lambda: True, delays=None, host='127.0.0.1'):
+    def __init__(self, state_dir, model=None, port=0, is_up=lambda: True, delays=None, host='127.0.0.1',
+                 monitor=None):
         os.makedirs(state_dir, exist_ok=True)
         self.state_dir, self.host, self.port, self.is_up = state_dir, host, port, is_up
-        self.site = Site(state_dir, model if model is not None else load_model(), delays)
+        self.site = Site(state_dir, model if model is not None else load_model(), delays, monitor=monitor)
         self.tokens = set()
         self._injections = []  # pending ('fail', status) / ('hang', seconds), consumed one per API request
         self._lock = threading.Lock()
@@ -314,7 +315,7 @@ def _install(site, ident, act):
     publickey = act.ssh is not None and act.ssh.authentication_method == types.SshAuthenticationMethod.PUBLICKEY
     site.install_host(ident, root_password=act.root_password, ssh_publickey=publickey,
                       deploy_he=bool(act.deploy_hosted_engine), undeploy_he=bool(act.undeploy_hosted_engine),
-                      activate=act.activate is not False, reboot=bool(act.reboot))
+                      activate=act.activate is True, reboot=act.reboot is not False)
 
 
 ACTIONS = {

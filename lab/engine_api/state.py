@@ -23,7 +23,13 @@ DEFAULT_DELAYS = {
 HE_MAX_SCORE = 3400  # ovirt-hosted-engine-ha's best score
 MAINTENANCE_FROM = ('up', 'preparing_for_maintenance', 'non_operational', 'install_failed', 'down',
                     'non_responsive', 'error')
-INSTALL_FROM = ('maintenance', 'non_operational', 'install_failed', 'down')
+# InstallVdsInternalCommand / UpdateVdsCommand: a (re)install only from these (VDSStatus).
+INSTALL_FROM = ('maintenance', 'non_operational', 'install_failed')
+# VDSStatus.isEligibleForHostMonitoring: the engine polls getStats (and so haStats) of no host in these.
+UNMONITORED = ('installing', 'install_failed', 'reboot', 'maintenance', 'pending_approval', 'installing_os',
+               'down', 'kdumping')
+NO_HA_STATS = {'configured': False, 'active': False, 'score': 0, 'global_maintenance': False,
+               'local_maintenance': False}  # vdsm host/api.py _getHaInfo() on a host without hosted-engine
 ACTIVATE_FROM = ('maintenance', 'preparing_for_maintenance', 'non_operational', 'install_failed', 'down')
 _NAMESPACE = uuid.UUID('6b1f0e4c-2f43-4c8e-9a57-0d6f2b1b7a10')
 
@@ -113,7 +119,6 @@ def _link_references(state):
         network['clusters'] = [_resolve(state, 'clusters', c) for c in network['clusters']]
     for host in state['hosts'].values():
         host['cluster'] = _resolve(state, 'clusters', host['cluster'])
-        _sync_he(host)
     for domain in state['storagedomains'].values():
         domain['datacenter'] = _resolve(state, 'datacenters', domain['datacenter'])
     for vm in state['vms'].values():
@@ -133,18 +138,6 @@ HOST_STATUS_EVENTS = {
 }
 
 
-def _sync_he(host):
-    """The engine puts HE hosts in HA local maintenance while the host is in maintenance."""
-    he = host['he']
-    if not he['configured']:
-        host['he'] = _he(False)
-        return
-    if host['status'] == 'up':
-        he.update(local_maintenance=False, score=he['score'] or HE_MAX_SCORE)
-    elif host['status'] == 'maintenance':
-        he.update(local_maintenance=True, score=0)
-
-
 def _matches(entity, clause, state):
     """One `field=value` search clause, `*` wildcards, case-insensitive like the engine's search."""
     field, _, pattern = clause.partition('=')
@@ -159,10 +152,13 @@ def _matches(entity, clause, state):
 class Site:
     """Thread-safe site state with engine-like rules for the actions the migration uses."""
 
-    def __init__(self, state_dir, model, delays=None, clock=time.time):
+    def __init__(self, state_dir, model, delays=None, clock=time.time, monitor=None):
         self.path = os.path.join(state_dir, 'state.json')
         self.delays = dict(DEFAULT_DELAYS, **(delays or {}))
         self.clock = clock
+        # monitor(host) -> the host's haStats (NO_HA_STATS' keys), as VDSM's getStats gives them, or None
+        # when nothing answers for that host; the engine asks only hosts it monitors.
+        self.monitor = monitor
         self.lock = threading.RLock()
         if os.path.exists(self.path):
             with open(self.path) as f:
@@ -183,28 +179,53 @@ class Site:
         os.replace(tmp, self.path)
 
     def tick(self):
-        """Apply every scheduled transition that is due."""
+        """Apply every scheduled transition that is due, then monitor the hosts the engine monitors."""
         now, events = self.clock(), self.state['events']
         due = [e for e in events if e['at'] <= now]
-        if not due:
-            return
         self.state['events'] = [e for e in events if e['at'] > now]
         for event in due:
             entity = self.state[event['kind']].get(event['id'])
             if entity is not None:
                 self._apply(event['kind'], entity, event['set'])
-        self.save()
+        if self._monitor() or due:
+            self.save()
+
+    def _monitor(self):
+        """HostMonitoring: `hosted_engine` of a monitored host is what its VDSM's haStats say right now; an
+        unmonitored host (maintenance, installing, reboot...) keeps what was last seen. True if any changed."""
+        changed = False
+        for host in self.state['hosts'].values():
+            stats = self.monitor(host) if self.monitor and host['status'] not in UNMONITORED else None
+            if stats is not None and stats != host['he']:
+                host['he'] = dict(stats)
+                changed = True
+        return changed
+
+    def host_calls(self):
+        """Takes what the engine asked of hosts (host-deploy, VDSM verbs) that is due; the lab's hosts do it."""
+        now, calls = self.clock(), self.state.setdefault('host_calls', [])
+        due = [c for c in calls if c['at'] <= now]
+        if due:
+            self.state['host_calls'] = [c for c in calls if c['at'] > now]
+            self.save()
+        return due
+
+    def _call_host(self, host, call, delay=0.0, **args):
+        self.state.setdefault('host_calls', []).append(
+            {'at': self.clock() + delay, 'host': host['id'], 'name': host['name'], 'address': host['address'],
+             'call': call, **args})
 
     def _apply(self, kind, entity, changes):
         if kind == 'hosts' and changes.get('status', entity.get('status')) != entity.get('status'):
             self._audit(entity, changes['status'])
+        if kind == 'hosts' and changes.get('status') == 'up' and entity['he']['configured']:
+            # InitVdsOnUpCommand: a hosted-engine host leaves HA local maintenance when it comes up
+            self._call_host(entity, 'setHaMaintenanceMode', local=False)
         for key, value in changes.items():
             if isinstance(value, dict) and isinstance(entity.get(key), dict):
                 entity[key].update(value)
             else:
                 entity[key] = value
-        if kind == 'hosts':
-            _sync_he(entity)
 
     def _audit(self, host, status):
         """The engine's audit log (API `events`): one event per host status change, newest last."""
@@ -279,6 +300,8 @@ class Site:
             raise conflict('Cannot switch Host to Maintenance mode. There are no available hosts capable of '
                            'running the VMs. Cluster: %s. Hosts with running VMs: %s.'
                            % (self.state['clusters'][host['cluster']]['name'], host['name']))
+        if host['he']['configured']:  # MaintenanceVdsCommand: HA local maintenance first
+            self._call_host(host, 'setHaMaintenanceMode', local=True)
         self._apply('hosts', host, {'status': 'preparing_for_maintenance', 'status_detail': None})
         stuck = self._evacuate(host, vms)
         if stuck:
@@ -315,8 +338,9 @@ class Site:
         self.save()
 
     def install_host(self, host_id, root_password=None, ssh_publickey=False, deploy_he=False,
-                     undeploy_he=False, activate=True, reboot=False):
-        """Reinstall (host-deploy), optionally deploying/undeploying the hosted-engine components."""
+                     undeploy_he=False, activate=False, reboot=True):
+        """Reinstall (host-deploy), optionally deploying/undeploying the hosted-engine components.
+        The defaults are BackendHostResource.install's: reboot, and leave the host in maintenance."""
         host = self.get('hosts', host_id)
         if not root_password and not ssh_publickey:
             raise ActionFailed(400, 'Incomplete parameters', 'Action [rootPassword|ssh] required for install')
@@ -336,14 +360,13 @@ class Site:
         self.save()
 
     def _schedule_install_steps(self, host, deploy_he, undeploy_he, activate, reboot):
-        he = dict(host['he'])
-        if deploy_he:
-            he.update(configured=True, score=HE_MAX_SCORE)
-        elif undeploy_he:
-            he = _he(False)
+        """host-deploy runs on the host while it is installing; `hosted_engine` changes only when monitoring
+        sees the host again (after activation), never as part of the install itself."""
         final = 'initializing' if activate else 'maintenance'
         delay = self.delays['install']
-        self._schedule(delay, 'hosts', host['id'], status='reboot' if reboot else final, he=he)
+        action = 'deploy' if deploy_he else 'undeploy' if undeploy_he else None
+        self._call_host(host, 'host-deploy', delay, hosted_engine=action, reboot=reboot)
+        self._schedule(delay, 'hosts', host['id'], status='reboot' if reboot else final)
         if reboot:
             delay += self.delays['reboot']
             self._schedule(delay, 'hosts', host['id'], status=final)

@@ -76,8 +76,11 @@ class SelfHostedEngineMigration(pulumi.ComponentResource):
             "engineVm": engine_vm,
             "storageDomainName": "hosted_storage",
             "deployTimeout": he["deployTimeout"],
-            **{k: he[k] for k in ("fqdn", "bridgeInterface", "gateway", "vm", "storage", "smtp", "clusterName",
-                                  "backupDirectory", "renewPki")},
+            "pollInterval": migration.node_timeouts["poll"],
+            **{k: he[k] for k in ("fqdn", "bridgeInterface", "gateway", "vm", "storage", "smtp", "dataCenterName",
+                                  "clusterName", "backupDirectory", "renewPki", "enableKeycloak", "applianceOva",
+                                  "networkTest")},
+            **{k: v for k, v in self.secrets.items() if k.startswith("iscsi")},
         }
         return HostedEngineDeployment("hosted-engine", props, opts=self._child(depends_on))
 

@@ -6,6 +6,7 @@ stack file is corrected in one pass at `pulumi preview`, before anything on the 
 
 from __future__ import annotations
 
+import ipaddress
 import posixpath
 import re
 from dataclasses import dataclass, field
@@ -259,12 +260,21 @@ ROLES = {"originalEngine": "the original standalone Engine machine", "deployment
 FQDN = re.compile(r"^(?=.{1,253}$)([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,63}$")
 UNICAST_MAC = re.compile(r"^[0-9a-f][02468ace](:[0-9a-f]{2}){5}$")
 HOSTED_ENGINE_DEFAULTS = {
-    "clusterName": "Default", "bridgeInterface": "eth0", "backupDirectory": "/root/backup", "renewPki": False,
-    "deployTimeout": 7200,
-    "storage": {"type": "nfs", "diskSizeGB": 51, "nfsVersion": "auto", "mountOptions": ""},
+    "dataCenterName": "Default", "clusterName": "Default", "bridgeInterface": "eth0", "backupDirectory": "/root/backup",
+    "renewPki": False, "enableKeycloak": False, "applianceOva": "", "deployTimeout": 7200,
+    "networkTest": {"type": "dns"},
+    "storage": {"type": "nfs", "diskSizeGB": 51, "nfsVersion": "auto", "mountOptions": "", "discoverUser": "",
+                "portalUser": ""},
     "smtp": {"server": "localhost", "port": 25, "sender": "root@localhost", "recipients": ["root@localhost"]},
-    "vm": {"vcpus": 4},
+    "vm": {"vcpus": 4, "rootSshAccess": "without-password", "fips": False, "etcHosts": True, "openScapProfile": None},
 }
+# What the deploy itself refuses (ovirt-hosted-engine-setup): checked at preview instead, forty minutes earlier.
+SMTP_SERVER = re.compile(r"^[a-z0-9.-]+$")  # gr-he-common/core/ha_notifications.py
+EMAIL = re.compile(r"^[a-zA-Z0-9_.+\-=]+@[a-z0-9.-]+$")
+NFS_VERSIONS = ("auto", "v3", "v4", "v4_0", "v4_1", "v4_2")  # constants.py NfsVersions
+NETWORK_TESTS = ("dns", "ping", "tcp", "none")  # network/network_check.py
+DATACENTER_NAME = re.compile(r"^[a-zA-Z0-9_-]+$")  # gr-he-ansiblesetup/core/misc.py
+APPLIANCE_DISK_GB = 51  # vm/image.py: the 4.4 and 4.5 appliances' 50 GiB disk, plus the 1 GiB the deploy adds
 STORAGE_KEYS = {"nfs": ("connection",), "glusterfs": ("connection",), "iscsi": ("portal", "target", "lun"), "fc": ("lun",)}
 
 
@@ -315,13 +325,55 @@ def _hosted_engine(reader: _Reader) -> dict:
     if reader.expect(isinstance(storage.get("type"), str) and storage["type"] in STORAGE_KEYS, "`hostedEngine.storage.type` must be one of nfs, iscsi, fc, glusterfs"):
         for key in STORAGE_KEYS[storage["type"]]:
             reader.expect(bool(storage.get(key)), f"`hostedEngine.storage.{key}` is needed for {storage['type']} storage")
-    reader.number("hostedEngine.storage.diskSizeGB", storage.get("diskSizeGB"), 1, 1 << 20)
-    reader.number("hostedEngine.smtp.port", smtp.get("port"), 1, 65535)
-    reader.expect(isinstance(smtp.get("recipients"), list) and all(isinstance(r, str) and "@" in r for r in smtp["recipients"]),
-                  "`hostedEngine.smtp.recipients` must be a list of e-mail addresses")
+    minimum = 1 if he["applianceOva"] else APPLIANCE_DISK_GB
+    reader.number("hostedEngine.storage.diskSizeGB", storage.get("diskSizeGB"), minimum, 1 << 20)
+    if storage.get("type") == "nfs":
+        reader.expect(storage.get("nfsVersion") in NFS_VERSIONS, f"`hostedEngine.storage.nfsVersion` is "
+                      f"{_shown(storage.get('nfsVersion'))}: give one of {', '.join(NFS_VERSIONS)}")
+    _deploy_answers(reader, he, vm, smtp)
     for where, text in _strings(he, "hostedEngine"):
         reader.expect(text.isprintable(), f"`{where}` contains a line break or control character, which an answer file cannot hold")
     return he
+
+
+def _deploy_answers(reader: _Reader, he: dict, vm: dict, smtp: dict) -> None:
+    """The answers the deploy checks itself, and refuses only after the original Engine was stopped."""
+    reader.number("hostedEngine.smtp.port", smtp.get("port"), 1, 65535)
+    server = smtp.get("server")
+    reader.expect(isinstance(server, str) and bool(SMTP_SERVER.match(server)), f"`hostedEngine.smtp.server` is "
+                  f"{_shown(server)}: the deploy accepts lower-case letters, digits, `.` and `-` only, e.g. smtp.example.com")
+    addresses = [smtp.get("sender")] + (smtp["recipients"] if isinstance(smtp.get("recipients"), list) else [None])
+    reader.expect(all(isinstance(a, str) and bool(EMAIL.match(a)) for a in addresses),
+                  "`hostedEngine.smtp.sender` and `hostedEngine.smtp.recipients` must be e-mail addresses with a "
+                  "lower-case domain, e.g. root@localhost")
+    reader.expect(isinstance(he["dataCenterName"], str) and bool(DATACENTER_NAME.match(he["dataCenterName"])),
+                  f"`hostedEngine.dataCenterName` is {_shown(he['dataCenterName'])}: give the data centre of the "
+                  "original Engine's hosts (letters, digits, `-` and `_`)")
+    test = reader.mapping("hostedEngine.networkTest", he["networkTest"])
+    if reader.expect(test.get("type") in NETWORK_TESTS, f"`hostedEngine.networkTest.type` is {_shown(test.get('type'))}: "
+                     f"give one of {', '.join(NETWORK_TESTS)}") and test["type"] == "tcp":
+        reader.expect(isinstance(test.get("address"), str) and bool(ADDRESS.match(test["address"])),
+                      "`hostedEngine.networkTest.address` is needed for the tcp test: the address to connect to")
+        reader.number("hostedEngine.networkTest.port", test.get("port"), 1, 65535)
+    reader.expect(vm.get("rootSshAccess") in ("yes", "without-password"), "`hostedEngine.vm.rootSshAccess` must be "
+                  "without-password or yes: procedure 7 logs in to the Engine VM as root with the stack's key")
+    reader.expect(vm.get("openScapProfile") in (None, "stig", "pci-dss"),
+                  "`hostedEngine.vm.openScapProfile` must be stig or pci-dss, or left out for none")
+    for key, value in (("vm.fips", vm.get("fips")), ("vm.etcHosts", vm.get("etcHosts")),
+                       ("enableKeycloak", he["enableKeycloak"]), ("renewPki", he["renewPki"])):
+        reader.expect(isinstance(value, bool), f"`hostedEngine.{key}` must be true or false")
+    cidr = vm.get("staticCIDR")
+    reader.expect(cidr is None or isinstance(cidr, str) and _is_interface(cidr), f"`hostedEngine.vm.staticCIDR` is "
+                  f"{_shown(cidr)}: give the Engine VM's address with its prefix, e.g. 192.0.2.60/24, or leave it out for DHCP")
+
+
+def _is_interface(text: str) -> bool:
+    """An address with its prefix (4.4's deploy fails on one without), not the network's own address."""
+    try:
+        interface = ipaddress.ip_interface(text)
+    except ValueError:
+        return False
+    return "/" in text and interface.ip != interface.network.network_address
 
 
 def _engine_api(reader: _Reader, he: dict) -> dict:
@@ -395,7 +447,12 @@ def secrets(site: SiteConfig, config: pulumi.Config | None = None) -> dict:
     if site.migration is None:
         return {}
     config = config or pulumi.Config()
-    return {name: config.require_secret(name) for name in ("adminPassword", "engineRootPassword")}
+    found = {name: config.require_secret(name) for name in ("adminPassword", "engineRootPassword")}
+    for name in ("iscsiDiscoverPassword", "iscsiPortalPassword"):  # only iSCSI targets with CHAP need them
+        value = config.get_secret(name)
+        if value is not None:
+            found[name] = value
+    return found
 
 
 def private_key(config: pulumi.Config | None = None) -> pulumi.Output[str]:

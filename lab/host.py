@@ -10,7 +10,7 @@ import threading
 import time
 from pathlib import Path
 
-from lab import accounts, multipath
+from lab import accounts, multipath, units
 from lab.commands import COMMANDS
 from lab.shell import Shell
 from lab.vfs import VirtualFS
@@ -51,6 +51,8 @@ class Host:
         self.log = log
         self.lab = None  # the running lab.server.Lab, set by Lab.start
         self.lock = threading.RLock()
+        self.idle = threading.Condition(self.lock)  # a waiting command lets the host's other sessions in
+        self.stopping = {}  # transient units asked to stop (lab/units.py)
         self._running, self._running_lock = {}, threading.Lock()
         self.state_path = Path(state_dir) / "hosts" / f"{spec.name}.json"
         self.state_path.parent.mkdir(parents=True, exist_ok=True)
@@ -85,6 +87,7 @@ class Host:
         self.multipath_config = None
         self.multipath_error = None
         self.ovirt = {}  # lab/commands/ovirt.py: pending updates, dnf modules, hosted-engine
+        self.units = {}  # transient services (lab/units.py)
         if self.services.get("multipathd", {}).get("active"):
             self._reload_multipath()
 
@@ -104,30 +107,40 @@ class Host:
         self.multipath_config = data["multipath_config"]
         self.multipath_error = data.get("multipath_error")
         self.ovirt = data.get("ovirt", {})
+        self.units = data.get("units", {})
+        units.load(self)
 
     def save(self):
         write_json_atomic(self.state_path, {
             "name": self.name, "fqdn": self.fqdn, "files": self.fs.to_json(),
             "services": self.services, "packages": self.packages,
             "commands": self.commands, "multipath_config": self.multipath_config,
-            "multipath_error": self.multipath_error, "ovirt": self.ovirt})
+            "multipath_error": self.multipath_error, "ovirt": self.ovirt, "units": self.units})
 
     # --- activity -----------------------------------------------------
-    def run(self, line, stdin, live_out=None):
-        """Run one command line (exec request); logged and saved.
+    def run(self, line, stdin, live_out=None, kind="exec", env=None, unit=None):
+        """Run one command line (an exec request, or a unit's command); logged and saved.
 
         `live_out(bytes)`, when given, lets a command send stdout while it runs
-        (Context.flush); what it returns afterwards is the rest."""
+        (Context.flush); what it returns afterwards is the rest. `env` is the process
+        environment: an SSH session's has SSH_CLIENT, a systemd unit's has not."""
         if self.lab is not None and getattr(self.lab, "engines", None) is not None:
             self.lab.engines.sync_nodes()
         pid = self._started(line)
+        env = {"SSH_CLIENT": "127.0.0.1 50000 22"} if env is None else env
         try:
             with self.lock:
-                out, err, status = Shell(self, COMMANDS, live_out).run(line, stdin)
-                self.record("exec", line, status)
+                out, err, status = Shell(self, COMMANDS, live_out, env=env, pid=pid, unit=unit).run(line, stdin)
+                self.record(kind, line, status)
         finally:
             self._running.pop(pid, None)
         return out, err, status
+
+    def exec_as(self, pid, line):
+        """The process now shows another command line (after an exec chain), as `ps` and `pgrep -f` see it."""
+        with self._running_lock:
+            if pid in self._running:
+                self._running[pid] = line
 
     def _started(self, line):
         """Registers a command line as running, under a process id, for pgrep."""

@@ -22,6 +22,9 @@ Site file settings (all optional), top-level key `ovirt`:
       appliance_engine_version: 4.5.6  # Engine version inside the new HE VM
       deploy_seconds: 2              # how long hosted-engine --deploy takes
       ha_first_health_seconds: 1     # an HA agent publishes engine-status null for this long after it starts
+      setup_version: 2.7.2           # ovirt-hosted-engine-setup on the deployment host (4.5; 2.5.4-2 is 4.4's last)
+      appliance_disk_gb: 51          # the appliance's disk as the deploy sizes it (virtual size + 1 GiB)
+      pause_seconds: 86400           # how long the role pauses on a failed restore (pause_execution.yml)
       backup_seconds: 0              # how long engine-backup --mode=backup takes (lab/faults.py)
       engine_vm_ssh_port: 2227       # SSH port of the new Engine VM host `engine-vm` (after the deploy)
       repos: [{id, name}]            # yum repolist
@@ -50,6 +53,9 @@ DEFAULTS = {
     "appliance_engine_version": "4.5.6",
     "deploy_seconds": 2,
     "ha_first_health_seconds": 1,
+    "setup_version": "2.7.2",
+    "appliance_disk_gb": 51,
+    "pause_seconds": 86400,
     "backup_seconds": 0,
     "engine_vm_ssh_port": 2227,
     "repos": [
@@ -135,12 +141,12 @@ class EngineServices:
         return next((h for h in api_hosts if h["name"] in names or h["address"] in names), None)
 
     def _monitor(self, api):
-        """HostMonitoring's view of a lab host: its VDSM's haStats (lab/commands/ovirt.py ha_info)."""
-        from lab.commands import ovirt as ovirt_commands  # the commands import this module
+        """HostMonitoring's view of a lab host: its VDSM's haStats (lab/commands/hosted_engine.py ha_info)."""
+        from lab.commands import hosted_engine  # the commands import this module
 
         def monitor(api_host):
             site = (api or self.original).site
-            return ovirt_commands.ha_info(self.lab, api_host, site.state)
+            return hosted_engine.ha_info(self.lab, api_host, site.state)
         return monitor
 
     def sync_nodes(self):
@@ -157,7 +163,7 @@ class EngineServices:
                 self._host_call(call)
 
     def _host_call(self, call):
-        from lab.commands import ovirt as ovirt_commands  # the commands import this module
+        from lab.commands import hosted_engine  # the commands import this module
         host = next((h for h in self.lab.hosts.values() if self.api_host_for(h, [call])), None)
         if host is None:
             return
@@ -168,9 +174,9 @@ class EngineServices:
                 host.record("engine", f"vdsm: setHaMaintenanceMode local={call['local']}", 0)
             elif call["call"] == "host-deploy":
                 if call["hosted_engine"] == "deploy":
-                    ovirt_commands.he_node_deploy(host, self.lab)
+                    hosted_engine.he_node_deploy(host, self.lab)
                 elif call["hosted_engine"] == "undeploy":
-                    ovirt_commands.he_node_undeploy(host)
+                    hosted_engine.he_node_undeploy(host)
                 host.record("engine", "host-deploy" + (f": hosted-engine {call['hosted_engine']}"
                                                        if call["hosted_engine"] else ""), 0)
                 if call.get("reboot"):
@@ -191,11 +197,11 @@ class EngineServices:
             tmp = directory / ".state.json.tmp"
             tmp.write_text(json.dumps(state, indent=1, sort_keys=True))
             os.replace(tmp, directory / "state.json")
-        from lab.commands import ovirt as ovirt_commands  # the commands import this module
+        from lab.commands import hosted_engine  # the commands import this module
 
         def he_vm_up():  # the new Engine answers while its VM runs
             with self.new.site.lock:
-                return ovirt_commands.he_vm_host(self.new.site.state) is not None
+                return hosted_engine.he_vm_host(self.new.site.state) is not None
 
         api = EngineApi(str(directory), {}, port=self._port("engine_api_new_port"), is_up=he_vm_up,
                         delays=self.cfg["engine_delays"])

@@ -6,6 +6,7 @@ what a real shell would do.
 """
 import getopt
 import re
+import time
 from dataclasses import dataclass, field
 
 from lab.vfs import FsError, normpath
@@ -228,11 +229,13 @@ class _Sink:
 class Shell:
     """Runs command lines against one host; commands come from lab.commands."""
 
-    def __init__(self, host, registry, live_out=None):
+    def __init__(self, host, registry, live_out=None, env=None, pid=None, unit=None):
         self.host = host
         self.registry = registry
         self.cwd = HOME
         self.live_out = live_out  # callable(bytes): write to the client while the line runs
+        self.env = dict(env or {})  # the process environment (no $VAR expansion: commands read it)
+        self.pid, self.unit = pid, unit  # the process, and the transient unit it runs in
         self._top_out = None
 
     def _write_live(self, data):
@@ -372,6 +375,26 @@ class Context:
 
     def error(self, text):
         self.err += (text + "\n").encode()
+
+    def sleep(self, seconds):
+        """Waits without holding the host, so its other sessions run their commands meanwhile. A unit's
+        process asked to stop (`systemctl stop`) ends here."""
+        host = self.host
+        deadline = time.monotonic() + seconds
+        with host.idle:
+            while not self._stop_asked() and time.monotonic() < deadline:
+                host.idle.wait(deadline - time.monotonic())
+        if self._stop_asked():
+            from lab.units import Stopped
+            raise Stopped()
+
+    def _stop_asked(self):
+        return self.shell.unit is not None and self.host.stopping.get(self.shell.unit)
+
+    def exec_as(self, line):
+        """This process continues as another command line (the exec chain of a wrapper script)."""
+        if self.shell.pid is not None:
+            self.host.exec_as(self.shell.pid, line)
 
     def path(self, path):
         return normpath(path, self.shell.cwd)

@@ -12,7 +12,6 @@ resource is the way back: it enables and starts the original Engine again and ke
 
 from __future__ import annotations
 
-import io
 import posixpath
 import tarfile
 import time
@@ -80,21 +79,22 @@ def _take_backup(props: dict, engine: Connection) -> None:
     engine.run("engine-backup", "--mode=backup", "--scope=all", f"--file={where['engineFile']}", f"--log={where['engineLog']}")
 
 
-def engine_version(archive: bytes) -> str:
-    """The Engine version engine-backup recorded in the archive's `version` member."""
-    with tarfile.open(fileobj=io.BytesIO(archive), mode="r:*") as tar:
-        member = next((m for m in tar.getmembers() if m.name.lstrip("./") == "version"), None)
-        if member is None:
-            raise BackupError("the backup archive has no `version` member: it is not an engine-backup archive")
-        return tar.extractfile(member).read().decode().strip()
+def engine_version(archive) -> str:
+    """The Engine version engine-backup recorded in the archive's `version` member; the archive (a file
+    object) is read as a stream, so its size does not matter."""
+    with tarfile.open(fileobj=archive, mode="r|*") as tar:
+        for member in tar:
+            if member.name.lstrip("./") == "version":
+                return tar.extractfile(member).read().decode().strip()
+    raise BackupError("the backup archive has no `version` member: it is not an engine-backup archive")
 
 
 def _copy_off_and_verify(props: dict, engine: Connection) -> dict:
     where, server = paths(props), _backup_server(props)
     server.run("mkdir", "-p", props["directory"])
     on_engine = sha256_of(engine, where["engineFile"])
-    copied = copy_file(engine, where["engineFile"], server, where["file"])
-    sha, size, archive = copied.sha256, copied.size, copied.data
+    copied = copy_file(engine, where["engineFile"], server, where["file"], examine=engine_version)
+    sha, size = copied.sha256, copied.size
     copy_file(engine, where["engineLog"], server, where["log"])
     on_server = sha256_of(server, where["file"])
     if not (on_engine == sha == on_server):
@@ -108,7 +108,7 @@ def _copy_off_and_verify(props: dict, engine: Connection) -> dict:
         "logLocation": f"{props['backupServer']['name']}:{where['log']}",
         "size": size,
         "sha256": sha,
-        "engineVersion": engine_version(archive) if archive is not None else None,
+        "engineVersion": copied.examined,
         "takenAt": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
 

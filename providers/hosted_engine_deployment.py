@@ -6,15 +6,19 @@ without a single prompt, from an otopi answer file made from the stack's setting
 holds passwords: it is written with mode 0600 before any byte goes in, never appears on a command
 line, and is removed when the deploy ends. Then the Engine VM gets the modules the Engine needs.
 
-A running Engine VM is never deployed over: a host that already runs it is adopted. Deleting the
+A host where hosted-engine is already deployed is never deployed over: it is adopted. The deploy runs
+as a transient systemd unit whose output goes to a file on the host that the provider follows, so
+neither a dropped session nor a killed `pulumi up` stops it; the next `up` follows it again. Deleting the
 resource does not tear the Engine down (that is the site's whole management plane); the stack
 protects it, and the README says how to retire it on purpose.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import posixpath
+import re
 import sys
 import time
 
@@ -28,7 +32,12 @@ from providers.timing import TIMING_OUTPUTS, timed
 
 SETUP_PACKAGE = "ovirt-hosted-engine-setup"
 DEPLOY_UNIT = "ovirt-she-hosted-engine-deploy"
-ENGINE_MODULES = ("javapackages-tools", "pki-deps", "postgresql:12")
+DEPLOY_OUTPUT = "/var/log/ovirt-she-migration/hosted-engine-deploy.log"
+SETUP_LOGS = "/var/log/ovirt-hosted-engine-setup/"
+# roles/repositories (ovirt-ansible-collection): the streams an Engine VM needs; only those its OS has are enabled
+ENGINE_MODULES = ("javapackages-tools", "pki-deps", "postgresql:12", "mod_auth_openidc:2.3", "nodejs:14")
+# roles/hosted_engine_setup/tasks/pause_execution.yml: the role waits (up to 24 h) for this file to go
+PAUSED = re.compile(r"Pause execution until (\S+_he_setup_lock) is removed")
 KNOWN_HOSTS_NOTE = (
     "the deployment changed the Engine's SSH host key: remove the original Engine's entry for {fqdn} from "
     "~/.ssh/known_hosts on every client machine that reached it, and trust the new key: {key}"
@@ -47,41 +56,63 @@ def _typed(value) -> str:
     return f"str:{value}"
 
 
+def engine_vm_mac(fqdn: str) -> str:
+    """A unicast MAC in the range the deploy proposes (00:16:3e:00-7f:xx:xx), the same for the same Engine."""
+    digest = hashlib.sha256(fqdn.encode()).digest()
+    return "00:16:3e:%02x:%02x:%02x" % (digest[0] & 0x7F, digest[1], digest[2])
+
+
 def answers(props: dict) -> dict:
-    """The otopi answers for a non-interactive restore deploy, keyed as ovirt-hosted-engine-setup reads them."""
+    """Every answer a restore deploy of ovirt-hosted-engine-setup 2.4 to 2.7 asks for (the lab's README lists
+    the questions and where each answer comes from), keyed as its plugins read them. Standard input is
+    /dev/null: a question left unanswered would end the deploy, default or not."""
     vm, storage, smtp = props["vm"], props["storage"], props["smtp"]
     found = {
         "OVEHOSTED_CORE/deployProceed": True,
+        "OVEHOSTED_CORE/forceIpProceed": "yes",  # 2.6.5+: the deploy's IPv6-by-default warning, accepted
         "OVEHOSTED_CORE/renewPKIonRestore": bool(props["renewPki"]),
         "OVEHOSTED_CORE/pauseonRestore": False,
+        "OVEHOSTED_CORE/enableKeycloak": bool(props["enableKeycloak"]),
         "OVEHOSTED_NETWORK/fqdn": props["fqdn"],
+        "OVEHOSTED_NETWORK/host_name": props["hostName"],
         "OVEHOSTED_NETWORK/bridgeIf": props["bridgeInterface"],
         "OVEHOSTED_NETWORK/gateway": props["gateway"],
-        "OVEHOSTED_VM/vmMemSizeMB": int(vm["memoryMB"]),
-        "OVEHOSTED_VM/vmVCpus": int(vm["vcpus"]),
-        "OVEHOSTED_VM/cloudinitVMETCHOSTS": True,
-        "OVEHOSTED_VM/rootSshAccess": "yes",
-        "OVEHOSTED_VM/rootSshPubkey": props["rootSshPublicKey"],
-        "OVEHOSTED_VM/cloudinitRootPwd": props["engineRootPassword"],
-        "OVEHOSTED_ENGINE/adminPassword": props["adminPassword"],
+        "OVEHOSTED_NETWORK/network_test": props["networkTest"]["type"],
+        "OVEHOSTED_ENGINE/datacenterName": props["dataCenterName"],
         "OVEHOSTED_ENGINE/clusterName": props["clusterName"],
+        "OVEHOSTED_ENGINE/adminPassword": props["adminPassword"],
+        "OVEHOSTED_VM/ovfArchive": props.get("applianceOva", ""),
+        "OVEHOSTED_VM/vmMemSizeMB": int(vm["memoryMB"]),
+        "OVEHOSTED_VM/vmVCpus": str(int(vm["vcpus"])),
+        "OVEHOSTED_VM/vmMACAddr": vm.get("macAddress") or engine_vm_mac(props["fqdn"]),
+        "OVEHOSTED_VM/cloudinitInstanceDomainName": props["fqdn"].split(".", 1)[1],  # asked by 2.4.x on restore
+        "OVEHOSTED_VM/cloudinitRootPwd": props["engineRootPassword"],
+        "OVEHOSTED_VM/rootSshPubkey": props["rootSshPublicKey"],
+        "OVEHOSTED_VM/rootSshAccess": vm["rootSshAccess"],
+        "OVEHOSTED_VM/applyOpenScapProfile": bool(vm.get("openScapProfile")),
+        "OVEHOSTED_VM/enableFips": bool(vm["fips"]),
+        "OVEHOSTED_VM/cloudinitVMStaticCIDR": vm.get("staticCIDR") or False,  # bool:False is DHCP
+        "OVEHOSTED_VM/cloudinitVMETCHOSTS": bool(vm["etcHosts"]),
         "OVEHOSTED_STORAGE/domainType": storage["type"],
+        "OVEHOSTED_STORAGE/storageDomainName": props["storageDomainName"],
         "OVEHOSTED_STORAGE/imgSizeGB": str(int(storage["diskSizeGB"])),
         "OVEHOSTED_NOTIF/smtpServer": smtp["server"],
-        "OVEHOSTED_NOTIF/smtpPort": str(int(smtp["port"])),
+        "OVEHOSTED_NOTIF/smtpPort": str(int(smtp["port"])),  # its check matches a string
         "OVEHOSTED_NOTIF/sourceEmail": smtp["sender"],
         "OVEHOSTED_NOTIF/destEmail": ",".join(smtp["recipients"]),
     }
-    if vm.get("macAddress"):
-        found["OVEHOSTED_VM/vmMACAddr"] = vm["macAddress"]
+    if vm.get("openScapProfile"):
+        found["OVEHOSTED_VM/OpenScapProfileName"] = vm["openScapProfile"]
     if vm.get("staticCIDR"):
-        found["OVEHOSTED_VM/cloudinitVMStaticCIDR"] = vm["staticCIDR"]
         found["OVEHOSTED_VM/cloudinitVMDNS"] = ",".join(vm.get("dns") or [])
-    found.update(_storage_answers(storage))
+    if props["networkTest"]["type"] == "tcp":
+        found["OVEHOSTED_NETWORK/network_test_tcp_address"] = props["networkTest"]["address"]
+        found["OVEHOSTED_NETWORK/network_test_tcp_port"] = str(int(props["networkTest"]["port"]))
+    found.update(_storage_answers(storage, props))
     return found
 
 
-def _storage_answers(storage: dict) -> dict:
+def _storage_answers(storage: dict, props: dict) -> dict:
     kind = storage["type"]
     if kind in ("nfs", "glusterfs"):
         found = {"OVEHOSTED_STORAGE/storageDomainConnection": storage["connection"],
@@ -92,6 +123,10 @@ def _storage_answers(storage: dict) -> dict:
     if kind == "iscsi":
         return {"OVEHOSTED_STORAGE/iSCSIPortalIPAddress": storage["portal"],
                 "OVEHOSTED_STORAGE/iSCSIPortalPort": str(int(storage.get("port", 3260))),
+                "OVEHOSTED_STORAGE/iSCSIDiscoverUser": storage.get("discoverUser", ""),
+                "OVEHOSTED_STORAGE/iSCSIDiscoverPassword": props.get("iscsiDiscoverPassword") or "",
+                "OVEHOSTED_STORAGE/iSCSIPortalUser": storage.get("portalUser", ""),
+                "OVEHOSTED_STORAGE/iSCSIPortalPassword": props.get("iscsiPortalPassword") or "",
                 "OVEHOSTED_STORAGE/iSCSITargetName": storage["target"],
                 "OVEHOSTED_STORAGE/LunID": storage["lun"]}
     return {"OVEHOSTED_STORAGE/LunID": storage["lun"]}
@@ -132,16 +167,6 @@ def _deployed(deploy: Connection) -> bool:
     return deploy.run("test", "-s", HE_CONF, check=False).exit_status == 0
 
 
-def _wait_for_a_running_deploy(props: dict, deploy: Connection) -> None:
-    """An interrupted `pulumi up` leaves its deploy running on the host: let it finish, never start a second."""
-    deadline = time.monotonic() + props["deployTimeout"]
-    while deploy.run("pgrep", "-f", "hosted-engine --deploy", check=False).exit_status == 0:
-        if time.monotonic() > deadline:
-            raise DeploymentError(f"a `hosted-engine --deploy` still runs on {deploy.host.name} after "
-                                  f"{props['deployTimeout']}s: follow it in /var/log/ovirt-hosted-engine-setup/")
-        time.sleep(5)
-
-
 def _ensure_setup_package(deploy: Connection) -> None:
     if deploy.run("rpm", "-q", SETUP_PACKAGE, check=False).exit_status == 0:
         return
@@ -163,16 +188,106 @@ def _fetch_backup(props: dict, deploy: Connection) -> str:
     return target
 
 
-def _run_deploy(props: dict, deploy: Connection, backup: str) -> None:
-    answers_path = posixpath.join(props["backupDirectory"], "ovirt-she-answers.conf")
-    deploy.write_file(answers_path, answer_file(answers(props)).encode(), mode=0o600)
-    try:
-        # As a transient service, as the procedure runs it under tmux: a dropped SSH session must not kill it.
-        deploy.run("systemd-run", f"--unit={DEPLOY_UNIT}", "--collect", "--wait", "--pipe", "--quiet", "--",
-                   "hosted-engine", "--deploy", f"--restore-from-file={backup}", f"--config-append={answers_path}",
-                   on_line=_progress(deploy.host.name))
-    finally:
-        deploy.run("rm", "-f", "--", answers_path)
+def unit_state(show: str) -> dict:
+    """`systemctl show UNIT -p ...` as a dict."""
+    return dict(line.split("=", 1) for line in show.splitlines() if "=" in line)
+
+
+def _unit(deploy: Connection) -> dict:
+    """The deploy's transient unit: running, finished (kept by RemainAfterExit) or failed; not loaded if none."""
+    shown = deploy.run("systemctl", "show", DEPLOY_UNIT, "--property=LoadState,ActiveState,SubState,Result,ExecMainStatus")
+    return unit_state(shown.stdout)
+
+
+def _running(unit: dict) -> bool:
+    return unit.get("SubState") == "running"
+
+
+def _loaded(unit: dict) -> bool:
+    return unit.get("LoadState") == "loaded"
+
+
+def _answers_path(props: dict) -> str:
+    return posixpath.join(props["backupDirectory"], "ovirt-she-answers.conf")
+
+
+def _start_deploy(props: dict, deploy: Connection, backup: str) -> None:
+    """As a transient service, as the procedure runs it under tmux: its output goes to a file on the host,
+    so a dropped SSH session neither kills it nor loses what it printed."""
+    answers_path = _answers_path(props)
+    found = answers({**props, "hostName": deploy.run("hostname", "-f").stdout.strip()})
+    deploy.write_file(answers_path, answer_file(found).encode(), mode=0o600)
+    deploy.run("mkdir", "-p", posixpath.dirname(DEPLOY_OUTPUT))
+    deploy.run("rm", "-f", "--", DEPLOY_OUTPUT)
+    deploy.run("systemd-run", f"--unit={DEPLOY_UNIT}", "--property=RemainAfterExit=yes",
+               f"--property=StandardOutput=file:{DEPLOY_OUTPUT}", "--quiet", "--",
+               "hosted-engine", "--deploy", f"--restore-from-file={backup}", f"--config-append={answers_path}")
+
+
+def new_lines(text: str, finished: bool) -> list[str]:
+    """The whole lines of a read of the output; the last, unfinished one waits for the next read."""
+    lines = text.split("\n")
+    return [line for line in lines if line] if finished else lines[:-1]
+
+
+def _follow(props: dict, deploy: Connection) -> dict:
+    """Shows the deploy's output as it comes, until its unit has ended; a paused deploy and one that outruns
+    `hostedEngine.deployTimeout` are reported (and left running). A dropped session only re-runs these reads."""
+    show, shown, seen = _progress(deploy.host.name), 0, []
+    deadline = time.monotonic() + props["deployTimeout"]
+    while True:
+        unit = _unit(deploy)
+        finished = not _running(unit)
+        text = deploy.run("tail", "-n", f"+{shown + 1}", DEPLOY_OUTPUT, check=False).stdout
+        for line in new_lines(text, finished):
+            show(line)
+            seen.append(line)
+            shown += 1
+        if finished:
+            return {**unit, "output": seen}
+        _refuse_a_pause(deploy, seen)
+        if time.monotonic() > deadline:
+            raise DeploymentError(
+                f"`hosted-engine --deploy` still runs on {deploy.host.name} after {props['deployTimeout']}s "
+                f"(`hostedEngine.deployTimeout`). It goes on: follow it with `tail -f {DEPLOY_OUTPUT}`, and run "
+                f"`pulumi up` again to follow it to its end; to give it up, `systemctl stop {DEPLOY_UNIT}` and "
+                f"`ovirt-hosted-engine-cleanup` on {deploy.host.name}."
+            )
+        time.sleep(props.get("pollInterval", 2))
+
+
+def _refuse_a_pause(deploy: Connection, seen: list[str]) -> None:
+    locks = [m.group(1) for m in map(PAUSED.search, seen) if m]
+    if not locks or deploy.run("test", "-e", locks[-1], check=False).exit_status != 0:
+        return
+    at = max(i for i, line in enumerate(seen) if PAUSED.search(line))
+    why = "\n".join(seen[max(0, at - 12):at])
+    raise DeploymentError(
+        f"`hosted-engine --deploy` on {deploy.host.name} paused after a failed step and waits up to 24 hours:\n{why}\n"
+        f"Either fix it as said above (the bootstrap Engine VM is reachable from {deploy.host.name}), remove "
+        f"{locks[-1]} on {deploy.host.name} to let the deploy go on, and run `pulumi up` again to follow it; or "
+        f"give it up: `systemctl stop {DEPLOY_UNIT}`, then `ovirt-hosted-engine-cleanup` on {deploy.host.name}, "
+        f"fix the cause and run `pulumi up` again. Logs: {SETUP_LOGS} on {deploy.host.name}."
+    )
+
+
+def _deploy(props: dict, deploy: Connection) -> None:
+    """Starts the deploy unless one already runs or ran (a killed `pulumi up` leaves it going), then follows
+    it to its end; the answer file (it holds passwords) goes when the deploy is over, whatever its result."""
+    unit = _unit(deploy)
+    if not _loaded(unit):
+        _ensure_setup_package(deploy)
+        _start_deploy(props, deploy, _fetch_backup(props, deploy))
+    ended = _follow(props, deploy)
+    deploy.run("rm", "-f", "--", _answers_path(props))
+    deploy.run("systemctl", "reset-failed" if ended.get("ActiveState") == "failed" else "stop", DEPLOY_UNIT)
+    if ended.get("ActiveState") != "active":
+        last = "\n".join(ended["output"][-15:])
+        raise DeploymentError(
+            f"`hosted-engine --deploy` failed on {deploy.host.name} (exit status {ended.get('ExecMainStatus')}):\n"
+            f"{last}\nSee {SETUP_LOGS} on {deploy.host.name}; run `ovirt-hosted-engine-cleanup` there, fix the "
+            f"cause, then `pulumi up` again."
+        )
 
 
 def _engine_vm(props: dict, deploy: Connection) -> tuple[Connection, str]:
@@ -191,24 +306,37 @@ def _engine_vm(props: dict, deploy: Connection) -> tuple[Connection, str]:
     return connect(host, props["privateKey"]), key
 
 
-def enabled_modules(listing: str) -> set[str]:
-    """`name` and `name:stream` of each row of `dnf module list --enabled`."""
-    found = set()
+def module_streams(listing: str) -> tuple[set[str], set[str]]:
+    """(available, enabled) as `name` and `name:stream`, from the rows of `dnf module list`."""
+    available, enabled = set(), set()
     for line in listing.splitlines():
         fields = line.split()
-        if len(fields) >= 3 and fields[2] == "[e]" or len(fields) >= 2 and fields[1].endswith("[e]"):
-            stream = fields[1].removesuffix("[e]")
-            found |= {fields[0], f"{fields[0]}:{stream}"}
-    return found
+        if len(fields) < 3 or fields[0] in ("Name", "Hint:") or line.startswith(("Last metadata", " ")):
+            continue
+        stream = fields[1].split("[")[0]
+        names = {fields[0], f"{fields[0]}:{stream}"}
+        available |= names
+        if "[e]" in " ".join(fields[1:3]):
+            enabled |= names
+    return available, enabled
 
 
-def _enable_modules(vm: Connection) -> None:
-    """Procedure 7: only the modules not yet enabled are enabled."""
-    listing = vm.run("dnf", "module", "list", "--enabled", check=False)  # exits 1 when none is enabled
-    enabled = enabled_modules(listing.stdout) if listing.exit_status == 0 else set()
+def modules_to_enable(listing: str) -> tuple[list[str], list[str]]:
+    """Procedure 7: the Engine's module streams not yet enabled that the VM's OS has, and those it lacks
+    (an EL9 appliance has none of them: nothing to enable is not a failure)."""
+    available, enabled = module_streams(listing)
     missing = [m for m in ENGINE_MODULES if m not in enabled]
-    if missing:
-        vm.run("dnf", "module", "-y", "enable", *missing)
+    return [m for m in missing if m in available], [m for m in missing if m not in available]
+
+
+def _enable_modules(vm: Connection) -> list[str]:
+    listing = vm.run("dnf", "module", "list", check=False)  # exits 1 when the OS has no modules at all
+    wanted, absent = modules_to_enable(listing.stdout if listing.exit_status == 0 else "")
+    if wanted:
+        vm.run("dnf", "module", "-y", "enable", *wanted)
+    if absent:
+        pulumi.log.info(f"the Engine VM's OS has no module stream {', '.join(absent)}: nothing to enable for it")
+    return [m for m in ENGINE_MODULES if m not in absent]
 
 
 def _engine_facts(props: dict) -> dict:
@@ -234,15 +362,13 @@ class HostedEngineDeploymentProvider(ResourceProvider):
     @timed
     def create(self, props):
         deploy = _deploy_host(props)
-        _wait_for_a_running_deploy(props, deploy)
-        if not _engine_vm_running(deploy):
-            _ensure_setup_package(deploy)
-            _run_deploy(props, deploy, _fetch_backup(props, deploy))
+        if not _deployed(deploy) or _loaded(_unit(deploy)):
+            _deploy(props, deploy)
         vm, key = _engine_vm(props, deploy)
-        _enable_modules(vm)
+        modules = _enable_modules(vm)
         pulumi.log.warn(KNOWN_HOSTS_NOTE.format(fqdn=props["fqdn"], key=key))
         outs = {**props, **_engine_facts(props), "engineUrl": f"https://{props['fqdn']}/ovirt-engine/",
-                "engineVmHostKey": key, "modules": list(ENGINE_MODULES)}
+                "engineVmHostKey": key, "modules": modules}
         return CreateResult(f"{props['deployHost']['name']}:HostedEngine", outs)
 
     def read(self, id_, props):
@@ -272,7 +398,7 @@ class HostedEngineDeployment(Resource, module="ovirt", name="HostedEngineDeploym
     hostedStorageDomainId: pulumi.Output[str]
 
     def __init__(self, name: str, props: dict, opts=None):
-        secret = ["privateKey", "adminPassword", "engineRootPassword"]
+        secret = ["privateKey", "adminPassword", "engineRootPassword", "iscsiDiscoverPassword", "iscsiPortalPassword"]
         outputs = {"engineUrl": None, "engineVmId": None, "hostedStorageDomainId": None, "engineVmHostKey": None, "modules": None, **TIMING_OUTPUTS}
         opts = pulumi.ResourceOptions.merge(pulumi.ResourceOptions(protect=True), opts)
         opts = pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(additional_secret_outputs=secret))

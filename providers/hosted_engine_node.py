@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 
+import ovirtsdk4
 import ovirtsdk4.types as types
 import pulumi
 from pulumi.dynamic import CheckFailure, CheckResult, CreateResult, DiffResult, ReadResult, Resource, ResourceProvider, UpdateResult
@@ -171,7 +172,13 @@ class HostedEngineNodeProvider(ResourceProvider):
         return UpdateResult(_convert(news))
 
     def read(self, id_, props):
-        host = engine_api.find_host(_engine(props), props["host"], all_content=True)
+        """An Engine that does not answer (its VM down or moving) says nothing about the host: the state's
+        record stays."""
+        try:
+            host = engine_api.find_host(_engine(props), props["host"], all_content=True)
+        except ovirtsdk4.Error as err:
+            pulumi.log.warn(f"the new Engine does not answer ({err}): {props['host']} keeps its recorded state")
+            return ReadResult(id_, props)
         if host is None:
             return ReadResult(None, {})
         score = host.hosted_engine.score if host.hosted_engine and host.hosted_engine.score is not None else 0

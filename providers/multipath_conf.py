@@ -15,11 +15,12 @@ SECTIONS = FLAT_SECTIONS + tuple(LIST_SECTIONS)
 # VDSM depends on these; the procedure says never to override them.
 FORBIDDEN = {
     "user_friendly_names": "every host must see a device under the same name, so VDSM keeps it `no`",
-    "find_multipaths": "oVirt must reach every device through multipath, so VDSM keeps it `no`",
+    "find_multipaths": "oVirt must reach every device through multipath, even one with a single path",
 }
 # The procedure says to change these only when the storage vendor requires it.
 VENDOR_ONLY = {
-    "no_path_retry": "VDSM's `4` fails I/O about 20 seconds after the last path is lost",
+    "no_path_retry": "VDSM's `16` (since vdsm 4.40.40) queues I/O for 80 seconds after the last path is lost, "
+                     "as long as sanlock's lease timeout",
     "polling_interval": "VDSM's `5` seconds lets the host notice path failures quickly",
 }
 

@@ -95,7 +95,7 @@ class RetryPolicy:
 RETRY = RetryPolicy.from_env()
 
 # Commands that only read the host: re-run after a dropped connection or ssh's own failure status 255.
-_READ_COMMANDS = {"cat", "stat", "sha256sum", "getent", "id", "ls", "test", "hostname", "uname", "readlink",
+_READ_COMMANDS = {"cat", "tail", "stat", "sha256sum", "getent", "id", "ls", "test", "hostname", "uname", "readlink",
                   "ssh-keyscan", "engine-upgrade-check", "lsblk", "df", "pgrep", "nproc", "showmount", "host"}
 
 
@@ -445,14 +445,15 @@ def _drain(channel: paramiko.Channel, lines: _LineSplitter | None = None) -> tup
 class Copied:
     sha256: str
     size: int
-    data: bytes | None  # the content, when small enough to keep
+    examined: object = None  # what `examine` read from the copy
 
 
 def copy_file(source: Connection, source_path: str, target: Connection, target_path: str,
-              mode: int = 0o600, keep_up_to: int = 64 << 20) -> Copied:
-    """Streams a file from one host to another through this process, never half-written at the target."""
+              mode: int = 0o600, examine=None) -> Copied:
+    """Streams a file from one host to another through this process, never half-written at the target;
+    `examine(file)`, when given, reads the copy (of any size: it is spooled to disk past 64 MiB)."""
     digest, size, partial = hashlib.sha256(), 0, target_path + ".part"
-    with tempfile.SpooledTemporaryFile(max_size=keep_up_to) as spool:
+    with tempfile.SpooledTemporaryFile(max_size=64 << 20) as spool:
         with source.sftp() as sftp, sftp.open(source_path, "rb") as remote:
             while chunk := remote.read(1 << 20):
                 digest.update(chunk)
@@ -466,7 +467,7 @@ def copy_file(source: Connection, source_path: str, target: Connection, target_p
                     remote.write(chunk)
             sftp.posix_rename(partial, target_path)
         spool.seek(0)
-        return Copied(digest.hexdigest(), size, spool.read() if size <= keep_up_to else None)
+        return Copied(digest.hexdigest(), size, examine(spool) if examine else None)
 
 
 def sha256_of(connection: Connection, path: str) -> str | None:

@@ -82,6 +82,29 @@ def test_the_base_config_is_accepted(base):
     assert site_config.load(FakeConfig(base)).migration.nodes == ["host1", "host2"]
 
 
+@pytest.mark.parametrize("path,value,setting", [
+    (("hostedEngine", "smtp", "server"), "SMTP.example.com", "hostedEngine.smtp.server"),  # ha_notifications.py
+    (("hostedEngine", "smtp", "server"), "smtp_relay", "hostedEngine.smtp.server"),
+    (("hostedEngine", "smtp", "recipients"), ["ops@Example.COM"], "hostedEngine.smtp.recipients"),
+    (("hostedEngine", "storage", "nfsVersion"), "v5", "hostedEngine.storage.nfsVersion"),  # constants.NfsVersions
+    (("hostedEngine", "storage", "diskSizeGB"), 40, "hostedEngine.storage.diskSizeGB"),  # vm/image.py
+    (("hostedEngine", "dataCenterName"), "Data Centre 1", "hostedEngine.dataCenterName"),
+    (("hostedEngine", "networkTest"), {"type": "arp"}, "hostedEngine.networkTest.type"),
+    (("hostedEngine", "networkTest"), {"type": "tcp"}, "hostedEngine.networkTest.address"),
+    (("hostedEngine", "vm", "staticCIDR"), "192.0.2.60", "hostedEngine.vm.staticCIDR"),  # 4.4 needs the prefix
+    (("hostedEngine", "vm", "rootSshAccess"), "no", "hostedEngine.vm.rootSshAccess"),
+])
+def test_what_the_deploy_would_refuse_is_refused_at_preview(base, path, value, setting):
+    changed = copy.deepcopy(base)
+    target = changed
+    for step in path[:-1]:
+        target = target.setdefault(step, {})
+    target[path[-1]] = value
+    with pytest.raises(site_config.ConfigError) as refused:
+        site_config.load(FakeConfig(changed))
+    assert f"`{setting}`" in str(refused.value)
+
+
 @settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(data=st.data(), value=VALUES, delete=st.booleans())
 def test_a_bad_value_anywhere_is_rejected_naming_the_setting_or_accepted(base, data, value, delete):
@@ -112,13 +135,12 @@ INJECTIONS = {
     ("backup", "fileName"): "engine;touch PWNED1$(touch PWNED2)`touch PWNED3`.backup",
     ("backup", "directory"): "/backup/a b;touch PWNED4",
     ("hostedEngine", "backupDirectory"): "/root/back up$(touch PWNED5)&&touch PWNED6",
-    ("hostedEngine", "smtp", "sender"): "root@localhost;touch PWNED7",
+    ("hostedEngine", "storage", "mountOptions"): "rw;touch PWNED7",
 }
 
 
 def test_a_migration_with_shell_metacharacters_in_its_settings_runs_only_what_it_should(tmp_path, migration_lab, client_key):
     settings = migration_settings(migration_lab, migration_lab.ports)
-    settings["hostedEngine"]["smtp"] = {"sender": "root@localhost"}
     for path, value in INJECTIONS.items():
         settings = with_value(settings, path, value, delete=False)
     settings["multipathOverrides"][0]["settings"]["devices"][0]["vendor"] = "IBM$(touch PWNED8);`touch PWNED9`"

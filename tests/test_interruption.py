@@ -115,9 +115,9 @@ def test_the_resumed_migration_converges_to_the_uninterrupted_end_state(site):
     assert result.summary.result == "succeeded"
     outputs = {k: v.value for k, v in result.outputs.items()}
     assert outputs["nodeScores"] == {"host1": 3400, "host2": 3400}
-    commands = [c["command"] for c in lab.commands()]
+    commands = [c["command"] for c in lab.commands() if c["kind"] == "exec"]  # a unit's own command is kind "unit"
     assert sum(c.startswith("engine-backup --mode=backup") for c in commands) == 1, "never a second backup"
-    assert sum(c.startswith(("systemd-run", "hosted-engine")) and "hosted-engine --deploy" in c for c in commands) == 1, "never a second deploy"
+    assert sum("hosted-engine --deploy" in c for c in commands) == 1, "never a second deploy"
     status, listing, _ = run(lab.ssh("backup"), "sha256sum /backup/engine-lab.backup")
     assert status == 0 and listing.split()[0] == outputs["backup"]["sha256"], "the backup is the one taken"
     api = lab.engine_connection(new=True, password=ADMIN_PASSWORD)

@@ -61,8 +61,8 @@ def vm_status(client):
 def test_vm_status_fails_on_a_host_that_is_not_a_node(lab):
     # ovirt-host pulls in ovirt-hosted-engine-setup; without hosted-engine.conf, hosted-engine.in
     # prints this on stdout and exits 1.
-    assert run(lab.ssh("host1"), "hosted-engine --vm-status --json") == (1, "You must run --deploy first\n", "")
-    assert run(lab.ssh("host1"), "hosted-engine --vm-status") == (1, "You must run --deploy first\n", "")
+    assert run(lab.ssh("host1"), "hosted-engine --vm-status --json") == (1, "You must run deploy first\n", "")
+    assert run(lab.ssh("host1"), "hosted-engine --vm-status") == (1, "You must run deploy first\n", "")
 
 
 def test_deploy_output_arrives_while_it_runs(lab):
@@ -153,7 +153,7 @@ def test_undeploy_hosted_engine_reverses_it(lab):
     host1 = host_service(lab.engine_connection(new=True), "host1")
     reinstall_in_maintenance(host1, undeploy_hosted_engine=True)
     client = lab.ssh("host1")
-    assert run(client, "hosted-engine --vm-status --json") == (1, "You must run --deploy first\n", "")
+    assert run(client, "hosted-engine --vm-status --json") == (1, "You must run deploy first\n", "")
     assert run(client, "systemctl is-active ovirt-ha-agent")[0] == 3
     assert run(client, "test -e /etc/ovirt-hosted-engine/hosted-engine.conf")[0] == 1  # tasks/remove.yml
     assert set(vm_status(lab.ssh("deploy"))) == {"1", "global_maintenance"}

@@ -178,7 +178,7 @@ def test_multipath_dropin_applies_on_reload_not_before(clients, lab):
     sftp.close()
     status, before, _ = sh(clients, "host1", "multipathd show config")
     assert status == 0 and "\tpolling_interval 5\n" in before and "LAB" not in before
-    assert '\tuser_friendly_names "no"\n' in before and "\tno_path_retry 4\n" in before
+    assert '\tuser_friendly_names "no"\n' in before and "\tno_path_retry 16\n" in before  # VDSM 4.40.40 and later
     assert sh(clients, "host1", "systemctl reload multipathd") == (0, "", "")
     status, after, _ = sh(clients, "host1", "multipathd show config")
     assert "\tpolling_interval 10\n" in after

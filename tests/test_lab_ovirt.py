@@ -15,20 +15,44 @@ import pytest
 
 from lab.testing import run
 
+# Every question a 4.5 restore deploy (ovirt-hosted-engine-setup 2.7) asks for NFS storage, DHCP, a given MAC.
 ANSWERS = {
+    "OVEHOSTED_CORE/skipTTYCheck": "bool:True",  # run over a plain SSH exec, without a pseudo-tty
     "OVEHOSTED_CORE/deployProceed": "bool:True",
+    "OVEHOSTED_CORE/forceIpProceed": "str:yes",
     "OVEHOSTED_NETWORK/gateway": "str:192.0.2.1",
     "OVEHOSTED_NETWORK/bridgeIf": "str:eth0",
-    "OVEHOSTED_NETWORK/fqdn": "str:engine.lab.example",
-    "OVEHOSTED_VM/cloudinitRootPwd": "str:appliance-root-password",
+    "OVEHOSTED_NETWORK/network_test": "str:dns",
+    "OVEHOSTED_ENGINE/datacenterName": "str:Default",
+    "OVEHOSTED_ENGINE/clusterName": "str:Default",
+    "OVEHOSTED_CORE/renewPKIonRestore": "bool:False",
+    "OVEHOSTED_CORE/pauseonRestore": "bool:False",
+    "OVEHOSTED_CORE/enableKeycloak": "bool:False",
+    "OVEHOSTED_VM/ovfArchive": "str:",
+    "OVEHOSTED_VM/vmVCpus": "str:4",
     "OVEHOSTED_VM/vmMemSizeMB": "int:16384",
-    "OVEHOSTED_VM/vmVCpus": "int:4",
+    "OVEHOSTED_VM/cloudinitRootPwd": "str:appliance-root-password",
+    "OVEHOSTED_VM/rootSshPubkey": "str:",
+    "OVEHOSTED_VM/rootSshAccess": "str:yes",
+    "OVEHOSTED_VM/applyOpenScapProfile": "bool:False",
+    "OVEHOSTED_VM/enableFips": "bool:False",
+    "OVEHOSTED_VM/vmMACAddr": "str:00:16:3e:4c:61:62",
+    "OVEHOSTED_VM/cloudinitVMStaticCIDR": "bool:False",
+    "OVEHOSTED_VM/cloudinitVMETCHOSTS": "bool:True",
+    "OVEHOSTED_NOTIF/smtpServer": "str:localhost",
+    "OVEHOSTED_NOTIF/smtpPort": "str:25",
+    "OVEHOSTED_NOTIF/sourceEmail": "str:root@localhost",
+    "OVEHOSTED_NOTIF/destEmail": "str:root@localhost",
     "OVEHOSTED_ENGINE/adminPassword": "str:lab-admin-password",
+    "OVEHOSTED_NETWORK/host_name": "str:she-deploy.lab.example",
     "OVEHOSTED_STORAGE/domainType": "str:nfs",
+    "OVEHOSTED_STORAGE/nfsVersion": "str:auto",
     "OVEHOSTED_STORAGE/storageDomainConnection": "str:storage.lab.example:/exports/hosted_engine",
+    "OVEHOSTED_STORAGE/mntOptions": "str:",
+    "OVEHOSTED_STORAGE/imgSizeGB": "str:51",
 }
-FQDN_PROMPT = ("Please provide the FQDN you would like to use for the engine.\n"
-               "          Note: This will be the FQDN of the engine VM you are now going to launch,")
+DC_PROMPT = ("Please enter the name of the data center where you want to deploy this hosted-engine host.\n"
+             "          Please note: If you are restoring a backup of a hosted-engine,")
 
 
 def answer_file(answers):
@@ -89,7 +113,11 @@ def test_engine_update_check_and_setup(lab):
 
 def test_engine_backup_errors(lab):
     engine = lab.ssh("engine")
-    assert run(engine, "engine-backup --mode=backup --log=/root/x.log") == (1, "", "FATAL: --file is missing\n")
+    assert run(engine, "engine-backup --mode=verify --log=/root/x.log") == (1, "", "FATAL: --file is missing\n")
+    assert run(engine, "engine-backup --mode=check") == (1, "", "FATAL: invalid mode\n")
+    status, out, _ = run(engine, "engine-backup")  # --mode, --file and --log have defaults (4.3 and later)
+    assert status == 0 and "archive file: /var/lib/ovirt-engine-backup/ovirt-engine-backup-" in out
+    assert "log file: /var/log/ovirt-engine-backup/ovirt-engine-backup-" in out
     status, out, err = run(engine, "engine-backup --mode=backup --file=/nowhere/b.tar.gz --log=/root/x.log")
     assert status == 1 and err == "FATAL: Cannot create '/nowhere/b.tar.gz'\n"
     assert "Cannot open: No such file or directory" in out
@@ -106,14 +134,19 @@ def test_engine_backup_archive(lab):
     assert "- Engine database 'engine'" in out and out.endswith("Done.\n")
     archive = tarfile.open(fileobj=io.BytesIO(get(engine, "/root/engine.backup")), mode="r:gz")
     names = set(archive.getnames())
-    assert {"./files", "./db/engine_backup.db", "./version", "./os_version", "./config", "./md5sum"} <= names
+    assert {"./files", "./db/engine_backup.db", "./version", "./os_version", "./config", "./sha256sum"} <= names
+    assert "./md5sum" not in names  # sha256sum since 4.4.0
+    assert archive.extractfile("./config").read().decode().splitlines() == [
+        "DB_DUMP_COMPRESSOR=", "DB_DUMP_FORMAT=custom", "DWH_DB_DUMP_COMPRESSOR=", "DWH_DB_DUMP_FORMAT=custom",
+        "KEYCLOAK_DB_DUMP_COMPRESSOR=", "KEYCLOAK_DB_DUMP_FORMAT=custom", "CINDERLIB_DB_DUMP_COMPRESSOR=",
+        "CINDERLIB_DB_DUMP_FORMAT=custom"]
     assert archive.extractfile("./version").read() == b"4.5.6\n"
     assert archive.extractfile("./os_version").read() == b"centos8\n"
     files = tarfile.open(fileobj=io.BytesIO(archive.extractfile("./files").read()), mode="r:xz")
     assert "var/lib/ovirt-engine/setup" in files.getnames()  # /var/lib/ovirt-engine/* ...
     assert not [n for n in files.getnames() if n.startswith("var/lib/ovirt-engine/backups")]  # ... minus backups
-    md5 = archive.extractfile("./md5sum").read().decode()
-    assert "  db/engine_backup.db\n" in md5 and "  version\n" in md5
+    sums = archive.extractfile("./sha256sum").read().decode()
+    assert "  db/engine_backup.db\n" in sums and "  version\n" in sums
     log = get(engine, "/root/engine-backup.log").decode()
     assert "Start of engine-backup mode backup scope all file /root/engine.backup" in log
     assert "OUTPUT: Done." in log
@@ -123,19 +156,30 @@ def test_engine_backup_archive(lab):
 
 def test_deploy_prompts_for_a_missing_answer(lab):
     deploy = lab.ssh("deploy")
-    partial = {k: v for k, v in ANSWERS.items() if k != "OVEHOSTED_NETWORK/fqdn"}
+    partial = {k: v for k, v in ANSWERS.items() if k != "OVEHOSTED_ENGINE/datacenterName"}
     put(deploy, "/root/partial.conf", answer_file(partial))
     status, out, _ = run(deploy, "hosted-engine --deploy --restore-from-file=/root/engine.backup "
                                  "--config-append=/root/partial.conf")
     assert status == 1
-    assert FQDN_PROMPT in out and "Engine VM FQDN:  []:" in out
+    assert DC_PROMPT in out and "Data center: " in out
     assert "[ ERROR ] Failed to execute stage 'Environment customization': End of file" in out
+    assert "[ INFO  ] Using Engine VM FQDN engine.lab.example from backup file." in out
     put(deploy, "/root/answers.conf", answer_file(ANSWERS))
-    status, out, _ = run(deploy, "hosted-engine --deploy --restore-from-file=/root/missing.backup "
-                                 "--config-append=/root/answers.conf")
-    assert status == 1 and "/root/missing.backup' doesn't exist" in out
-    assert run(deploy, "hosted-engine --vm-status") == (1, "You must run --deploy first\n", "")
+    status, out, err = run(deploy, "hosted-engine --deploy --restore-from-file=/root/missing.backup "
+                                   "--config-append=/root/answers.conf")
+    assert (status, out, err) == (1, "", "FATAL: File /root/missing.backup not found!\n")
+    assert run(deploy, "hosted-engine --vm-status") == (1, "You must run deploy first\n", "")
     assert lab.engine_api_new is None
+
+
+def test_deploy_over_ssh_without_a_tty_stops_at_once(lab):
+    """gr-he-common/core/shell.py: an SSH session without a pseudo-tty is refused unless skipTTYCheck."""
+    deploy = lab.ssh("deploy")
+    put(deploy, "/root/tty.conf", answer_file({k: v for k, v in ANSWERS.items() if "skipTTYCheck" not in k}))
+    status, out, _ = run(deploy, "hosted-engine --deploy --restore-from-file=/root/engine.backup "
+                                 "--config-append=/root/tty.conf")
+    assert status == 1 and "without pseudo-tty allocation" in out
+    assert "Failed to execute stage 'Environment setup': Aborted due to missing requirement" in out
 
 
 def test_deploy_checks_storage_permissions(lab):

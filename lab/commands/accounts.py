@@ -39,15 +39,32 @@ def _gname(ctx, gid):
     return accounts.group_name(ctx.fs, gid) or str(gid)
 
 
+GETENT_DATABASES = {}  # database -> fn(ctx, keys) -> exit status; `hosts` is in commands/ovirt.py
+
+
+def getent_database(name):
+    def register(func):
+        GETENT_DATABASES[name] = func
+        return func
+    return register
+
+
 @command("getent")
 def getent(ctx):
-    """getent passwd|group [KEY...]: exit 2 when a key is not found (getent(1))."""
+    """getent DATABASE [KEY...]: exit 2 when a key is not found (getent(1))."""
     if not ctx.args:
         ctx.error("getent: wrong number of arguments")
         return 1
     database, keys = ctx.args[0], ctx.args[1:]
-    if database not in ("passwd", "group"):
+    if database not in GETENT_DATABASES:
         raise Unsupported(f"getent: database not implemented: {database}")
+    return GETENT_DATABASES[database](ctx, keys)
+
+
+@getent_database("passwd")
+@getent_database("group")
+def _accounts(ctx, keys):
+    database = ctx.args[0]
     find = accounts.find_user if database == "passwd" else accounts.find_group
     if not keys:
         entries = accounts.users(ctx.fs) if database == "passwd" else accounts.groups(ctx.fs)

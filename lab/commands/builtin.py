@@ -1,4 +1,4 @@
-"""Shell builtins and trivial tools: echo, printf, true, false, test, sh -c, hostname."""
+"""Shell builtins and trivial tools: echo, printf, true, false, test, sleep, sh -c, hostname."""
 import re
 
 from lab.commands import command
@@ -19,6 +19,16 @@ def true(ctx):
 @command("false")
 def false(ctx):
     return 1
+
+
+@command("sleep")
+def sleep(ctx):
+    """coreutils sleep NUMBER[s]: waits, without holding the host."""
+    if len(ctx.args) != 1 or not re.fullmatch(r"\d+(\.\d+)?s?", ctx.args[0]):
+        ctx.error(f"sleep: invalid time interval {' '.join(ctx.args)!r}" if ctx.args else "sleep: missing operand")
+        return 1
+    ctx.sleep(float(ctx.args[0].rstrip("s")))
+    return 0
 
 
 @command("echo")

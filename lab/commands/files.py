@@ -1,4 +1,4 @@
-"""File tools (coreutils behaviour): cat, install, mkdir, rm, mv, ls, stat, chown, chmod, sha256sum."""
+"""File tools (coreutils behaviour): cat, tail, install, mkdir, rm, mv, ls, stat, chown, chmod, sha256sum."""
 import hashlib
 import posixpath
 import time
@@ -29,8 +29,30 @@ def _per_operand(ctx, names, action, failure):
     return status
 
 
+# Files the lab makes from the site file rather than storing them (procfs, the SAN's configuration):
+# path -> fn(ctx) giving the content, or None where this host has no such file. A stored file wins.
+GENERATED = {}
+
+
+def generated_file(path):
+    def register(func):
+        GENERATED[path] = func
+        return func
+    return register
+
+
+def read_file(ctx, name):
+    """A file's content as every reader (cat, tail, sha256sum) sees it."""
+    path = ctx.path(name)
+    if path in GENERATED and not ctx.fs.exists(path):
+        data = GENERATED[path](ctx)
+        if data is not None:
+            return data
+    return ctx.fs.read(path)
+
+
 def _read_operand(ctx, name):
-    return ctx.stdin.read() if name == "-" else ctx.fs.read(ctx.path(name))
+    return ctx.stdin.read() if name == "-" else read_file(ctx, name)
 
 
 @command("cat")
@@ -38,6 +60,32 @@ def cat(ctx):
     def show(name):
         ctx.out += _read_operand(ctx, name)
     return _per_operand(ctx, ctx.args or ["-"], show, "cat: {name}: {error}")
+
+
+@command("tail")
+def tail(ctx):
+    """`tail -n [+]N FILE` / `tail -c [+]N FILE`: the last N lines (bytes), or from line (byte) N on."""
+    opts, names = ctx.opts("n:c:")
+    if len(opts) != 1 or len(names) > 1:
+        raise Unsupported("tail is implemented as: tail -n|-c [+]N [FILE]")
+    option, count = opts[0]
+    if not count.lstrip("+").isdigit():
+        ctx.error(f"tail: invalid number of {'lines' if option == '-n' else 'bytes'}: '{count}'")
+        return 1
+    name = names[0] if names else "-"
+    try:
+        data = _read_operand(ctx, name)
+    except FsError as exc:
+        ctx.error(f"tail: cannot open '{name}' for reading: {exc.strerror}")
+        return 1
+    number = int(count.lstrip("+"))
+    if option == "-c":
+        ctx.out += data[max(number - 1, 0):] if count.startswith("+") else data[len(data) - number:] if number else b""
+        return 0
+    lines = data.splitlines(keepends=True)
+    ctx.out += b"".join(lines[max(number - 1, 0):] if count.startswith("+") else lines[len(lines) - number:]
+                        if number else [])
+    return 0
 
 
 @command("sha256sum")

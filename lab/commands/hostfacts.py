@@ -1,17 +1,16 @@
 """Read-only host facts for the preflight: /proc/meminfo and /proc/cpuinfo (through `cat`), `nproc`,
 `ip` (-o -4 addr show, -o link show, route show default), `showmount -e`, `df -B1 --output=avail`
-and `rpm -q ovirt-engine-appliance`.
+(`rpm -q ovirt-engine-appliance` is in commands/ovirt.py's rpm).
 
 Facts come from the site file (lab/README.md, "Host facts"): `ram_mb`, `cpus`, `cpu_flags`, and the
 optional host keys `nics: [{name, cidr, mac}]`, `gateway`, `disk_avail: {PATH: bytes}`. A host without
 `nics` has one NIC `eth0` at its `address`/24 with gateway .1 of that subnet.
 """
 import ipaddress
-import re
 
-from lab.commands import COMMANDS, command
+from lab.commands import command
+from lab.commands.files import generated_file
 from lab.commands.nfs import read_etab
-from lab.ovirt_site import settings
 from lab.shell import Unsupported
 
 DEFAULT_DISK_AVAIL = 500 << 30  # 500 GiB
@@ -45,18 +44,8 @@ def _cpuinfo(spec):
                    f"cpu cores\t: {spec.cpus}\nflags\t\t: {flags}\n\n" for n in range(spec.cpus))
 
 
-PROC_FILES = {"/proc/meminfo": _meminfo, "/proc/cpuinfo": _cpuinfo}
-_cat_files = COMMANDS["cat"]
-
-
-@command("cat")
-def cat(ctx):
-    """/proc/meminfo and /proc/cpuinfo from the site's ram_mb, cpus and cpu_flags; other files as before."""
-    if ctx.args and all(a in PROC_FILES for a in ctx.args):
-        for name in ctx.args:
-            ctx.out += PROC_FILES[name](ctx.host.spec).encode()
-        return 0
-    return _cat_files(ctx)
+for _path, _render in (("/proc/meminfo", _meminfo), ("/proc/cpuinfo", _cpuinfo)):
+    generated_file(_path)(lambda ctx, render=_render: render(ctx.host.spec).encode())
 
 
 @command("nproc")
@@ -145,19 +134,4 @@ def df(ctx):
     return 0
 
 
-_rpm = COMMANDS["rpm"]
 
-
-@command("rpm")
-def rpm(ctx):
-    """`rpm -q ovirt-engine-appliance` carries the appliance's Engine version (`ovirt.appliance_engine_version`)."""
-    if ctx.args[:1] in (["-q"], ["--query"]) and "ovirt-engine-appliance" in ctx.args[1:] and len(ctx.args) == 2:
-        if "ovirt-engine-appliance" not in ctx.host.packages:
-            ctx.print("package ovirt-engine-appliance is not installed")
-            return 1
-        lab = getattr(ctx.host, "lab", None)
-        version = str(settings(lab.site)["appliance_engine_version"]) if lab is not None else "4.5.6"
-        major_minor = ".".join(re.findall(r"\d+", version)[:2])
-        ctx.print(f"ovirt-engine-appliance-{major_minor}-20240101000000.1.el8.x86_64")
-        return 0
-    return _rpm(ctx)

@@ -2,13 +2,14 @@
 import time
 
 from lab import multipath
+from lab import units as lab_units
 from lab.commands import command
 from lab.shell import Unsupported
 
 # systemctl(1) EXIT STATUS and LSB codes used by status/is-active.
 EXIT_FAILURE, EXIT_NOT_RUNNING, EXIT_NO_UNIT, EXIT_NOT_FOUND = 1, 3, 4, 5
 _VERBS = ("start", "stop", "restart", "reload", "try-restart", "enable", "disable",
-          "status", "is-active", "is-enabled", "daemon-reload")
+          "status", "is-active", "is-enabled", "daemon-reload", "show", "reset-failed")
 
 
 def _unit(name):
@@ -21,8 +22,9 @@ def _unit(name):
 
 @command("systemctl")
 def systemctl(ctx):
-    opts, args = ctx.opts("q", ["quiet", "now", "no-pager", "full"])
+    opts, args = ctx.opts("qp:", ["quiet", "now", "no-pager", "full", "property=", "value"])
     flags = {o for o, _ in opts}
+    wanted = [name for o, v in opts if o in ("-p", "--property") for name in v.split(",")]
     if not args or args[0] not in _VERBS:
         raise Unsupported(f"systemctl: verb not implemented: {args[0] if args else '(none)'}")
     verb, units = args[0], [_unit(u) for u in args[1:]]
@@ -32,6 +34,8 @@ def systemctl(ctx):
         ctx.error("Too few arguments.")
         return EXIT_FAILURE
     quiet = bool(flags & {"-q", "--quiet"})
+    if verb == "show":
+        return _show(ctx, units, wanted, "--value" in flags)
     handler = _HANDLERS[verb]
     statuses = [handler(ctx, unit, quiet, "--now" in flags) for unit in units]
     if verb == "is-active":
@@ -39,8 +43,35 @@ def systemctl(ctx):
     return max(statuses)
 
 
+def _show(ctx, names, wanted, value_only):
+    """`systemctl show UNIT [-p NAME,...] [--value]`: the unit's properties as NAME=VALUE lines."""
+    for unit in names:
+        found = _properties(ctx.host, unit)
+        for name in wanted or sorted(found):
+            value = found.get(name, "")
+            ctx.print(value if value_only else f"{name}={value}")
+    return 0
+
+
+def _properties(host, unit):
+    service = host.services.get(unit)
+    if unit in host.units or service is None:
+        return lab_units.properties(host, unit)
+    return {"LoadState": "loaded", "ActiveState": "active" if service["active"] else "inactive",
+            "SubState": "running" if service["active"] else "dead", "Result": "success", "ExecMainStatus": "0",
+            "UnitFileState": "enabled" if service["enabled"] else "disabled"}
+
+
+def _reset_failed(ctx, unit, quiet, now, verb):
+    lab_units.reset_failed(ctx.host, unit)
+    return 0
+
+
 def _job(ctx, unit, quiet, now, verb):
     """start/stop/restart/reload/try-restart: a job on the unit, as systemctl queues it."""
+    if unit in ctx.host.units and verb == "stop":
+        lab_units.stop(ctx.host, unit)
+        return 0
     service = ctx.host.services.get(unit)
     if service is None:
         how = "not loaded" if verb == "stop" else "not found"
@@ -86,11 +117,10 @@ def _status(ctx, unit, quiet, now, verb):
 
 
 def _is_active(ctx, unit, quiet, now, verb):
-    service = ctx.host.services.get(unit)
-    active = bool(service and service["active"])
+    state = _properties(ctx.host, unit)["ActiveState"]
     if not quiet:
-        ctx.print("active" if active else "inactive")
-    return 0 if active else EXIT_NOT_RUNNING
+        ctx.print(state)
+    return 0 if state == "active" else EXIT_NOT_RUNNING
 
 
 def _is_enabled(ctx, unit, quiet, now, verb):
@@ -113,6 +143,7 @@ _HANDLERS = {
     "status": _bind(_status, "status"),
     "is-active": _bind(_is_active, "is-active"),
     "is-enabled": _bind(_is_enabled, "is-enabled"),
+    "reset-failed": _bind(_reset_failed, "reset-failed"),
 }
 
 

@@ -12,7 +12,8 @@ import json
 import posixpath
 import uuid
 
-from lab.commands import COMMANDS, command
+from lab.commands import command
+from lab.commands.files import generated_file
 from lab.shell import Unsupported
 
 SAN_ROLES = ("deployment-host", "hypervisor")
@@ -286,24 +287,18 @@ def lio_saveconfig(ctx):
     return json.dumps({"fabric_modules": [], "storage_objects": [], "targets": targets}, indent=2) + "\n"
 
 
-_cat = COMMANDS["cat"]
+
+@generated_file(INITIATOR_FILE)
+def initiator_file(ctx):
+    """/etc/iscsi/initiatorname.iscsi from `storage.iscsi.initiators` on SAN hosts."""
+    initiator = _initiator(ctx) if ctx.host.spec.role in SAN_ROLES else None
+    return f"InitiatorName={initiator}\n".encode() if initiator else None
 
 
-@command("cat")
-def cat(ctx):
-    """/etc/iscsi/initiatorname.iscsi and /etc/target/saveconfig.json from `storage:` when the host has none."""
-    if len(ctx.args) == 1 and not ctx.fs.exists(ctx.args[0]):
-        if ctx.args[0] == INITIATOR_FILE and ctx.host.spec.role in SAN_ROLES:
-            initiator = _initiator(ctx)
-            if initiator:
-                ctx.print(f"InitiatorName={initiator}")
-                return 0
-        if ctx.args[0] == LIO_SAVECONFIG:
-            text = lio_saveconfig(ctx)
-            if text:
-                ctx.out += text.encode()
-                return 0
-    return _cat(ctx)
+@generated_file(LIO_SAVECONFIG)
+def saveconfig_file(ctx):
+    text = lio_saveconfig(ctx)
+    return text.encode() if text else None
 
 
 # --- Gluster -------------------------------------------------------------------
@@ -408,3 +403,49 @@ def host(ctx):
     for found in dict.fromkeys(addresses):
         ctx.print(f"{key} has {'IPv6 address' if ':' in found else 'address'} {found}")
     return 0
+
+
+# --- the hosted-engine storage domain, as the deploy creates it -----------------------------------
+
+def lun(ctx, wwid):
+    """A LUN this host sees, by WWID."""
+    return next((found for found in visible_luns(ctx) if found["wwid"] == wwid), None)
+
+
+def iscsi_domain_error(ctx, portal, iqn, wwid):
+    """The deploy's iSCSI domain from the deployment host: the target on that portal, a login its ACL
+    allows (else the procedure's STORAGE_DOMAIN_UNREACHABLE), and the LUN on that target."""
+    address = _resolve(ctx, str(portal).split(",")[0])
+    target = next((t for t in _targets(ctx) if t["iqn"] == iqn
+                   and any(_resolve(ctx, h) == address for h, _ in _target_portals(t))), None)
+    if target is None:
+        return f"iSCSI discovery found no target {iqn} on portal {portal}"
+    if not _allowed(target, _initiator(ctx)):
+        return ("Failed to connect the host to the storage: STORAGE_DOMAIN_UNREACHABLE (iSCSI login failed due to "
+                f"authorization failure: the target's ACL does not hold {_initiator(ctx)})")
+    if wwid not in (target.get("luns") or []) or lun(ctx, wwid) is None:
+        return "Cannot find any LUN on the selected target"
+    return None
+
+
+def fc_domain_error(ctx, wwid):
+    found = lun(ctx, wwid)
+    if found is None or not found.get("fc"):
+        return f"Cannot find any LUN with id {wwid} among the Fibre Channel devices of this host"
+    return None
+
+
+def gluster_domain_error(ctx, connection):
+    """A Gluster domain needs a started volume on that server, replica 1 or 3 (the procedure's rule)."""
+    server, _, volume = str(connection).strip().partition(":")
+    volume = volume.lstrip("/")
+    lab = getattr(ctx.host, "lab", None)
+    host = next((h for h in (lab.hosts.values() if lab else []) if server in (h.fqdn, h.spec.address, h.name)), None)
+    gluster = section(ctx).get("gluster", {}) or {}
+    servers = gluster.get("servers") or [h.name for h in _lab_hosts(ctx) if h.spec.role == "storage"]
+    found = next((v for v in gluster.get("volumes", []) or [] if v["name"] == volume), None)
+    if host is None or host.name not in servers or found is None:
+        return f"Problem while trying to mount target: mount -t glusterfs {connection} failed: volume not found"
+    if found.get("status", "Started") != "Started":
+        return f"Problem while trying to mount target: volume {volume} is not started"
+    return None

@@ -119,9 +119,10 @@ def vm_status_score(vm_status_json: str, names: set[str]) -> int | None:
     return None
 
 
-def _vm_status_score(props: dict, address: str | None = None) -> int | None:
+def _vm_status_score(props: dict, address: str) -> int | None:
+    """The host's score as its own vm-status lists it (by its name in the stack or the Engine, or its address)."""
     connection = ssh_connect(Host.from_props(props["connection"]), props["privateKey"])
-    names = {props["host"], props["connection"]["name"], props["connection"]["address"]} | ({address} - {None})
+    names = {props["host"], props["connection"]["name"], props["connection"]["address"], address}
     result = connection.run("hosted-engine", "--vm-status", "--json", check=False)
     return vm_status_score(result.stdout, names) if result.exit_status == 0 else None
 
@@ -134,7 +135,7 @@ def _score(props: dict, host: types.Host) -> int:
 
 def _convert(props: dict) -> dict:
     host = _settled(props)
-    if not _configured(host) and not _is_node(props):
+    if not _configured(host) and not _is_node(props, host):
         if host.status != types.HostStatus.MAINTENANCE:
             _refuse_if_another_host_is_busy(props, host)
         _to_maintenance(props, host)
@@ -144,10 +145,10 @@ def _convert(props: dict) -> dict:
     return {**props, "hostId": host.id, "configured": _configured(host), "score": _score(props, host)}
 
 
-def _is_node(props: dict) -> bool:
+def _is_node(props: dict, host: types.Host) -> bool:
     """Hosted-engine is deployed on the host (its vm-status lists it) though the Engine has not reported it,
     as after a killed run's reinstall, with the host still in maintenance: it is not reinstalled again."""
-    return _vm_status_score(props) is not None
+    return _vm_status_score(props, host.address) is not None
 
 
 class HostedEngineNodeProvider(ResourceProvider):

@@ -5,6 +5,7 @@ import time
 import pytest
 
 from lab.testing import LabProcess, run, site_variant
+from tests.test_hosted_engine_answers import OLD_ANSWER_FILE
 from tests.test_lab_ovirt import ANSWERS, answer_file, get, put
 
 DEPLOY = "hosted-engine --deploy --restore-from-file=/root/engine.backup --config-append=/root/answers.conf"
@@ -93,6 +94,18 @@ def test_the_deploy_refuses_what_its_plugins_refuse(lab, key, value, stage, mess
     status, out, _ = run(deploy, "hosted-engine --deploy --restore-from-file=/root/engine.backup "
                                  "--config-append=/root/bad.conf")
     assert status == 1 and f"[ ERROR ] Failed to execute stage '{stage}': {message}" in out, out
+
+
+def test_the_answer_file_the_old_provider_wrote_stops_at_its_first_unanswered_question(lab):
+    """Run as the old provider ran it: the deploy asks forceIpProceed (2.6.5+) and finds no input."""
+    deploy = lab.ssh("deploy")
+    put(deploy, "/root/old.conf", OLD_ANSWER_FILE)
+    status, out, _ = run(deploy, "systemd-run --unit=old --collect --wait --pipe --quiet -- hosted-engine --deploy "
+                                 "--restore-from-file=/root/engine.backup --config-append=/root/old.conf")
+    assert status == 1
+    assert "Do you want to continue anyway? (Yes, No)[No]:" in out
+    assert "[ ERROR ] Failed to execute stage 'Environment setup': End of file" in out
+    assert show(deploy, "old")["LoadState"] == "not-found"  # --collect: a failed unit is unloaded
 
 
 def test_a_deploy_in_a_unit_runs_as_otopi_and_writes_its_file(lab):

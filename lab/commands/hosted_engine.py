@@ -18,10 +18,11 @@ from lab.commands import hosted_engine_questions as questions
 from lab.commands.ovirt import (HE_CONF, HE_PACKAGE, _AnswerError, _cfg, _lab, _load_answers, _not_found,
                                 _now, _read_opts, _state, _write, backup_entities, dns_records, he_installed,
                                 read_backup, verify_backup)
-from lab.engine_api.state import HE_MAX_SCORE, NO_HA_STATS, entity_id
+from lab.engine_api.state import NO_HA_STATS, entity_id
 from lab.ovirt_site import settings
 from lab.shell import Unsupported
 
+BASE_SCORE = 3400  # ovirt-hosted-engine-ha agent/constants.py.in: a healthy node's score, no penalties
 OTOPI = ("/bin/python3 -B -m otopi.__main__  APPEND:BASE/pluginPath=str:/usr/share/ovirt-hosted-engine-setup/scripts/"
          "../plugins APPEND:BASE/pluginGroups=str:gr-he-common:gr-he-ansiblesetup ")
 SETUP_LOG_DIR = "/var/log/ovirt-hosted-engine-setup"
@@ -576,7 +577,7 @@ def _node_stats(lab, node, vm_here, engine_up, global_maintenance):
     first_check = float(settings(lab.site)["ha_first_health_seconds"])
     starting = agent.get("active") and time.time() - agent.get("since", 0) < first_check
     status = None if starting else _engine_status(vm_here, engine_up)
-    return _stats_record(node.fqdn, he["host_id"], 0 if local else HE_MAX_SCORE, local, status,
+    return _stats_record(node.fqdn, he["host_id"], 0 if local else BASE_SCORE, local, status,
                          bool(agent.get("active")), he.get("deployed_at", time.time()), global_maintenance)
 
 

@@ -79,6 +79,15 @@ def _whole(value):
     return None
 
 
+def _file_domain(deploy):
+    return deploy.storage("nfs", "nfs3", "nfs4", "glusterfs")
+
+
+def _iscsi(name, prompt):
+    """A question of storage_domain.py's iSCSI dialog, asked for iscsi domains only."""
+    return Question(f"OVEHOSTED_STORAGE/{name}", CLOSEUP, prompt, when=lambda d: d.storage("iscsi"))
+
+
 QUESTIONS = [
     Question("OVEHOSTED_CORE/deployProceed", SETUP,
              "Continuing will configure this host for serving as hypervisor and will create a local VM with a "
@@ -192,26 +201,19 @@ QUESTIONS = [
              when=lambda d: d.storage("nfs")),
     Question("OVEHOSTED_STORAGE/storageDomainConnection", CLOSEUP,
              "Please specify the full shared storage connection path to use (example: host:/path): ",
-             when=lambda d: d.storage("nfs", "nfs3", "nfs4", "glusterfs"),
+             when=_file_domain,
              check=lambda v: None if isinstance(v, str) and CONNECTION.match(v.strip())
              else f"Invalid connection path: {v}"),
     Question("OVEHOSTED_STORAGE/mntOptions", CLOSEUP,
              "If needed, specify additional mount options for the connection to the hosted-engine storagedomain "
-             "(example: rsize=32768,wsize=32768) []: ", when=lambda d: d.storage("nfs", "nfs3", "nfs4", "glusterfs")),
-    Question("OVEHOSTED_STORAGE/iSCSIPortalIPAddress", CLOSEUP, "Please specify the iSCSI portal IP address: ",
-             when=lambda d: d.storage("iscsi")),
-    Question("OVEHOSTED_STORAGE/iSCSIPortalPort", CLOSEUP, "Please specify the iSCSI portal port [3260]: ",
-             when=lambda d: d.storage("iscsi")),
-    Question("OVEHOSTED_STORAGE/iSCSIDiscoverUser", CLOSEUP, "Please specify the iSCSI discover user: ",
-             when=lambda d: d.storage("iscsi")),
-    Question("OVEHOSTED_STORAGE/iSCSIDiscoverPassword", CLOSEUP, "Please specify the iSCSI discover password: ",
-             when=lambda d: d.storage("iscsi")),
-    Question("OVEHOSTED_STORAGE/iSCSIPortalUser", CLOSEUP, "Please specify the iSCSI portal login user: ",
-             when=lambda d: d.storage("iscsi")),
-    Question("OVEHOSTED_STORAGE/iSCSIPortalPassword", CLOSEUP, "Please specify the iSCSI portal login password: ",
-             when=lambda d: d.storage("iscsi")),
-    Question("OVEHOSTED_STORAGE/iSCSITargetName", CLOSEUP, "Please select a target (1) [1]: ",
-             when=lambda d: d.storage("iscsi")),
+             "(example: rsize=32768,wsize=32768) []: ", when=_file_domain),
+    _iscsi("iSCSIPortalIPAddress", "Please specify the iSCSI portal IP address: "),
+    _iscsi("iSCSIPortalPort", "Please specify the iSCSI portal port [3260]: "),
+    _iscsi("iSCSIDiscoverUser", "Please specify the iSCSI discover user: "),
+    _iscsi("iSCSIDiscoverPassword", "Please specify the iSCSI discover password: "),
+    _iscsi("iSCSIPortalUser", "Please specify the iSCSI portal login user: "),
+    _iscsi("iSCSIPortalPassword", "Please specify the iSCSI portal login password: "),
+    _iscsi("iSCSITargetName", "Please select a target (1) [1]: "),
     Question("OVEHOSTED_STORAGE/LunID", CLOSEUP, "Please select the destination LUN (1) [1]: ",
              when=lambda d: d.storage("iscsi", "fc")),
     Question("OVEHOSTED_STORAGE/imgSizeGB", CLOSEUP, "Please specify the size of the VM disk in GiB: [51]: "),

@@ -20,7 +20,6 @@ DEFAULT_DELAYS = {
     'reboot': 1.0,        # reboot after install, when asked for
     'initializing': 1.0,  # initializing -> up after activate/install
 }
-HE_MAX_SCORE = 3400  # ovirt-hosted-engine-ha's best score
 MAINTENANCE_FROM = ('up', 'preparing_for_maintenance', 'non_operational', 'install_failed', 'down',
                     'non_responsive', 'error')
 # InstallVdsInternalCommand / UpdateVdsCommand: a (re)install only from these (VDSStatus).

@@ -424,5 +424,6 @@ def critical_path(site_path) -> list[tuple[str, float]]:
         steps.append((f"{host['name']}: maintenance" + (" (VMs migrate)" if runs_vms else ""),
                       float(delays["migration"] if runs_vms else delays["maintenance"])))
         steps.append((f"{host['name']}: install", float(delays["install"])))
+        steps.append((f"{host['name']}: reboot", float(delays["reboot"])))  # install's default reboot=true
         steps.append((f"{host['name']}: activation", float(delays["initializing"])))
     return steps

@@ -154,10 +154,9 @@ class EngineServices:
         undeploying hosted-engine with deploy_hosted_engine/undeploy_hosted_engine), and VDSM's
         setHaMaintenanceMode when a hosted-engine host goes to or leaves maintenance."""
         for api in (self.original, self.new):
-            if api is None:
+            if api is None or not api.site.state.get("host_calls"):  # nothing asked: no lock taken
                 continue
             with api.site.lock:
-                api.site.tick()
                 calls = api.site.host_calls()
             for call in calls:
                 self._host_call(call)
@@ -213,7 +212,7 @@ class EngineServices:
         """A copy of the original Engine's entities, as its database holds them."""
         site = self.original.site
         with site.lock:
-            site.tick()
+            site.refresh()
             return copy.deepcopy(site.state)
 
     def info(self):

@@ -179,10 +179,18 @@ class HostDeploy:
                 'local_maintenance': False}
 
 
+def self_hosted_model(datacenter='Default'):
+    """The default model as a self-hosted Engine sees it: its HostedEngine VM on host1."""
+    model = copy.deepcopy(load_model())
+    model['vms'].append({'name': 'HostedEngine', 'host': 'host1', 'status': 'up', 'memory_mb': 16384,
+                         'placement': 'migratable', 'origin': 'managed_hosted_engine'})
+    return model
+
+
 @pytest.fixture
 def monitored(tmp_path):
     hosts = HostDeploy()
-    api = start(tmp_path, monitor=hosts.monitor)
+    api = start(tmp_path, self_hosted_model(), monitor=hosts.monitor)
     conn = connect(api)
     yield api, conn.system_service(), hosts
     conn.close()
@@ -229,7 +237,33 @@ def test_reinstall_with_hosted_engine_deploy(monitored):
     assert he.configured and he.score > 0 and not he.local_maintenance
 
 
-def test_install_needs_credentials_and_right_password(system):
+def test_hosted_engine_deploy_needs_an_engine_vm_in_the_hosts_data_centre(system, tmp_path):
+    """HostValidator.supportsDeployingHostedEngine: 409 without a managed Engine VM, or for a host in another DC."""
+    host = host_service(system, 'host2')
+    host.deactivate()
+    wait_status(host, types.HostStatus.MAINTENANCE)
+    with pytest.raises(sdk.Error) as err:
+        host.install(root_password='lab-root-password', deploy_hosted_engine=True)
+    assert err.value.code == 409 and 'unmanaged hosted engine VM' in str(err.value)
+    model = self_hosted_model()
+    model['datacenters'].append({'name': 'Other'})
+    model['clusters'].append({'name': 'Elsewhere', 'datacenter': 'Other'})
+    model['hosts'][1]['cluster'] = 'Elsewhere'
+    model['hosts'][1]['status'] = 'maintenance'
+    other = start(tmp_path / 'other', model)
+    conn = connect(other)
+    try:
+        with pytest.raises(sdk.Error) as err:
+            host_service(conn.system_service(), 'host2').install(root_password='lab-root-password',
+                                                                 deploy_hosted_engine=True)
+        assert err.value.code == 409 and 'data center other than hosted engine VM runs on' in str(err.value)
+    finally:
+        conn.close()
+        other.stop()
+
+
+def test_install_needs_credentials_and_right_password(monitored):
+    _, system, _ = monitored
     host = host_service(system, 'host1')
     host.deactivate()
     wait_status(host, types.HostStatus.MAINTENANCE)

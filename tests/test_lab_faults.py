@@ -182,10 +182,11 @@ def test_a_restart_forgets_taken_rules_and_applies_rules_added_while_stopped(fla
 def test_critical_path_adds_the_sites_long_steps(tmp_path):
     def modify(data):
         data.setdefault("ovirt", {}).update(backup_seconds=30, deploy_seconds=600,
-                                            engine_delays={"migration": 20, "install": 300, "initializing": 10})
+                                            engine_delays={"migration": 20, "install": 300, "reboot": 60,
+                                                          "initializing": 10})
     site = site_variant(tmp_path / "site.yaml", modify)
     done = subprocess.run([sys.executable, "-m", "lab", "critical-path", "--site", str(site)], cwd=REPO_ROOT,
                           capture_output=True, text=True, check=True)
     lines = done.stdout.splitlines()
-    assert lines[-1].split() == ["1290.0", "total"]  # 30 + 600 + 2 * (20 + 300 + 10)
+    assert lines[-1].split() == ["1410.0", "total"]  # 30 + 600 + 2 * (20 + 300 + 60 + 10)
     assert "host1: install" in done.stdout and "engine-backup" in lines[0]

@@ -215,7 +215,7 @@ class _Handler(BaseHTTPRequestHandler):
         site = self.engine.site
         try:
             with site.lock:
-                site.tick()
+                site.refresh()
                 self._route(site, parts, query, body)
         except ActionFailed as e:
             self._send_xml(e.status, render.fault(e.reason, e.detail))

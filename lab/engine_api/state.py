@@ -178,15 +178,22 @@ class Site:
         os.replace(tmp, self.path)
 
     def tick(self):
-        """Apply every scheduled transition that is due, then monitor the hosts the engine monitors."""
+        """Apply every scheduled transition that is due."""
         now, events = self.clock(), self.state['events']
         due = [e for e in events if e['at'] <= now]
+        if not due:
+            return
         self.state['events'] = [e for e in events if e['at'] > now]
         for event in due:
             entity = self.state[event['kind']].get(event['id'])
             if entity is not None:
                 self._apply(event['kind'], entity, event['set'])
-        if self._monitor() or due:
+        self.save()
+
+    def refresh(self):
+        """What the engine knows when it answers a request: transitions applied, monitored hosts read."""
+        self.tick()
+        if self._monitor():
             self.save()
 
     def _monitor(self):
@@ -202,7 +209,7 @@ class Site:
 
     def host_calls(self):
         """Takes what the engine asked of hosts (host-deploy, VDSM verbs) that is due; the lab's hosts do it."""
-        now, calls = self.clock(), self.state.setdefault('host_calls', [])
+        now, calls = self.clock(), self.state.get('host_calls') or []
         due = [c for c in calls if c['at'] <= now]
         if due:
             self.state['host_calls'] = [c for c in calls if c['at'] > now]
@@ -349,6 +356,7 @@ class Site:
         if host['status'] not in INSTALL_FROM:
             raise conflict('Cannot install Host. Host must be in Maintenance, Non Operational, Install Failed '
                            'or Down status (it is %s).' % host['status'])
+        self._refuse_hosted_engine_in_another_dc(host, deploy_he)
         self._cancel('hosts', host_id)
         self._apply('hosts', host, {'status': 'installing', 'status_detail': None})
         if root_password and host['root_password'] and root_password != host['root_password']:
@@ -357,6 +365,23 @@ class Site:
         else:
             self._schedule_install_steps(host, deploy_he, undeploy_he, activate, reboot)
         self.save()
+
+    def _refuse_hosted_engine_in_another_dc(self, host, deploy_he):
+        """HostValidator.supportsDeployingHostedEngine: deploying hosted-engine (or reinstalling a host that has
+        it) needs an Engine VM, and the host in the Engine VM's data centre (409 otherwise)."""
+        if not (deploy_he or host['he']['configured']):
+            return
+        vm = next((v for v in self.state['vms'].values() if v.get('origin') == 'managed_hosted_engine'), None)
+        if vm is None:
+            if deploy_he:
+                raise conflict('Cannot edit Host. You are using an unmanaged hosted engine VM. Please add the first '
+                               'storage domain in order to start the hosted engine import process.')
+            return
+        datacenter = self.state['clusters'][vm['cluster']]['datacenter']
+        if self.state['clusters'][host['cluster']]['datacenter'] != datacenter:
+            raise conflict('Cannot edit Host. You are using host from data center other than hosted engine VM runs '
+                           'on. In order to start the hosted engine import process, please select host from the same '
+                           'data center or move the host there first.')
 
     def _schedule_install_steps(self, host, deploy_he, undeploy_he, activate, reboot):
         """host-deploy runs on the host while it is installing; `hosted_engine` changes only when monitoring

@@ -86,7 +86,7 @@ class Host:
         self.commands = []
         self.multipath_config = None
         self.multipath_error = None
-        self.ovirt = {}  # lab/commands/ovirt.py: pending updates, dnf modules, hosted-engine
+        self.ovirt = {}  # lab/commands/ovirt.py _state: pending updates, dnf modules, hosted-engine
         self.units = {}  # transient services (lab/units.py)
         if self.services.get("multipathd", {}).get("active"):
             self._reload_multipath()

@@ -39,7 +39,7 @@ def _gname(ctx, gid):
     return accounts.group_name(ctx.fs, gid) or str(gid)
 
 
-GETENT_DATABASES = {}  # database -> fn(ctx, keys) -> exit status; `hosts` is in commands/ovirt.py
+GETENT_DATABASES = {}  # database -> fn(ctx, keys) -> exit status; `hosts` is in commands/names.py
 
 
 def getent_database(name):

@@ -15,9 +15,11 @@ import zlib
 
 from lab.commands import command, storage
 from lab.commands import hosted_engine_questions as questions
+from lab.commands.engine_backup import backup_entities, read_backup, verify_backup
+from lab.commands.names import dns_records
 from lab.commands.ovirt import (HE_CONF, HE_PACKAGE, _AnswerError, _cfg, _lab, _load_answers, _not_found,
-                                _now, _read_opts, _state, _write, backup_entities, dns_records, he_installed,
-                                read_backup, verify_backup)
+                                _now, _read_opts, _state, _write)
+from lab.commands.packages import he_installed
 from lab.engine_api.state import NO_HA_STATS, entity_id
 from lab.ovirt_site import settings
 from lab.shell import Unsupported

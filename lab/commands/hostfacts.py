@@ -1,6 +1,6 @@
 """Read-only host facts for the preflight: /proc/meminfo and /proc/cpuinfo (through `cat`), `nproc`,
 `ip` (-o -4 addr show, -o link show, route show default), `showmount -e`, `df -B1 --output=avail`
-(`rpm -q ovirt-engine-appliance` is in commands/ovirt.py's rpm).
+(`rpm -q ovirt-engine-appliance` is in commands/packages.py's rpm).
 
 Facts come from the site file (lab/README.md, "Host facts"): `ram_mb`, `cpus`, `cpu_flags`, and the
 optional host keys `nics: [{name, cidr, mac}]`, `gateway`, `disk_avail: {PATH: bytes}`. A host without

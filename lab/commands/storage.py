@@ -121,7 +121,7 @@ def _resolve(ctx, name):
         return str(ipaddress.ip_address(name))
     except ValueError:
         pass
-    from lab.commands.ovirt import dns_records
+    from lab.commands.names import dns_records
     lab = getattr(ctx.host, "lab", None)
     records = dns_records(lab) if lab is not None else []
     return next((a for n, a in records if n.lower() == name.lower()), None)
@@ -379,7 +379,7 @@ def host(ctx):
     """bind-utils host(1): `NAME has address IP`, `REV.in-addr.arpa domain name pointer NAME.`; exit 1 on NXDOMAIN."""
     if len(ctx.args) != 1:
         raise Unsupported("host is implemented as: host NAME|ADDRESS")
-    from lab.commands.ovirt import dns_records
+    from lab.commands.names import dns_records
     lab = getattr(ctx.host, "lab", None)
     records = dns_records(lab) if lab is not None else []
     key = ctx.args[0].rstrip(".")

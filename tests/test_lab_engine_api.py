@@ -179,6 +179,14 @@ class HostDeploy:
                 'local_maintenance': False}
 
 
+def in_maintenance(system, name):
+    """The host's service, once it is in maintenance."""
+    host = host_service(system, name)
+    host.deactivate()
+    wait_status(host, types.HostStatus.MAINTENANCE)
+    return host
+
+
 def self_hosted_model(datacenter='Default'):
     """The default model as a self-hosted Engine sees it: its HostedEngine VM on host1."""
     model = copy.deepcopy(load_model())
@@ -200,9 +208,7 @@ def monitored(tmp_path):
 def test_install_defaults_reboot_and_leave_the_host_in_maintenance(monitored):
     """BackendHostResource.install: reboot defaults to true, activate to false."""
     engine, system, hosts = monitored
-    host = host_service(system, 'host2')
-    host.deactivate()
-    wait_status(host, types.HostStatus.MAINTENANCE)
+    host = in_maintenance(system, 'host2')
     host.install(ssh=types.Ssh(authentication_method=types.SshAuthenticationMethod.PUBLICKEY))
     assert host.get().status == types.HostStatus.INSTALLING
     wait_status(host, types.HostStatus.REBOOT)
@@ -239,9 +245,7 @@ def test_reinstall_with_hosted_engine_deploy(monitored):
 
 def test_hosted_engine_deploy_needs_an_engine_vm_in_the_hosts_data_centre(system, tmp_path):
     """HostValidator.supportsDeployingHostedEngine: 409 without a managed Engine VM, or for a host in another DC."""
-    host = host_service(system, 'host2')
-    host.deactivate()
-    wait_status(host, types.HostStatus.MAINTENANCE)
+    host = in_maintenance(system, 'host2')
     with pytest.raises(sdk.Error) as err:
         host.install(root_password='lab-root-password', deploy_hosted_engine=True)
     assert err.value.code == 409 and 'unmanaged hosted engine VM' in str(err.value)
@@ -264,9 +268,7 @@ def test_hosted_engine_deploy_needs_an_engine_vm_in_the_hosts_data_centre(system
 
 def test_install_needs_credentials_and_right_password(monitored):
     _, system, _ = monitored
-    host = host_service(system, 'host1')
-    host.deactivate()
-    wait_status(host, types.HostStatus.MAINTENANCE)
+    host = in_maintenance(system, 'host1')
     with pytest.raises(sdk.Error) as err:
         host.install(deploy_hosted_engine=True)
     assert err.value.code == 400

@@ -12,8 +12,8 @@ from pathlib import Path
 
 from lab import accounts, multipath, units
 from lab.commands import COMMANDS
-from lab.shell import Shell
-from lab.vfs import VirtualFS
+from lab.transport.shell import Shell
+from lab.transport.vfs import VirtualFS
 
 # What the lab's units declare (ovirt-hosted-engine-ha initscripts/ovirt-ha-agent.service.in): starting one starts
 # its Wants=, and a unit whose ConditionFileNotEmpty= file is missing or empty is skipped (systemctl still exits 0).

@@ -16,7 +16,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from lab import site as site_mod
 from lab.host import CommandLog, Host, write_json_atomic
 from lab.ovirt_site import EngineServices, pinned_in_site, settings
-from lab.sshd import serve_connection
+from lab.transport.sshd import serve_connection
 from lab.faults import Faults
 
 log = logging.getLogger("lab.server")

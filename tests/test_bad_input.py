@@ -12,7 +12,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from components import site_config
-from lab import shell
+from lab.transport import shell
 from lab.testing import run
 from tests.harness import ProjectStack, migration_settings
 

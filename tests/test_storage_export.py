@@ -4,7 +4,7 @@ import pytest
 
 from components.site_config import StorageExportConfig, _Reader, _storage_exports
 from lab.commands.nfs import read_exports, render_options
-from lab.vfs import VirtualFS
+from lab.transport.vfs import VirtualFS
 from providers.storage_export import (
     Facts, desired, drop_in, parse_exportfs_verbose, parse_exports, plan, problems,
 )

@@ -1,7 +1,7 @@
 """Account tools: id, getent (glibc) and groupadd/useradd (shadow-utils exit values)."""
 from lab import accounts
 from lab.commands import command
-from lab.shell import Unsupported
+from lab.transport.shell import Unsupported
 
 # shadow-utils EXIT VALUES (groupadd(8), useradd(8))
 E_USAGE, E_BAD_ARG, E_GID_IN_USE, E_NOTFOUND, E_NAME_IN_USE = 2, 3, 4, 6, 9

@@ -2,7 +2,7 @@
 import re
 
 from lab.commands import command
-from lab.shell import Unsupported
+from lab.transport.shell import Unsupported
 
 _ESCAPES = {"n": "\n", "t": "\t", "\\": "\\", "a": "\a", "r": "\r", "0": "\0"}
 

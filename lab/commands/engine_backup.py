@@ -10,8 +10,8 @@ import zlib
 
 from lab.commands import command
 from lab.commands.ovirt import ENGINE_PACKAGE, _cfg, _lab, _not_found, _read_opts, _write
-from lab.shell import Unsupported
-from lab.vfs import FsError
+from lab.transport.shell import Unsupported
+from lab.transport.vfs import FsError
 
 # engine-backup.sh: BACKUP_PATHS (those a lab engine host can have) and the /var/lib/ovirt-engine exclusions.
 BACKUP_PATHS = ["/etc/ovirt-engine", "/etc/ovirt-engine-dwh", "/etc/pki/ovirt-engine",

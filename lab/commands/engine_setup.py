@@ -6,7 +6,7 @@ from lab.commands import command
 from lab.commands.engine_backup import DB_DUMP_MARK, _entities
 from lab.commands.ovirt import (ENGINE_PACKAGE, SETUP_PACKAGES, _AnswerError, _lab, _load_answers, _not_found, _now,
                                 _otopi_fail, _read_opts, _state, _write)
-from lab.shell import Unsupported
+from lab.transport.shell import Unsupported
 
 
 @command("engine-upgrade-check")

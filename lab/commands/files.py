@@ -5,8 +5,8 @@ import time
 
 from lab import accounts
 from lab.commands import command
-from lab.shell import Unsupported
-from lab.vfs import FsError
+from lab.transport.shell import Unsupported
+from lab.transport.vfs import FsError
 
 
 def _mode(ctx, text):

@@ -22,7 +22,7 @@ from lab.commands.ovirt import (HE_CONF, HE_PACKAGE, _AnswerError, _cfg, _lab, _
 from lab.commands.packages import he_installed
 from lab.engine_api.state import NO_HA_STATS, entity_id
 from lab.ovirt_site import settings
-from lab.shell import Unsupported
+from lab.transport.shell import Unsupported
 
 BASE_SCORE = 3400  # ovirt-hosted-engine-ha agent/constants.py.in: a healthy node's score, no penalties
 OTOPI = ("/bin/python3 -B -m otopi.__main__  APPEND:BASE/pluginPath=str:/usr/share/ovirt-hosted-engine-setup/scripts/"

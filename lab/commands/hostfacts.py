@@ -11,7 +11,7 @@ import ipaddress
 from lab.commands import command
 from lab.commands.files import generated_file
 from lab.commands.nfs import read_etab
-from lab.shell import Unsupported
+from lab.transport.shell import Unsupported
 
 DEFAULT_DISK_AVAIL = 500 << 30  # 500 GiB
 

@@ -3,7 +3,7 @@ from lab.commands import command
 from lab.commands.accounts import getent_database
 from lab.commands.ovirt import _lab
 from lab.ovirt_site import settings
-from lab.shell import Unsupported
+from lab.transport.shell import Unsupported
 
 def dns_records(lab):
     records = [(h.fqdn, h.spec.address) for h in lab.hosts.values()]

@@ -8,8 +8,8 @@ line per export, OPTIONS in the order `exportfs -v` prints them (the real etab l
 import posixpath
 
 from lab.commands import command
-from lab.shell import Unsupported
-from lab.vfs import FsError
+from lab.transport.shell import Unsupported
+from lab.transport.vfs import FsError
 
 EXPORTS, EXPORTS_D, ETAB = "/etc/exports", "/etc/exports.d", "/var/lib/nfs/etab"
 

@@ -9,8 +9,8 @@ Host.ovirt (saved with the host) and in the Engine APIs run by lab.ovirt_site.En
 import time
 
 from lab.ovirt_site import settings
-from lab.shell import Unsupported
-from lab.vfs import FsError
+from lab.transport.shell import Unsupported
+from lab.transport.vfs import FsError
 
 ENGINE_PACKAGE = "ovirt-engine-setup"
 HE_PACKAGE = "ovirt-hosted-engine-setup"

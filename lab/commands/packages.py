@@ -5,7 +5,7 @@ import time
 
 from lab.commands import command
 from lab.commands.ovirt import ENGINE_PACKAGE, HE_PACKAGE, SETUP_PACKAGES, _cfg, _lab, _not_found, _state
-from lab.shell import Unsupported
+from lab.transport.shell import Unsupported
 
 
 def he_installed(host):

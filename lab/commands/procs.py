@@ -4,7 +4,7 @@ import shlex
 
 from lab import units
 from lab.commands import COMMANDS, command
-from lab.shell import Input, Shell, Unsupported
+from lab.transport.shell import Input, Shell, Unsupported
 
 
 @command("pgrep")

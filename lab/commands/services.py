@@ -4,7 +4,7 @@ import time
 from lab import multipath
 from lab import units as lab_units
 from lab.commands import command
-from lab.shell import Unsupported
+from lab.transport.shell import Unsupported
 
 # systemctl(1) EXIT STATUS and LSB codes used by status/is-active.
 EXIT_FAILURE, EXIT_NOT_RUNNING, EXIT_NO_UNIT, EXIT_NOT_FOUND = 1, 3, 4, 5

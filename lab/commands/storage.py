@@ -14,7 +14,7 @@ import uuid
 
 from lab.commands import command
 from lab.commands.files import generated_file
-from lab.shell import Unsupported
+from lab.transport.shell import Unsupported
 
 SAN_ROLES = ("deployment-host", "hypervisor")
 ISCSI_PORT = 3260

@@ -15,10 +15,10 @@ import paramiko
 from paramiko.common import cMSG_CHANNEL_FAILURE, cMSG_CHANNEL_SUCCESS
 from paramiko.sftp import SFTP_FAILURE, SFTP_NO_SUCH_FILE, SFTP_OK, SFTP_OP_UNSUPPORTED
 
-from lab.shell import Input
-from lab.vfs import FsError, normpath
+from lab.transport.shell import Input
+from lab.transport.vfs import FsError, normpath
 
-log = logging.getLogger("lab.sshd")
+log = logging.getLogger("lab.transport.sshd")
 
 
 class HostServer(paramiko.ServerInterface):

@@ -9,7 +9,7 @@ import re
 import time
 from dataclasses import dataclass, field
 
-from lab.vfs import FsError, normpath
+from lab.transport.vfs import FsError, normpath
 
 HOME = "/root"
 _OPERATORS = ["&&", "||", ">>", ">&", "<&", "<<", "&>", ";;",

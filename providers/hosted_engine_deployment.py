@@ -149,18 +149,6 @@ def _progress(host: str):
 HE_CONF = "/etc/ovirt-hosted-engine/hosted-engine.conf"
 
 
-def engine_vm_up(vm_status_json: str) -> bool:
-    """Whether `hosted-engine --vm-status --json` shows the Engine VM up on a node whose data is live: an
-    agent with no health data yet reports `engine-status` null, and `live-data: false` is stale data."""
-    entries = [e for e in json.loads(vm_status_json).values() if isinstance(e, dict)]
-    return any(e.get("live-data") and (e.get("engine-status") or {}).get("vm") == "up" for e in entries)
-
-
-def _engine_vm_running(deploy: Connection) -> bool:
-    status = deploy.run("hosted-engine", "--vm-status", "--json", check=False)
-    return status.exit_status == 0 and engine_vm_up(status.stdout)
-
-
 def _deployed(deploy: Connection) -> bool:
     """Hosted-engine is deployed on the host: its hosted-engine.conf exists and is not empty, whether or
     not the Engine VM runs right now (it may be migrating, or down for maintenance)."""
@@ -233,19 +221,21 @@ def new_lines(text: str, finished: bool) -> list[str]:
 def _follow(props: dict, deploy: Connection) -> dict:
     """Shows the deploy's output as it comes, until its unit has ended; a paused deploy and one that outruns
     `hostedEngine.deployTimeout` are reported (and left running). A dropped session only re-runs these reads."""
-    show, shown, seen = _progress(deploy.host.name), 0, []
+    show, seen, paused_at = _progress(deploy.host.name), [], None
     deadline = time.monotonic() + props["deployTimeout"]
     while True:
         unit = _unit(deploy)
         finished = not _running(unit)
-        text = deploy.run("tail", "-n", f"+{shown + 1}", DEPLOY_OUTPUT, check=False).stdout
+        text = deploy.run("tail", "-n", f"+{len(seen) + 1}", DEPLOY_OUTPUT, check=False).stdout
         for line in new_lines(text, finished):
             show(line)
+            if PAUSED.search(line):
+                paused_at = len(seen)
             seen.append(line)
-            shown += 1
         if finished:
             return {**unit, "output": seen}
-        _refuse_a_pause(deploy, seen)
+        if paused_at is not None:
+            _refuse_a_pause(deploy, seen, paused_at)
         if time.monotonic() > deadline:
             raise DeploymentError(
                 f"`hosted-engine --deploy` still runs on {deploy.host.name} after {props['deployTimeout']}s "
@@ -256,25 +246,24 @@ def _follow(props: dict, deploy: Connection) -> dict:
         time.sleep(props.get("pollInterval", 2))
 
 
-def _refuse_a_pause(deploy: Connection, seen: list[str]) -> None:
-    locks = [m.group(1) for m in map(PAUSED.search, seen) if m]
-    if not locks or deploy.run("test", "-e", locks[-1], check=False).exit_status != 0:
+def _refuse_a_pause(deploy: Connection, seen: list[str], at: int) -> None:
+    """The role paused at line `at`: reported while its lock file is there; once removed, the deploy goes on."""
+    lock = PAUSED.search(seen[at]).group(1)
+    if deploy.run("test", "-e", lock, check=False).exit_status != 0:
         return
-    at = max(i for i, line in enumerate(seen) if PAUSED.search(line))
     why = "\n".join(seen[max(0, at - 12):at])
     raise DeploymentError(
         f"`hosted-engine --deploy` on {deploy.host.name} paused after a failed step and waits up to 24 hours:\n{why}\n"
         f"Either fix it as said above (the bootstrap Engine VM is reachable from {deploy.host.name}), remove "
-        f"{locks[-1]} on {deploy.host.name} to let the deploy go on, and run `pulumi up` again to follow it; or "
+        f"{lock} on {deploy.host.name} to let the deploy go on, and run `pulumi up` again to follow it; or "
         f"give it up: `systemctl stop {DEPLOY_UNIT}`, then `ovirt-hosted-engine-cleanup` on {deploy.host.name}, "
         f"fix the cause and run `pulumi up` again. Logs: {SETUP_LOGS} on {deploy.host.name}."
     )
 
 
-def _deploy(props: dict, deploy: Connection) -> None:
-    """Starts the deploy unless one already runs or ran (a killed `pulumi up` leaves it going), then follows
-    it to its end; the answer file (it holds passwords) goes when the deploy is over, whatever its result."""
-    unit = _unit(deploy)
+def _deploy(props: dict, deploy: Connection, unit: dict) -> None:
+    """Starts the deploy unless its unit already runs or ran (a killed `pulumi up` leaves it going), then
+    follows it to its end; the answer file (it holds passwords) goes when the deploy is over, whatever its result."""
     if not _loaded(unit):
         _ensure_setup_package(deploy)
         _start_deploy(props, deploy, _fetch_backup(props, deploy))
@@ -362,8 +351,9 @@ class HostedEngineDeploymentProvider(ResourceProvider):
     @timed
     def create(self, props):
         deploy = _deploy_host(props)
-        if not _deployed(deploy) or _loaded(_unit(deploy)):
-            _deploy(props, deploy)
+        unit = _unit(deploy)
+        if _loaded(unit) or not _deployed(deploy):
+            _deploy(props, deploy, unit)
         vm, key = _engine_vm(props, deploy)
         modules = _enable_modules(vm)
         pulumi.log.warn(KNOWN_HOSTS_NOTE.format(fqdn=props["fqdn"], key=key))

@@ -601,9 +601,12 @@ def ha_info(lab, api_host, state):
         return None
     if not node.ovirt.get("he", {}).get("deployed"):
         return dict(NO_HA_STATS)
-    stats = ha_stats(lab, he_vm_host(state), True)[node.ovirt["he"]["host_id"]]
+    vm_host = he_vm_host(state)
+    here = vm_host is not None and lab.engines.api_host_for(node, [vm_host]) is not None
+    global_maintenance = _global_maintenance(lab)
+    stats = _node_stats(lab, node, here, True, global_maintenance)
     return {"configured": True, "active": stats["live-data"], "score": stats["score"],
-            "global_maintenance": _global_maintenance(lab), "local_maintenance": stats["maintenance"]}
+            "global_maintenance": global_maintenance, "local_maintenance": stats["maintenance"]}
 
 
 def _engine_status(vm_running_here, engine_up):

@@ -5,7 +5,7 @@ import time
 from lab.commands import command
 from lab.commands.engine_backup import DB_DUMP_MARK, _entities
 from lab.commands.ovirt import (ENGINE_PACKAGE, SETUP_PACKAGES, _AnswerError, _lab, _load_answers, _not_found, _now,
-                                _otopi_fail, _read_opts, _state, _write)
+                                otopi_failed, _read_opts, _state, _write)
 from lab.transport.shell import Unsupported
 
 
@@ -40,6 +40,12 @@ def engine_upgrade_check(ctx):
             ctx.print("VERB: Transaction Summary:")
             ctx.print("No upgrade")
     return 0 if pending else 1
+
+
+def _otopi_fail(ctx, stage, message):
+    otopi_failed(ctx.print, stage, message)
+    ctx.print("[ ERROR ] Execution of setup failed")
+    return 1
 
 
 ENGINE_SERVICES = (("ovirt-engine", "engine"), ("ovirt-engine-dwhd", "dwh"))

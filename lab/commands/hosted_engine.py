@@ -18,7 +18,7 @@ from lab.commands import hosted_engine_questions as questions
 from lab.commands.engine_backup import backup_entities, read_backup, verify_backup
 from lab.commands.names import dns_records
 from lab.commands.ovirt import (HE_CONF, HE_PACKAGE, _AnswerError, _cfg, _lab, _load_answers, _not_found,
-                                _now, _read_opts, _state, _write)
+                                _now, _read_opts, _state, _write, otopi_failed)
 from lab.commands.packages import he_installed
 from lab.engine_api.state import NO_HA_STATS, entity_id
 from lab.ovirt_site import settings
@@ -108,9 +108,7 @@ class _Run:
 
     def fail(self, stage, message, late=False):
         """otopi's failed stage, then hosted-engine's own last words (gr-he-common/core/misc.py _terminate)."""
-        self.print(f"[ ERROR ] Failed to execute stage '{stage}': {message}")
-        for step in ("Clean up", "Pre-termination", "Termination"):
-            self.stage(step)
+        otopi_failed(self.print, stage, message)
         self.print("[ ERROR ] Hosted Engine deployment failed" + (
             ": please check the logs for the issue, fix accordingly or re-deploy from scratch." if late else ""))
         self.print(f"          Log file is located at {self.log}")

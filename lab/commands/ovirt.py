@@ -103,16 +103,11 @@ def parse_answer_file(text):
     return answers
 
 
-def _otopi_fail(ctx, stage, message, product="setup"):
-    ctx.print(f"[ ERROR ] Failed to execute stage '{stage}': {message}")
+def otopi_failed(print_line, stage, message):
+    """otopi's report of a stage method that raised, and the stages it still runs (otopi context.py)."""
+    print_line(f"[ ERROR ] Failed to execute stage '{stage}': {message}")
     for step in ("Clean up", "Pre-termination", "Termination"):
-        ctx.print(f"[ INFO  ] Stage: {step}")
-    if product == "setup":
-        ctx.print("[ ERROR ] Execution of setup failed")
-    else:
-        ctx.print("[ ERROR ] Hosted Engine deployment failed: this system is not reliable, "
-                  "please check the issue,fix and redeploy")
-    return 1
+        print_line(f"[ INFO  ] Stage: {step}")
 
 
 def _load_answers(ctx, files):

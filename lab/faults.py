@@ -16,7 +16,8 @@ Rules (the same keys in the site file, the runtime file and the CLI's options):
     - {kind: drop, host: storage, after_seconds: 2}  the command runs, then the connection closes
           after sending `after_bytes` bytes of its stdout, or `after_seconds` after it started,
           with no exit status (the client sees the transport close)
-    - {kind: slow, host: storage, seconds: 1.5, match: '', times: always}   each command waits first
+    - {kind: slow, host: storage, seconds: 1.5, match: '', times: always}   each matching command, once
+          started (recorded with kind "start"), takes this much longer: exec requests and units' commands
     - {kind: engine-api, api: original|new, status: 503, times: 1}  (or hang: SECONDS) via
           EngineApi.fail_next / hang_next; for `new`, applied once the new API runs
     - {kind: host-key, host: storage}  the host serves a new ed25519 key from now on (in memory:
@@ -353,16 +354,17 @@ class Faults:
                 rule.take()
             return rule
 
+    def slow_seconds(self, name, line) -> float:
+        """How long a matching slow rule holds a command that has started (an exec request or a unit's)."""
+        slow = self._find("slow", name, line)
+        if slow is None:
+            return 0.0
+        self.record(name, "slow", line, None, f"slowed {slow['seconds']:g}s")
+        return float(slow["seconds"])
+
     def run_exec(self, host, channel, line, run, answered):
         """Run one exec request under the active rules: (out, err, status), or None after a drop."""
         started = time.monotonic()
-        step = step_seconds(self.lab, host, line)
-        if step:
-            time.sleep(step)
-        slow = self._find("slow", host.name, line)
-        if slow is not None:
-            self.record(host.name, "slow", line, None, f"delayed {slow['seconds']:g}s")
-            time.sleep(slow["seconds"])
         failing = self._find("command", host.name, line)
         if failing is not None:
             self.record(host.name, "command", line, failing["status"], failing["stderr"])
@@ -393,17 +395,6 @@ def _new_ed25519_pem():
 
 
 # --- long steps -------------------------------------------------------------------------------
-_BACKUP = re.compile(r"(^|[\s;&|])engine-backup\s(.*\s)?--mode=backup(\s|$)")
-
-
-def step_seconds(lab, host, line) -> float:
-    """How long a long step takes before it runs: engine-backup on the original Engine."""
-    from lab.ovirt_site import settings
-    if host.spec.role == "original-engine" and _BACKUP.search(line):
-        return float(settings(lab.site).get("backup_seconds") or 0)
-    return 0.0
-
-
 def critical_path(site_path) -> list[tuple[str, float]]:
     """The migration's long steps one after another: backup, deploy, each node's conversion."""
     from lab import site as site_mod

@@ -119,7 +119,8 @@ class Host:
 
     # --- activity -----------------------------------------------------
     def run(self, line, stdin, live_out=None, kind="exec", env=None, unit=None):
-        """Run one command line (an exec request, or a unit's command); logged and saved.
+        """Run one command line (an exec request, or a unit's command); logged when it starts and when it
+        ends, and saved. A slow fault (lab/faults.py) that matches the line slows it once it started.
 
         `live_out(bytes)`, when given, lets a command send stdout while it runs
         (Context.flush); what it returns afterwards is the rest. `env` is the process
@@ -127,8 +128,12 @@ class Host:
         if self.lab is not None and getattr(self.lab, "engines", None) is not None:
             self.lab.engines.sync_nodes()
         pid = self._started(line)
+        self.log.append({"host": self.name, "time": time.time(), "kind": "start", "of": kind, "command": line})
         env = {"SSH_CLIENT": "127.0.0.1 50000 22"} if env is None else env
         try:
+            faults = getattr(self.lab, "faults", None)
+            if faults is not None:
+                time.sleep(faults.slow_seconds(self.name, line))  # the command runs, slowly: a kill lands inside it
             with self.lock:
                 out, err, status = Shell(self, COMMANDS, live_out, env=env, pid=pid, unit=unit).run(line, stdin)
                 self.record(kind, line, status)

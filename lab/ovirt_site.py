@@ -25,7 +25,7 @@ Site file settings (all optional), top-level key `ovirt`:
       setup_version: 2.7.2           # ovirt-hosted-engine-setup on the deployment host (4.5; 2.5.4-2 is 4.4's last)
       appliance_disk_gb: 51          # the appliance's disk as the deploy sizes it (virtual size + 1 GiB)
       pause_seconds: 86400           # how long the role pauses on a failed restore (pause_execution.yml)
-      backup_seconds: 0              # how long engine-backup --mode=backup takes (lab/faults.py)
+      backup_seconds: 0              # how long engine-backup --mode=backup takes (its dumps)
       engine_vm_ssh_port: 2227       # SSH port of the new Engine VM host `engine-vm` (after the deploy)
       repos: [{id, name}]            # yum repolist
       modules: {name: [streams]}     # dnf module enable/list

@@ -92,8 +92,12 @@ class LabProcess:
         return self.info["hosts"][name]["port"]
 
     def commands(self, host=None):
-        """Recorded command lines and SFTP changes, oldest first, optionally for one host."""
-        return self._log("commands.jsonl", host)
+        """Recorded command lines (when they ended) and SFTP changes, oldest first, optionally for one host."""
+        return [e for e in self._log("commands.jsonl", host) if e["kind"] != "start"]
+
+    def started(self, host=None):
+        """Command lines as they started (exec requests and units' commands), oldest first."""
+        return [e for e in self._log("commands.jsonl", host) if e["kind"] == "start"]
 
     def connections(self, host=None):
         """SSH connections the hosts accepted ({"host", "time"}), oldest first, optionally for one host."""

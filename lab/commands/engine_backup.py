@@ -176,6 +176,8 @@ def _do_backup(ctx, run, scopes, values, flags, file_path, file_name):
     run.output(f"log file: {run.log_path}")
     run.output("Backing up:")
     run.output("Notifying engine")
+    ctx.flush()
+    ctx.sleep(float(cfg.get("backup_seconds") or 0))  # the dumps take the site's time, the Engine's host not held
     snapshot = lab.engines.snapshot()
     version = snapshot["engine"]["version"]
     now = time.time()

@@ -125,10 +125,19 @@ def storage_domain(site, sd, datacenter_id=None):
     return _identified(obj, 'storagedomains', sd['id'])
 
 
+def placement_hosts(v):
+    """The hosts of a VM's placement policy (the engine's dedicated_vm_for_vds); a state written before the model
+    had `placement_hosts` pins a pinned VM to the host it runs on."""
+    if 'placement_hosts' in v:
+        return v['placement_hosts']
+    return [v['host']] if v['placement'] == 'pinned' and v['host'] else []
+
+
 def vm(site, v):
+    """VmBaseMapper: placement_policy always, its affinity from the VM's migration support (MIGRATABLE: migratable,
+    IMPLICITLY_NON_MIGRATABLE: user_migratable, PINNED_TO_HOST: pinned), its hosts only when it names some."""
     affinity = types.VmAffinity(v['placement'])
-    pinned = affinity == types.VmAffinity.PINNED and v['host']
-    pinned_hosts = [_link(types.Host, 'hosts', v['host'])] if pinned else None
+    pinned_hosts = [_link(types.Host, 'hosts', h) for h in placement_hosts(v) if h in site.state['hosts']] or None
     running = v['status'] not in ('down', 'suspended')
     return _identified(types.Vm(id=v['id'], name=v['name'], status=types.VmStatus(v['status']), origin=v['origin'],
                                 memory=v['memory_mb'] * _MB,

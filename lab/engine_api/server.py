@@ -322,5 +322,5 @@ ACTIONS = {
     ('hosts', 'deactivate'): lambda site, ident, act: site.deactivate_host(ident),
     ('hosts', 'activate'): lambda site, ident, act: site.activate_host(ident),
     ('hosts', 'install'): _install,
-    ('vms', 'migrate'): lambda site, ident, act: site.migrate_vm(ident, _host_ref(site, act.host)),
+    ('vms', 'migrate'): lambda site, ident, act: site.migrate_vm(ident, _host_ref(site, act.host), force=act.force is True),
 }

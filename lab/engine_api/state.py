@@ -51,6 +51,52 @@ def conflict(message):
     return ActionFailed(409, 'Operation Failed', '[%s]' % message)
 
 
+# The engine's English texts for the validation messages the lab's deactivate and migrate give, from ovirt-engine
+# frontend/webadmin/modules/frontend/src/main/resources/org/ovirt/engine/ui/frontend/AppErrors.properties (the same
+# file the backend translates with: backend/manager/modules/dal/pom.xml copies it into bundles/), the same in
+# 4.4.0 to 4.5.7. Every key here is ErrorType.CONFLICT in EngineMessage.java, hence 409.
+APP_ERRORS = {
+    'VDS_CANNOT_MAINTENANCE_IT_INCLUDES_NON_MIGRATABLE_VM':
+        'Cannot switch the following Hosts to Maintenance mode: ${HostsList}.\nOne or more running VMs are '
+        'indicated as non-migratable. The non-migratable VMs are: ${VmsList}.',
+    'VDS_CANNOT_MAINTENANCE_VDS_IS_IN_MAINTENANCE':
+        'Cannot switch Host to Maintenance mode. Host is already in Maintenance mode.',
+    'VDS_CANNOT_MAINTENANCE_VDS_IS_NOT_OPERATIONAL':
+        'Cannot switch Host to Maintenance mode, Host is not operational.',
+    'CANNOT_MAINTENANCE_VDS_RUN_VMS_NO_OTHER_RUNNING_VDS':
+        'The following Hosts have running VMs and cannot be switched to maintenance mode: ${HostsList}.\nPlease '
+        'ensure that the following Clusters have at least one Host in UP state: ${ClustersList}.',
+    'ACTION_TYPE_FAILED_VM_IS_PINNED_TO_HOST': 'Cannot ${action} ${type}. VM is pinned to Host.',
+    'ACTION_TYPE_FAILED_VM_IS_NON_MIGRTABLE_AND_IS_NOT_FORCED_BY_USER_TO_MIGRATE':
+        'Cannot ${action} ${type}. VM is non migratable and user did not specify the force-migration flag',
+    'ACTION_TYPE_FAILED_MIGRATION_IN_PROGRESS': 'Cannot ${action} ${type}. VM migration is in progress',
+    'ACTION_TYPE_FAILED_VM_IS_NOT_RUNNING': 'Cannot ${action} ${type}. VM is not running.',
+}
+# setActionMessageParameters: VAR__TYPE__HOST/VAR__ACTION__MAINTENANCE ($type Host, $action maintenance) for
+# MaintenanceNumberOfVdssCommand, VAR__ACTION__MIGRATE/VAR__TYPE__VM for MigrateVmCommand.
+MAINTENANCE_VARIABLES = {'type': 'Host', 'action': 'maintenance'}
+MIGRATE_VARIABLES = {'type': 'VM', 'action': 'migrate'}
+
+
+def refused(key, variables, **values):
+    """A failed validate(), as the REST API answers it (BackendResource.backendFailure): 409 for a CONFLICT message,
+    reason Messages.properties BACKEND_FAILED ("Operation Failed"), detail the translated messages' list in Java's
+    List.toString form, its ${name} variables substituted (ErrorTranslatorImpl.resolveMessages)."""
+    names = dict(variables, **values)
+    text = re.sub(r'\$\{(\w+)\}', lambda m: names.get(m.group(1), m.group(0)), APP_ERRORS[key])
+    return ActionFailed(409, 'Operation Failed', '[%s]' % text)
+
+
+HOSTED_ENGINE_ORIGINS = ('hosted_engine', 'managed_hosted_engine')  # VM.isHostedEngine()
+
+
+def non_migratable(vm):
+    """MaintenanceNumberOfVdssCommand.validate() for the REST deactivate (isInternal false): a running VM pinned to its
+    host (placement_policy affinity `pinned`, MigrationSupport.PINNED_TO_HOST) cannot migrate; a `user_migratable`
+    one (IMPLICITLY_NON_MIGRATABLE) only blocks internal maintenance; the HostedEngine VM is never listed."""
+    return vm['placement'] == 'pinned' and vm.get('origin') not in HOSTED_ENGINE_ORIGINS
+
+
 def entity_id(kind, name):
     """Stable ids: the same model always gives the same UUIDs."""
     return str(uuid.uuid5(_NAMESPACE, '%s/%s' % (kind, name)))
@@ -96,7 +142,7 @@ def build_state(model):
                   'root_password': None, 'type': 'rhel', 'status_detail': None},
         'storagedomains': {'type': 'data', 'storage': {}, 'datacenter': None, 'status': 'active', 'master': False},
         'vms': {'cluster': None, 'host': None, 'status': 'up', 'memory_mb': 2048, 'placement': 'migratable',
-                'origin': 'ovirt', 'migrating_to': None},
+                'placement_hosts': None, 'origin': 'ovirt', 'migrating_to': None},
     }
     model_keys = {'storagedomains': 'storage_domains'}
     for kind in KINDS:
@@ -121,6 +167,9 @@ def _link_references(state):
     for domain in state['storagedomains'].values():
         domain['datacenter'] = _resolve(state, 'datacenters', domain['datacenter'])
     for vm in state['vms'].values():
+        if vm['placement_hosts'] is None:  # a pinned VM is pinned to the host it runs on unless the model says
+            vm['placement_hosts'] = [vm['host']] if vm['placement'] == 'pinned' and vm['host'] else []
+        vm['placement_hosts'] = [_resolve(state, 'hosts', h) for h in vm['placement_hosts']]
         vm['host'] = _resolve(state, 'hosts', vm['host'])
         default_cluster = state['hosts'][vm['host']]['cluster'] if vm['host'] else None
         vm['cluster'] = _resolve(state, 'clusters', vm['cluster']) or default_cluster
@@ -290,22 +339,21 @@ class Site:
     # -- host actions ------------------------------------------------------
 
     def deactivate_host(self, host_id):
-        """Move to maintenance, migrating VMs away (MaintenanceNumberOfVdssCommand rules)."""
+        """Move to maintenance, migrating VMs away: the REST deactivate, MaintenanceNumberOfVdssCommand with
+        isInternal false (BackendHostResource.deactivate). A refused validate() changes nothing."""
         host = self.get('hosts', host_id)
-        if host['status'] == 'maintenance':
-            raise conflict('Cannot switch Host to Maintenance mode. Host is already in Maintenance mode.')
-        if host['status'] not in MAINTENANCE_FROM:
-            raise conflict('Cannot switch Host to Maintenance mode. Host is not operational (status %s).'
-                           % host['status'])
+        if host['status'] != 'maintenance' and host['status'] not in MAINTENANCE_FROM:
+            raise refused('VDS_CANNOT_MAINTENANCE_VDS_IS_NOT_OPERATIONAL', MAINTENANCE_VARIABLES)
         vms = self.running_vms(host_id)
-        pinned = [vm['name'] for vm in vms if vm['placement'] == 'pinned']
-        if pinned:
-            raise conflict('Cannot switch Host to Maintenance mode. The following Hosts include non-migratable '
-                           'VMs: %s. Non-migratable VMs: %s.' % (host['name'], ', '.join(pinned)))
-        if vms and not self._up_hosts(host['cluster'], host_id):
-            raise conflict('Cannot switch Host to Maintenance mode. There are no available hosts capable of '
-                           'running the VMs. Cluster: %s. Hosts with running VMs: %s.'
-                           % (self.state['clusters'][host['cluster']]['name'], host['name']))
+        pinned = sorted(vm['name'] for vm in vms if non_migratable(vm))  # upstream: the database's order
+        if pinned:  # handleNonMigratableVms: both lists joined with " , "
+            raise refused('VDS_CANNOT_MAINTENANCE_IT_INCLUDES_NON_MIGRATABLE_VM', MAINTENANCE_VARIABLES,
+                          HostsList=host['name'], VmsList=' , '.join(pinned))
+        if host['status'] == 'maintenance':
+            raise refused('VDS_CANNOT_MAINTENANCE_VDS_IS_IN_MAINTENANCE', MAINTENANCE_VARIABLES)
+        if vms and not self._up_hosts(host['cluster'], host_id):  # checkIfThereIsVDSToHoldMigratedVMs
+            raise refused('CANNOT_MAINTENANCE_VDS_RUN_VMS_NO_OTHER_RUNNING_VDS', MAINTENANCE_VARIABLES,
+                          HostsList=host['name'], ClustersList=self.state['clusters'][host['cluster']]['name'])
         if host['he']['configured']:  # MaintenanceVdsCommand: HA local maintenance first
             self._call_host(host, 'setHaMaintenanceMode', local=True)
         self._apply('hosts', host, {'status': 'preparing_for_maintenance', 'status_detail': None})
@@ -399,12 +447,19 @@ class Site:
 
     # -- vm actions --------------------------------------------------------
 
-    def migrate_vm(self, vm_id, target_id=None):
+    def migrate_vm(self, vm_id, target_id=None, force=False):
+        """REST vms/<id>/migrate (MigrateVm, or MigrateVmToServer with a host; `force` is the action's, default
+        false): VmValidator.canMigrate's checks first, in its order."""
         vm = self.get('vms', vm_id)
-        if vm['status'] != 'up':
-            raise conflict('Cannot migrate VM. VM %s is not running (status %s).' % (vm['name'], vm['status']))
         if vm['placement'] == 'pinned':
-            raise conflict('Cannot migrate VM. VM %s is non migratable.' % vm['name'])
+            raise refused('ACTION_TYPE_FAILED_VM_IS_PINNED_TO_HOST', MIGRATE_VARIABLES)
+        if vm['placement'] == 'user_migratable' and not force:
+            raise refused('ACTION_TYPE_FAILED_VM_IS_NON_MIGRTABLE_AND_IS_NOT_FORCED_BY_USER_TO_MIGRATE',
+                          MIGRATE_VARIABLES)
+        if vm['status'] == 'migrating':
+            raise refused('ACTION_TYPE_FAILED_MIGRATION_IN_PROGRESS', MIGRATE_VARIABLES)
+        if vm['status'] != 'up':
+            raise refused('ACTION_TYPE_FAILED_VM_IS_NOT_RUNNING', MIGRATE_VARIABLES)
         target = self._pick_target(vm, exclude=vm['host']) if target_id is None else self.get('hosts', target_id)
         if target is None or target['id'] == vm['host'] or target['status'] != 'up' \
                 or target['cluster'] != vm['cluster'] or self.free_mb(target) < vm['memory_mb']:

@@ -288,6 +288,10 @@ class HostFile(paramiko.SFTPHandle):
 
     def close(self):
         if self.dirty:
+            host = self.sftp.host
+            faults = getattr(host.lab, "faults", None)
+            if faults is not None:  # a slow write: the data is in, the client still waits for the close
+                time.sleep(faults.slow_seconds(host.name, f"write {self.path}"))
             with self.sftp.host.lock:
                 self.sftp.changed("write", self.path)
             self.dirty = False

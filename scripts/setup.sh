@@ -45,6 +45,7 @@ PY
 pulumi_on_path_fits() {
     local found want_major
     command -v pulumi >/dev/null || return 1
+    [ "$(command -v pulumi)" != "$PULUMI_CACHE/bin/pulumi" ] || return 1  # ours: build_pulumi keeps it current
     found="$(pulumi version 2>/dev/null | sed 's/^v//')" || return 1
     want_major="${PULUMI_VERSION%%.*}"
     [ "${found%%.*}" = "$want_major" ] || return 1
@@ -54,22 +55,43 @@ pulumi_on_path_fits() {
 
 # Builds the pinned CLI and language host from Pulumi's published Go modules, once per version.
 build_pulumi() {
-    [ -x "$PULUMI_CACHE/bin/pulumi" ] && return
+    [ -x "$PULUMI_CACHE/bin/pulumi" ] && [ -f "$(langhost_stamp "$PULUMI_CACHE")" ] && return
     command -v go >/dev/null || { log "Go is needed to build the Pulumi CLI v$PULUMI_VERSION"; return 1; }
+    if [ -x "$PULUMI_CACHE/bin/pulumi" ]; then
+        log "rebuilding the Python language host: tools/pulumi/langhost changed since it was built"
+        build_langhost "$PULUMI_CACHE"; return
+    fi
     log "building the Pulumi CLI v$PULUMI_VERSION into $PULUMI_CACHE (once; a few minutes)"
-    local work ldflags sdk_dir
+    local work sdk_dir
     work="$(mktemp -d "${PULUMI_CACHE%/*}/.build.XXXXXX" 2>/dev/null || { mkdir -p "${PULUMI_CACHE%/*}"; mktemp -d "${PULUMI_CACHE%/*}/.build.XXXXXX"; })"
-    ldflags="-X github.com/pulumi/pulumi/sdk/v3/go/common/version.Version=v$PULUMI_VERSION"
     (
         cd "$PROJECT_DIR/tools/pulumi"
         export GOFLAGS=-mod=readonly
-        go build -trimpath -ldflags "$ldflags" -o "$work/bin/pulumi" github.com/pulumi/pulumi/pkg/v3/cmd/pulumi
-        go build -trimpath -ldflags "$ldflags" -o "$work/bin/pulumi-language-python" ./langhost
+        go build -trimpath -ldflags "$(version_ldflags)" -o "$work/bin/pulumi" github.com/pulumi/pulumi/pkg/v3/cmd/pulumi
         sdk_dir="$(go list -m -f '{{.Dir}}' github.com/pulumi/pulumi/sdk/v3)"
         install -m 0755 "$sdk_dir/python/cmd/pulumi-language-python-exec" "$work/bin/"
         install -m 0755 "$sdk_dir/python/dist/pulumi-resource-pulumi-python" "$work/bin/"
     )
+    build_langhost "$work"
     rm -rf "$PULUMI_CACHE" && mv "$work" "$PULUMI_CACHE"
+}
+
+version_ldflags() { echo "-X github.com/pulumi/pulumi/sdk/v3/go/common/version.Version=v$PULUMI_VERSION"; }
+
+# The language host is ours, so unlike the CLI it changes within a release: a cache that outlives
+# the source it was built from has the host rebuilt when there is no stamp of the current source.
+langhost_stamp() {
+    printf '%s/bin/.langhost-%s' "$1" "$(cd "$PROJECT_DIR/tools/pulumi" && cat langhost/*.go go.mod go.sum | sha256sum | cut -c1-16)"
+}
+
+# Built aside and renamed over the old host, so that runs using the old one keep it.
+build_langhost() {
+    local stamp new
+    stamp="$(langhost_stamp "$1")" new="$(mktemp -d "$1/.langhost.XXXXXX")"
+    (cd "$PROJECT_DIR/tools/pulumi" && GOFLAGS=-mod=readonly go build -trimpath -ldflags "$(version_ldflags)" -o "$new/" ./langhost) \
+        || { rm -rf "$new"; return 1; }
+    mv -f "$new/langhost" "$1/bin/pulumi-language-python" && rmdir "$new"
+    rm -f "$1"/bin/.langhost-* && touch "$stamp"
 }
 
 install_system_packages

@@ -17,7 +17,10 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"runtime"
 	"strconv"
+	"sync"
+	"syscall"
 	"time"
 
 	"github.com/pulumi/pulumi/sdk/v3/go/common/util/rpcutil"
@@ -59,6 +62,7 @@ func serve(engineAddress string) error {
 	if _, err := os.Stat(executor); err != nil {
 		return fmt.Errorf("missing program executor: %w", err)
 	}
+	go leaveWithTheCLI(250 * time.Millisecond)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
 	cancel := make(chan bool)
@@ -81,6 +85,58 @@ func serve(engineAddress string) error {
 	}
 	fmt.Printf("%d\n", handle.Port)
 	return <-handle.Done
+}
+
+// programs are the process groups of the programs running now; programsMu also keeps one from
+// starting while the host leaves.
+var (
+	programsMu sync.Mutex
+	programs   = map[int]bool{}
+)
+
+// leaveWithTheCLI exits, killing the running programs first, once the CLI that started this host is
+// gone: a killed `pulumi` leaves its plugins running, and the program would go on asking for changes
+// beside the next run. It watches the parent pid, as providers/plugin.py does: PR_SET_PDEATHSIG on
+// this host would fire when the CLI thread that forked it ends, not when the CLI does.
+func leaveWithTheCLI(interval time.Duration) {
+	cli := os.Getppid()
+	for os.Getppid() == cli {
+		time.Sleep(interval)
+	}
+	programsMu.Lock()
+	for group := range programs {
+		_ = syscall.Kill(-group, syscall.SIGKILL)
+	}
+	os.Exit(1)
+}
+
+// runProgram runs the executor in a process group of its own, so that it goes together with whatever
+// it started: on an interrupt, and when the CLI is gone. Out of the host's group it would outlive a
+// host the CLI kills, so it also gets SIGKILL when the host dies; PR_SET_PDEATHSIG fires when the
+// thread that started it ends, so this goroutine keeps its thread until the program ends.
+func runProgram(cmd *exec.Cmd) error {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	cmd.Cancel = func() error {
+		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) // fails only when the group is gone already
+		return nil
+	}
+	programsMu.Lock()
+	err := cmd.Start()
+	if err == nil {
+		programs[cmd.Process.Pid] = true
+	}
+	programsMu.Unlock()
+	if err != nil {
+		return err
+	}
+	defer func() {
+		programsMu.Lock()
+		delete(programs, cmd.Process.Pid)
+		programsMu.Unlock()
+	}()
+	return cmd.Wait()
 }
 
 type languageHost struct {
@@ -166,7 +222,7 @@ func (h *languageHost) Run(ctx context.Context, req *pulumirpc.RunRequest) (*pul
 	}
 	cmd.Env = append(cmd.Env, env...)
 	cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
-	return runResult(cmd.Run()), nil
+	return runResult(runProgram(cmd)), nil
 }
 
 // executorArgs are the flags the SDK's executor takes, then the entry point and the program's arguments.

@@ -1,0 +1,1 @@
+"""Command-line tools run beside the Pulumi CLI (`./run ...`), outside the Pulumi program."""

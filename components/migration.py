@@ -55,9 +55,10 @@ class SelfHostedEngineMigration(pulumi.ComponentResource):
             "engine-backup",
             engine=self.site.connection(migration.original_engine),
             backup_server=self.site.connection(migration.backup_server),
+            deployment_host=self.site.connection(migration.deployment_host),
             private_key=self.private_key, file_name=backup.file_name, directory=backup.directory,
             engine_directory=backup.engine_directory, allow_engine_update=backup.allow_engine_update,
-            opts=self._child(depends_on),
+            poll_interval=migration.node_timeouts["poll"], opts=self._child(depends_on),
         )
 
     def _deployment(self, migration, depends_on) -> HostedEngineDeployment:

@@ -128,6 +128,30 @@ def host_service(connection: ovirtsdk4.Connection, host: types.Host):
     return connection.system_service().hosts_service().host_service(host.id)
 
 
+# The VM origins of an Engine VM (ovirt-engine VM.isHostedEngine()): maintenance never refuses for it.
+_HOSTED_ENGINE_ORIGINS = {"hosted_engine", "managed_hosted_engine"}
+
+
+def pinned_vms(connection: ovirtsdk4.Connection, host: types.Host) -> list[str]:
+    """Names of the VMs running on the host that cannot migrate off it when an administrator asks for maintenance:
+    placement_policy affinity `pinned` (ovirt-engine MaintenanceNumberOfVdssCommand: MigrationSupport.PINNED_TO_HOST;
+    `user_migratable` only blocks the Engine's own maintenance), the Engine VM excepted."""
+    vms = connection.system_service().vms_service().list(search=f"host={host.name}")
+    return [vm.name for vm in vms
+            if vm.host is not None and vm.host.id == host.id and vm.origin not in _HOSTED_ENGINE_ORIGINS
+            and vm.placement_policy is not None and vm.placement_policy.affinity == types.VmAffinity.PINNED]
+
+
+def non_migratable_vms_named(detail: str) -> list[str]:
+    """The VM names in the Engine's VDS_CANNOT_MAINTENANCE_IT_INCLUDES_NON_MIGRATABLE_VM text (AppErrors.properties:
+    `... The non-migratable VMs are: ${VmsList}.`, the list joined with " , "); [] for any other text."""
+    marker = "The non-migratable VMs are: "
+    if marker not in detail:
+        return []
+    names = detail.split(marker, 1)[1].split(".]")[0].removesuffix(".")
+    return [name.strip() for name in names.split(",") if name.strip()]
+
+
 def wait_for(fetch, done, what: str, timeout: float, interval: float = 1.0):
     """Polls fetch() until done(value) holds; returns that value or raises saying what never happened.
 

@@ -19,10 +19,14 @@ import time
 import pulumi
 from pulumi.dynamic import CheckFailure, CheckResult, CreateResult, DiffResult, ReadResult, Resource, ResourceProvider
 
+from providers import remote_job
+from providers.hosted_engine_deployment import DEPLOY, deployed
 from providers.ssh import Connection, Host, RemoteCommandError, connect, copy_file, sha256_of
 from providers.timing import TIMING_OUTPUTS, timed
 
 UPGRADE_AVAILABLE, NO_UPGRADE = 0, 1
+UPDATE, SETUP, BACKUP = (remote_job.Job(f"ovirt-she-{step}") for step in ("engine-update", "engine-setup", "engine-backup"))
+JOBS = (UPDATE, SETUP, BACKUP)
 
 
 class BackupError(Exception):
@@ -48,22 +52,38 @@ def paths(props: dict) -> dict:
     }
 
 
-def _bring_up_to_date(props: dict, engine: Connection) -> None:
-    """Procedure 4: update the setup packages and run engine-setup, only if allowed and needed."""
-    check = engine.run("engine-upgrade-check", check=False)
-    if check.exit_status == NO_UPGRADE:
-        return
-    if check.exit_status != UPGRADE_AVAILABLE:
-        raise RemoteCommandError(props["engine"]["name"], "engine-upgrade-check", check)
-    if not props["allowEngineUpdate"]:
+def _job(props: dict, engine: Connection, job: remote_job.Job, argv: list[str]) -> None:
+    """One long step on the Engine machine, or the result of the one a killed run left there."""
+    ended = remote_job.run(engine, job, argv, props.get("pollInterval", 2), remote_job.progress(engine.host.name))
+    if not ended.succeeded:
+        remote_job.clear(engine, job)
         raise BackupError(
-            f"{props['engine']['name']}: engine-upgrade-check says an update is available. The backup's Engine "
-            f"version must match the new Engine's: update the original Engine first (procedure 4: "
-            f"`yum update ovirt\\*setup\\*`, `engine-setup`), or set `backup.allowEngineUpdate: true` to let "
-            f"`pulumi up` do it. Nothing was changed."
+            f"{engine.host.name}: `{' '.join(argv)}` failed (exit status {ended.exit_status}):\n{ended.last_lines()}\n"
+            f"Its whole output is {job.output_file} on {engine.host.name}. Fix the cause there, then run "
+            f"`pulumi up` again."
         )
-    engine.run("yum", "update", "-y", "ovirt*setup*")
-    engine.run("engine-setup", "--accept-defaults")
+
+
+def _bring_up_to_date(props: dict, engine: Connection, units: dict) -> None:
+    """Procedure 4: update the setup packages and run engine-setup, only if allowed and needed. A killed
+    run's update is followed to its end and engine-setup still runs after it: once the setup packages are
+    updated, engine-upgrade-check no longer says that the Engine itself is behind."""
+    if not remote_job.loaded(units[UPDATE]) and not remote_job.loaded(units[SETUP]):
+        check = engine.run("engine-upgrade-check", check=False)
+        if check.exit_status == NO_UPGRADE:
+            return
+        if check.exit_status != UPGRADE_AVAILABLE:
+            raise RemoteCommandError(props["engine"]["name"], "engine-upgrade-check", check)
+        if not props["allowEngineUpdate"]:
+            raise BackupError(
+                f"{props['engine']['name']}: engine-upgrade-check says an update is available. The backup's Engine "
+                f"version must match the new Engine's: update the original Engine first (procedure 4: "
+                f"`yum update ovirt\\*setup\\*`, `engine-setup`), or set `backup.allowEngineUpdate: true` to let "
+                f"`pulumi up` do it. Nothing was changed."
+            )
+    if not remote_job.loaded(units[SETUP]):
+        _job(props, engine, UPDATE, ["yum", "update", "-y", "ovirt*setup*"])
+    _job(props, engine, SETUP, ["engine-setup", "--accept-defaults"])
 
 
 def _stop_original_engine(engine: Connection) -> None:
@@ -76,7 +96,16 @@ def _stop_original_engine(engine: Connection) -> None:
 def _take_backup(props: dict, engine: Connection) -> None:
     where = paths(props)
     engine.run("mkdir", "-p", props["engineDirectory"])
-    engine.run("engine-backup", "--mode=backup", "--scope=all", f"--file={where['engineFile']}", f"--log={where['engineLog']}")
+    _job(props, engine, BACKUP, ["engine-backup", "--mode=backup", "--scope=all", f"--file={where['engineFile']}",
+                                 f"--log={where['engineLog']}"])
+
+
+def _taken_before(props: dict, engine: Connection, units: dict) -> bool:
+    """A backup a killed run wrote and saw to its end after stopping the Engine (its unit already
+    cleared) is still current."""
+    return not any(remote_job.loaded(u) for u in units.values()) and \
+        sha256_of(engine, paths(props)["engineFile"]) is not None and \
+        engine.run("systemctl", "is-active", "ovirt-engine", check=False).exit_status != 0
 
 
 def engine_version(archive) -> str:
@@ -113,6 +142,24 @@ def _copy_off_and_verify(props: dict, engine: Connection) -> dict:
     }
 
 
+def _refuse_while_a_new_engine_stands(props: dict) -> None:
+    if not props.get("deploymentHost"):
+        return
+    deploy = connect(Host.from_props(props["deploymentHost"]), props["privateKey"])
+    under_way = remote_job.running(remote_job.state(deploy, DEPLOY))
+    if not (under_way or deployed(deploy)):
+        return
+    name, original = deploy.host.name, props["engine"]["name"]
+    raise BackupError(
+        f"not starting the original Engine on {original}: the new self-hosted Engine "
+        f"{'is being deployed' if under_way else 'is deployed'} on {name}, and two Engines must never manage the "
+        f"same hosts. Nothing was changed. To keep the new Engine, leave this resource in the stack (or "
+        f"`pulumi state delete` it to forget the backup). To go back to the original Engine on purpose, first "
+        f"retire the new one on {name} (`hosted-engine --set-maintenance --mode=global`, "
+        f"`hosted-engine --vm-shutdown`, then `ovirt-hosted-engine-cleanup`), then run `pulumi destroy` again."
+    )
+
+
 class EngineBackupProvider(ResourceProvider):
     def check(self, olds, news):
         failures = [CheckFailure(k, f"`backup.{k}` must be an absolute path")
@@ -130,16 +177,20 @@ class EngineBackupProvider(ResourceProvider):
 
     @timed
     def create(self, props):
+        """Each long step is found again if a killed run left it (running or ended), never started twice,
+        and the backup is copied only once engine-backup has ended."""
         engine = _engine(props)
-        # A backup a killed run already wrote after stopping the Engine is still current: adopt it.
-        already_taken = sha256_of(engine, paths(props)["engineFile"]) is not None and \
-            engine.run("systemctl", "is-active", "ovirt-engine", check=False).exit_status != 0
-        if not already_taken:
-            _bring_up_to_date(props, engine)
-            _stop_original_engine(engine)
+        units = {job: remote_job.state(engine, job) for job in JOBS}
+        adopted = remote_job.loaded(units[BACKUP])
+        taken = not adopted and _taken_before(props, engine, units)
+        if not (adopted or taken):
+            _bring_up_to_date(props, engine, units)
+        _stop_original_engine(engine)  # before the backup starts: nothing changes after it
+        if not taken:
             _take_backup(props, engine)
-        _stop_original_engine(engine)
         outs = _copy_off_and_verify(props, engine)
+        for job in JOBS:
+            remote_job.clear(engine, job)
         return CreateResult(outs["location"], {**props, **outs})
 
     def read(self, id_, props):
@@ -156,7 +207,9 @@ class EngineBackupProvider(ResourceProvider):
         return ReadResult(id_, props)
 
     def delete(self, _id, props):
-        """The way back to the original Engine: enabled and started again; the backup files stay."""
+        """The way back to the original Engine: enabled and started again; the backup files stay. Refused
+        while a new Engine is deployed or being deployed: two Engines must never manage the same hosts."""
+        _refuse_while_a_new_engine_stands(props)
         engine = _engine(props)
         engine.run("systemctl", "enable", "ovirt-engine")
         engine.run("systemctl", "start", "ovirt-engine")
@@ -170,11 +223,13 @@ class EngineBackup(Resource, module="ovirt", name="EngineBackup"):
     size: pulumi.Output[int]
     engineVersion: pulumi.Output[str]
 
-    def __init__(self, name: str, *, engine: dict, backup_server: dict, private_key, file_name: str,
-                 directory: str, engine_directory: str, allow_engine_update: bool, opts=None):
+    def __init__(self, name: str, *, engine: dict, backup_server: dict, deployment_host: dict, private_key, file_name: str,
+                 directory: str, engine_directory: str, allow_engine_update: bool, poll_interval: float = 2,
+                 opts=None):
         props = {
-            "engine": engine, "backupServer": backup_server, "privateKey": private_key, "fileName": file_name,
+            "engine": engine, "backupServer": backup_server, "deploymentHost": deployment_host, "privateKey": private_key, "fileName": file_name,
             "directory": directory, "engineDirectory": engine_directory, "allowEngineUpdate": allow_engine_update,
+            "pollInterval": poll_interval,
             "location": None, "logLocation": None, "size": None, "sha256": None, "engineVersion": None, "takenAt": None, **TIMING_OUTPUTS,
         }
         opts = pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(additional_secret_outputs=["privateKey"]))

@@ -19,20 +19,18 @@ import hashlib
 import json
 import posixpath
 import re
-import sys
 import time
 
 import ovirtsdk4
 import pulumi
 from pulumi.dynamic import CheckFailure, CheckResult, CreateResult, DiffResult, ReadResult, Resource, ResourceProvider
 
-from providers import engine_api
+from providers import engine_api, remote_job
 from providers.ssh import Connection, Host, connect, copy_file
 from providers.timing import TIMING_OUTPUTS, timed
 
 SETUP_PACKAGE = "ovirt-hosted-engine-setup"
-DEPLOY_UNIT = "ovirt-she-hosted-engine-deploy"
-DEPLOY_OUTPUT = "/var/log/ovirt-she-migration/hosted-engine-deploy.log"
+DEPLOY = remote_job.Job("ovirt-she-hosted-engine-deploy", "/var/log/ovirt-she-migration/hosted-engine-deploy.log")
 SETUP_LOGS = "/var/log/ovirt-hosted-engine-setup/"
 # roles/repositories (ovirt-ansible-collection): the streams an Engine VM needs; only those its OS has are enabled
 ENGINE_MODULES = ("javapackages-tools", "pki-deps", "postgresql:12", "mod_auth_openidc:2.3", "nodejs:14")
@@ -140,16 +138,10 @@ def _deploy_host(props: dict) -> Connection:
     return connect(Host.from_props(props["deployHost"]), props["privateKey"])
 
 
-def _progress(host: str):
-    def show(line: str) -> None:
-        print(f"{host}: {line}", file=sys.stderr, flush=True)  # the engine shows provider stderr as it comes
-    return show
-
-
 HE_CONF = "/etc/ovirt-hosted-engine/hosted-engine.conf"
 
 
-def _deployed(deploy: Connection) -> bool:
+def deployed(deploy: Connection) -> bool:
     """Hosted-engine is deployed on the host: its hosted-engine.conf exists and is not empty, whether or
     not the Engine VM runs right now (it may be migrating, or down for maintenance)."""
     return deploy.run("test", "-s", HE_CONF, check=False).exit_status == 0
@@ -176,74 +168,36 @@ def _fetch_backup(props: dict, deploy: Connection) -> str:
     return target
 
 
-def unit_state(show: str) -> dict:
-    """`systemctl show UNIT -p ...` as a dict."""
-    return dict(line.split("=", 1) for line in show.splitlines() if "=" in line)
-
-
-def _unit(deploy: Connection) -> dict:
-    """The deploy's transient unit: running, finished (kept by RemainAfterExit) or failed; not loaded if none."""
-    shown = deploy.run("systemctl", "show", DEPLOY_UNIT, "--property=LoadState,ActiveState,SubState,Result,ExecMainStatus")
-    return unit_state(shown.stdout)
-
-
-def _running(unit: dict) -> bool:
-    return unit.get("SubState") == "running"
-
-
-def _loaded(unit: dict) -> bool:
-    return unit.get("LoadState") == "loaded"
-
-
 def _answers_path(props: dict) -> str:
     return posixpath.join(props["backupDirectory"], "ovirt-she-answers.conf")
 
 
-def _start_deploy(props: dict, deploy: Connection, backup: str) -> None:
-    """As a transient service, as the procedure runs it under tmux: its output goes to a file on the host,
-    so a dropped SSH session neither kills it nor loses what it printed."""
-    answers_path = _answers_path(props)
+def _write_answers(props: dict, deploy: Connection) -> list[str]:
+    """The answer file (0600 before any byte goes in) and the deploy's command line, which names it."""
+    backup, answers_path = _fetch_backup(props, deploy), _answers_path(props)
     found = answers({**props, "hostName": deploy.run("hostname", "-f").stdout.strip()})
     deploy.write_file(answers_path, answer_file(found).encode(), mode=0o600)
-    deploy.run("mkdir", "-p", posixpath.dirname(DEPLOY_OUTPUT))
-    deploy.run("rm", "-f", "--", DEPLOY_OUTPUT)
-    deploy.run("systemd-run", f"--unit={DEPLOY_UNIT}", "--property=RemainAfterExit=yes",
-               f"--property=StandardOutput=file:{DEPLOY_OUTPUT}", "--quiet", "--",
-               "hosted-engine", "--deploy", f"--restore-from-file={backup}", f"--config-append={answers_path}")
+    return ["hosted-engine", "--deploy", f"--restore-from-file={backup}", f"--config-append={answers_path}"]
 
 
-def new_lines(text: str, finished: bool) -> list[str]:
-    """The whole lines of a read of the output; the last, unfinished one waits for the next read."""
-    lines = text.split("\n")
-    return [line for line in lines if line] if finished else lines[:-1]
+def _watch(props: dict, deploy: Connection):
+    """While the deploy runs: a pause of the role is reported, and so is a deploy that outruns
+    `hostedEngine.deployTimeout` (both are left running)."""
+    deadline, scanned = time.monotonic() + props["deployTimeout"], [0]
 
-
-def _follow(props: dict, deploy: Connection) -> dict:
-    """Shows the deploy's output as it comes, until its unit has ended; a paused deploy and one that outruns
-    `hostedEngine.deployTimeout` are reported (and left running). A dropped session only re-runs these reads."""
-    show, seen, paused_at = _progress(deploy.host.name), [], None
-    deadline = time.monotonic() + props["deployTimeout"]
-    while True:
-        unit = _unit(deploy)
-        finished = not _running(unit)
-        text = deploy.run("tail", "-n", f"+{len(seen) + 1}", DEPLOY_OUTPUT, check=False).stdout
-        for line in new_lines(text, finished):
-            show(line)
-            if PAUSED.search(line):
-                paused_at = len(seen)
-            seen.append(line)
-        if finished:
-            return {**unit, "output": seen}
-        if paused_at is not None:
-            _refuse_a_pause(deploy, seen, paused_at)
+    def watch(seen: list[str]) -> None:
+        paused = [at for at in range(scanned[0], len(seen)) if PAUSED.search(seen[at])]
+        scanned[0] = paused[-1] if paused else len(seen)
+        if paused:
+            _refuse_a_pause(deploy, seen, paused[-1])
         if time.monotonic() > deadline:
             raise DeploymentError(
                 f"`hosted-engine --deploy` still runs on {deploy.host.name} after {props['deployTimeout']}s "
-                f"(`hostedEngine.deployTimeout`). It goes on: follow it with `tail -f {DEPLOY_OUTPUT}`, and run "
-                f"`pulumi up` again to follow it to its end; to give it up, `systemctl stop {DEPLOY_UNIT}` and "
+                f"(`hostedEngine.deployTimeout`). It goes on: follow it with `tail -f {DEPLOY.output_file}`, and run "
+                f"`pulumi up` again to follow it to its end; to give it up, `systemctl stop {DEPLOY.unit}` and "
                 f"`ovirt-hosted-engine-cleanup` on {deploy.host.name}."
             )
-        time.sleep(props.get("pollInterval", 2))
+    return watch
 
 
 def _refuse_a_pause(deploy: Connection, seen: list[str], at: int) -> None:
@@ -256,26 +210,27 @@ def _refuse_a_pause(deploy: Connection, seen: list[str], at: int) -> None:
         f"`hosted-engine --deploy` on {deploy.host.name} paused after a failed step and waits up to 24 hours:\n{why}\n"
         f"Either fix it as said above (the bootstrap Engine VM is reachable from {deploy.host.name}), remove "
         f"{lock} on {deploy.host.name} to let the deploy go on, and run `pulumi up` again to follow it; or "
-        f"give it up: `systemctl stop {DEPLOY_UNIT}`, then `ovirt-hosted-engine-cleanup` on {deploy.host.name}, "
+        f"give it up: `systemctl stop {DEPLOY.unit}`, then `ovirt-hosted-engine-cleanup` on {deploy.host.name}, "
         f"fix the cause and run `pulumi up` again. Logs: {SETUP_LOGS} on {deploy.host.name}."
     )
 
 
 def _deploy(props: dict, deploy: Connection, unit: dict) -> None:
-    """Starts the deploy unless its unit already runs or ran (a killed `pulumi up` leaves it going), then
-    follows it to its end; the answer file (it holds passwords) goes when the deploy is over, whatever its result."""
-    if not _loaded(unit):
+    """Starts the deploy as a transient service (where the procedure uses tmux) unless its unit already runs
+    or ran (a killed `pulumi up` leaves it going), then follows it to its end; the answer file (it holds
+    passwords) goes when the deploy is over, whatever its result."""
+    if not remote_job.loaded(unit):
         _ensure_setup_package(deploy)
-        _start_deploy(props, deploy, _fetch_backup(props, deploy))
-    ended = _follow(props, deploy)
+        remote_job.start(deploy, DEPLOY, _write_answers(props, deploy))
+    ended = remote_job.follow(deploy, DEPLOY, props.get("pollInterval", 2), remote_job.progress(deploy.host.name),
+                              _watch(props, deploy))
     deploy.run("rm", "-f", "--", _answers_path(props))
-    deploy.run("systemctl", "reset-failed" if ended.get("ActiveState") == "failed" else "stop", DEPLOY_UNIT)
-    if ended.get("ActiveState") != "active":
-        last = "\n".join(ended["output"][-15:])
+    remote_job.clear(deploy, DEPLOY)
+    if not ended.succeeded:
         raise DeploymentError(
-            f"`hosted-engine --deploy` failed on {deploy.host.name} (exit status {ended.get('ExecMainStatus')}):\n"
-            f"{last}\nSee {SETUP_LOGS} on {deploy.host.name}; run `ovirt-hosted-engine-cleanup` there, fix the "
-            f"cause, then `pulumi up` again."
+            f"`hosted-engine --deploy` failed on {deploy.host.name} (exit status {ended.exit_status}):\n"
+            f"{ended.last_lines()}\nSee {SETUP_LOGS} on {deploy.host.name}; run `ovirt-hosted-engine-cleanup` "
+            f"there, fix the cause, then `pulumi up` again."
         )
 
 
@@ -351,8 +306,8 @@ class HostedEngineDeploymentProvider(ResourceProvider):
     @timed
     def create(self, props):
         deploy = _deploy_host(props)
-        unit = _unit(deploy)
-        if _loaded(unit) or not _deployed(deploy):
+        unit = remote_job.state(deploy, DEPLOY)
+        if remote_job.loaded(unit) or not deployed(deploy):
             _deploy(props, deploy, unit)
         vm, key = _engine_vm(props, deploy)
         modules = _enable_modules(vm)
@@ -364,7 +319,7 @@ class HostedEngineDeploymentProvider(ResourceProvider):
     def read(self, id_, props):
         """Gone only when the host has no hosted-engine configuration; an Engine that does not answer
         right now keeps what the state knew of it."""
-        if not _deployed(_deploy_host(props)):
+        if not deployed(_deploy_host(props)):
             return ReadResult(None, {})
         try:
             facts = _engine_facts(props)

@@ -69,8 +69,42 @@ def _wait_status(props: dict, wanted: set, what: str, timeout: float) -> types.H
 def _to_maintenance(props: dict, host: types.Host) -> None:
     if host.status == types.HostStatus.MAINTENANCE:
         return
-    engine_api.host_service(_engine(props), host).deactivate()
+    try:
+        engine_api.host_service(_engine(props), host).deactivate()
+    except ovirtsdk4.Error as err:
+        if err.code != 409:  # 409: the Engine's validation refused it, and changed nothing
+            raise
+        raise ConversionError(_maintenance_refused(props, host, err)) from None
     _wait_status(props, {types.HostStatus.MAINTENANCE}, "in maintenance (its VMs migrated away)", props["maintenanceTimeout"])
+
+
+def _maintenance_refused(props: dict, host: types.Host, err: ovirtsdk4.Error) -> str:
+    """One sentence for a refused deactivate: what the Engine said, and for VMs that cannot migrate off the host
+    (the Engine's VDS_CANNOT_MAINTENANCE_IT_INCLUDES_NON_MIGRATABLE_VM), which ones and the ways on."""
+    detail = err.fault.detail if err.fault is not None and err.fault.detail else str(err)
+    said = " ".join(detail.strip().removeprefix("[").removesuffix("]").split())
+    stuck = (_pinned_vms(props, host) or engine_api.non_migratable_vms_named(said)) if "non-migratable" in said else []
+    node = props.get("connection", {}).get("name") or props["host"]
+    # a configured host is being undeployed (delete), any other converted (create, update)
+    skip = (f"keep {node} in `hostedEngineNodes` (it stays a node)" if _configured(host)
+            else f"leave {node} out of `hostedEngineNodes`")
+    refusal = f"the Engine refused to put {host.name} in maintenance (\"{said}\")"
+    unchanged = f"nothing changed on the site ({host.name} stays {host.status.value})"
+    if not stuck:
+        return f"{refusal} and {unchanged}: do what the Engine asks, or {skip}, then run `pulumi up` again."
+    return (f"{refusal} because it runs VMs that cannot migrate away: {', '.join(stuck)}; {unchanged}: unpin them "
+            f"so that maintenance migrates them (Edit Virtual Machine > Host > Migration mode: \"Allow manual and "
+            f"automatic migration\" or \"Allow manual migration only\"), or shut them down while the host is reinstalled, or "
+            f"{skip}, then run `pulumi up` again.")
+
+
+def _pinned_vms(props: dict, host: types.Host) -> list[str]:
+    """The VMs running on the host whose placement policy pins them to it, as the API shows them; [] when the
+    Engine does not say (the refusal's own text then names them)."""
+    try:
+        return engine_api.pinned_vms(_engine(props), host)
+    except ovirtsdk4.Error:
+        return []
 
 
 def _reinstall(props: dict, host: types.Host, deploy: bool) -> None:
@@ -213,5 +247,8 @@ class HostedEngineNode(Resource, module="ovirt", name="HostedEngineNode"):
             "reboot": reboot,
             "pollInterval": poll_interval, "hostId": None, "configured": None, "score": None, **TIMING_OUTPUTS,
         }
+        # Protected as the deployment is: a destroy would undeploy node after node before it reached the
+        # deployment, and leave the Engine VM with fewer hosts to run on.
+        opts = pulumi.ResourceOptions.merge(pulumi.ResourceOptions(protect=True), opts)
         opts = pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(additional_secret_outputs=["adminPassword", "privateKey"]))
         super().__init__(HostedEngineNodeProvider(), name, props, opts)

@@ -13,8 +13,11 @@ import os
 import re
 import shlex
 import shutil
+import signal
 import socket
 import subprocess
+import threading
+import time
 from pathlib import Path
 
 import yaml
@@ -26,6 +29,7 @@ PROJECT_DIR = Path(__file__).resolve().parent.parent
 PROJECT_NAME = "ovirt-she-migration"
 PROGRAM = ("Pulumi.yaml", "__main__.py", "providers", "components", "tools/provider-plugin")
 PASSPHRASE = "test-passphrase"
+RUNBOOK_STACK = "site-a"  # the stack the README's runbook names
 
 
 def copy_project(target: Path) -> Path:
@@ -80,11 +84,49 @@ class ProjectStack:
         return self.cli("stack", "export")
 
     def cli(self, *args: str) -> str:
-        completed = subprocess.run(
-            ["pulumi", *args, "--stack", self.stack.name],
-            cwd=self.work_dir, env={**os.environ, **self.env}, capture_output=True, text=True, check=True,
-        )
-        return completed.stdout
+        return self.run_cli(*args, check=True).stdout
+
+    def run_cli(self, *args: str, check: bool = False) -> subprocess.CompletedProcess:
+        """`pulumi ARGS --stack NAME` in the project copy; its output (stdout and stderr) and exit status."""
+        return subprocess.run(["pulumi", *args, "--stack", self.stack.name], cwd=self.work_dir,
+                              env={**os.environ, **self.env}, capture_output=True, text=True, check=check)
+
+    def popen(self, *args: str) -> subprocess.Popen:
+        """`pulumi ARGS --stack NAME` started, its output (stdout and stderr together) to read."""
+        return subprocess.Popen(["pulumi", *args, "--stack", self.stack.name], cwd=self.work_dir,
+                                env={**os.environ, **self.env}, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                text=True)
+
+    def up_killed_when(self, started, timeout: float = 120) -> str:
+        """Runs `pulumi up` and SIGKILLs it as soon as started(output so far) says the step is under way."""
+        process, output = self.popen("up", "--yes", "--skip-preview"), []
+        threading.Thread(target=lambda: output.extend(iter(process.stdout.readline, "")), daemon=True).start()
+        deadline = time.monotonic() + timeout
+        while not started("".join(output)):
+            assert process.poll() is None, "up ended before the step it should be killed in:\n" + "".join(output)
+            assert time.monotonic() < deadline, "the step never started:\n" + "".join(output)
+            time.sleep(0.05)
+        process.send_signal(signal.SIGKILL)
+        process.wait()
+        return "".join(output)
+
+    def run_runbook(self, step: int, lines=slice(None)) -> list[tuple[str, subprocess.CompletedProcess]]:
+        """The README runbook step's lines (or a slice of them) as written, for this stack, stopping at
+        the first that fails, as an administrator would; `./run` is the project's own."""
+        ran = []
+        for line in block(step)[lines]:
+            line = line.replace(RUNBOOK_STACK, self.stack.name).replace("./run ", f"{PROJECT_DIR}/run ", 1)
+            done = subprocess.run(["bash", "-c", line], cwd=self.work_dir, env={**os.environ, **self.env},
+                                  capture_output=True, text=True, timeout=300)
+            ran.append((line, done))
+            if done.returncode:
+                break
+        return ran
+
+    def urn(self, name: str) -> str:
+        """The URN of the resource of that name in the state."""
+        resources = json.loads(self.export())["deployment"]["resources"]
+        return next(r["urn"] for r in resources if r["urn"].endswith(f"::{name}"))
 
 
 def _text(value) -> str:
@@ -128,6 +170,12 @@ def migration_settings(lab, ports: dict) -> dict:
     settings["engineApi"] = {"url": f"https://127.0.0.1:{ports['engine_api_new_port']}/ovirt-engine/api",
                              "caFile": lab.info["engine_api"]["ca_file"]}
     return settings
+
+
+def fault_took_effect(lab, host, prefix):
+    """A predicate on `up`'s output: true once a lab fault acted on a command of `host` starting with prefix."""
+    return lambda _output: any(c["kind"] == "fault" and c["host"] == host and c["command"].startswith(prefix)
+                               for c in lab.commands())
 
 
 def changing_commands(lab, host=None) -> list[str]:

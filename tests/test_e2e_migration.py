@@ -151,11 +151,17 @@ def test_a_third_existing_host_previews_as_exactly_one_new_node(stack, migration
         stack.configure(stack.settings, stack.secrets)
 
 
-def test_a_node_dropped_from_the_stack_is_undeployed_and_comes_back_when_added(stack, migration_lab):
+def test_a_node_dropped_from_the_stack_is_undeployed_on_purpose_and_comes_back_when_added(stack, migration_lab):
+    """Dropping a node is refused while it is protected; unprotected as the runbook's step 6 says, it is
+    undeployed alone."""
     fewer = json.loads(json.dumps(stack.settings))
     fewer["hostedEngineNodes"] = ["host1"]
     stack.configure(fewer, stack.secrets)
     try:
+        with pytest.raises(auto.errors.CommandError, match="protect"):
+            stack.up()
+        assert ssh_run(migration_lab, "host2", "hosted-engine --vm-status")[0] == 0, "refused, host2 stays a node"
+        stack.cli("state", "unprotect", "--yes", stack.urn("hosted-engine-node-host2"))
         assert stack.up().summary.resource_changes.get("delete") == 1
         status, vm_status, _ = ssh_run(migration_lab, "host1", "hosted-engine --vm-status --json")
         hostnames = {e["hostname"] for e in json.loads(vm_status).values() if isinstance(e, dict)}

@@ -7,28 +7,15 @@ starts where the last one stopped.
 """
 
 import json
-import os
-import shlex
-import signal
-import subprocess
-import threading
 import time
 
 import ovirtsdk4.types as types
 import pytest
 
 from lab.testing import run
-from tests.harness import ProjectStack, block, migration_settings
+from tests.harness import ProjectStack, block, fault_took_effect, migration_settings
 
 ADMIN_PASSWORD = "lab-admin-password"
-
-def recovery_commands() -> list[list[str]]:
-    """The README's runbook step 9 before its final `up`, for this test's stack (the helper adds --stack)."""
-    lines = [shlex.split(line.split("#", 1)[0]) for line in block(9)]
-    commands = [[a for a in words[1:] if a not in ("--stack", "site-a")] for words in lines]
-    assert commands[-1] == ["up", "--yes"], commands
-    return commands[:-1]
-
 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory, migration_lab, client_key):
@@ -39,38 +26,35 @@ def site(tmp_path_factory, migration_lab, client_key):
     return migration_lab, stack
 
 
-def pulumi(stack, *args, **kwargs):
-    return subprocess.Popen(["pulumi", *args, "--stack", stack.stack.name], cwd=stack.work_dir,
-                            env={**os.environ, **stack.env}, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, **kwargs)
-
-
-def up_killed_when(stack, started, timeout=120):
-    """Runs `pulumi up` and SIGKILLs it as soon as started(output so far) says the step is under way."""
-    process, output = pulumi(stack, "up", "--yes", "--skip-preview"), []
-    threading.Thread(target=lambda: output.extend(iter(process.stdout.readline, "")), daemon=True).start()
-    deadline = time.monotonic() + timeout
-    while not started("".join(output)):
-        assert process.poll() is None, "up ended before the step it should be killed in:\n" + "".join(output)
-        assert time.monotonic() < deadline, "the step never started:\n" + "".join(output)
-        time.sleep(0.05)
-    process.send_signal(signal.SIGKILL)
-    process.wait()
-    return "".join(output)
-
-
 def recover(stack):
-    """The README's recovery after a killed run."""
-    for args in recovery_commands():
-        process = pulumi(stack, *args)
-        out, _ = process.communicate(timeout=300)
-        assert process.returncode == 0, out
+    """The README's recovery after a killed run: runbook step 9 but its last line, the `up` each test runs."""
+    assert block(9)[-1].split("#")[0].split() == ["pulumi", "up", "--stack", "site-a", "--yes"], block(9)
+    for line, done in stack.run_runbook(9, slice(0, -1)):
+        assert done.returncode == 0, (line, done.stdout + done.stderr)
 
 
-def lab_ran(lab, prefix):
-    return lambda _output: any(c["command"].startswith(prefix) for c in lab.commands())
+def in_flight(lab, host, prefix):
+    """A command line that started and has not ended yet (the lab records both)."""
+    def check(_output):
+        started = sum(c["command"].startswith(prefix) for c in lab.started(host))
+        ended = sum(c["command"].startswith(prefix) for c in lab.commands(host) if c["kind"] in ("exec", "unit"))
+        return started > ended
+    return check
 
 
-def api_host_out_of_service(lab, name):
+def slowed_inside(lab, host, prefix, seconds=4):
+    """The lab holds the command (a unit's own command too) once it started, so the kill lands inside it."""
+    lab.inject_fault("slow", host=host, match=f"^{prefix}", seconds=seconds, times=1)
+    return in_flight(lab, host, prefix)
+
+
+def copy_in_flight(lab, host, target):
+    """A copy written into its `.part` file but not closed, let alone renamed into place."""
+    lab.inject_fault("slow", host=host, match=f"^write {target}\\.part$", seconds=4, times=1)
+    return fault_took_effect(lab, host, f"write {target}.part")
+
+
+def api_host_status(lab, name, statuses):
     def check(_output):
         lab.refresh()
         if not lab.engine_api_new:
@@ -78,10 +62,14 @@ def api_host_out_of_service(lab, name):
         api = lab.engine_connection(new=True, password=ADMIN_PASSWORD)
         try:
             hosts = api.system_service().hosts_service().list(search=f"name={name}")
-            return bool(hosts) and hosts[0].status.value != "up"
+            return bool(hosts) and hosts[0].status.value in statuses
         finally:
             api.close()
     return check
+
+
+def api_host_out_of_service(lab, name):
+    return api_host_status(lab, name, {"preparing_for_maintenance", "maintenance", "installing", "reboot", "initializing"})
 
 
 def preparation_in_flight(lab):
@@ -92,21 +80,32 @@ def preparation_in_flight(lab):
         fault_took_effect(lab, "host1", "systemctl reload multipathd")(output)
 
 
+BACKUP_FILE = "engine-lab.backup"
+# Every long step, killed inside: each long command on the original Engine, each copy of the backup, the
+# deploy, and each host's install.
 STEPS = [
     ("StorageExport and MultipathOverride", preparation_in_flight),
-    ("EngineBackup", lambda lab: lab_ran(lab, "engine-backup --mode=backup")),
-    ("HostedEngineDeployment", lambda lab: lambda out: "TASK [ovirt.ovirt.hosted_engine_setup" in out),
-    ("HostedEngineNode host1", lambda lab: api_host_out_of_service(lab, "host1")),
-    ("HostedEngineNode host2", lambda lab: api_host_out_of_service(lab, "host2")),
+    ("the Engine update", lambda lab: slowed_inside(lab, "engine", "yum update")),
+    ("engine-setup", lambda lab: slowed_inside(lab, "engine", "engine-setup")),
+    ("engine-backup", lambda lab: slowed_inside(lab, "engine", "engine-backup --mode=backup")),
+    ("the copy to the backup server", lambda lab: copy_in_flight(lab, "backup", f"/backup/{BACKUP_FILE}")),
+    ("the copy to the deployment host", lambda lab: copy_in_flight(lab, "deploy", f"/root/backup/{BACKUP_FILE}")),
+    ("hosted-engine --deploy", lambda lab: in_flight(lab, "deploy", "hosted-engine --deploy")),
+    ("the install of host1", lambda lab: api_host_status(lab, "host1", {"installing"})),
+    ("the install of host2", lambda lab: api_host_status(lab, "host2", {"installing"})),
 ]
 
 
 @pytest.mark.parametrize("step", [s[0] for s in STEPS])
 def test_a_killed_step_resumes(site, step):
+    """Killed while the step is under way (the predicate says so at the kill), then recovered: the dead
+    run's lock and pending operations are gone."""
     lab, stack = site
-    started = dict(STEPS)[step](lab)
-    up_killed_when(stack, started)
+    in_progress = dict(STEPS)[step](lab)
+    stack.up_killed_when(in_progress)
     recover(stack)
+    assert not json.loads(stack.export())["deployment"].get("pending_operations")
+    lab.clear_faults()
 
 
 def test_the_resumed_migration_converges_to_the_uninterrupted_end_state(site):
@@ -115,11 +114,15 @@ def test_the_resumed_migration_converges_to_the_uninterrupted_end_state(site):
     assert result.summary.result == "succeeded"
     outputs = {k: v.value for k, v in result.outputs.items()}
     assert outputs["nodeScores"] == {"host1": 3400, "host2": 3400}
-    commands = [c["command"] for c in lab.commands() if c["kind"] == "exec"]  # a unit's own command is kind "unit"
-    assert sum(c.startswith("engine-backup --mode=backup") for c in commands) == 1, "never a second backup"
-    assert sum("hosted-engine --deploy" in c for c in commands) == 1, "never a second deploy"
-    status, listing, _ = run(lab.ssh("backup"), "sha256sum /backup/engine-lab.backup")
-    assert status == 0 and listing.split()[0] == outputs["backup"]["sha256"], "the backup is the one taken"
+    started = [c["command"] for c in lab.started()]
+    for step in ("yum update -y", "engine-setup --accept-defaults", "engine-backup --mode=backup",
+                 "hosted-engine --deploy"):
+        times = sum(c.startswith(step) for c in started)
+        assert times == 1, f"`{step}` started {times} times"
+    for host, path in (("engine", f"/var/lib/ovirt-engine-backup/{BACKUP_FILE}"), ("backup", f"/backup/{BACKUP_FILE}"),
+                       ("deploy", f"/root/backup/{BACKUP_FILE}")):
+        status, listing, _ = run(lab.ssh(host), f"sha256sum {path}")
+        assert status == 0 and listing.split()[0] == outputs["backup"]["sha256"], f"{host}:{path} is the backup taken"
     api = lab.engine_connection(new=True, password=ADMIN_PASSWORD)
     names = {h.id: h.name for h in api.system_service().hosts_service().list()}
     status_by_host = {}
@@ -130,11 +133,6 @@ def test_the_resumed_migration_converges_to_the_uninterrupted_end_state(site):
     assert stack.up().summary.resource_changes.get("create", 0) == 0
     assert "pending_operations" not in json.loads(stack.export())["deployment"] or \
         not json.loads(stack.export())["deployment"]["pending_operations"]
-
-
-def fault_took_effect(lab, host, prefix):
-    return lambda _output: any(c["kind"] == "fault" and c["host"] == host and c["command"].startswith(prefix)
-                               for c in lab.commands())
 
 
 @pytest.mark.parametrize("what", ["MultipathOverride update", "StorageExport update"])
@@ -149,7 +147,7 @@ def test_a_killed_update_resumes_and_converges(site, what):
         stack.stack.refresh()
         host, slowed, check = "storage", "chmod", ("storage", "stat -c %a /exports/data", "755")
     lab.inject_fault("slow", host=host, match=f"^{slowed}", seconds=4, times=1)
-    up_killed_when(stack, fault_took_effect(lab, host, slowed))
+    stack.up_killed_when(fault_took_effect(lab, host, slowed))
     recover(stack)
     result = stack.up()
     assert result.summary.result == "succeeded"
@@ -172,7 +170,7 @@ def test_a_killed_node_update_resumes_and_converges(site):
                     undeploy_hosted_engine=True, activate=True)
     wait_until(lambda: service.get().status.value == "up" and not service.get(all_content=True).hosted_engine.configured)
     stack.stack.refresh()
-    up_killed_when(stack, api_host_out_of_service(lab, "host1"))
+    stack.up_killed_when(api_host_out_of_service(lab, "host1"))
     recover(stack)
     result = stack.up()
     assert result.summary.result == "succeeded"

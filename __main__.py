@@ -7,7 +7,7 @@ from components.migration import SelfHostedEngineMigration
 
 site = site_config.load()
 secrets = site_config.secrets(site)
-# The preflight (components/preflight.py) releases the SSH key to the resources only once every check passed.
+# The preflight (components/preflight/) releases the SSH key to the resources only once every check passed.
 private_key, preflight_results = preflight.run(site, site_config.private_key(), secrets.get("adminPassword"))
 migration = SelfHostedEngineMigration("site", site, private_key, secrets)
 migration.preflight_results = preflight_results

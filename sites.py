@@ -6,7 +6,7 @@
 The stacks are this project's (`stacks/Pulumi.<stack>.yaml`, all but `example` when none are named), run
 through the automation API on whatever backend Pulumi is configured with (`PULUMI_BACKEND_URL` or
 `pulumi login`; `./run` uses the lab's `.pulumi-state/` unless PULUMI_BACKEND_URL is set). A site is
-ready when its preview succeeds: the configuration checks and the preflight (components/preflight.py)
+ready when its preview succeeds: the configuration checks and the preflight (components/preflight/)
 found no problem. Errors count the problems listed (each configuration or preflight problem is one),
 warnings count the warnings Pulumi printed, and "to create" the resources the plan adds.
 After each successful `up`, the site's report is written to `.lab/reports/<stack>.md` and `.html`.

@@ -100,6 +100,7 @@ def stack_settings(lab_info: dict, known_hosts: Path, hosts: int, export_count: 
     full_settings["hostedEngine"]["engineVm"] = {"address": "127.0.0.1", "port": ports["engine_vm_ssh_port"]}
     full_settings["engineApi"] = {"url": f"https://127.0.0.1:{ports['engine_api_new_port']}/ovirt-engine/api",
                                   "caFile": lab_info["engine_api"]["ca_file"]}
+    full_settings["originalEngineApi"] = {"url": lab_info["engine_api"]["url"], "caFile": lab_info["engine_api"]["ca_file"]}
     full_settings["hostedEngineNodes"] = hypervisors(hosts)[:nodes]
     full_settings["nodeTimeouts"] = {"maintenance": 120, "install": 120, "poll": 0.1}  # the lab runs ~20x faster than a site
     return full_settings

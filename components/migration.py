@@ -63,7 +63,7 @@ class SelfHostedEngineMigration(pulumi.ComponentResource):
 
     def _deployment(self, migration, depends_on) -> HostedEngineDeployment:
         he = migration.hosted_engine
-        engine_vm = {"name": "engine-vm", "address": he["fqdn"], "port": 22, "user": self.site.ssh_user, **he.get("engineVm", {})}
+        engine_vm = {"name": "engine-vm", **he["engineVm"]}  # the FQDN, port 22 and `ssh.user` unless given
         props = {
             "deployHost": self.site.connection(migration.deployment_host),
             "backupServer": self.site.connection(migration.backup_server),

@@ -11,10 +11,11 @@ It is rendered from one plain dict (`ReportData`), gathered either
 Secrets never enter it: only named plain fields are read, never whole inputs, and a value Pulumi keeps
 sealed (a secret) is dropped, not shown.
 
-PREFLIGHT HOOK: preflight checks are not implemented here. The report shows them when
-  - in the program: the migration component has an attribute `preflight_results`, or
-  - in the state: the stack has an output `preflight`,
-holding a list of {"check", "host", "severity": "error"|"warning"|"ok", "message"} (or an Output of one).
+The preflight's results (components/preflight, one row per check: passed, warned, failed or skipped,
+with what it read) come from
+  - in the program: the migration component's attribute `preflight_results`, or
+  - in the state: the stack output `preflight`, else the `results` of the Preflight resource,
+holding a list of {"check", "result", "checks", "messages", "read"} (or an Output of one).
 Without them the report says preflight results are not available.
 
 The plan picture (`plan_graph`, `to_dot`, `to_svg`) draws the resources of `pulumi preview --json` (or
@@ -39,6 +40,7 @@ from pathlib import Path
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 PREFLIGHT_ATTRIBUTE = "preflight_results"
 PREFLIGHT_OUTPUT = "preflight"
+PREFLIGHT_TYPE = "/ovirt:Preflight"  # the preflight's read resource, whose `results` the state keeps
 
 # The procedure's order: tier, the section of the procedure, and what the step does.
 STEP_KINDS = {
@@ -103,8 +105,10 @@ def _ordered(steps: list[dict]) -> list[dict]:
 
 def from_state(stack: str, export: dict, outputs: dict) -> dict:
     """ReportData from `pulumi stack export` and `pulumi stack output --json` (secrets stay sealed)."""
-    steps = []
+    steps, outputs = [], dict(outputs)
     for resource in export.get("deployment", {}).get("resources", []):
+        if resource.get("type", "").endswith(PREFLIGHT_TYPE) and PREFLIGHT_OUTPUT not in outputs:
+            outputs[PREFLIGHT_OUTPUT] = resource.get("outputs", {}).get("results")  # read on the last preview or up
         kind = _kind(resource.get("type", ""))
         if kind:
             props = {**resource.get("inputs", {}), **resource.get("outputs", {})}
@@ -182,8 +186,9 @@ def _sections(data: dict) -> list[tuple[str, list[str] | None, list[list[str]] |
     if pre is None:
         preflight = "Preflight results are not available for this stack (no `preflight` output)."
     else:
-        preflight = [[str(p.get("check", "")), str(p.get("host", "")), str(p.get("severity", "")), str(p.get("message", ""))]
-                     for p in pre] or "Every preflight check passed."
+        preflight = [[str(p.get("check", "")), str(p.get("result", "")), str(p.get("checks", "")),
+                      "; ".join(map(str, p.get("messages") or [])) or "-", "; ".join(map(str, p.get("read") or [])) or "-"]
+                     for p in pre] or "No preflight check ran (the stack has no `roles`)."
     backup = data.get("backup") or {}
     starts = sorted(s["startedAt"] for s in data["steps"] if s["startedAt"])
     ends = sorted(s["finishedAt"] for s in data["steps"] if s["finishedAt"])
@@ -197,7 +202,7 @@ def _sections(data: dict) -> list[tuple[str, list[str] | None, list[list[str]] |
               for h, s in (data.get("nodeScores") or {}).items()] or "No hosted-engine nodes in this stack."
     return [
         ("Result", ["", ""], engine),
-        ("Preflight", ["check", "host", "severity", "message"], preflight),
+        ("Preflight", ["check", "result", "what it checks", "what it found", "what it read"], preflight),
         ("Steps, in the procedure's order", ["#", "step", "procedure", "host", "what", "started (UTC)", "finished (UTC)", "took"],
          steps or "Nothing has run yet."),
         ("Hosted-engine nodes (`hosted-engine --vm-status` score)", ["host", "score", "state"], scores),

@@ -19,7 +19,9 @@ Site file settings (all optional), top-level key `ovirt`:
       update_pending: {setup: true, engine: true, os: true}  # for the original-engine host;
                                      # a host's own `update_pending` key overrides it
       os_version: centos8            # engine-backup's os_version file
-      appliance_engine_version: 4.5.6  # Engine version inside the new HE VM
+      appliance_engine_version: 4.5.6  # Engine inside an appliance whose host ships no manifest of it (the
+                                     # deploy's restore and the new Engine); a host's appliance manifest
+                                     # (see "The appliance" below) says it otherwise, and must agree
       deploy_seconds: 2              # how long hosted-engine --deploy takes
       ha_first_health_seconds: 1     # an HA agent publishes engine-status null for this long after it starts
       setup_version: 2.7.2           # ovirt-hosted-engine-setup on the deployment host (4.5; 2.5.4-2 is 4.4's last)
@@ -30,16 +32,29 @@ Site file settings (all optional), top-level key `ovirt`:
       repos: [{id, name}]            # yum repolist
       modules: {name: [streams]}     # dnf module enable/list
       dns: [{name, address}]         # getent hosts, besides every host's fqdn/address
+
+The appliance. A host's appliance package is described by the host's `rpms:` key (what rpm's database
+holds: version, release, arch, provides, files; lab/commands/packages.py) and its files (the discovery
+file, the image, the %doc rpm manifest) by the host's `files:`, as ovirt-appliance's
+engine-appliance/data/ovirt-engine-appliance.spec.in installs them. The Engine inside the image is the
+ovirt-engine-tools-backup (else ovirt-engine) the manifest lists: the deploy's restore and the new Engine
+run that version. `appliance_site_entries()` builds such a description (4.5.5-style OVA package or
+4.5.7-style kiwi package) for a site variant; the default site's deploy host carries exactly what it builds
+for Engine 4.5.6.
 """
 import copy
+import hashlib
 import json
 import logging
 import os
+import posixpath
+import re
 import shutil
 import threading
 from pathlib import Path
 
 from lab.engine_api import EngineApi, load_model
+from lab.site import SiteError
 
 log = logging.getLogger("lab.ovirt_site")
 
@@ -96,6 +111,7 @@ class EngineServices:
     def __init__(self, lab):
         self.lab = lab
         self.cfg = settings(lab.site)
+        check_appliances(lab.site)
         self.original = self.new = None
 
     def host_by_role(self, role):
@@ -226,3 +242,152 @@ class EngineServices:
         for api in (self.original, self.new):
             if api is not None:
                 api.stop()
+
+
+# --- the appliance -----------------------------------------------------------------------------------
+APPLIANCE_CAPABILITY = "ovirt-engine-appliance"  # 4.5.7: `Provides: ovirt-engine-appliance = @VERSION@`
+APPLIANCE_DIR = "/usr/share/ovirt-engine-appliance"
+HE_DISCOVERY_DIR = "/etc/ovirt-hosted-engine"
+# The appliance's Engine, as engine-backup inside it reports its own version (PACKAGE_VERSION comes with
+# ovirt-engine-tools-backup; ovirt-engine requires it at the same version-release).
+ENGINE_VERSION_PACKAGES = ("ovirt-engine-tools-backup", "ovirt-engine")
+
+
+def manifest_packages(text):
+    """{name: (version, release)} from an appliance's rpm manifest: `rpm -qa | sort -u` lines
+    NAME-VERSION-RELEASE.ARCH (engine-appliance/Makefile up to 4.5.5, guestfish on the image), or kiwi's
+    image .packages lines NAME|EPOCH|VERSION|RELEASE|ARCH|DISTURL|LICENSE (4.5.7's Makefile moves that
+    file to the manifest)."""
+    found = {}
+    for line in text.splitlines():
+        line = line.strip()
+        if "|" in line:
+            fields = line.split("|")
+            if len(fields) >= 5:
+                found[fields[0]] = (fields[2], fields[3])
+            continue
+        name, dash, rest = line.rpartition("-")  # RELEASE.ARCH
+        name, dash2, version = name.rpartition("-")
+        if dash and dash2 and name and "." in rest:
+            found[name] = (version, rest.rsplit(".", 1)[0])
+    return found
+
+
+def engine_package_version(version, release):
+    """engine-backup's PACKAGE_VERSION for an ovirt-engine rpm VERSION-RELEASE: ovirt-engine's Makefile
+    makes it `$(RPM_VERSION)$(if $(MILESTONE),_$(MILESTONE))`, and version.mak gives snapshot builds the
+    release `0.$(MILESTONE).<date>` (inferred: the milestone is read back from that release)."""
+    milestone = re.match(r"0\.([A-Za-z][A-Za-z0-9]*)\.", release or "")
+    return f"{version}_{milestone.group(1)}" if milestone else version
+
+
+def manifest_engine_version(text):
+    """The Engine version an appliance's manifest lists (None when it lists no Engine)."""
+    packages = manifest_packages(text)
+    for name in ENGINE_VERSION_PACKAGES:
+        if name in packages:
+            return engine_package_version(*packages[name])
+    return None
+
+
+def is_appliance(name, rpm):
+    """Whether a package (with its `rpms:` entry, or None) provides ovirt-engine-appliance."""
+    provides = [str(p).split()[0] for p in (rpm or {}).get("provides", [])]
+    return name == APPLIANCE_CAPABILITY or APPLIANCE_CAPABILITY in provides
+
+
+def check_appliances(site):
+    """A site whose deploy host ships an appliance manifest and also pins another
+    `ovirt.appliance_engine_version` contradicts itself: refused when the lab starts."""
+    if not pinned_in_site(site, "appliance_engine_version"):
+        return
+    pinned = str(settings(site)["appliance_engine_version"])
+    for host in site.hosts:
+        rpms = host.extra.get("rpms") or {}
+        for name in host.packages:
+            if not is_appliance(name, rpms.get(name)):
+                continue
+            docs = [f for f in (rpms.get(name) or {}).get("files", []) if f.endswith("-manifest-rpm")]
+            for spec in host.files:
+                if spec.path in docs and manifest_engine_version(spec.content or "") not in (None, pinned):
+                    raise SiteError(f"host {host.name}: the manifest {spec.path} of {name} lists Engine "
+                                    f"{manifest_engine_version(spec.content)}, but ovirt.appliance_engine_version "
+                                    f"is {pinned}: change the manifest, or drop the setting")
+
+
+def appliance_site_entries(engine_version, kiwi=False, distro="centos9", appliance_version=None, release=None,
+                           docs=True):
+    """What a site file gives a host for an installed appliance holding Engine ENGINE_VERSION (a
+    PACKAGE_VERSION such as 4.5.6 or 4.5.8_master): {"package": name, "rpm": its `rpms:` entry,
+    "files": its `files:`}, as ovirt-appliance builds the package:
+
+    * up to 4.5.5 (kiwi=False; engine-appliance/data/ovirt-engine-appliance.spec.in at
+      ovirt-engine-appliance-4.5.5): Name `ovirt-engine-appliance`, Version X.Y, Release
+      `<build date>.1.el8`, the OVA, `10-appliance.conf`, %doc `ovirt-engine-appliance-manifest-rpm`
+      (`rpm -qa | sort -u` of the image);
+    * 4.5.7 (kiwi=True; the spec at ovirt-engine-appliance-4.5.7): Name `ovirt-engine-appliance-<distro>`,
+      Version 4.5.7, Release `1.el9` (a CBS release build), `Provides: ovirt-engine-appliance = 4.5.7`, the
+      qcow2, `10-appliance-<distro>.conf`, %doc `ovirt-engine-appliance-<distro>-manifest-rpm` (kiwi's
+      NAME|EPOCH|VERSION|RELEASE|ARCH|DISTURL|LICENSE list).
+
+    docs=False leaves the manifest out of the host's files (installed with --excludedocs) while rpm still
+    lists it."""
+    el = "el9" if kiwi else "el8"
+    number, _, milestone = str(engine_version).partition("_")
+    engine_release = f"0.{milestone}.20250101000000.{el}" if milestone else f"1.{el}"
+    if kiwi:
+        name, version = f"ovirt-engine-appliance-{distro}", appliance_version or "4.5.7"
+        release = release or f"1.{el}"
+        image = f"{APPLIANCE_DIR}/{name}-{version}-{release}.qcow2"
+        conf, summary = f"{HE_DISCOVERY_DIR}/10-appliance-{distro}.conf", "The oVirt Engine Appliance image (qcow2)"
+    else:
+        name = APPLIANCE_CAPABILITY
+        version = appliance_version or ".".join(number.split(".")[:2])
+        release = release or f"20240101000000.1.{el}"
+        image = f"{APPLIANCE_DIR}/{name}-{version}-{release}.ova"
+        conf, summary = f"{HE_DISCOVERY_DIR}/10-appliance.conf", "The oVirt Engine Appliance image (OVA)"
+    manifest = f"/usr/share/doc/{name}/{name}-manifest-rpm"
+    packages = [("bash", *(("5.1.8", "9.el9") if kiwi else ("4.4.20", "5.el8")), "x86_64", "GPLv3+"),
+                ("ovirt-engine", number, engine_release, "noarch", "ASL 2.0"),
+                ("ovirt-engine-backend", number, engine_release, "noarch", "ASL 2.0"),
+                ("ovirt-engine-setup", number, engine_release, "noarch", "ASL 2.0"),
+                ("ovirt-engine-tools", number, engine_release, "noarch", "ASL 2.0"),
+                ("ovirt-engine-tools-backup", number, engine_release, "noarch", "ASL 2.0"),
+                ("postgresql-server", "12.22" if not kiwi else "13.20", f"1.{el}", "x86_64", "PostgreSQL"),
+                ("qemu-guest-agent", "6.2.0" if not kiwi else "9.1.0", f"1.{el}", "x86_64", "GPLv2 and LGPLv2+")]
+    if kiwi:
+        text = "".join(f"{n}|(none)|{v}|{r}|{a}|(none)|{lic}\n" for n, v, r, a, lic in sorted(packages))
+    else:
+        text = "".join(f"{n}-{v}-{r}.{a}\n" for n, v, r, a, _ in sorted(packages))
+    image_text = f"lab: stands in for the appliance image {posixpath.basename(image)}\n"
+    sha1 = hashlib.sha1(image_text.encode()).hexdigest()
+    files = [{"path": conf, "mode": 0o644, "content": f"description={summary}\nversion={version}-{release}\n"
+                                                     f"path={image}\nsha1sum={sha1}\n"},
+             {"path": image, "mode": 0o644, "content": image_text}]
+    if docs:
+        files.append({"path": manifest, "mode": 0o644, "content": text})
+    rpm = {"version": version, "release": release, "arch": "x86_64",
+           "files": sorted([conf, APPLIANCE_DIR, image, manifest])}
+    if kiwi:
+        rpm["provides"] = [f"{APPLIANCE_CAPABILITY} = {version}"]
+    return {"package": name, "rpm": rpm, "files": files}
+
+
+def ship_appliance(host, engine_version=None, **options):
+    """Replace the appliance of a site file's host (a dict of the parsed YAML) by
+    appliance_site_entries(ENGINE_VERSION, **options); engine_version None removes it."""
+    rpms = host.setdefault("rpms", {})
+    old = [n for n in host.get("packages", []) if is_appliance(n, rpms.get(n))]
+    paths = {f for n in old for f in (rpms.get(n) or {}).get("files", [])}
+    host["packages"] = [n for n in host.get("packages", []) if n not in old]
+    host["files"] = [f for f in host.get("files", []) if f["path"] not in paths]
+    for name in old:
+        rpms.pop(name, None)
+    if engine_version is not None:
+        entries = appliance_site_entries(engine_version, **options)
+        host["packages"].append(entries["package"])
+        rpms[entries["package"]] = entries["rpm"]
+        host["files"] += entries["files"]
+    if not rpms:
+        host.pop("rpms")
+    return host

@@ -169,6 +169,7 @@ def migration_settings(lab, ports: dict) -> dict:
     settings["hostedEngine"]["engineVm"] = {"address": "127.0.0.1", "port": ports["engine_vm_ssh_port"]}
     settings["engineApi"] = {"url": f"https://127.0.0.1:{ports['engine_api_new_port']}/ovirt-engine/api",
                              "caFile": lab.info["engine_api"]["ca_file"]}
+    settings["originalEngineApi"] = {"url": lab.info["engine_api"]["url"], "caFile": lab.info["engine_api"]["ca_file"]}
     return settings
 
 

@@ -214,7 +214,8 @@ def test_a_valid_iscsi_site_passes_the_storage_checks(tmp_path_factory, lab, cli
     result = stack.preview()
     output = result.stdout + result.stderr
     assert "preflight found" not in output
-    assert "LUN" not in output and "iSCSI" not in output, output
+    warnings = [line for line in output.splitlines() if "warning:" in line]
+    assert not [w for w in warnings if "LUN" in w or "iSCSI" in w], warnings
     assert result.change_summary.get("create", 0) >= 11
     assert_storage_read_only(lab, before_count, before_state)
     ran = [(c["host"], c["command"]) for c in lab.commands()[before_count:]]

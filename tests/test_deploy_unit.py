@@ -4,6 +4,7 @@ says so and leaves it waiting; a refresh while the Engine VM is down keeps the d
 import pytest
 from pulumi import automation as auto
 
+from lab.ovirt_site import ship_appliance
 from lab.testing import LabProcess, run, site_variant
 from tests.harness import ProjectStack, migration_settings, pinned_ports_site
 
@@ -37,8 +38,12 @@ def deploys_started(lab):
 
 
 def test_a_failed_restore_pauses_the_deploy_and_up_says_how_to_go_on(tmp_path, client_key):
-    # engine-backup's verifyVersion: a 4.5.6 backup is newer than the appliance's 4.5.5 Engine
-    lab, stack = migration(tmp_path, client_key, lambda d: d["ovirt"].update(appliance_engine_version="4.5.5"))
+    # engine-backup's verifyVersion: a 4.5.6 backup is newer than the appliance's 4.5.5 Engine, which the
+    # preflight cannot see (the appliance's manifest is not on disk: a warning), so the restore fails
+    def older_appliance(data):
+        data["ovirt"].update(appliance_engine_version="4.5.5")
+        ship_appliance(next(h for h in data["hosts"] if h["name"] == "deploy"), "4.5.5", docs=False)
+    lab, stack = migration(tmp_path, client_key, older_appliance)
     try:
         with pytest.raises(auto.errors.CommandError) as paused:
             stack.up()

@@ -11,28 +11,12 @@ import time
 import pytest
 from pulumi import automation as auto
 
-import socket
-
-import yaml
-
-from lab.testing import LabProcess, site_variant
-from tests.harness import PROJECT_DIR, PROJECT_NAME, ProjectStack, lab_config
+from lab.testing import LabProcess
+from tests.harness import ProjectStack, free_port, lab_config, migration_settings, pinned_ports_site
 
 ADMIN_PASSWORD = "lab-admin-password"  # the original Engine's, restored from the backup
 ROOT_PASSWORD = "engine-vm-root-Pa55"
 
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def lab_stack_settings() -> dict:
-    """The committed lab stack's plain settings."""
-    config = yaml.safe_load((PROJECT_DIR / "stacks" / "Pulumi.lab.yaml").read_text())["config"]
-    prefix = f"{PROJECT_NAME}:"
-    return {k[len(prefix):]: v for k, v in config.items() if not (isinstance(v, dict) and "secure" in v)}
 
 MULTIPATH = {"devices": [{"vendor": "LIO-ORG", "product": ".*", "path_checker": "tur"}]}
 FAST_RETRIES = {"OVIRT_SHE_SSH_FIRST_DELAY": "0.2"}
@@ -134,8 +118,7 @@ def test_a_changed_host_key_is_refused_with_its_fingerprint_and_nothing_changes(
 # --- the Engine API --------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def api_lab(tmp_path_factory, client_key):
-    ports = {"engine_api_new_port": free_port(), "engine_vm_ssh_port": free_port()}
-    site = site_variant(tmp_path_factory.mktemp("site") / "site.yaml", lambda d: d.setdefault("ovirt", {}).update(ports))
+    site, ports = pinned_ports_site(tmp_path_factory.mktemp("site") / "site.yaml")
     with LabProcess(tmp_path_factory.mktemp("lab"), site=site, authorized_keys=[client_key[1]], client_key=client_key[0]) as lab:
         lab.ports = ports
         yield lab
@@ -146,10 +129,7 @@ def test_the_migration_succeeds_through_engine_api_503s_and_a_hang(tmp_path, api
     env = {"OVIRT_SHE_ENGINE_API_TIMEOUT": "2", **FAST_RETRIES}
     stack.env.update(env)
     stack.stack.workspace.env_vars.update(env)
-    settings = {**lab_stack_settings(), **lab_config(api_lab)}
-    settings["hostedEngine"]["engineVm"] = {"address": "127.0.0.1", "port": api_lab.ports["engine_vm_ssh_port"]}
-    settings["engineApi"] = {"url": f"https://127.0.0.1:{api_lab.ports['engine_api_new_port']}/ovirt-engine/api",
-                             "caFile": api_lab.info["engine_api"]["ca_file"]}
+    settings = migration_settings(api_lab, api_lab.ports)
     stack.configure(settings, {"sshPrivateKey": client_key[0].read_text(), "adminPassword": ADMIN_PASSWORD,
                                "engineRootPassword": ROOT_PASSWORD})
     # Taken by the new API's first requests once hosted-engine --deploy has started it.

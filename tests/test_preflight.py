@@ -1,4 +1,4 @@
-"""Preflight (components/preflight.py) through the real engine: a site that breaks many prerequisites at
+"""Preflight (components/preflight/) through the real engine: a site that breaks many prerequisites at
 once reports every one of them in ONE failing preview and changes nothing; the default site passes."""
 
 import json
@@ -7,13 +7,15 @@ import pytest
 import yaml
 from pulumi import automation as auto
 
+from lab.ovirt_site import ship_appliance
 from lab.testing import LabProcess, run, site_variant
 from tests.harness import PROJECT_DIR, PROJECT_NAME, ProjectStack, lab_config
 
 ADMIN_PASSWORD = "lab-admin-password"
 READ_ONLY = ("hostname -f", "getent hosts ", "cat /proc/", "nproc", "engine-upgrade-check", "rpm -q ", "showmount -e ",
              "stat -c ", "df -B1 --output=avail ", "systemctl is-active ", "ip -o -4 addr show", "ip -o link show",
-             "ip route show default")
+             "ip route show default", "cat /usr/share/doc/",  # the appliance's rpm manifest
+             "cat /etc/ovirt-engine")  # backup_contents: the original Engine's setup files
 
 
 def lab_stack_settings() -> dict:
@@ -74,7 +76,8 @@ def break_site(data, tmp):
     model["storage_domains"] = []                               # 11: no data domain
     model["vms"] = []
     (tmp / "model.yaml").write_text(yaml.safe_dump(model, sort_keys=False))
-    data["ovirt"] = {"engine_model": str(tmp / "model.yaml"), "appliance_engine_version": "4.4.10"}  # 3
+    data["ovirt"] = {"engine_model": str(tmp / "model.yaml")}
+    ship_appliance(deploy, "4.4.10")                            # 3: an appliance of Engine 4.4.10
 
 
 def break_stack(settings):
@@ -90,7 +93,7 @@ EXPECTED_ERRORS = [
     "`hostedEngine.vm.memoryMB` is 16384, less than the original Engine machine's 32768 MiB",
     "the original Engine (engine) has updates pending (`engine-upgrade-check`)",
     "set `backup.allowEngineUpdate: true`",
-    "the new Engine would run 4.4 (ovirt-engine-appliance on the deployment host deploy) but the original Engine runs 4.5",
+    "the appliance on the deployment host (deploy), ovirt-engine-appliance-4.4-20240101000000.1.el8, holds Engine 4.4.10",
     "the management network ovirtmgmt is not a VM network in the original Engine",
     "the deployment host cannot see the NFS export storage.lab.example:/exports/hosted_engine",
     "storage.lab.example:/exports/hosted_engine (`hostedEngine.storage.connection`) is 0:0 755, not owned by vdsm:kvm (36:36)",
@@ -164,6 +167,29 @@ def test_api_checks_are_skipped_with_a_note_once_the_original_engine_is_stopped(
     finally:
         run(client, "systemctl start ovirt-engine")
         client.close()
+
+
+def test_an_original_engine_api_that_cannot_be_reached_before_the_backup_fails_the_preview(
+        tmp_path_factory, default_lab, client_key):
+    """The stack names no `originalEngineApi` (its default URL, the FQDN's, does not resolve here): an error
+    naming the setting and the opt-out, and nothing changed."""
+    stack = make_stack(tmp_path_factory, default_lab, client_key, lambda s: s.pop("originalEngineApi"))
+    before_count, before_state = len(default_lab.commands()), snapshot(default_lab)
+    with pytest.raises(auto.errors.CommandError) as failed:
+        stack.preview()
+    text = str(failed.value)
+    assert "the original Engine's API at https://engine.lab.example/ovirt-engine/api did not answer before the backup" in text
+    assert "`originalEngineApi.url` (unset" in text and "`originalEngineApi.check: false`" in text, text
+    assert_read_only(default_lab, before_count, before_state)
+
+
+def test_a_stack_that_opts_out_of_the_api_checks_is_told_they_are_skipped(tmp_path_factory, default_lab, client_key):
+    stack = make_stack(tmp_path_factory, default_lab, client_key,
+                       lambda s: s.update(originalEngineApi={"check": False}, hostedEngine={
+                           **s["hostedEngine"], "clusterName": "NoSuchCluster"}))
+    output = (lambda r: r.stdout + r.stderr)(stack.preview())
+    assert "`originalEngineApi.check` is false" in output and "checks are skipped" in output
+    assert "`hostedEngine.clusterName` is NoSuchCluster" not in output
 
 
 DNS_CASES = {

@@ -2,16 +2,14 @@
 
 import os
 import re
-import socket
 import subprocess
 import sys
 
 import pytest
-import yaml
 
-from components import report
-from lab.testing import LabProcess, site_variant
-from tests.harness import PROJECT_DIR, PROJECT_NAME, ProjectStack, lab_config
+from components import preflight, report
+from lab.testing import LabProcess
+from tests.harness import PROJECT_DIR, ProjectStack, migration_settings, pinned_ports_site
 
 ADMIN_PASSWORD = "lab-admin-password"
 ROOT_PASSWORD = "report-root-Pa55"
@@ -21,34 +19,15 @@ STEPS = ["export-storage-exports-data", "export-storage-exports-hosted_engine", 
 STAMP = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ")
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def lab_settings(lab, ports) -> dict:
-    """The committed lab stack's plain settings, pointed at this test's lab."""
-    config = yaml.safe_load((PROJECT_DIR / "stacks" / "Pulumi.lab.yaml").read_text())["config"]
-    prefix = f"{PROJECT_NAME}:"
-    settings = {k[len(prefix):]: v for k, v in config.items() if not (isinstance(v, dict) and "secure" in v)}
-    settings.update(lab_config(lab))
-    settings["hostedEngine"]["engineVm"] = {"address": "127.0.0.1", "port": ports["engine_vm_ssh_port"]}
-    settings["engineApi"] = {"url": f"https://127.0.0.1:{ports['engine_api_new_port']}/ovirt-engine/api",
-                             "caFile": lab.info["engine_api"]["ca_file"]}
-    return settings
-
-
 @pytest.fixture(scope="module")
 def migrated(tmp_path_factory, client_key):
     """The lab site, migrated with `up`: (stack, up result)."""
-    ports = {"engine_api_new_port": free_port(), "engine_vm_ssh_port": free_port()}
-    site = site_variant(tmp_path_factory.mktemp("site") / "site.yaml", lambda d: d.setdefault("ovirt", {}).update(ports))
+    site, ports = pinned_ports_site(tmp_path_factory.mktemp("site") / "site.yaml")
     with LabProcess(tmp_path_factory.mktemp("lab"), site=site, authorized_keys=[client_key[1]], client_key=client_key[0]) as lab:
         stack = ProjectStack(tmp_path_factory.mktemp("project"), "site")
         stack.secrets = {"sshPrivateKey": client_key[0].read_text(), "adminPassword": ADMIN_PASSWORD,
                          "engineRootPassword": ROOT_PASSWORD}
-        stack.configure(lab_settings(lab, ports), stack.secrets)
+        stack.configure(migration_settings(lab, ports), stack.secrets)
         result = stack.up()
         assert result.summary.result == "succeeded"
         yield stack, result
@@ -65,7 +44,9 @@ def assert_complete(text: str, stack, sha256: str) -> None:
     assert sha256 in text and "/backup/engine-lab.backup" in text
     assert "https://engine.lab.example/ovirt-engine/" in text
     assert text.count("3400") >= 2
-    assert "Preflight" in text
+    for check in preflight.CHECKS:  # every check, with its result, on the lab's site that passes them all
+        name = check.__name__.rsplit(".", 1)[-1]
+        assert re.search(rf"(\| {name} \| (passed|warned) \|)|(<td>{name}</td><td>(passed|warned)</td>)", text), name
     for secret in secrets_of(stack):
         assert secret not in text
     assert "ciphertext" not in text and report.SECRET_SIG not in text
@@ -94,11 +75,14 @@ def test_the_report_command_writes_markdown_and_html_from_the_state(migrated, tm
 
 def test_preflight_results_and_sealed_values_in_the_report():
     data = report.from_state("x", {"deployment": {"resources": []}}, {
-        "preflight": [{"check": "multipath", "host": "host1", "severity": "error", "message": "find_multipaths set"}],
+        "preflight": [{"check": "deployment_host", "result": "warned", "checks": "the deployment host",
+                       "messages": ["no default gateway"], "read": ["deploy: ip route show default"]},
+                      {"check": "nodes", "result": "passed", "checks": "two nodes", "messages": [], "read": []}],
         "engineUrl": {report.SECRET_SIG: "1b47061264138c4ac30d75fd1eb44270", "ciphertext": "sealed"},
     })
     text = report.to_markdown(data)
-    assert "| multipath | host1 | error | find_multipaths set |" in text
+    assert "| deployment_host | warned | the deployment host | no default gateway | deploy: ip route show default |" in text
+    assert "| nodes | passed | two nodes | - | - |" in text
     assert "sealed" not in text and "not deployed" in text
     assert "not available" in report.to_markdown(report.from_state("x", {}, {}))
 
@@ -106,7 +90,7 @@ def test_preflight_results_and_sealed_values_in_the_report():
 def test_the_plan_picture_of_the_lab_site_shows_every_step_in_order(tmp_path, lab, client_key):
     """Regenerates docs/lab-plan.svg from a preview of the lab stack's settings and checks it against the committed one."""
     stack = ProjectStack(tmp_path / "project", "lab")
-    settings = lab_settings(lab, {"engine_vm_ssh_port": 1, "engine_api_new_port": 1})
+    settings = migration_settings(lab, {"engine_vm_ssh_port": 1, "engine_api_new_port": 1})
     stack.configure(settings, {"sshPrivateKey": client_key[0].read_text(), "adminPassword": ADMIN_PASSWORD,
                                "engineRootPassword": ROOT_PASSWORD})
     out = tmp_path / "lab-plan.svg"

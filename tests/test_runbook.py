@@ -9,7 +9,7 @@ bash in a copy of the project, with the example site's names mapped to a lab:
   - prompted secrets get their answers on stdin,
   - step 6 converts host2 later (the lab has no host3): the stack starts with host1 only.
 The happy path (steps 1 to 7) runs on one lab; the recovery path (step 8) on a second lab whose deployment
-fails for good (a wrong admin password), after which `pulumi destroy` must bring the original Engine back.
+fails for good (the deploy fails on the deployment host), after which `pulumi destroy` must bring the original Engine back.
 """
 
 import os
@@ -180,7 +180,9 @@ def test_the_runbook_migrates_a_site_from_install_to_decommissioning(labs, tmp_p
 
 
 def test_the_recovery_path_brings_the_original_engine_back(labs, tmp_path, client_key):
-    site = Site(tmp_path, labs[1], labs[1].ports, client_key, "not-the-backed-up-password")
+    site = Site(tmp_path, labs[1], labs[1].ports, client_key, ADMIN_PASSWORD)
+    labs[1].inject_fault("command", host="deploy", match="hosted-engine --deploy", status=1, times="always",
+                         stderr="[ ERROR ] Failed to execute stage 'Closing up': storage unreachable")
     site.run_block(2)
     failed = site.run(block(4)[0], expect=1)
     assert "hosted-engine" in failed.stdout + failed.stderr

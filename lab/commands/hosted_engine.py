@@ -19,7 +19,7 @@ from lab.commands.engine_backup import backup_entities, read_backup, verify_back
 from lab.commands.names import dns_records
 from lab.commands.ovirt import (HE_CONF, HE_PACKAGE, _AnswerError, _cfg, _lab, _load_answers, _not_found,
                                 _now, _read_opts, _state, _write, otopi_failed)
-from lab.commands.packages import he_installed
+from lab.commands.packages import appliance_engine_version, he_installed
 from lab.engine_api.state import NO_HA_STATS, entity_id
 from lab.ovirt_site import settings
 from lab.transport.shell import Unsupported
@@ -248,7 +248,7 @@ def _restore(ctx, run, members, seconds):
     """engine-backup --mode=restore in the bootstrap VM. When it fails the role prints why, then pauses
     until its lock file is removed or 24 hours pass (tasks/restore_backup.yml, pause_execution.yml), and goes
     on without checking again: the lab then finds the restore still undone and fails."""
-    error = restore_error(members, str(_cfg(ctx)["appliance_engine_version"]))
+    error = restore_error(members, appliance_engine_version(ctx))
     entities = backup_entities(members) if error is None else None
     if error is None and entities is None:
         error = "FATAL: Errors while restoring database engine"
@@ -277,24 +277,57 @@ def restore_error(members, installed):
     error = verify_backup(members)
     if error:
         return f"FATAL: {error}"
-    backup = members.get("version", b"").decode().strip() or "unknown"
-    if not version_restorable(backup, installed):
-        return (f"FATAL: Backup was created by version '{backup}' and can not be restored using the installed "
-                f"version {installed}")
-    return None
+    return verify_version(members.get("version", b"").decode().strip(), installed)
+
+
+# engine-backup.sh.in verifyVersion as each ovirt-engine line has it, newest first: (the first installed
+# version of that code, VALID_BACKUP_RESTORE_PAIRS, whether the same X.Y also needs backup <= installed by
+# LooseVersion, whether a 4.3 backup needs z >= 10, whether the message prints full versions (else X.Y)).
+VERIFY_VERSION = (
+    ((4, 5, 0, 2), {("4.3", "4.5"), ("4.4", "4.5")}, True, True, True),   # 4.5.0.2 - 4.5.7, master
+    ((4, 4, 7), {("4.3", "4.4")}, True, True, True),                       # 4.4.7 - 4.5.0.1
+    ((4, 4, 3, 4), {("4.3", "4.4")}, False, True, True),                   # 4.4.3.4 - 4.4.6.x
+    ((4, 4, 0), {("4.3", "4.4")}, False, False, False),                    # 4.4.0 - 4.4.3.3
+    ((), {("3.6", "4.0")}, False, False, False),                           # 4.3.x (a stale pair)
+)
+
+
+def verify_version(backup, installed):
+    """engine-backup's verifyVersion with INSTALLED as its PACKAGE_VERSION and BACKUP as the archive's
+    `version` file: None when it restores, else its exact `FATAL: Backup was created by version ...` line.
+    Which code runs is the installed version's line (by its leading numbers, so 4.5.0_alpha1 is 4.4.7's)."""
+    prefix = tuple(int(n) for n in re.match(r"[\d.]*", installed).group(0).split(".") if n)
+    pairs, loose, old_43, full = next(row[1:] for row in VERIFY_VERSION if prefix >= row[0])
+    b_xy, i_xy = _cut(backup, 1, 2), _cut(installed, 1, 2)
+    ok = (b_xy, i_xy) in pairs or (b_xy == i_xy and (not loose or _loose_le(backup, installed)))
+    if old_43 and b_xy == "4.3" and re.fullmatch(r"\s*[-+]?\d+\s*", _cut(backup, 3, 3)) and int(_cut(backup, 3, 3)) < 10:
+        ok = False  # `[ "${z}" -lt 10 ] && ok=`: a z that is no integer makes `[` fail, and leaves ok alone
+    if ok:
+        return None
+    shown = (backup, installed) if full else (b_xy, i_xy)
+    return f"FATAL: Backup was created by version '{shown[0]}' and can not be restored using the installed version {shown[1]}"
 
 
 def version_restorable(backup, installed):
-    """engine-backup.sh.in verifyVersion (4.5.0.2 and later): the same X.Y and not newer, or a pair of
-    VALID_BACKUP_RESTORE_PAIRS (4.3 -> 4.5, 4.4 -> 4.5); never a 4.3 older than 4.3.10."""
-    b, i = _numbers(backup), _numbers(installed)
-    if b[:2] == (4, 3) and b[2:3] < (10,):
+    return verify_version(backup, installed) is None
+
+
+def _cut(version, first, last):
+    """`cut -d . -f FIRST-LAST`: a line without a dot is printed whole."""
+    fields = version.split(".")
+    return version if len(fields) == 1 else ".".join(fields[first - 1:last])
+
+
+def _loose_le(a, b):
+    """looseVersion_le: `python3 -c '... LooseVersion(a) <= LooseVersion(b)'` (distutils up to 4.5.6, the
+    looseversion package after, the same comparison); an int met by a str raises TypeError in Python 3,
+    so python exits 1 and the comparison fails."""
+    def parse(text):
+        return [int(c) if c.isdigit() else c for c in re.split(r"(\d+|[a-z]+|\.)", text) if c and c != "."]
+    try:
+        return parse(a) <= parse(b)
+    except TypeError:
         return False
-    return b[:2] in ((4, 3), (4, 4)) and i[:2] == (4, 5) or (b[:2] == i[:2] and b <= i)
-
-
-def _numbers(version):
-    return tuple(int(n) for n in re.findall(r"\d+", version))
 
 
 def _storage_error(ctx, answers):
@@ -414,7 +447,7 @@ def _restored_state(ctx, entities, answers):
     state = copy.deepcopy(entities)
     state["events"] = []
     state["engine"]["fqdn"] = answers["OVEHOSTED_NETWORK/fqdn"]
-    state["engine"]["version"] = str(_cfg(ctx)["appliance_engine_version"])
+    state["engine"]["version"] = appliance_engine_version(ctx)
     me = ctx.host
     names = {me.name, me.fqdn, me.spec.address}
     for ident in [i for i, h in state["hosts"].items() if h["name"] in names or h["address"] in names]:

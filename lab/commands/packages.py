@@ -1,10 +1,12 @@
-"""What is installed: yum/dnf (update, install, repolist, module), rpm -q and nodectl check."""
+"""What is installed: yum/dnf (update, install, repolist, module), rpm -q (--qf, -l/-d, --whatprovides) and
+nodectl check."""
 import fnmatch
 import re
 import time
 
 from lab.commands import command
 from lab.commands.ovirt import ENGINE_PACKAGE, HE_PACKAGE, SETUP_PACKAGES, _cfg, _lab, _not_found, _state
+from lab.ovirt_site import APPLIANCE_CAPABILITY, manifest_engine_version
 from lab.transport.shell import Unsupported
 
 
@@ -45,29 +47,143 @@ def dnf(ctx):
     raise Unsupported(f"{ctx.name}: command not implemented: {verb}")
 
 
+# ovirt-engine.spec.in: ovirt-engine Requires ovirt-engine-tools = %{version}-%{release}, which Requires
+# ovirt-engine-tools-backup (engine-backup) at the same version-release.
+ENGINE_REQUIRES = ("ovirt-engine-tools", "ovirt-engine-tools-backup")
+QUERY_TAGS = ("NAME", "EPOCH", "VERSION", "RELEASE", "ARCH", "NVR", "NVRA")
+
+
 @command("rpm")
 def rpm(ctx):
-    """`rpm -q NAME...`: NAME-VERSION-RELEASE per installed package, and an exit status counting the missing."""
-    if not ctx.args or ctx.args[0] not in ("-q", "--query"):
-        raise Unsupported("rpm is implemented as: rpm -q NAME...")
-    installed = _installed_names(ctx) | ({HE_PACKAGE} if he_installed(ctx.host) else set())
-    missing = 0
-    for name in ctx.args[1:]:
-        if name in installed:
-            ctx.print(_package_nvr(ctx, name))
+    """`rpm -q [--qf FORMAT] [-l|-d] NAME...` and `rpm -q --whatprovides CAPABILITY...` (rpm 4.14's
+    query: one header per installed package; `package NAME is not installed` / `no package provides CAP`
+    on stdout, the exit status counting them)."""
+    args = list(ctx.args)
+    first = args.pop(0) if args else ""
+    if first not in ("-q", "--query", "-ql", "-qd"):
+        raise Unsupported("rpm is implemented as: rpm -q [--qf FORMAT] [-l|-d] [--whatprovides] NAME...")
+    listing = {"-ql": "list", "-qd": "docs"}.get(first)
+    query_format, whatprovides, operands = None, False, []
+    while args:
+        arg = args.pop(0)
+        if arg in ("--qf", "--queryformat") and args:
+            query_format = args.pop(0)
+        elif arg.startswith(("--qf=", "--queryformat=")):
+            query_format = arg.split("=", 1)[1]
+        elif arg == "--whatprovides":
+            whatprovides = True
+        elif arg in ("-l", "--list"):
+            listing = "list"
+        elif arg in ("-d", "--docfiles"):
+            listing = listing or "docs"
+        elif arg.startswith("-"):
+            raise Unsupported(f"rpm -q: option not implemented: {arg}")
         else:
-            ctx.print(f"package {name} is not installed")
-            missing += 1
+            operands.append(arg)
+    if not operands:
+        ctx.error("rpm: no arguments given for query")
+        return 1
+    if query_format is not None:
+        bad = [t for t in re.findall(r"%-?\d*\{([^}]*)\}", query_format) if t.upper() not in QUERY_TAGS]
+        if bad:
+            ctx.error("error: incorrect format: unknown tag")
+            return 1
+    missing = 0
+    for operand in operands:
+        if whatprovides:
+            found = [h for h in installed_headers(ctx) if operand in h["provides"]]
+            if not found:
+                ctx.print(f"no package provides {operand}")
+        else:
+            found = [h for h in installed_headers(ctx) if h["name"] == operand]
+            if not found:
+                ctx.print(f"package {operand} is not installed")
+        missing += not found
+        for header in found:
+            _show(ctx, header, query_format, listing)
     return min(missing, 255)
 
 
-def _package_nvr(ctx, name):
-    """NAME-VERSION-RELEASE.ARCH: the appliance rpm (up to 4.5.5) is versioned by X.Y and a build date
-    (ovirt-appliance `engine-appliance/data/ovirt-engine-appliance.spec.in`), the rest by the Engine's."""
-    if name == "ovirt-engine-appliance":
+def _show(ctx, header, query_format, listing):
+    if listing:
+        files = header["files"]
+        if not files:
+            ctx.print("(contains no files)")
+        for path in files:
+            if listing == "list" or path.startswith("/usr/share/doc/"):  # the appliance's %doc files
+                ctx.print(path)
+    elif query_format is not None:
+        ctx.print(_format(query_format, header), end="")
+    else:
+        ctx.print(_nvra(header))
+
+
+def _nvra(header):
+    return f"{header['name']}-{header['version']}-{header['release']}.{header['arch']}"
+
+
+def _format(query_format, header):
+    """--queryformat: %{TAG} (with an optional width, %-20{NAME}), and the \n \t escapes rpm expands."""
+    values = {"NAME": header["name"], "EPOCH": "(none)" if header["epoch"] is None else str(header["epoch"]),
+              "VERSION": header["version"], "RELEASE": header["release"], "ARCH": header["arch"],
+              "NVR": f"{header['name']}-{header['version']}-{header['release']}", "NVRA": _nvra(header)}
+
+    def tag(match):
+        width = match.group(1)
+        value = values[match.group(2).upper()]
+        return f"{value:{'<' if width.startswith('-') else '>'}{width.lstrip('-')}}" if width else value
+    text = re.sub(r"%(-?\d*)\{([^}]*)\}", tag, query_format)
+    return text.replace("\\n", "\n").replace("\\t", "\t")
+
+
+def installed_headers(ctx):
+    """What rpm's database holds for each installed package, in the order of the host's package list:
+    its `rpms:` entry from the site file where it has one, else NAME-<Engine version>-1.el8.noarch with no
+    files (and the appliance of an `ovirt.appliance_engine_version`: X.Y-<date>.1.el8.x86_64)."""
+    names = list(dict.fromkeys(ctx.host.packages))
+    if ENGINE_PACKAGE in names:
+        names += [n for n in SETUP_PACKAGES if n not in names]
+    if "ovirt-engine" in names:
+        names += [n for n in ENGINE_REQUIRES if n not in names]
+    if he_installed(ctx.host) and HE_PACKAGE not in names:
+        names.append(HE_PACKAGE)
+    return [package_header(ctx, n) for n in names]
+
+
+def package_header(ctx, name):
+    rpm = (ctx.host.spec.extra.get("rpms") or {}).get(name)
+    if rpm is not None:
+        header = {"name": name, "epoch": rpm.get("epoch"), "version": str(rpm["version"]),
+                  "release": str(rpm["release"]), "arch": rpm.get("arch", "noarch"),
+                  "files": list(rpm.get("files", []))}
+    elif name == APPLIANCE_CAPABILITY:
+        # the appliance rpm (up to 4.5.5) is versioned by X.Y and a build date (ovirt-appliance
+        # engine-appliance/data/ovirt-engine-appliance.spec.in), the rest by the Engine's version
         major_minor = ".".join(re.findall(r"\d+", str(_cfg(ctx)["appliance_engine_version"]))[:2])
-        return f"ovirt-engine-appliance-{major_minor}-20240101000000.1.el8.x86_64"
-    return f"{name}-{_lab(ctx).engines.original.site.engine['version']}-1.el8.noarch"
+        header = {"name": name, "epoch": None, "version": major_minor, "release": "20240101000000.1.el8",
+                  "arch": "x86_64", "files": []}
+    else:
+        header = {"name": name, "epoch": None, "version": str(_lab(ctx).engines.original.site.engine["version"]),
+                  "release": "1.el8", "arch": "noarch", "files": []}
+    # every package provides its own name; the 4.5.7 appliance also `ovirt-engine-appliance = 4.5.7`
+    header["provides"] = [name] + [str(p).split()[0] for p in (rpm or {}).get("provides", [])]
+    return header
+
+
+def appliance_engine_version(ctx):
+    """The Engine inside the appliance the deploy uses (the first installed package providing
+    ovirt-engine-appliance): what its rpm manifest lists, or `ovirt.appliance_engine_version` when it has
+    none on disk (or no appliance is installed: the role installs one from the repositories)."""
+    for header in installed_headers(ctx):
+        if APPLIANCE_CAPABILITY not in header["provides"]:
+            continue
+        for path in header["files"]:
+            if path.endswith("-manifest-rpm") and ctx.fs.exists(path) and not ctx.fs.get(path).is_dir:
+                version = manifest_engine_version(ctx.fs.read(path).decode(errors="replace"))
+                if version:
+                    return version
+        break
+    return str(_cfg(ctx)["appliance_engine_version"])
 
 
 def _installed_names(ctx):

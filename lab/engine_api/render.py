@@ -3,6 +3,8 @@ import datetime
 
 import ovirtsdk4.types as types
 
+from .state import attachment
+
 API_PREFIX = '/ovirt-engine/api'
 _MB = 1024 * 1024
 
@@ -66,17 +68,23 @@ def cluster(site, cl):
 
 
 def network(site, net, cluster_id=None):
-    """A network; under clusters/<id>/networks it also carries the cluster link and status."""
+    """A network as restapi's NetworkMapper writes it: `usages` holds `vm` for a VM network, and the cluster roles
+    (display, migration, management, default_route, gluster) only under clusters/<id>/networks, where the network
+    also carries the cluster link, `display`, `required` and `status` of its network_cluster row; the top-level
+    collection (GetAllNetworks) has no cluster row, so none of these."""
+    in_cluster = cluster_id is not None
+    usages = [u for u in net['usages'] if in_cluster or u == 'vm']
     obj = types.Network(id=net['id'], name=net['name'], mtu=net['mtu'],
                         data_center=_link(types.DataCenter, 'datacenters', net['datacenter']),
-                        usages=[types.NetworkUsage(u) for u in net['usages']],
+                        usages=[types.NetworkUsage(u) for u in usages],
                         vlan=types.Vlan(id=net['vlan']) if net['vlan'] is not None else None)
-    if cluster_id is None:
+    if not in_cluster:
         return _identified(obj, 'networks', net['id'])
+    attached = attachment(net, cluster_id)
     obj.cluster = _link(types.Cluster, 'clusters', cluster_id)
-    obj.required = True
+    obj.required = attached['required']
     obj.display = 'display' in net['usages']
-    obj.status = types.NetworkStatus.OPERATIONAL
+    obj.status = types.NetworkStatus(attached['status'])
     return _identified(obj, 'clusters', cluster_id, 'networks', net['id'])
 
 

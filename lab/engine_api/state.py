@@ -156,12 +156,29 @@ def build_state(model):
     return state
 
 
+def _attachment(item):
+    """A network's attachment to a cluster (the engine's network_cluster row): a cluster name, or {name, required,
+    status}. `required` defaults to true as NetworkCluster() does (ovirt-engine common/businessentities/network/
+    NetworkCluster.java); `status` to operational, what NetworkClusterHelper sets once every Up host of the
+    cluster has the network."""
+    spec = item if isinstance(item, dict) else {'name': item}
+    return spec['name'], {'required': bool(spec.get('required', True)),
+                          'status': spec.get('status', 'operational')}
+
+
+def attachment(network, cluster_id):
+    """How a network is attached to a cluster; a state written before attachments were kept has the defaults."""
+    return (network.get('attachments') or {}).get(cluster_id) or {'required': True, 'status': 'operational'}
+
+
 def _link_references(state):
     for cluster in state['clusters'].values():
         cluster['datacenter'] = _resolve(state, 'datacenters', cluster['datacenter'])
     for network in state['networks'].values():
         network['datacenter'] = _resolve(state, 'datacenters', network['datacenter'])
-        network['clusters'] = [_resolve(state, 'clusters', c) for c in network['clusters']]
+        attachments = [_attachment(c) for c in network['clusters']]
+        network['clusters'] = [_resolve(state, 'clusters', name) for name, _ in attachments]
+        network['attachments'] = {cluster: spec for cluster, (_, spec) in zip(network['clusters'], attachments)}
     for host in state['hosts'].values():
         host['cluster'] = _resolve(state, 'clusters', host['cluster'])
     for domain in state['storagedomains'].values():

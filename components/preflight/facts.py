@@ -1,0 +1,97 @@
+"""What the checks read, read once: the hosts over the resources' own SSH connections, and the
+parsers of what they print. Nothing here changes a host."""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+import shlex
+from dataclasses import dataclass, field
+
+from components.site_config import SiteConfig
+from providers import ssh
+
+HE_STORAGE_MIN_GIB = 74
+ENGINE_MIN_MEMORY_MB = 4096
+GIB = 1 << 30
+
+
+@dataclass
+class Findings:
+    """What the checks found (errors stop the migration, warnings and notes are shown) and what each
+    check read to find it."""
+
+    errors: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    read: list[str] = field(default_factory=list)
+
+
+class Site:
+    """Lazy, cached read-only access to the hosts, so each fact is read once."""
+
+    def __init__(self, site: SiteConfig, key: str, findings: Findings):
+        self.site, self.key, self.findings = site, key, findings
+        self.connections: dict[str, ssh.Connection | None] = {}
+
+    def conn(self, name: str) -> ssh.Connection | None:
+        if name not in self.connections:
+            try:
+                self.connections[name] = ssh.connect(ssh.Host.from_props(self.site.connection(name)), self.key)
+            except Exception as err:  # unreachable host, refused key: reported once, its checks skipped
+                self.findings.errors.append(
+                    f"cannot reach `hosts.{name}` ({self.site.hosts[name].address}:{self.site.hosts[name].port}) "
+                    f"over SSH: {err}; fix `hosts.{name}` or the host, since its prerequisites cannot be checked")
+                self.connections[name] = None
+        return self.connections[name]
+
+    def run(self, name: str, *argv: str) -> ssh.Result | None:
+        self.findings.read.append(f"{name}: {shlex.join(argv)}")
+        connection = self.conn(name)
+        return connection.run(*argv, check=False) if connection else None
+
+
+def out(result: ssh.Result | None) -> str | None:
+    return result.stdout if result is not None and result.exit_status == 0 else None
+
+
+def resolve(hosts: Site, deploy: str, name: str, setting: str, findings: Findings) -> str | None:
+    """Forward and reverse records of NAME as the deployment host resolves them; returns the address."""
+    forward = out(hosts.run(deploy, "getent", "hosts", name))
+    if not forward or not forward.split():
+        findings.errors.append(f"{name} ({setting}) has no forward DNS record: `getent hosts {name}` on the "
+                               f"deployment host finds nothing; add an A record for it")
+        return None
+    address = forward.split()[0]
+    reverse = out(hosts.run(deploy, "getent", "hosts", address))
+    if not reverse or len(reverse.split()) < 2:
+        findings.errors.append(f"{address}, the address of {name} ({setting}), has no reverse DNS record: "
+                               f"`getent hosts {address}` finds nothing; add a PTR record naming {name}")
+    elif reverse.split()[1].lower() != name.lower():
+        findings.errors.append(f"the reverse DNS record of {address} names {reverse.split()[1]}, not {name} "
+                               f"({setting}): make forward and reverse records agree")
+    return address
+
+
+def addresses(hosts: Site, deploy: str, facts: dict) -> list:
+    """The deployment host's IPv4 interfaces (not loopback), from `ip -o -4 addr show`."""
+    if "deploy_interfaces" not in facts:
+        text = out(hosts.run(deploy, "ip", "-o", "-4", "addr", "show")) or ""
+        found = re.findall(r"^\d+:\s+(\S+)\s+inet\s+(\S+)", text, re.M)
+        facts["deploy_interfaces"] = [ipaddress.ip_interface(cidr) for name, cidr in found if name != "lo"]
+    return facts["deploy_interfaces"]
+
+
+def storage_host(site: SiteConfig, hosts: Site, server: str) -> str | None:
+    for name, host in site.hosts.items():
+        if server in (name, host.address, host.engine_name):
+            return name
+    exporters = [e.host for e in site.storage_exports]
+    for name in dict.fromkeys(exporters + [n for n in site.hosts if n not in exporters]):
+        if name in (site.migration.original_engine, site.migration.deployment_host, site.migration.backup_server):
+            continue
+        found = out(hosts.run(name, "hostname", "-f"))
+        if found and found.strip().lower() == server.lower():
+            return name
+    return None
+

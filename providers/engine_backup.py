@@ -19,12 +19,11 @@ import time
 import pulumi
 from pulumi.dynamic import CheckFailure, CheckResult, CreateResult, DiffResult, ReadResult, Resource, ResourceProvider
 
-from providers import remote_job
+from providers import host_facts, remote_job
 from providers.hosted_engine_deployment import DEPLOY, deployed
 from providers.ssh import Connection, Host, RemoteCommandError, connect, copy_file, sha256_of
 from providers.timing import TIMING_OUTPUTS, timed
 
-UPGRADE_AVAILABLE, NO_UPGRADE = 0, 1
 UPDATE, SETUP, BACKUP = (remote_job.Job(f"ovirt-she-{step}") for step in ("engine-update", "engine-setup", "engine-backup"))
 JOBS = (UPDATE, SETUP, BACKUP)
 
@@ -70,9 +69,9 @@ def _bring_up_to_date(props: dict, engine: Connection, units: dict) -> None:
     updated, engine-upgrade-check no longer says that the Engine itself is behind."""
     if not remote_job.loaded(units[UPDATE]) and not remote_job.loaded(units[SETUP]):
         check = engine.run("engine-upgrade-check", check=False)
-        if check.exit_status == NO_UPGRADE:
+        if check.exit_status == host_facts.NO_UPGRADE:
             return
-        if check.exit_status != UPGRADE_AVAILABLE:
+        if check.exit_status != host_facts.UPGRADE_AVAILABLE:
             raise RemoteCommandError(props["engine"]["name"], "engine-upgrade-check", check)
         if not props["allowEngineUpdate"]:
             raise BackupError(

@@ -12,14 +12,13 @@ installed, so the Engine VM never loses two candidate nodes at once.
 
 from __future__ import annotations
 
-import json
 
 import ovirtsdk4
 import ovirtsdk4.types as types
 import pulumi
 from pulumi.dynamic import CheckFailure, CheckResult, CreateResult, DiffResult, ReadResult, Resource, ResourceProvider, UpdateResult
 
-from providers import engine_api
+from providers import engine_api, host_facts
 from providers.ssh import Host, connect as ssh_connect
 from providers.timing import TIMING_OUTPUTS, timed
 
@@ -144,21 +143,12 @@ def _activate(props: dict) -> None:
         _wait_status(props, {types.HostStatus.UP}, "up", props["maintenanceTimeout"])
 
 
-def vm_status_score(vm_status_json: str, names: set[str]) -> int | None:
-    """The HA score `hosted-engine --vm-status --json` gives the host, or None when it is not listed.
-    An entry whose `live-data` is false is stale (its agent has stopped publishing): its score is 0."""
-    for entry in json.loads(vm_status_json).values():
-        if isinstance(entry, dict) and entry.get("hostname") in names:
-            return int(entry.get("score", 0)) if entry.get("live-data") else 0
-    return None
-
-
 def _vm_status_score(props: dict, address: str) -> int | None:
     """The host's score as its own vm-status lists it (by its name in the stack or the Engine, or its address)."""
     connection = ssh_connect(Host.from_props(props["connection"]), props["privateKey"])
     names = {props["host"], props["connection"]["name"], props["connection"]["address"], address}
     result = connection.run("hosted-engine", "--vm-status", "--json", check=False)
-    return vm_status_score(result.stdout, names) if result.exit_status == 0 else None
+    return host_facts.vm_status_score(result.stdout, names) if result.exit_status == 0 else None
 
 
 def _score(props: dict, host: types.Host) -> int:

@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 import pulumi
 from pulumi.dynamic import CheckFailure, CheckResult, CreateResult, DiffResult, ReadResult, Resource, ResourceProvider, UpdateResult
 
+from providers import host_facts
 from providers.ssh import Host, RemoteCommandError, connect
 from providers.timing import TIMING_OUTPUTS, timed
 
@@ -111,23 +112,6 @@ def parse_exports(text: str) -> list[tuple[int, str, str, str]]:
                 continue
             client, _, rest = word.partition("(")
             entries.append((number, path, client or "*", ",".join(filter(None, [defaults, rest.rstrip(")")]))))
-    return entries
-
-
-def parse_exportfs_verbose(text: str) -> list[tuple[str, str, str]]:
-    """(path, client, options) from `exportfs -v`; a long path puts its client on the next line."""
-    joined, entries = [], []
-    for line in text.splitlines():
-        if line[:1].isspace() and joined:
-            joined[-1] += " " + line.strip()
-        elif line.strip():
-            joined.append(line.strip())
-    for line in joined:
-        words = line.split(None, 1)
-        if len(words) < 2:
-            continue
-        client, _, options = words[1].strip().partition("(")
-        entries.append((words[0], "*" if client == "<world>" else client, options.rstrip(")")))
     return entries
 
 
@@ -245,10 +229,9 @@ def gather(props: dict) -> Facts:
     users = _getent(connection, "passwd", "vdsm", str(VDSM_UID))
     facts.vdsm_ids = next(((int(u[2]), int(u[3])) for u in users if u[0] == "vdsm"), None)
     facts.uid_36_name = next((u[0] for u in users if u[2] == str(VDSM_UID)), None)
-    stat = connection.run("stat", "-c", "%u %g %a", props["path"], check=False)
+    stat = connection.run(*host_facts.OWNERSHIP, props["path"], check=False)
     if stat.exit_status == 0:
-        uid, gid, mode = stat.stdout.split()
-        facts.directory = (int(uid), int(gid), mode)
+        facts.directory = host_facts.ownership(stat.stdout)
     for file in _exports_files(connection):
         content = connection.read_file(file)
         for number, path, client, options in parse_exports((content or b"").decode(errors="replace")):
@@ -258,7 +241,7 @@ def gather(props: dict) -> Facts:
     wanted = _option_set(props["options"])
     facts.exported = any(
         path == props["path"] and client == props["clients"] and wanted <= _option_set(options)
-        for path, client, options in parse_exportfs_verbose(listed.stdout)
+        for path, client, options in host_facts.parse_exportfs_verbose(listed.stdout)
     )
     return facts
 

@@ -11,7 +11,7 @@ from lab.commands import hosted_engine_questions as questions
 from lab.commands.ovirt import parse_answer_file
 from providers.hosted_engine_deployment import answer_file, answers, engine_vm_mac, modules_to_enable
 from providers.remote_job import new_lines, unit_state
-from providers.hosted_engine_node import vm_status_score
+from providers.host_facts import vm_status_score
 
 SETUP_VERSIONS = ["2.4.9", "2.5.4-2", "2.6.6", "2.7.2"]  # 4.4.x (2.4, 2.5.4-2 on ovirt-4.4) and 4.5.x
 STORAGE = {

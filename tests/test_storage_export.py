@@ -5,8 +5,9 @@ import pytest
 from components.site_config import StorageExportConfig, _Reader, _storage_exports
 from lab.commands.nfs import read_exports, render_options
 from lab.transport.vfs import VirtualFS
+from providers.host_facts import ownership, parse_exportfs_verbose
 from providers.storage_export import (
-    Facts, desired, drop_in, parse_exportfs_verbose, parse_exports, plan, problems,
+    Facts, desired, drop_in, parse_exports, plan, problems,
 )
 
 HOSTS = {"storage": object(), "deploy": object()}
@@ -153,3 +154,8 @@ def test_lab_exportfs_reads_exports_and_drop_ins_and_renders_like_nfs_utils():
     assert errors == [] and [(p, c) for p, c, *_ in exports] == [("/a", "*"), ("/b", "192.0.2.0/24")]
     assert render_options(*exports[0][2:]) == "sync,wdelay,hide,no_subtree_check,sec=sys,rw,secure,root_squash,no_all_squash"
     assert render_options(*exports[1][2:]) == "async,wdelay,hide,no_subtree_check,anonuid=36,sec=sys,ro,secure,no_root_squash,no_all_squash"
+
+
+def test_ownership_is_read_from_stat_as_the_preflight_and_the_provider_run_it():
+    assert ownership("36 36 755\n") == (36, 36, "755")
+    assert ownership("stat: cannot statx '/x': No such file or directory") is None

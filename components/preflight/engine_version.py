@@ -20,6 +20,7 @@ from dataclasses import dataclass
 
 from components.preflight import appliance as appliance_reader
 from components.preflight.facts import out
+from providers import host_facts
 
 BACKUP_PACKAGE = "ovirt-engine-tools-backup"  # ships engine-backup, whose PACKAGE_VERSION the backup records
 
@@ -104,7 +105,7 @@ def check(site, hosts, facts, findings, password, api):
     check = hosts.run(engine, "engine-upgrade-check")
     pending = False
     if check is not None:
-        if check.exit_status == 0:
+        if check.exit_status == host_facts.UPGRADE_AVAILABLE:
             pending = True
             message = (f"the original Engine ({engine}) has updates pending (`engine-upgrade-check`): the procedure "
                        f"(4) updates it to the latest minor version before the backup")
@@ -114,7 +115,7 @@ def check(site, hosts, facts, findings, password, api):
             else:
                 findings.errors.append(message + "; update it yourself, or set `backup.allowEngineUpdate: true` "
                                                  "to let `up` do it")
-        elif check.exit_status != 1:
+        elif check.exit_status != host_facts.NO_UPGRADE:
             findings.errors.append(f"`engine-upgrade-check` on the original Engine ({engine}) failed with status "
                                    f"{check.exit_status}: {(check.stderr or check.stdout).strip()[-300:]}; fix the "
                                    f"Engine's repositories so it can tell whether it is on the latest minor version")

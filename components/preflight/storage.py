@@ -7,6 +7,8 @@ import posixpath
 import re
 
 from components.preflight.facts import GIB, HE_STORAGE_MIN_GIB, out, storage_host
+from providers import host_facts
+from providers.storage_export import KVM_GID, MODE, VDSM_UID
 
 
 def check(site, hosts, facts, findings, password, api):
@@ -35,9 +37,11 @@ def check(site, hosts, facts, findings, password, api):
                                  f"`hosts`, so its ownership, mode and free space cannot be checked: add it to `hosts`")
         return
     if storage["type"] == "nfs" and not prepared:
-        owner = out(hosts.run(name, "stat", "-c", "%u:%g %a", path))
-        if owner is not None and owner.strip() != "36:36 755":
-            findings.errors.append(f"{server}:{path} (`hostedEngine.storage.connection`) is {owner.strip()}, not "
+        read = out(hosts.run(name, *host_facts.OWNERSHIP, path))
+        owner = host_facts.ownership(read) if read is not None else None
+        if owner is not None and owner != (VDSM_UID, KVM_GID, MODE):
+            findings.errors.append(f"{server}:{path} (`hostedEngine.storage.connection`) is {owner[0]}:{owner[1]} "
+                                   f"{owner[2]}, not "
                                    f"owned by vdsm:kvm (36:36) with mode 0755 (procedure 3.1): `chown 36:36` and "
                                    f"`chmod 0755` it, or add it to `storageExports` so `up` does")
     avail_path = path

@@ -1,0 +1,48 @@
+"""What hosts print, read in one place: the providers and the preflight run the same reads and parse
+them alike, so an exit code or an output format is known once."""
+
+from __future__ import annotations
+
+import json
+
+# engine-upgrade-check (ovirt-engine packaging/setup: ovirt-engine-upgrade-check): 0 an upgrade is available,
+# 1 none, anything else an error
+UPGRADE_AVAILABLE, NO_UPGRADE = 0, 1
+
+# A directory's owner and mode, as `stat` prints them with OWNERSHIP's format.
+OWNERSHIP = ("stat", "-c", "%u %g %a")
+
+
+def ownership(stdout: str) -> tuple[int, int, str] | None:
+    """(uid, gid, mode in octal digits) from OWNERSHIP's output, or None when it is not that."""
+    words = stdout.split()
+    if len(words) != 3 or not (words[0].isdigit() and words[1].isdigit()):
+        return None
+    return int(words[0]), int(words[1]), words[2]
+
+
+def parse_exportfs_verbose(text: str) -> list[tuple[str, str, str]]:
+    """(path, client, options) from `exportfs -v`; a long path puts its client on the next line."""
+    joined, entries = [], []
+    for line in text.splitlines():
+        if line[:1].isspace() and joined:
+            joined[-1] += " " + line.strip()
+        elif line.strip():
+            joined.append(line.strip())
+    for line in joined:
+        words = line.split(None, 1)
+        if len(words) < 2:
+            continue
+        client, _, options = words[1].strip().partition("(")
+        entries.append((words[0], "*" if client == "<world>" else client, options.rstrip(")")))
+    return entries
+
+
+
+def vm_status_score(vm_status_json: str, names: set[str]) -> int | None:
+    """The HA score `hosted-engine --vm-status --json` gives the host, or None when it is not listed.
+    An entry whose `live-data` is false is stale (its agent has stopped publishing): its score is 0."""
+    for entry in json.loads(vm_status_json).values():
+        if isinstance(entry, dict) and entry.get("hostname") in names:
+            return int(entry.get("score", 0)) if entry.get("live-data") else 0
+    return None

@@ -55,7 +55,7 @@ def _job(props: dict, engine: Connection, job: remote_job.Job, argv: list[str]) 
     """One long step on the Engine machine, or the result of the one a killed run left there."""
     ended = remote_job.run(engine, job, argv, props.get("pollInterval", 2), remote_job.progress(engine.host.name))
     if not ended.succeeded:
-        remote_job.clear(engine, job)
+        remote_job.clear(engine, job, ended.state)
         raise BackupError(
             f"{engine.host.name}: `{' '.join(argv)}` failed (exit status {ended.exit_status}):\n{ended.last_lines()}\n"
             f"Its whole output is {job.output_file} on {engine.host.name}. Fix the cause there, then run "

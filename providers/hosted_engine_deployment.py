@@ -225,7 +225,7 @@ def _deploy(props: dict, deploy: Connection, unit: dict) -> None:
     ended = remote_job.follow(deploy, DEPLOY, props.get("pollInterval", 2), remote_job.progress(deploy.host.name),
                               _watch(props, deploy))
     deploy.run("rm", "-f", "--", _answers_path(props))
-    remote_job.clear(deploy, DEPLOY)
+    remote_job.clear(deploy, DEPLOY, ended.state)
     if not ended.succeeded:
         raise DeploymentError(
             f"`hosted-engine --deploy` failed on {deploy.host.name} (exit status {ended.exit_status}):\n"

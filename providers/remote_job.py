@@ -112,9 +112,10 @@ def follow(connection: Connection, job: Job, poll: float, on_line=None, watch=No
         time.sleep(poll)
 
 
-def clear(connection: Connection, job: Job) -> None:
-    """Unloads the ended unit, so that the next run of the step starts afresh."""
-    unit = state(connection, job)
+def clear(connection: Connection, job: Job, unit: dict | None = None) -> None:
+    """Unloads the ended unit, so that the next run of the step starts afresh; `unit` is its state when
+    the caller has just read it (an Ended's), else it is read."""
+    unit = state(connection, job) if unit is None else unit
     if loaded(unit) and not running(unit):
         connection.run("systemctl", "reset-failed" if unit.get("ActiveState") == "failed" else "stop", job.unit)
 

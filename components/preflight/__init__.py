@@ -123,8 +123,8 @@ def _name(module) -> str:
 
 
 def _result(module, findings: Findings, before: dict) -> dict:
-    """What one check found and read: failed on an error, warned on a warning, skipped when it only left a
-    note and read nothing it could decide on, else passed."""
+    """What one check found and read: failed on an error, warned on a warning, skipped when it left only a
+    note (it could not decide, e.g. the original Engine already stopped), else passed."""
     new = {kind: getattr(findings, kind)[before[kind]:] for kind in before}
     result = ("failed" if new["errors"] else "warned" if new["warnings"] else "skipped" if new["notes"] else "passed")
     return {"check": _name(module), "result": result, "checks": (module.__doc__ or "").split("\n\n")[0].replace("\n", " "),

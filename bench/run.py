@@ -31,6 +31,7 @@ from pathlib import Path
 
 from bench import report, site_gen
 from bench.harness import REPO, BenchLab, Memory, Project, Run
+from lab.testing import reserved_port
 from providers import plugin
 from tests.harness import PROGRAM as PROJECT_FILES
 
@@ -205,7 +206,7 @@ def bench_size(hosts: int, export_count: int, opts, work: Path, key: tuple[Path,
     nodes = min(opts.nodes, hosts)
     delays = {"migration": opts.migration, "maintenance": opts.maintenance, "install": opts.install,
               "reboot": 0.0, "initializing": opts.initializing}
-    ports = {"engine_api_new_port": site_gen.free_port(), "engine_vm_ssh_port": site_gen.free_port()}
+    ports = {"engine_api_new_port": reserved_port(), "engine_vm_ssh_port": reserved_port()}
     tag = f"{hosts}x{export_count}"
     site = site_gen.write_site(work / tag / "site", hosts, export_count, nodes,
                                {"deploy_seconds": opts.deploy_seconds, "engine_delays": delays, **ports})

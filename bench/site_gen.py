@@ -3,7 +3,6 @@ stack settings that migrate it (or only prepare it)."""
 from __future__ import annotations
 
 import copy
-import socket
 from pathlib import Path
 
 import yaml
@@ -16,12 +15,6 @@ LAB_STACK = REPO / "stacks" / "Pulumi.lab.yaml"
 PROJECT = "ovirt-she-migration"
 OVERRIDE = {"devices": [{"vendor": "LIO-ORG", "product": ".*", "path_grouping_policy": "group_by_prio",
                          "path_checker": "tur"}]}
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def hypervisors(count: int) -> list[str]:

@@ -5,6 +5,8 @@
 """
 import json
 import os
+import random
+import socket
 import subprocess
 import sys
 import time
@@ -167,6 +169,22 @@ class LabProcess:
                        key_filename=str(key_filename or self.client_key),
                        look_for_keys=False, allow_agent=False, timeout=10)
         return client
+
+
+def reserved_port():
+    """A loopback port for a server the lab starts later (a pinned site port): free now and below the
+    kernel's ephemeral range, so no outgoing connection (an SSH client's, the SDK's) can take it
+    meanwhile and make the later bind fail."""
+    low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    for _ in range(200):
+        port = random.randrange(max(1024, low - 12000), low)
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError(f"no free loopback port below {low}")
 
 
 def run(client, command, stdin=None, timeout=10):

@@ -6,8 +6,10 @@ running when the lab stopped is found failed (its process died with the lab, as 
 A unit's process does not hold the host while it waits (`Context.sleep`), so the host's other
 sessions run their commands meanwhile, as on a real host.
 """
+import sys
 import threading
 import time
+import traceback
 
 # systemd's unit properties (`systemctl show`) for what the lab models
 RUNNING = {"ActiveState": "active", "SubState": "running", "Result": "success"}
@@ -89,7 +91,8 @@ def start_in_background(host, name, run):
             status = run()
         except Stopped:
             signal = SIGTERM
-        except Exception:  # the lab's own failure: the process died
+        except Exception:  # the lab's own failure: the process died, and the lab's log says why
+            print(f"lab: unit {name} on {host.name} died:\n{traceback.format_exc()}", file=sys.stderr, flush=True)
             signal = SIGKILL
         with host.lock:
             finish(host, name, status, signal)

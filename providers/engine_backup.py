@@ -57,7 +57,7 @@ def _job(props: dict, engine: Connection, job: remote_job.Job, argv: list[str]) 
     if not ended.succeeded:
         remote_job.clear(engine, job, ended.state)
         raise BackupError(
-            f"{engine.host.name}: `{' '.join(argv)}` failed (exit status {ended.exit_status}):\n{ended.last_lines()}\n"
+            f"{engine.host.name}: `{' '.join(argv)}` failed ({ended.how}):\n{ended.last_lines()}\n"
             f"Its whole output is {job.output_file} on {engine.host.name}. Fix the cause there, then run "
             f"`pulumi up` again."
         )

@@ -228,7 +228,7 @@ def _deploy(props: dict, deploy: Connection, unit: dict) -> None:
     remote_job.clear(deploy, DEPLOY, ended.state)
     if not ended.succeeded:
         raise DeploymentError(
-            f"`hosted-engine --deploy` failed on {deploy.host.name} (exit status {ended.exit_status}):\n"
+            f"`hosted-engine --deploy` failed on {deploy.host.name} ({ended.how}):\n"
             f"{ended.last_lines()}\nSee {SETUP_LOGS} on {deploy.host.name}; run `ovirt-hosted-engine-cleanup` "
             f"there, fix the cause, then `pulumi up` again."
         )

@@ -48,6 +48,13 @@ class Ended:
     def exit_status(self) -> str:
         return self.state.get("ExecMainStatus", "?")
 
+    @property
+    def how(self) -> str:
+        """How it ended, in words: systemd gives the signal's number as ExecMainStatus when Result=signal."""
+        if self.state.get("Result") == "signal":
+            return f"killed by signal {self.exit_status}"
+        return f"exit status {self.exit_status}"
+
     def last_lines(self, count: int = 15) -> str:
         return "\n".join(self.output[-count:])
 

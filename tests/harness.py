@@ -14,7 +14,6 @@ import re
 import shlex
 import shutil
 import signal
-import socket
 import subprocess
 import threading
 import time
@@ -141,17 +140,11 @@ def lab_config(lab, known_hosts: Path | None = None) -> dict:
     }
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def pinned_ports_site(path: Path, base=None) -> tuple[Path, dict]:
     """A default-site variant whose new Engine API and Engine VM ports are known before the deploy."""
-    from lab.testing import site_variant
+    from lab.testing import reserved_port, site_variant
 
-    ports = {"engine_api_new_port": free_port(), "engine_vm_ssh_port": free_port()}
+    ports = {"engine_api_new_port": reserved_port(), "engine_vm_ssh_port": reserved_port()}
     kwargs = {"base": base} if base else {}
     return site_variant(path, lambda d: d.setdefault("ovirt", {}).update(ports), **kwargs), ports
 

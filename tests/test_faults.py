@@ -11,8 +11,8 @@ import time
 import pytest
 from pulumi import automation as auto
 
-from lab.testing import LabProcess
-from tests.harness import ProjectStack, free_port, lab_config, migration_settings, pinned_ports_site
+from lab.testing import LabProcess, reserved_port
+from tests.harness import ProjectStack, lab_config, migration_settings, pinned_ports_site
 
 ADMIN_PASSWORD = "lab-admin-password"  # the original Engine's, restored from the backup
 ROOT_PASSWORD = "engine-vm-root-Pa55"
@@ -151,7 +151,7 @@ def test_a_changed_host_key_is_never_retried_and_an_unreachable_host_says_what_t
     with pytest.raises(HostKeyError, match="now offers the host key SHA256:"):
         Connection(trusted, client_key[0].read_text(), retry=RetryPolicy(first_delay=1.0))
     assert time.monotonic() - started < 1.0  # refused at the first answer, no pause, no second try
-    closed = Host("host9", "127.0.0.1", free_port(), "root", "")
+    closed = Host("host9", "127.0.0.1", reserved_port(), "root", "")
     with pytest.raises(HostUnreachable) as unreachable:
         Connection(closed, client_key[0].read_text(), retry=RetryPolicy(attempts=3, first_delay=0.1))
     assert f"host9 (127.0.0.1:{closed.port}): no SSH connection after 3 attempts" in str(unreachable.value)

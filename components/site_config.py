@@ -233,7 +233,9 @@ class VmSettings(Settings):
     openScapProfile: str | None = None
 
 
-APPLIANCE_DISK_GB = 51  # vm/image.py: the 4.4 and 4.5 appliances' 50 GiB disk, plus the 1 GiB the deploy adds
+# vm/image.py's default, max(25, the appliance's disk + 1 GiB), for the lab's 50 GiB appliance; the preflight
+# (appliance_disk.py) compares the setting with the appliance image the deploy will really use.
+DEFAULT_DISK_GB = 51
 
 
 @dataclass(frozen=True)
@@ -248,7 +250,7 @@ class StorageSettings(Settings):
     lun: str = ABSENT  # iscsi, fc
     discoverUser: str = ""
     portalUser: str = ""
-    diskSizeGB: int = APPLIANCE_DISK_GB
+    diskSizeGB: int = DEFAULT_DISK_GB
 
 
 @dataclass(frozen=True)
@@ -605,8 +607,7 @@ def _hosted_engine(reader: _Reader, ssh_user: str) -> dict:
     if reader.expect(isinstance(storage["type"], str) and storage["type"] in STORAGE_KEYS, "`hostedEngine.storage.type` must be one of nfs, iscsi, fc, glusterfs"):
         for key in STORAGE_KEYS[storage["type"]]:
             reader.expect(bool(storage.get(key)), f"`hostedEngine.storage.{key}` is needed for {storage['type']} storage")
-    minimum = 1 if he["applianceOva"] else APPLIANCE_DISK_GB
-    reader.number("hostedEngine.storage.diskSizeGB", storage["diskSizeGB"], minimum, 1 << 20)
+    reader.number("hostedEngine.storage.diskSizeGB", storage["diskSizeGB"], 1, 1 << 20)
     if storage["type"] == "nfs":
         reader.expect(storage["nfsVersion"] in NFS_VERSIONS, f"`hostedEngine.storage.nfsVersion` is "
                       f"{_shown(storage['nfsVersion'])}: give one of {', '.join(NFS_VERSIONS)}")

@@ -78,7 +78,8 @@ class Host:
             self.fs.mkdir(d.path, d.mode, *self._ids(d), parents=True)
         for f in spec.files:
             self.fs.mkdir(os.path.dirname(f.path), parents=True)
-            self.fs.write(f.path, (f.content or "").encode(), f.mode, *self._ids(f))
+            data = f.content if isinstance(f.content, bytes) else (f.content or "").encode()  # YAML !!binary
+            self.fs.write(f.path, data, f.mode, *self._ids(f))
         self.services = {s.name: {"active": s.active, "enabled": s.enabled,
                                   "description": s.description, "since": time.time(),
                                   "counts": {}, "events": []} for s in spec.services}

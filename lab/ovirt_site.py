@@ -25,7 +25,8 @@ Site file settings (all optional), top-level key `ovirt`:
       deploy_seconds: 2              # how long hosted-engine --deploy takes
       ha_first_health_seconds: 1     # an HA agent publishes engine-status null for this long after it starts
       setup_version: 2.7.2           # ovirt-hosted-engine-setup on the deployment host (4.5; 2.5.4-2 is 4.4's last)
-      appliance_disk_gb: 51          # the appliance's disk as the deploy sizes it (virtual size + 1 GiB)
+      appliance_disk_gb: 50          # virtual size of the appliance disk the role would install when the
+                                     # deploy host has none (an installed one's image says its own)
       pause_seconds: 86400           # how long the role pauses on a failed restore (pause_execution.yml)
       backup_seconds: 0              # how long engine-backup --mode=backup takes (its dumps)
       engine_vm_ssh_port: 2227       # SSH port of the new Engine VM host `engine-vm` (after the deploy)
@@ -38,8 +39,10 @@ holds: version, release, arch, provides, files; lab/commands/packages.py) and it
 file, the image, the %doc rpm manifest) by the host's `files:`, as ovirt-appliance's
 engine-appliance/data/ovirt-engine-appliance.spec.in installs them. The Engine inside the image is the
 ovirt-engine-tools-backup (else ovirt-engine) the manifest lists: the deploy's restore and the new Engine
-run that version. `appliance_site_entries()` builds such a description (4.5.5-style OVA package or
-4.5.7-style kiwi package) for a site variant; the default site's deploy host carries exactly what it builds
+run that version. The image is a real qcow2 header (4.5.7) or a gzipped OVA holding the OVF and such a
+disk (up to 4.5.5), lab/images.py: its virtual size is what the deploy sizes the Engine VM's disk by.
+`appliance_site_entries()` builds such a description (4.5.5-style OVA package or 4.5.7-style kiwi package)
+for a site variant; the default site's deploy host carries exactly what it builds
 for Engine 4.5.6.
 """
 import copy
@@ -53,6 +56,7 @@ import shutil
 import threading
 from pathlib import Path
 
+from lab import images
 from lab.engine_api import EngineApi, load_model
 from lab.site import SiteError
 
@@ -69,7 +73,7 @@ DEFAULTS = {
     "deploy_seconds": 2,
     "ha_first_health_seconds": 1,
     "setup_version": "2.7.2",
-    "appliance_disk_gb": 51,
+    "appliance_disk_gb": 50,
     "pause_seconds": 86400,
     "backup_seconds": 0,
     "engine_vm_ssh_port": 2227,
@@ -316,7 +320,7 @@ def check_appliances(site):
 
 
 def appliance_site_entries(engine_version, kiwi=False, distro="centos9", appliance_version=None, release=None,
-                           docs=True):
+                           docs=True, disk_gb=50):
     """What a site file gives a host for an installed appliance holding Engine ENGINE_VERSION (a
     PACKAGE_VERSION such as 4.5.6 or 4.5.8_master): {"package": name, "rpm": its `rpms:` entry,
     "files": its `files:`}, as ovirt-appliance builds the package:
@@ -331,7 +335,8 @@ def appliance_site_entries(engine_version, kiwi=False, distro="centos9", applian
       NAME|EPOCH|VERSION|RELEASE|ARCH|DISTURL|LICENSE list).
 
     docs=False leaves the manifest out of the host's files (installed with --excludedocs) while rpm still
-    lists it."""
+    lists it. DISK_GB is the image's virtual size in GiB (the value upstream builds is not stated in
+    ovirt-appliance; 50 is the lab's)."""
     el = "el9" if kiwi else "el8"
     number, _, milestone = str(engine_version).partition("_")
     engine_release = f"0.{milestone}.20250101000000.{el}" if milestone else f"1.{el}"
@@ -359,11 +364,12 @@ def appliance_site_entries(engine_version, kiwi=False, distro="centos9", applian
         text = "".join(f"{n}|(none)|{v}|{r}|{a}|(none)|{lic}\n" for n, v, r, a, lic in sorted(packages))
     else:
         text = "".join(f"{n}-{v}-{r}.{a}\n" for n, v, r, a, _ in sorted(packages))
-    image_text = f"lab: stands in for the appliance image {posixpath.basename(image)}\n"
-    sha1 = hashlib.sha1(image_text.encode()).hexdigest()
+    size = int(disk_gb * images.GIB)
+    image_data = images.qcow2_header(size) if kiwi else images.ova(posixpath.basename(image), size)
+    sha1 = hashlib.sha1(image_data).hexdigest()
     files = [{"path": conf, "mode": 0o644, "content": f"description={summary}\nversion={version}-{release}\n"
                                                      f"path={image}\nsha1sum={sha1}\n"},
-             {"path": image, "mode": 0o644, "content": image_text}]
+             {"path": image, "mode": 0o644, "content": image_data}]
     if docs:
         files.append({"path": manifest, "mode": 0o644, "content": text})
     rpm = {"version": version, "release": release, "arch": "x86_64",

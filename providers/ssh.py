@@ -110,7 +110,14 @@ def is_read(argv) -> bool:
             or (name == "rpm" and rest[:1] == ["-q"]) or (name == "exportfs" and rest == ["-v"])
             or (name == "hosted-engine" and "--vm-status" in rest) or (name == "dnf" and rest[:2] == ["module", "list"])
             or (name == "nodectl" and rest[:1] == ["check"]) or (name == "ip" and "show" in rest)
-            or (name == "blockdev" and rest[:1] == ["--getss"]) or (name == "gluster" and rest[:2] == ["volume", "info"]))
+            or (name == "blockdev" and rest[:1] == ["--getss"]) or (name == "gluster" and rest[:2] == ["volume", "info"])
+            or (name == "qemu-img" and rest[:1] == ["info"]) or (name == "tar" and _tar_reads(rest)))
+
+
+def _tar_reads(args) -> bool:
+    """tar listing an archive, or extracting to standard output only (-t, or -x with -O)."""
+    cluster = args[0] if args and args[0].startswith("-") and not args[0].startswith("--") else ""
+    return "t" in cluster or ("x" in cluster and "O" in cluster)
 
 
 class _Dropped(Exception):

@@ -87,7 +87,7 @@ def test_the_base_config_is_accepted(base):
     (("hostedEngine", "smtp", "server"), "smtp_relay", "hostedEngine.smtp.server"),
     (("hostedEngine", "smtp", "recipients"), ["ops@Example.COM"], "hostedEngine.smtp.recipients"),
     (("hostedEngine", "storage", "nfsVersion"), "v5", "hostedEngine.storage.nfsVersion"),  # constants.NfsVersions
-    (("hostedEngine", "storage", "diskSizeGB"), 40, "hostedEngine.storage.diskSizeGB"),  # vm/image.py
+    (("hostedEngine", "storage", "diskSizeGB"), 0, "hostedEngine.storage.diskSizeGB"),  # vm/image.py: int() > 0
     (("hostedEngine", "dataCenterName"), "Data Centre 1", "hostedEngine.dataCenterName"),
     (("hostedEngine", "networkTest"), {"type": "arp"}, "hostedEngine.networkTest.type"),
     (("hostedEngine", "networkTest"), {"type": "tcp"}, "hostedEngine.networkTest.address"),

@@ -15,7 +15,8 @@ ADMIN_PASSWORD = "lab-admin-password"
 READ_ONLY = ("hostname -f", "getent hosts ", "cat /proc/", "nproc", "engine-upgrade-check", "rpm -q ", "showmount -e ",
              "stat -c ", "df -B1 --output=avail ", "systemctl is-active ", "ip -o -4 addr show", "ip -o link show",
              "ip route show default", "cat /usr/share/doc/",  # the appliance's rpm manifest
-             "cat /etc/ovirt-engine")  # backup_contents: the original Engine's setup files
+             "cat /etc/ovirt-engine",  # backup_contents: the original Engine's setup files
+             "cat /etc/ovirt-hosted-engine/", "qemu-img info ", "tar -xzOf ")  # appliance_disk: the image
 
 
 def lab_stack_settings() -> dict:

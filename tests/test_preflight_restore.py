@@ -5,6 +5,7 @@ read with the real ovirtsdk4 as the check reads them."""
 
 import copy
 import re
+import time
 
 import ovirtsdk4 as sdk
 import ovirtsdk4.types as types
@@ -12,9 +13,11 @@ import pytest
 import yaml
 from pulumi import automation as auto
 
+from lab.commands.engine_backup import read_backup
 from lab.engine_api import EngineApi, load_model
-from lab.testing import LabProcess, site_variant
+from lab.testing import LabProcess, run, site_variant
 from tests.harness import PROJECT_DIR
+from tests.test_lab_ovirt import ANSWERS, answer_file, get, put
 from tests.test_preflight import ADMIN_PASSWORD, READ_ONLY, make_stack, snapshot
 
 READS = READ_ONLY + ("cat /etc/", "ls -1 ")
@@ -231,6 +234,51 @@ def test_a_site_that_breaks_the_restore_rules_fails_the_preview_with_every_messa
            in text
 
 
+def networks_only(data, tmp):
+    data["ovirt"] = {"engine_model": model_with(tmp, add_networks), "pause_seconds": 0.2}
+
+
+def test_the_lab_deploy_stops_at_a_host_set_non_operational_for_a_missing_required_network(tmp_path_factory, client_key):
+    """The witness of required_networks: the restored Engine sets the fresh host Non Operational for storage-net, the
+    role reports event 519, pauses, checks again and fails (05_add_host.yml); no new Engine is left running."""
+    with lab_for(tmp_path_factory, client_key, "networks", networks_only) as lab:
+        engine, deploy, storage = lab.ssh("engine"), lab.ssh("deploy"), lab.ssh("storage")
+        try:
+            assert run(storage, "chown 36:36 /exports/hosted_engine")[0] == 0
+            assert run(engine, "engine-backup --mode=backup --file=/root/engine.backup --log=/root/backup.log")[0] == 0
+            put(deploy, "/root/engine.backup", get(engine, "/root/engine.backup"))
+            put(deploy, "/root/answers.conf", answer_file(ANSWERS))
+            _, stdout, _ = deploy.exec_command("hosted-engine --deploy --restore-from-file=/root/engine.backup "
+                                               "--config-append=/root/answers.conf", timeout=30)
+            lock = end_pause(lab)  # the administrator "fixes" nothing and ends the pause
+            out, status = stdout.read().decode(), stdout.channel.recv_exit_status()
+        finally:
+            for client in (engine, deploy, storage):
+                client.close()
+        missing = ("code 519: Host she-deploy.lab.example does not comply with the cluster Default networks, the "
+                   "following networks are missing on host: 'storage-net',")
+        assert status == 1 and f"The host has been set in non_operational status, deployment errors: {missing}" in out
+        assert f"Pause execution until {lock} is removed" in out and "Check if the host is up" in out, out
+        assert f"{missing} fix accordingly and re-deploy." in out
+        assert "Add storage domain" not in out and "engine_api_new" not in lab.refresh()
+
+
+def end_pause(lab, timeout=20):
+    """Removes the role's pause lock file once it is there, as pause_execution.yml asks; returns its path."""
+    deadline = time.monotonic() + timeout
+    client = lab.ssh("deploy")
+    try:
+        while time.monotonic() < deadline:
+            found = [n for n in run(client, "ls -1 /tmp")[1].split() if n.endswith("_he_setup_lock")]
+            if found:
+                assert run(client, f"rm /tmp/{found[0]}")[0] == 0
+                return f"/tmp/{found[0]}"
+            time.sleep(0.1)
+    finally:
+        client.close()
+    raise AssertionError("the deploy never paused")
+
+
 # --- an original Engine with Keycloak, and a hook for the required network ---------------------------------
 
 def keycloak_site(data, tmp):
@@ -294,3 +342,24 @@ def test_the_readme_lists_the_new_checks():
     section = (PROJECT_DIR / "README.md").read_text().split("## Preflight", 1)[1].split("\n## ", 1)[0]
     for name in ("required_networks", "backup_contents", "admin_principal"):
         assert f"`{name}`" in section, name
+
+
+@pytest.mark.parametrize("fixture,expected", [
+    ("default_lab", ["- Engine database 'engine'", "- DWH database 'ovirt_engine_history'",
+                     "- Grafana database '/var/lib/grafana/grafana.db'"]),
+    ("keycloak_lab", ["- Engine database 'engine'", "- DWH database 'ovirt_engine_history'",
+                      "- KEYCLOAK database 'ovirt_engine_keycloak'", "- Grafana database '/var/lib/grafana/grafana.db'"]),
+])
+def test_the_lab_backup_holds_the_databases_the_setup_files_enable(request, fixture, expected):
+    """The witness of backup_contents: engine-backup dumps each database whose service engine-setup enabled and
+    whose credentials it wrote (DWH, Keycloak, Cinderlib), and Grafana's SQLite file, printing each as it goes."""
+    lab = request.getfixturevalue(fixture)
+    engine = lab.ssh("engine")
+    try:
+        status, out, _ = run(engine, "engine-backup --mode=backup --file=/root/contents.backup --log=/root/contents.log")
+        members = read_backup(get(engine, "/root/contents.backup"))
+    finally:
+        engine.close()
+    assert status == 0 and [line for line in out.splitlines() if line.startswith("- ") and "database" in line] == expected
+    dumps = {"Engine": "engine_backup.db", "DWH": "dwh_backup.db", "KEYCLOAK": "keycloak_backup.db", "Grafana": "grafana.db"}
+    assert sorted(n for n in members if n.startswith("db/")) == sorted(f"db/{dumps[e.split()[1]]}" for e in expected)

@@ -33,14 +33,15 @@ from __future__ import annotations
 import pulumi
 from pulumi.dynamic import ReadResult, Resource, ResourceProvider
 
-from components.preflight import (admin_principal, backup_contents, block_storage, deployment_host, engine_version,
-                                  gluster, memory_and_cpus, names_and_dns, nodes, original_engine_api as engine_api_check,
-                                  required_networks, storage, vm_network_address)
+from components.preflight import (admin_principal, appliance_disk, backup_contents, block_storage, deployment_host,
+                                  engine_version, gluster, memory_and_cpus, names_and_dns, nodes,
+                                  original_engine_api as engine_api_check, required_networks, storage,
+                                  vm_network_address)
 from components.preflight.facts import Findings, Site
 from components.site_config import SiteConfig
 
 # In order: a later check may use what an earlier one read (`facts`).
-CHECKS = (names_and_dns, memory_and_cpus, engine_version, storage, vm_network_address, deployment_host,
+CHECKS = (names_and_dns, memory_and_cpus, engine_version, appliance_disk, storage, vm_network_address, deployment_host,
           engine_api_check, required_networks, backup_contents, admin_principal, block_storage, gluster, nodes)
 
 

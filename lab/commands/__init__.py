@@ -14,4 +14,4 @@ def command(*names):
 # Importing the modules registers their commands.
 from lab.commands import accounts, builtin, files, nfs, services  # noqa: E402,F401
 from lab.commands import engine_backup, engine_setup, hosted_engine, names, packages  # noqa: E402,F401
-from lab.commands import hostfacts, procs, storage  # noqa: E402,F401
+from lab.commands import hostfacts, images, procs, storage  # noqa: E402,F401

@@ -194,9 +194,7 @@ def _do_backup(ctx, run, scopes, values, flags, file_path, file_name):
         members["db/engine_backup.db"] = (
             "--\n-- PostgreSQL database dump (lab: the Engine's entities as one JSON document)\n--\n"
             f"{DB_DUMP_MARK}{json.dumps(_entities(snapshot), sort_keys=True)}\n").encode()
-    if (every or "dwhdb" in scopes) and "ovirt-engine-dwhd" in ctx.host.services:
-        run.output("- DWH database 'ovirt_engine_history'")
-        members["db/dwh_backup.db"] = b"--\n-- PostgreSQL database dump (lab: ovirt_engine_history)\n--\n"
+    members.update(_other_databases(ctx, run, scopes))
     members["version"] = f"{version}\n".encode()
     members["os_version"] = f"{cfg['os_version']}\n".encode()
     members["config"] = "".join(f"{prefix}DB_DUMP_{key}={'' if key == 'COMPRESSOR' else dump_format}\n"
@@ -216,6 +214,62 @@ def _do_backup(ctx, run, scopes, values, flags, file_path, file_name):
                   "tar (child): Error is not recoverable: exiting now")
         run.die(f"Cannot create '{file_name}'")
     run.output("Notifying engine")
+
+
+SETUP_CONF = "/etc/ovirt-engine-setup.conf"
+# dobackup's other databases: (scope, the setup key of engine_setup_service_enabled, the *_DB_ prefix, the file
+# engine-setup wrote its credentials to, what `output` calls it, the dump's name in the archive)
+DATABASES = (
+    ("dwhdb", "OVESETUP_DWH_CORE/enable", "DWH", "/etc/ovirt-engine-dwh/ovirt-engine-dwhd.conf.d/10-setup-database.conf",
+     "DWH", "dwh_backup.db"),
+    ("cinderlibdb", "OVESETUP_CL_DB/enable", "CINDERLIB",
+     "/etc/ovirt-engine/engine.conf.d/10-setup-cinderlib-database.conf", "CINDERLIB", "cinderlib_backup.db"),
+    ("keycloakdb", "OVESETUP_CONFIG/keycloakEnable", "KEYCLOAK", "/etc/ovirt-engine/engine.conf.d/12-setup-keycloak.conf",
+     "KEYCLOAK", "keycloak_backup.db"),
+)
+GRAFANA_DB = "/var/lib/grafana/grafana.db"  # GRAFANA_DB_FILENAME
+
+
+def _setup_enabled(ctx, key):
+    """engine_setup_service_enabled: `otopi-config-query match --key KEY --value bool:True` over engine-setup's
+    configuration, /etc/ovirt-engine-setup.conf and its .conf.d/*.conf in order (otopi's config reader)."""
+    drop_ins = SETUP_CONF + ".d"
+    paths = [SETUP_CONF]
+    if ctx.fs.exists(drop_ins) and ctx.fs.get(drop_ins).is_dir:
+        paths += [posixpath.join(drop_ins, n) for n in sorted(ctx.fs.listdir(drop_ins)) if n.endswith(".conf")]
+    value = None
+    for path in paths:
+        if ctx.fs.exists(path) and not ctx.fs.get(path).is_dir:
+            for line in ctx.fs.read(path).decode(errors="replace").splitlines():
+                name, eq, text = line.strip().partition("=")
+                if eq and name == key:
+                    value = text.strip()
+    return value == "bool:True"
+
+
+def _shell_values(ctx, path):
+    """The KEY="value" lines of an engine-setup credentials file (sourced by engine-backup)."""
+    if not ctx.fs.exists(path) or ctx.fs.get(path).is_dir:
+        return {}
+    found = re.findall(r'^\s*([A-Z_]+)="?([^"\n]*)"?\s*$', ctx.fs.read(path).decode(errors="replace"), re.M)
+    return dict(found)
+
+
+def _other_databases(ctx, run, scopes):
+    """dobackup after the engine database: each other database whose service is enabled and whose *_DB_USER is
+    set, in its scope, then Grafana's SQLite file (backupSQLiteDB); each `output` as engine-backup prints it."""
+    every, members = "all" in scopes, {}
+    for scope, key, prefix, conf, label, dump in DATABASES:
+        values = _shell_values(ctx, conf)
+        if (every or scope in scopes) and _setup_enabled(ctx, key) and values.get(f"{prefix}_DB_USER"):
+            database = values.get(f"{prefix}_DB_DATABASE", "")
+            run.output(f"- {label} database '{database}'")
+            members[f"db/{dump}"] = f"--\n-- PostgreSQL database dump (lab: {database})\n--\n".encode()
+    if (every or "grafanadb" in scopes) and _setup_enabled(ctx, "OVESETUP_GRAFANA_CORE/enable"):
+        run.output(f"- Grafana database '{GRAFANA_DB}'")
+        exists = ctx.fs.exists(GRAFANA_DB) and not ctx.fs.get(GRAFANA_DB).is_dir
+        members["db/grafana.db"] = ctx.fs.read(GRAFANA_DB) if exists else b""  # sqlite3 makes an empty one
+    return members
 
 
 def read_backup(data):

@@ -19,9 +19,10 @@ from lab.commands.engine_backup import backup_entities, read_backup, verify_back
 from lab.commands.names import dns_records
 from lab.commands.ovirt import (HE_CONF, HE_PACKAGE, _AnswerError, _cfg, _lab, _load_answers, _not_found,
                                 _now, _read_opts, _state, _write, otopi_failed)
-from lab.commands.packages import appliance_engine_version, he_installed
-from lab.engine_api.state import NO_HA_STATS, entity_id
-from lab.ovirt_site import settings
+from lab.commands.packages import appliance_engine_version, he_installed, installed_headers
+from lab.engine_api.state import NO_HA_STATS, attachment, entity_id
+from lab import images
+from lab.ovirt_site import APPLIANCE_CAPABILITY, settings
 from lab.transport.shell import Unsupported
 
 BASE_SCORE = 3400  # ovirt-hosted-engine-ha agent/constants.py.in: a healthy node's score, no penalties
@@ -210,8 +211,46 @@ def _deploy_stages(ctx, run, deploy, backup):
                      f"'{entities['engine']['admin_user']}': The username or password is incorrect..")
     for task in TARGET_TASKS:
         run.task(task, seconds, "changed" if task.startswith("Wait") else "ok")
+        if task == HOST_UP_TASK:
+            _host_operational(ctx, run, entities, answers)
     _deployed(ctx, run, entities, answers)
     return 0
+
+
+HOST_UP_TASK = "Wait for the host to be up"
+
+
+def missing_networks(state, cluster):
+    """NetworkMonitoringHelper.getMissingOperationalClusterNetworks for a fresh host, which carries only the
+    management network the deploy bridges: the cluster's other networks that are required and operational
+    (joined by ',' in the Engine's order of the cluster's networks; the lab sorts them by name)."""
+    names = [n["name"] for n in state["networks"].values()
+             if cluster["id"] in n["clusters"] and "management" not in n["usages"]
+             and attachment(n, cluster["id"])["required"] and attachment(n, cluster["id"])["status"] == "operational"]
+    return ",".join(sorted(names))
+
+
+def _host_operational(ctx, run, entities, answers):
+    """The restored Engine sets a host lacking a required network Non Operational (HostNetworkTopologyPersisterImpl,
+    NETWORK_UNREACHABLE, event 519); the role reports it from the events, pauses until its lock file goes
+    (he_pause_after_failed_add_host, true by default and not set by otopi), checks again and fails
+    (tasks/bootstrap_local_vm/05_add_host.yml). The lab runs no after_add_host hooks, so nothing fixes it."""
+    cluster = next((c for c in entities["clusters"].values() if c["name"] == answers["OVEHOSTED_ENGINE/clusterName"]
+                    and entities["datacenters"].get(c["datacenter"], {}).get("name")
+                    == answers["OVEHOSTED_ENGINE/datacenterName"]), None)
+    networks = missing_networks(entities, cluster) if cluster else ""
+    if not networks:
+        return
+    errors = (f"code 519: Host {answers['OVEHOSTED_NETWORK/host_name']} does not comply with the cluster "
+              f"{cluster['name']} networks, the following networks are missing on host: '{networks}',")
+    run.print(f"[ INFO  ] The host has been set in non_operational status, deployment errors: {errors}")
+    run.print(f"[ INFO  ] You can now connect to https://{answers['OVEHOSTED_NETWORK/fqdn']}:6900/ovirt-engine/ and "
+              "check the status of this host and eventually remediate it, please continue only when the host is "
+              "listed as 'up'")
+    _pause(ctx, run)
+    run.task("Check if the host is up", 0)
+    raise _Fatal(f"The host has been set in non_operational status, deployment errors: {errors} "
+                 "fix accordingly and re-deploy.")
 
 
 def _ask(run, deploy, stage):
@@ -257,6 +296,13 @@ def _restore(ctx, run, members, seconds):
     run.print(f"[ INFO  ] engine-backup --mode=restore failed:\n\n{error}\n\nYou can now connect from this host to "
               f"the bootstrap engine VM using ssh as root and the temporary IP address - {LOCAL_VM_IP} - and fix "
               "this issue. Please continue only after the backup is restored.")
+    _pause(ctx, run)
+    run.task("Run engine-setup with answerfile", seconds, None)
+    raise _Fatal("lab: the backup was not restored during the pause: " + error)
+
+
+def _pause(ctx, run):
+    """pause_execution.yml: a lock file under /tmp, waited for until it is removed or 24 hours pass."""
     lock = f"/tmp/ansible.{uuid.uuid4().hex[:8]}_he_setup_lock"
     ctx.fs.write(lock, b"", 0o600)
     run.print(f"[ INFO  ] TASK [ovirt.ovirt.hosted_engine_setup : Pause execution until {lock} is removed, "
@@ -267,8 +313,6 @@ def _restore(ctx, run, members, seconds):
     if ctx.fs.exists(lock):
         raise _Fatal(f"Timeout when waiting for file {lock}")
     run.print("[ INFO  ] ok: [localhost]")
-    run.task("Run engine-setup with answerfile", seconds, None)
-    raise _Fatal("lab: the backup was not restored during the pause: " + error)
 
 
 def restore_error(members, installed):
@@ -369,12 +413,46 @@ def _disk_size_error(ctx, answers):
     """gr-he-common/vm/image.py _customize_disk_size: at least the appliance's disk, and room for it plus the
     OVF stores (2 GiB) and the critical-space blocker (5 GiB) on the domain."""
     size = int(answers["OVEHOSTED_STORAGE/imgSizeGB"])
-    needed = int(_cfg(ctx)["appliance_disk_gb"])
+    needed = appliance_disk_gb(ctx, answers)
+    if isinstance(needed, str):
+        return needed
     if size < needed:
         return f"Minimum requirements to fit the disk from the appliance OVF not met (required {needed} GiB)"
     available = storage_available_gb(ctx, answers)
     if available is not None and size + 7 > available:
         return f"Not enough free space, about {available - 7} GiB will be available within the storage domain"
+    return None
+
+
+def appliance_disk_gb(ctx, answers):
+    """The appliance disk's size as the deploy takes it (gr-he-ansiblesetup/core/misc.py: `qemu-img info`'s
+    virtual-size // GiB + 1, of the image the role copied or extracted: get_local_vm_disk_size.yml), or the
+    role's failure when the image is not there (ansible.builtin.copy/unarchive with remote_src)."""
+    path = answers.get("OVEHOSTED_VM/ovfArchive") or installed_appliance_image(ctx)
+    if not path:  # none installed: the role installs the repositories' appliance (install_appliance.yml)
+        return int(_cfg(ctx)["appliance_disk_gb"]) + 1
+    path = ctx.path(path)
+    if not ctx.fs.exists(path) or ctx.fs.get(path).is_dir:
+        return f"Source {path} not found"
+    data = ctx.fs.read(path)
+    disk = images.ova_disk(data) if path.endswith(".ova") else data
+    header = images.qcow2_info(disk or b"")
+    virtual = header["virtual-size"] if header else len(disk or b"")
+    return virtual // images.GIB + 1
+
+
+def installed_appliance_image(ctx):
+    """`path=` of the installed appliance's discovery file (install_appliance.yml: the package's .conf file,
+    its path line), or None."""
+    for header in installed_headers(ctx):
+        if APPLIANCE_CAPABILITY not in header["provides"]:
+            continue
+        for conf in (f for f in header["files"] if f.endswith(".conf")):
+            if ctx.fs.exists(conf) and not ctx.fs.get(conf).is_dir:
+                for line in ctx.fs.read(conf).decode(errors="replace").splitlines():
+                    if line.startswith("path="):
+                        return line.split("=", 1)[1].strip()
+        return None
     return None
 
 

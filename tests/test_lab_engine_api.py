@@ -1,7 +1,13 @@
 """The simulated engine API, exercised with the real ovirtsdk4 over verified TLS."""
+import base64
 import copy
 import io
+import json
+import ssl
 import time
+import urllib.error
+import urllib.request
+import xml.etree.ElementTree as ET
 
 import ovirtsdk4 as sdk
 import ovirtsdk4.types as types
@@ -268,7 +274,7 @@ def test_hosted_engine_deploy_needs_an_engine_vm_in_the_hosts_data_centre(system
 
 def test_install_needs_credentials_and_right_password(monitored):
     _, system, _ = monitored
-    host = in_maintenance(system, 'host1')
+    host = in_maintenance(system, 'host2')  # host1 runs the Engine VM, which only a hosted-engine host takes
     with pytest.raises(sdk.Error) as err:
         host.install(deploy_hosted_engine=True)
     assert err.value.code == 400
@@ -345,3 +351,176 @@ def test_api_requires_bearer_token(engine):
     curl.perform()
     assert curl.getinfo(pycurl.HTTP_CODE) == 401
     curl.close()
+
+
+def http(engine, path, headers=None, method='GET', body=None, basic=True):
+    """A raw HTTPS request to the API (path after /ovirt-engine/api): (status, headers, body)."""
+    context = ssl.create_default_context(cafile=engine.ca_file)
+    headers = dict(headers or {})
+    if basic:
+        headers['Authorization'] = 'Basic ' + base64.b64encode(b'admin@internal:' + PASSWORD.encode()).decode()
+    request = urllib.request.Request(engine.url + path, data=body, headers=headers, method=method)
+    try:
+        with urllib.request.urlopen(request, context=context, timeout=10) as answer:
+            return answer.status, answer.headers, answer.read()
+    except urllib.error.HTTPError as error:
+        return error.code, error.headers, error.read()
+
+
+def test_entities_link_their_sub_collections_and_the_sdk_follows_them(system):
+    host = system.hosts_service().list(search='name=host1')[0]
+    conn = system._connection
+    stats = {s.name: s.values[0].datum for s in conn.follow_link(host.statistics)}
+    assert stats['memory.total'] == 32768 * 1024 * 1024 and stats['memory.used'] == 4096 * 1024 * 1024
+    (nic,) = conn.follow_link(host.nics)
+    assert nic.name == 'eth0' and nic.mac.address.startswith('56:6f:')
+    vm = system.vms_service().list(search='name=vm1')[0]
+    (attachment,) = conn.follow_link(vm.disk_attachments)
+    disk = conn.follow_link(attachment.disk)
+    assert (disk.name, disk.provisioned_size, attachment.bootable) == ('vm1_Disk1', 20 * 1024 ** 3, True)
+    assert [n.name for n in conn.follow_link(vm.nics)] == ['nic1']
+    assert [d.type for d in conn.follow_link(vm.reported_devices)] == [types.ReportedDeviceType.NETWORK]
+    assert conn.follow_link(vm.tags) == []
+
+
+def test_entities_carry_actions_and_links_as_the_engine_writes_them(engine):
+    status, _, body = http(engine, '/hosts')
+    root = ET.fromstring(body)
+    host = root.find('host')
+    actions = {link.get('rel') for link in host.find('actions')}
+    assert {'activate', 'deactivate', 'install', 'upgradecheck'} <= actions
+    links = {link.get('rel'): link.get('href') for link in host.findall('link')}
+    assert links['statistics'] == host.get('href') + '/statistics' and 'nics' in links
+
+
+def test_system_collections(system):
+    disks = system.disks_service().list()
+    assert sorted(d.alias for d in disks) == ['vm1_Disk1', 'vm2_Disk1']
+    domain = system.storage_domains_service().list()[0]
+    assert domain.committed == 40 * 1024 ** 3 and domain.used == 10 * 1024 ** 3 and domain.available > 0
+    tags = system.tags_service().list()
+    assert [(t.name, t.id) for t in tags] == [('root', '00000000-0000-0000-0000-000000000000')]
+    roles = {r.name: r for r in system.roles_service().list()}
+    assert roles['SuperUser'].administrative and not roles['UserRole'].administrative
+    assert roles['SuperUser'].id == '00000000-0000-0000-0000-000000000001'
+    (user,) = system.users_service().list()
+    assert user.user_name == 'admin@internal-authz'
+    host = host_service(system, 'host1')
+    host.deactivate()
+    assert [j.description for j in system.jobs_service().list()] == ['Moving Host(s) host1 to Maintenance']
+
+
+def test_api_root_summary_special_objects_and_collection_links(engine, system):
+    api = system.get()
+    assert (api.summary.hosts.total, api.summary.vms.active, api.summary.users.total) == (2, 2, 1)
+    assert api.summary.users.active == 1 and api.summary.storage_domains.total == 1
+    assert api.special_objects.root_tag.id == api.special_objects.blank_template.id == '0' * 8 + '-0000' * 3 + '-' + \
+        '0' * 12
+    root = ET.fromstring(http(engine, '')[2])
+    rels = {link.get('rel'): link.get('href') for link in root.findall('link')}
+    assert rels['hosts'] == '/ovirt-engine/api/hosts'
+    assert rels['hosts/search'] == '/ovirt-engine/api/hosts?search={query}'
+    assert root.find('authenticated_user').get('id') == api.authenticated_user.id
+
+
+def test_vm_start_and_stop(system):
+    vms = system.vms_service()
+    vm = vms.vm_service(vms.list(search='name=vm1')[0].id)
+    vm.stop()
+    assert (vm.get().status, vm.get().host) == (types.VmStatus.DOWN, None)
+    with pytest.raises(sdk.Error) as err:
+        vm.stop()
+    assert err.value.code == 409 and err.value.fault.detail == '[Cannot stop VM. VM is not running.]'
+    vm.start()
+    assert vm.get().status == types.VmStatus.POWERING_UP
+    wait_status(vm, types.VmStatus.UP)
+    assert vm.get().host is not None
+
+
+def test_upgrade_check_reports_in_the_audit_log(system):
+    """HostUpgradeCheckCommand's result is in events 884 and 885 (what ovirt_host state=upgraded waits for)."""
+    events = system.events_service()
+    last = events.list(max=1)[0]
+    host = host_service(system, 'host2')
+    host.upgrade_check()
+    new = events.list(from_=int(last.index), search='host.name=host2')
+    assert [e.code for e in new] == [885, 884]
+    assert new[0].description == "Check for available updates on host host2 was completed successfully with " \
+                                 "message 'no updates found.'."
+    assert host.get().update_available is False
+
+
+def test_updates_by_put(system):
+    host = host_service(system, 'host1')
+    updated = host.update(types.Host(comment='rack 4', spm=types.Spm(priority=7),
+                                     power_management=types.PowerManagement(kdump_detection=False)))
+    assert (updated.comment, updated.spm.priority, updated.power_management.kdump_detection) == ('rack 4', 7, False)
+    assert host.get().comment == 'rack 4'
+    vms = system.vms_service()
+    vm = vms.vm_service(vms.list(search='name=vm2')[0].id)
+    assert vm.update(types.Vm(description='web server')).description == 'web server'
+    (event,) = system.events_service().list(search='type=35')
+    assert event.description == 'VM vm2 configuration was updated by admin@internal-authz.'
+
+
+def test_json_basic_auth_v4_and_correlation_id(engine):
+    status, headers, body = http(engine, '/v4/hosts?search=name%3Dhost1', {'Accept': 'application/json'})
+    assert status == 200 and headers['Content-Type'] == 'application/json'
+    (host,) = json.loads(body)['host']
+    assert host['name'] == 'host1' and host['href'].startswith('/ovirt-engine/api/v4/hosts/')
+    assert host['memory'] == 32768 * 1024 * 1024 and host['power_management']['kdump_detection'] is True
+    assert {link['rel'] for link in host['actions']['link']} >= {'deactivate'}
+    status, headers, body = http(engine, '/hosts', basic=False)
+    assert status == 401 and headers['WWW-Authenticate'] == 'Basic realm="RESTAPI"'
+    action = json.dumps({'correlation_id': 'ignored'}).encode()
+    status, headers, _ = http(engine, '/hosts/%s/deactivate' % host['id'], method='POST', body=action,
+                              headers={'Content-Type': 'application/json', 'Correlation-Id': 'maint-42'})
+    assert status == 200 and headers['Correlation-Id'] == 'maint-42'
+    events = json.loads(http(engine, '/events?search=type%3D620', {'Accept': 'application/json'})[2])['event']
+    assert [(e['correlation_id'], e['user']['name'], e['host']['name']) for e in events] == [
+        ('maint-42', 'admin@internal-authz', 'host1')]
+
+
+def test_follow_and_all_content_header(engine):
+    root = ET.fromstring(http(engine, '/vms?search=name%3Dvm1&follow=disk_attachments.disk,cluster')[2])
+    vm = root.find('vm')
+    assert vm.find('cluster/name').text == 'Default'
+    assert vm.find('disk_attachments/disk_attachment/disk/provisioned_size').text == str(20 * 1024 ** 3)
+    assert vm.find("link[@rel='diskattachments']") is None  # followed: the content replaces the link
+    plain = ET.fromstring(http(engine, '/hosts')[2])
+    full = ET.fromstring(http(engine, '/hosts', {'All-Content': 'true'})[2])
+    assert plain.find('host/hosted_engine') is None and full.find('host/hosted_engine/score') is not None
+
+
+def test_search_pages_negation_and_free_text(system):
+    vms = system.vms_service()
+    assert [v.name for v in vms.list(search='page 2', max=1)] == ['vm2']
+    assert [v.name for v in vms.list(search='page 3', max=1)] == []
+    assert [h.name for h in system.hosts_service().list(search='name!=host1')] == ['host2']
+    assert [h.name for h in system.hosts_service().list(search='host2')] == ['host2']
+    assert [h.name for h in system.hosts_service().list(search='name=host1 or name=host2')] == ['host1', 'host2']
+    assert [h.name for h in system.hosts_service().list(search='Hosts: status=up and cluster=Default')] == [
+        'host1', 'host2']
+
+
+def test_events_from_index_only_newer_and_engine_fault_texts(system):
+    events = system.events_service()
+    first = events.list()
+    assert [e.code for e in first] == [13, 13] and first[0].index > first[1].index  # newest first
+    assert events.list(from_=first[0].index) == []
+    assert [e.index for e in events.list(from_=first[1].index)] == [first[0].index]
+    with pytest.raises(sdk.NotFoundError) as err:
+        system.hosts_service().host_service('00000000-0000-0000-0000-00000000abcd').get()
+    assert err.value.fault.reason == 'Operation Failed'
+    assert err.value.fault.detail == 'Entity not found: 00000000-0000-0000-0000-00000000abcd'
+
+
+def test_json_request_bodies(engine, system):
+    """A JSON body is read as the element the path names (a PUT's entity), as restapi's JSONProvider reads it."""
+    vm = system.vms_service().list(search='name=vm1')[0]
+    status, _, body = http(engine, '/vms/%s' % vm.id, method='PUT',
+                           body=json.dumps({'comment': 'from json', 'memory': 8 * 1024 ** 3}).encode(),
+                           headers={'Content-Type': 'application/json', 'Accept': 'application/json'})
+    answer = json.loads(body)
+    assert status == 200 and (answer['comment'], answer['memory']) == ('from json', 8 * 1024 ** 3)
+    assert system.vms_service().vm_service(vm.id).get().comment == 'from json'

@@ -3,10 +3,11 @@ import datetime
 
 import ovirtsdk4.types as types
 
-from .state import attachment
+from .links import API_PREFIX
+from .state import ROOT_TAG_ID, attachment
 
-API_PREFIX = '/ovirt-engine/api'
 _MB = 1024 * 1024
+_GB = 1024 * _MB
 
 
 def href(*parts):
@@ -34,20 +35,31 @@ def _version(text):
 
 
 def api(site):
-    """GET /ovirt-engine/api: product info and a summary, as in the API model's Api type."""
+    """GET /ovirt-engine/api: product info, the summary (BackendApiResource.addSummary: vms, hosts, users, storage
+    domains, each total/active), special_objects (the blank template and the root tag, both id 0) and the
+    authenticated user."""
     state, engine = site.state, site.engine
+    up_domains = sum(d['status'] == 'active' for d in state['storagedomains'].values())
     summary = types.ApiSummary(
-        hosts=types.ApiSummaryItem(total=len(state['hosts']),
-                                   active=sum(h['status'] == 'up' for h in state['hosts'].values())),
-        vms=types.ApiSummaryItem(total=len(state['vms']),
-                                 active=sum(v['status'] == 'up' for v in state['vms'].values())),
-        storage_domains=types.ApiSummaryItem(total=len(state['storagedomains']),
-                                             active=len(state['storagedomains'])))
+        hosts=_summary_item(state['hosts'].values(), lambda h: h['status'] == 'up'),
+        vms=_summary_item(state['vms'].values(), lambda v: v['status'] == 'up'),
+        users=types.ApiSummaryItem(total=len(state['users']), active=len(site.sessions())),
+        storage_domains=types.ApiSummaryItem(total=len(state['storagedomains']), active=up_domains))
+    special = types.SpecialObjects(blank_template=_link(types.Template, 'templates', ROOT_TAG_ID),
+                                   root_tag=_link(types.Tag, 'tags', ROOT_TAG_ID))
+    user = site.request_user()
     obj = types.Api(product_info=types.ProductInfo(name='oVirt Engine', vendor='ovirt.org',
                                                    version=_version(engine['version'])),
-                    summary=summary, time=datetime.datetime.now(datetime.timezone.utc))
+                    summary=summary, special_objects=special, time=datetime.datetime.now(datetime.timezone.utc),
+                    authenticated_user=_link(types.User, 'users', user),
+                    effective_user=_link(types.User, 'users', user))
     obj.href = API_PREFIX
     return obj
+
+
+def _summary_item(entities, active):
+    entities = list(entities)
+    return types.ApiSummaryItem(total=len(entities), active=sum(bool(active(e)) for e in entities))
 
 
 def datacenter(site, dc):
@@ -89,17 +101,75 @@ def network(site, net, cluster_id=None):
 
 
 def host(site, h, all_content=False):
-    """A host; hosted_engine details only with all_content=true, as the engine does."""
-    obj = types.Host(id=h['id'], name=h['name'], address=h['address'], port=54321,
+    """A host as restapi's HostMapper writes it (cpu, os, spm, power_management, version, hardware_information,
+    kdump_status...); hosted_engine details only with all_content=true, as the engine does."""
+    datacenter = site.state['clusters'][h['cluster']]['datacenter'] if h['cluster'] else None
+    obj = types.Host(id=h['id'], name=h['name'], comment=h['comment'], address=h['address'], port=54321,
                      protocol=types.HostProtocol.STOMP, type=types.HostType(h['type']),
                      status=types.HostStatus(h['status']), status_detail=h['status_detail'],
                      cluster=_link(types.Cluster, 'clusters', h['cluster']),
                      memory=h['memory_mb'] * _MB, max_scheduling_memory=max(site.free_mb(h), 0) * _MB,
-                     summary=types.VmSummary(total=len(site.running_vms(h['id']))),
-                     ssh=types.Ssh(port=22, user=types.User(user_name='root')))
+                     summary=_vm_summary(site, h),
+                     ssh=types.Ssh(port=22, user=types.User(user_name='root')),
+                     spm=types.Spm(priority=h['spm_priority'],
+                                   status=types.SpmStatus.SPM if site.spm_host(datacenter) == h['id']
+                                   else types.SpmStatus.NONE),
+                     power_management=types.PowerManagement(**h['power_management']),
+                     kdump_status=types.KdumpStatus(h['kdump_status']),
+                     cpu=_host_cpu(site, h), os=_host_os(h), version=_package_version('vdsm', h['vdsm_version']),
+                     hardware_information=types.HardwareInformation(
+                         supported_rng_sources=[types.RngSource.URANDOM],
+                         **dict(h['hardware'], uuid=h['hardware']['uuid'] or h['id'],
+                                serial_number=h['hardware']['serial_number'] or h['id'][:8].upper())),
+                     ksm=types.Ksm(enabled=False), transparent_huge_pages=types.TransparentHugePages(enabled=True),
+                     se_linux=types.SeLinux(mode=types.SeLinuxMode.ENFORCING),
+                     auto_numa_status=types.AutoNumaStatus.DISABLE, numa_supported=False,
+                     update_available=h['update_available'], device_passthrough=types.HostDevicePassthrough(
+                         enabled=False),
+                     vgpu_placement=types.VgpuPlacement.CONSOLIDATED, reinstallation_required=False,
+                     ovn_configured=True,
+                     certificate=types.Certificate(organization=_organization(site),
+                                                   subject='O=%s,CN=%s' % (_organization(site), h['address'])),
+                     external_status=types.ExternalStatus.OK)
     if all_content:
         obj.hosted_engine = types.HostedEngine(**h['he'])
     return _identified(obj, 'hosts', h['id'])
+
+
+def _vm_summary(site, h):
+    vms = site.running_vms(h['id'])
+    return types.VmSummary(total=len(vms), active=len(vms),
+                           migrating=sum(v['status'] == 'migrating' for v in vms))
+
+
+def _host_cpu(site, h):
+    """HostMapper: topology cores and threads per socket and per core from VDSM's totals."""
+    cpu, cluster = h['cpu'], site.state['clusters'].get(h['cluster'] or '')
+    return types.Cpu(name=cpu['name'], type=cluster['cpu_type'] if cluster else None,
+                     speed=float(cpu['speed']),
+                     topology=types.CpuTopology(sockets=cpu['sockets'], cores=cpu['cores'], threads=cpu['threads']))
+
+
+def _host_os(h):
+    """mapOperatingSystem: type and version from VDSM's "NAME - VERSION - RELEASE", description the pretty name,
+    custom_kernel_cmdline "" when there is none."""
+    os_, numbers = h['os'], [int(n) for n in h['os']['version'].split('.')]
+    version = types.Version(major=numbers[0], minor=numbers[1] if len(numbers) > 1 else None,
+                            full_version='%s - %s' % (os_['version'], os_['release']))
+    return types.OperatingSystem(type=os_['type'], version=version, description=os_['description'],
+                                 custom_kernel_cmdline=h['kernel_cmdline'])
+
+
+def _package_version(package, text):
+    """A package's version as HostMapper writes VDSM's: numbers, and the rpm name as full_version."""
+    numbers = [int(n) for n in text.split('-')[0].split('.')] + [0, 0, 0, 0]
+    return types.Version(major=numbers[0], minor=numbers[1], build=numbers[2], revision=numbers[3],
+                         full_version='%s-%s' % (package, text))
+
+
+def _organization(site):
+    """The organisation of the Engine's CA subject (engine-setup: the Engine FQDN's domain)."""
+    return site.engine['fqdn'].partition('.')[2] or site.engine['fqdn']
 
 
 def _host_storage(spec):
@@ -120,8 +190,9 @@ def storage_domain(site, sd, datacenter_id=None):
     """Top-level domains omit status when attached: the engine reports status per data center."""
     obj = types.StorageDomain(id=sd['id'], name=sd['name'], type=types.StorageDomainType(sd['type']),
                               storage=_host_storage(sd['storage']), master=sd['master'],
-                              storage_format=types.StorageFormat.V5,
-                              external_status=types.ExternalStatus.OK)
+                              storage_format=types.StorageFormat.V5, comment=sd['comment'],
+                              description=sd['description'], external_status=types.ExternalStatus.OK,
+                              **site.domain_space(sd))
     if sd['datacenter']:
         obj.data_centers = [_link(types.DataCenter, 'datacenters', sd['datacenter'])]
     if datacenter_id is not None:
@@ -136,7 +207,7 @@ def storage_domain(site, sd, datacenter_id=None):
 def placement_hosts(v):
     """The hosts of a VM's placement policy (the engine's dedicated_vm_for_vds); a state written before the model
     had `placement_hosts` pins a pinned VM to the host it runs on."""
-    if 'placement_hosts' in v:
+    if v.get('placement_hosts') is not None:
         return v['placement_hosts']
     return [v['host']] if v['placement'] == 'pinned' and v['host'] else []
 
@@ -148,7 +219,8 @@ def vm(site, v):
     pinned_hosts = [_link(types.Host, 'hosts', h) for h in placement_hosts(v) if h in site.state['hosts']] or None
     running = v['status'] not in ('down', 'suspended')
     return _identified(types.Vm(id=v['id'], name=v['name'], status=types.VmStatus(v['status']), origin=v['origin'],
-                                memory=v['memory_mb'] * _MB,
+                                memory=v['memory_mb'] * _MB, comment=v['comment'], description=v['description'],
+                                fqdn=v['fqdn'] if running else None,
                                 cluster=_link(types.Cluster, 'clusters', v['cluster']),
                                 host=_link(types.Host, 'hosts', v['host']) if running else None,
                                 placement_policy=types.VmPlacementPolicy(affinity=affinity, hosts=pinned_hosts)),
@@ -165,14 +237,24 @@ def fault(reason, detail):
 
 
 def event(site, e):
-    """An audit log entry as the API's `events` collection gives it."""
+    """An audit log entry as restapi's EventMapper writes it: id and index the audit_log_id, code, severity, time,
+    description, origin, correlation_id, and the user, host and VM it is about (id and name)."""
+    host, vm, user = (site.state[kind].get(e.get(key) or '') for kind, key in
+                      (('hosts', 'host'), ('vms', 'vm'), ('users', 'user')))
     return _identified(types.Event(
-        id=e['id'], code=EVENT_CODES.get(e['status'], 0), description=e['description'], severity=types.LogSeverity.NORMAL,
+        id=e['id'], index=int(e['id']), code=e.get('code', 0), description=e['description'],
+        severity=types.LogSeverity(e.get('severity', 'normal')), origin=e.get('origin', 'oVirt'),
+        correlation_id=e.get('correlation_id'), custom_id=-1, flood_rate=30,
         time=datetime.datetime.fromtimestamp(e['time'], datetime.timezone.utc),
-        host=_link(types.Host, 'hosts', e['host']),
+        host=_named(types.Host, 'hosts', host), vm=_named(types.Vm, 'vms', vm),
+        user=_named(types.User, 'users', user, 'user_name'),
     ), 'events', e['id'])
 
 
-# The lab's own codes for the host transitions it records (the real engine's AuditLogType numbers differ per event).
-EVENT_CODES = {'preparing_for_maintenance': 600, 'maintenance': 16, 'installing': 509, 'install_failed': 505,
-               'initializing': 9501, 'up': 13}
+def _named(cls, kind, entity, name='name'):
+    """EventMapper's references carry the name beside the id (a user's: user@authz)."""
+    if entity is None:
+        return None
+    obj = _link(cls, kind, entity['id'])
+    obj.name = entity[name]
+    return obj

@@ -1,4 +1,5 @@
 """HTTPS front end: SSO, the REST API and an Apache-like 503 while the engine is down."""
+import base64
 import json
 import os
 import secrets
@@ -6,18 +7,15 @@ import socket
 import ssl
 import threading
 import time
+import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
 import yaml
-import ovirtsdk4.readers  # noqa: F401  registers the XML readers
 import ovirtsdk4.types as types
-import ovirtsdk4.writers  # noqa: F401  registers the XML writers
-from ovirtsdk4.reader import Reader
-from ovirtsdk4.writer import Writer
 
-from . import render, tls
-from .state import ActionFailed, Site
+from . import render, routes, tls, wire
+from .state import ActionFailed, Site, entity_id
 
 API = render.API_PREFIX
 SSO_TOKEN = '/ovirt-engine/sso/oauth/token'
@@ -29,12 +27,6 @@ APACHE_503 = (b'<!DOCTYPE HTML PUBLIC "-//IETF//DTD HTML 2.0//EN">\n<html><head>
               b'<title>503 Service Unavailable</title>\n</head><body>\n<h1>Service Unavailable</h1>\n'
               b'<p>The server is temporarily unable to service your\nrequest due to maintenance downtime or '
               b'capacity\nproblems. Please try again later.</p>\n</body></html>\n')
-RENDERERS = {'datacenters': render.datacenter, 'clusters': render.cluster, 'networks': render.network,
-             'hosts': render.host, 'storagedomains': render.storage_domain, 'vms': render.vm,
-             'events': render.event}
-# URL segment -> XML root tag of the collection document (the API model's plural names).
-ROOT_TAGS = {'datacenters': 'data_centers', 'storagedomains': 'storage_domains'}
-
 
 def load_model(path=DEFAULT_MODEL):
     with open(path) as f:
@@ -49,7 +41,7 @@ class EngineApi:
         os.makedirs(state_dir, exist_ok=True)
         self.state_dir, self.host, self.port, self.is_up = state_dir, host, port, is_up
         self.site = Site(state_dir, model if model is not None else load_model(), delays, monitor=monitor)
-        self.tokens = set()
+        self.tokens = {}  # SSO access token -> the user id it was issued to
         self._injections = []  # pending ('fail', status) / ('hang', seconds), consumed one per API request
         self._lock = threading.Lock()
         self._server = self._thread = None
@@ -86,6 +78,21 @@ class EngineApi:
 
     def __exit__(self, *exc):
         self.stop()
+
+    def login(self, user, password):
+        """The user id for the Engine admin's credentials (SSO's password grant, or Basic), else None."""
+        engine = self.site.engine
+        if user != engine['admin_user'] or password != engine['admin_password']:
+            return None
+        ident = entity_id('users', user)
+        self.site.logged_in.add(ident)
+        return ident
+
+    def logout(self, token):
+        """SSO logout: the token ends, and the user's session with the last of its tokens."""
+        user = self.tokens.pop(token, None)
+        if user is not None and user not in self.tokens.values():
+            self.site.logged_in.discard(user)
 
     def fail_next(self, count=1, status=503):
         """Make the next `count` API requests answer HTTP `status`."""
@@ -153,14 +160,23 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _send(self, status, body, content_type):
         self.send_response(status)
+        for name, value in getattr(self, 'extra_headers', {}).items():
+            self.send_header(name, value)
         self.send_header('Content-Type', content_type)
         self.send_header('Content-Length', str(len(body)))
         self.end_headers()
         self.wfile.write(body)
 
-    def _send_xml(self, status, obj, root=None):
-        text = Writer.write(obj, root=root, indent=True)
-        self._send(status, text.encode('utf-8'), 'application/xml;charset=UTF-8')
+    def _send_doc(self, status, obj, root=None, decorate=True):
+        """XML, or JSON when the client accepts only JSON (restapi serves both: JAX-RS content negotiation)."""
+        doc = wire.Document(obj, root=root, base=self._base, decorate=decorate)
+        if self._wants_json():
+            return self._send(status, doc.json(), 'application/json')
+        self._send(status, doc.xml(), 'application/xml;charset=UTF-8')
+
+    def _wants_json(self):
+        accept = self.headers.get('Accept', '')
+        return 'json' in accept and 'xml' not in accept
 
     def _send_json(self, status, data):
         self._send(status, json.dumps(data).encode('utf-8'), 'application/json')
@@ -169,12 +185,13 @@ class _Handler(BaseHTTPRequestHandler):
         length = int(self.headers.get('Content-Length') or 0)
         body = self.rfile.read(length) if length else b''
         url = urlsplit(self.path)
+        self.extra_headers, self._base = {}, API
         if not self.engine.is_up():
             self._send(503, APACHE_503, 'text/html; charset=iso-8859-1')
         elif url.path == SSO_TOKEN:
             self._sso_token(parse_qs(body.decode('utf-8')))
         elif url.path == SSO_LOGOUT:
-            self.engine.tokens.discard(parse_qs(body.decode('utf-8')).get('token', [None])[0])
+            self.engine.logout(parse_qs(body.decode('utf-8')).get('token', [None])[0])
             self._send_json(200, {})
         elif url.path == PKI_RESOURCE:
             with open(self.engine.ca_file, 'rb') as f:
@@ -186,18 +203,19 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _sso_token(self, form):
         """Password grant as ovirt-engine's SSO answers it (JSON, error_code/error on failure)."""
-        engine = self.engine.site.engine
         user, password = form.get('username', [''])[0], form.get('password', [''])[0]
-        if form.get('grant_type', [''])[0] != 'password':
+        grant = form.get('grant_type', [''])[0] == 'password'
+        ident = self.engine.login(user, password) if grant else None
+        if not grant:
             self._send_json(400, {'error_code': 'unsupported_grant_type',
                                   'error': 'The authorization grant type is not supported.'})
-        elif user != engine['admin_user'] or password != engine['admin_password']:
+        elif ident is None:
             self._send_json(400, {'error_code': 'access_denied',
                                   'error': "Cannot authenticate user '%s': The username or password is "
                                            "incorrect.." % user})
         else:
             token = secrets.token_urlsafe(48)
-            self.engine.tokens.add(token)
+            self.engine.tokens[token] = ident
             self._send_json(200, {'access_token': token, 'scope': 'ovirt-app-api ovirt-ext=token-info:validate',
                                   'exp': str(int((time.time() + 36000) * 1000)), 'token_type': 'bearer'})
 
@@ -207,96 +225,86 @@ class _Handler(BaseHTTPRequestHandler):
             time.sleep(injection[1])
         elif injection:
             return self._injected_failure(injection[1])
-        auth = self.headers.get('Authorization', '')
-        if not auth.startswith('Bearer ') or auth[len('Bearer '):] not in self.engine.tokens:
+        path = url.path[len(API):]
+        self._base = API + '/v4' if path == '/v4' or path.startswith('/v4/') else API
+        user = self._authenticated()
+        if user is None:  # EnforceAuthFilter: the basic scheme is offered (web.xml `scheme.basic_auth`)
+            self.extra_headers = {'WWW-Authenticate': 'Basic realm="RESTAPI"'}
             return self._send(401, b'', 'application/xml;charset=UTF-8')
-        parts = [p for p in url.path[len(API):].split('/') if p]
+        parts = [p for p in url.path[len(self._base):].split('/') if p]
         query = {k: v[0] for k, v in parse_qs(url.query).items()}
+        correlation = self.headers.get('Correlation-Id') or query.get('correlation_id') or str(uuid.uuid4())
+        self.extra_headers = {'Correlation-Id': correlation}  # restapi CurrentFilter
         site = self.engine.site
         try:
             with site.lock:
                 site.refresh()
-                self._route(site, parts, query, body)
+                site.request = {'user': user, 'correlation_id': correlation}
+                try:
+                    self._route(site, parts, query, body)
+                finally:
+                    site.request = None
         except ActionFailed as e:
-            self._send_xml(e.status, render.fault(e.reason, e.detail))
+            self._send_doc(e.status, render.fault(e.reason, e.detail))
+
+    def _authenticated(self):
+        """The user of a request with a valid SSO token, or with Basic credentials (deprecated but served, api-model
+        002-AuthenticationAndSecurity.adoc); None otherwise."""
+        auth = self.headers.get('Authorization', '')
+        scheme, _, value = auth.partition(' ')
+        if scheme == 'Bearer' and value in self.engine.tokens:
+            return self.engine.tokens[value]
+        if scheme == 'Basic':
+            try:
+                user, _, password = base64.b64decode(value).decode('utf-8').partition(':')
+            except ValueError:
+                return None
+            return self.engine.login(user, password)
+        return None
 
     def _injected_failure(self, status):
         """502-504 come from Apache (HTML); other 5xx from the engine itself (a fault)."""
         if status in (502, 503, 504):
             return self._send(status, APACHE_503, 'text/html; charset=iso-8859-1')
-        self._send_xml(status, render.fault('Internal Server Error', 'Injected failure'))
+        self._send_doc(status, render.fault('Internal Server Error', 'Injected failure'))
 
     def _route(self, site, parts, query, body):
         if self.command == 'POST' and len(parts) == 3:
             return self._action(site, parts, body)
+        if self.command == 'PUT' and len(parts) == 2 and parts[0] in UPDATES:
+            return self._update(site, parts, body)
         if self.command != 'GET':
             raise ActionFailed(405, 'Method Not Allowed', 'Method %s not supported here' % self.command)
-        if not parts:
-            return self._send_xml(200, render.api(site))
-        kind = parts[0]
-        if kind not in RENDERERS:
-            raise ActionFailed(404, 'Not Found', 'No collection %s' % kind)
-        if len(parts) == 1:
-            return self._list(site, kind, query)
-        if kind == 'events':
-            raise ActionFailed(405, 'Method Not Allowed', 'the lab lists events; it does not serve one by id')
-        entity = site.get(kind, parts[1])
-        if len(parts) == 2:
-            return self._send_xml(200, self._render(site, kind, entity, query))
-        return self._sub_collection(site, kind, entity, parts[2:])
+        all_content = (self.headers.get('All-Content') or query.get('all_content') or '').lower() == 'true'
+        request = routes.Request(query, all_content)
+        obj, root = routes.get(site, parts, request)
+        if 'follow' in query:
+            routes.follow(site, obj, query['follow'], request)
+        self._send_doc(200, obj, root=root)
 
-    @staticmethod
-    def _render(site, kind, entity, query):
-        if kind == 'hosts':
-            return render.host(site, entity, all_content=query.get('all_content', '').lower() == 'true')
-        return RENDERERS[kind](site, entity)
+    def _read(self, body, root):
+        try:
+            return wire.read(body, self.headers.get('Content-Type'), root)
+        except Exception as e:  # the SDK reader raises various errors on malformed XML
+            raise ActionFailed(400, 'Bad Request', 'Cannot parse request body: %s' % e)
 
-    def _list(self, site, kind, query):
-        if kind == 'events':  # the audit log, newest first as the engine lists it
-            entities = sorted(site.audit_events(), key=lambda e: -int(e['id']))
-        else:
-            entities = site.list(kind, search=query.get('search'))
-        if 'max' in query:
-            entities = entities[:int(query['max'])]
-        self._send_xml(200, [self._render(site, kind, e, query) for e in entities], root=ROOT_TAGS.get(kind, kind))
-
-    def _sub_collection(self, site, kind, entity, rest):
-        """clusters/<id>/networks, datacenters/<id>/{storagedomains,networks,clusters}."""
-        sub = rest[0]
-        if (kind, sub) == ('clusters', 'networks'):
-            items = [render.network(site, n, entity['id']) for n in site.list('networks')
-                     if entity['id'] in n['clusters']]
-        elif (kind, sub) == ('datacenters', 'storagedomains'):
-            domains = site.list('storagedomains', datacenter=entity['id'])
-            if len(rest) == 2:
-                match = [d for d in domains if d['id'] == rest[1]]
-                if not match:
-                    raise ActionFailed(404, 'Operation Failed', 'Entity not found: %s' % rest[1])
-                return self._send_xml(200, render.storage_domain(site, match[0], entity['id']))
-            items = [render.storage_domain(site, d, entity['id']) for d in domains]
-        elif (kind, sub) == ('datacenters', 'networks'):
-            items = [render.network(site, n) for n in site.list('networks', datacenter=entity['id'])]
-        elif (kind, sub) == ('datacenters', 'clusters'):
-            items = [render.cluster(site, c) for c in site.list('clusters', datacenter=entity['id'])]
-        else:
-            raise ActionFailed(404, 'Not Found', 'No sub-collection %s/%s' % (kind, sub))
-        if len(rest) > 1:
-            raise ActionFailed(404, 'Not Found', 'No resource %s' % '/'.join(rest))
-        self._send_xml(200, items, root=ROOT_TAGS.get(sub, sub))
+    def _update(self, site, parts, body):
+        """PUT hosts/<id> or vms/<id>: the answer is the updated entity."""
+        kind, ident = parts
+        obj = self._read(body, kind[:-1])
+        site.update(kind, ident, UPDATES[kind](obj))
+        self._send_doc(200, routes.get(site, parts, routes.Request({}))[0])
 
     def _action(self, site, parts, body):
         kind, ident, name = parts
-        try:
-            act = Reader.read(body) if body else types.Action()
-        except Exception as e:  # the SDK reader raises various errors on malformed XML
-            raise ActionFailed(400, 'Bad Request', 'Cannot parse request body: %s' % e)
+        act = self._read(body, 'action') if body else types.Action()
         if not isinstance(act, types.Action):
             raise ActionFailed(400, 'Bad Request', 'Expected an <action> body')
         handler = ACTIONS.get((kind, name))
         if handler is None:
             raise ActionFailed(404, 'Not Found', 'No action %s/%s' % (kind, name))
         handler(site, ident, act)
-        self._send_xml(200, render.action())
+        self._send_doc(200, render.action(), decorate=False)
 
 
 def _host_ref(site, ref):
@@ -322,5 +330,27 @@ ACTIONS = {
     ('hosts', 'deactivate'): lambda site, ident, act: site.deactivate_host(ident),
     ('hosts', 'activate'): lambda site, ident, act: site.activate_host(ident),
     ('hosts', 'install'): _install,
+    ('hosts', 'upgradecheck'): lambda site, ident, act: site.upgrade_check(ident),
     ('vms', 'migrate'): lambda site, ident, act: site.migrate_vm(ident, _host_ref(site, act.host), force=act.force is True),
+    ('vms', 'start'): lambda site, ident, act: site.start_vm(ident),
+    ('vms', 'stop'): lambda site, ident, act: site.stop_vm(ident),
 }
+
+
+def _host_changes(host):
+    """The Host fields a PUT may carry, as the lab's state keeps them (HostMapper's inverse)."""
+    pm = host.power_management
+    return {'name': host.name, 'comment': host.comment,
+            'spm_priority': host.spm.priority if host.spm else None,
+            'kernel_cmdline': host.os.custom_kernel_cmdline if host.os else None,
+            'power_management': {k: v for k, v in (('enabled', pm.enabled), ('kdump_detection', pm.kdump_detection),
+                                                   ('automatic_pm_enabled', pm.automatic_pm_enabled))
+                                 if v is not None} if pm else None}
+
+
+def _vm_changes(vm):
+    return {'name': vm.name, 'comment': vm.comment, 'description': vm.description,
+            'memory_mb': vm.memory // (1024 * 1024) if vm.memory else None}
+
+
+UPDATES = {'hosts': _host_changes, 'vms': _vm_changes}

@@ -4,7 +4,7 @@ Time-based transitions are stored as scheduled events with wall-clock
 times and applied lazily on each request, so no timer threads are needed
 and a restarted simulator resumes the same transitions.
 """
-import fnmatch
+import copy
 import json
 import os
 import re
@@ -12,7 +12,10 @@ import threading
 import time
 import uuid
 
-KINDS = ('datacenters', 'clusters', 'networks', 'hosts', 'storagedomains', 'vms')
+from . import audit
+from .search import Query
+
+KINDS = ('datacenters', 'clusters', 'networks', 'hosts', 'storagedomains', 'vms', 'disks', 'tags')
 DEFAULT_DELAYS = {
     'migration': 1.0,     # one live migration
     'maintenance': 0.5,   # preparing_for_maintenance -> maintenance with no VMs
@@ -30,6 +33,7 @@ UNMONITORED = ('installing', 'install_failed', 'reboot', 'maintenance', 'pending
 NO_HA_STATS = {'configured': False, 'active': False, 'score': 0, 'global_maintenance': False,
                'local_maintenance': False}  # vdsm host/api.py _getHaInfo() on a host without hosted-engine
 ACTIVATE_FROM = ('maintenance', 'preparing_for_maintenance', 'non_operational', 'install_failed', 'down')
+GIB = 1024 ** 3
 _NAMESPACE = uuid.UUID('6b1f0e4c-2f43-4c8e-9a57-0d6f2b1b7a10')
 
 
@@ -71,11 +75,31 @@ APP_ERRORS = {
         'Cannot ${action} ${type}. VM is non migratable and user did not specify the force-migration flag',
     'ACTION_TYPE_FAILED_MIGRATION_IN_PROGRESS': 'Cannot ${action} ${type}. VM migration is in progress',
     'ACTION_TYPE_FAILED_VM_IS_NOT_RUNNING': 'Cannot ${action} ${type}. VM is not running.',
+    'ACTION_TYPE_FAILED_VM_IS_RUNNING': 'Cannot ${action} ${type}. VM is running.',
+    'ACTION_TYPE_FAILED_NO_VDS_AVAILABLE_IN_CLUSTER':
+        'Cannot ${action} ${type}. There is no available operational Host (in UP state) in the relevant Cluster.',
 }
 # setActionMessageParameters: VAR__TYPE__HOST/VAR__ACTION__MAINTENANCE ($type Host, $action maintenance) for
 # MaintenanceNumberOfVdssCommand, VAR__ACTION__MIGRATE/VAR__TYPE__VM for MigrateVmCommand.
 MAINTENANCE_VARIABLES = {'type': 'Host', 'action': 'maintenance'}
+# Job descriptions: ovirt-engine backend/manager/modules/dal/src/main/resources/bundles/ExecutionMessages.properties
+JOB_TEXTS = {
+    'MaintenanceNumberOfVdss': 'Moving Host(s) ${VDS} to Maintenance',
+    'ActivateVds': 'Invoking Activate Host ${VDS}',
+    'InstallVdsInternal': 'Installing Host ${VDS}',
+    'UpdateVds': 'Updating Host ${VDS} properties',
+    'RunVm': 'Launching VM ${VM}',
+    'StopVm': 'Stopping VM ${VM}',
+    'MigrateVm': 'Migrating VM ${VM}',
+    'MigrateVmToServer': 'Migrating VM ${VM} to Host ${VDS}',
+    'UpdateVm': 'Editing VM ${VM} properties',
+}
 MIGRATE_VARIABLES = {'type': 'VM', 'action': 'migrate'}
+RUN_VARIABLES, STOP_VARIABLES = {'type': 'VM', 'action': 'run'}, {'type': 'VM', 'action': 'stop'}
+# What PUT may change (restapi BackendHostResource/BackendVmResource.update through HostMapper/VmMapper, as far as
+# the lab keeps it): request field -> state key.
+HOST_UPDATABLE = ('name', 'comment', 'spm_priority', 'power_management', 'kernel_cmdline')
+VM_UPDATABLE = ('name', 'comment', 'description', 'memory_mb')
 
 
 def refused(key, variables, **values):
@@ -85,6 +109,38 @@ def refused(key, variables, **values):
     names = dict(variables, **values)
     text = re.sub(r'\$\{(\w+)\}', lambda m: names.get(m.group(1), m.group(0)), APP_ERRORS[key])
     return ActionFailed(409, 'Operation Failed', '[%s]' % text)
+
+
+# What a model entity has when the model does not say. The host's hardware, OS and VDSM are the lab's (an EL8
+# hypervisor with VDSM 4.50, as the default site's hosts are); the rest are the engine's own defaults: VdsStatic()
+# (spm priority 5, pm_kdump_detection true, comment ""), VmStatic/VmBase (comment and description "").
+SPECS = {
+    'datacenters': {'version': '4.7', 'status': 'up', 'local': False, 'comment': '', 'description': ''},
+    'clusters': {'datacenter': None, 'version': '4.7', 'cpu_type': 'Secure Intel Cascadelake Server Family',
+                 'comment': '', 'description': ''},
+    'networks': {'datacenter': None, 'usages': ['vm'], 'clusters': [], 'vlan': None, 'mtu': 0, 'comment': '',
+                 'description': ''},
+    'hosts': {'address': None, 'cluster': None, 'status': 'up', 'memory_mb': 65536,
+              'root_password': None, 'type': 'rhel', 'status_detail': None, 'comment': '', 'spm_priority': 5,
+              'power_management': {'enabled': False, 'kdump_detection': True, 'automatic_pm_enabled': True},
+              'kdump_status': 'disabled', 'kernel_cmdline': '', 'update_available': False,
+              'cpu': {'name': 'Intel(R) Xeon(R) Gold 6230 CPU @ 2.10GHz', 'speed': 2100, 'sockets': 2,
+                      'cores': 20, 'threads': 2},
+              'os': {'type': 'RHEL', 'version': '8.7', 'release': '1.el8', 'description': 'CentOS Stream 8'},
+              'vdsm_version': '4.50.3.4-1.el8',
+              'hardware': {'manufacturer': 'Lab Computers', 'product_name': 'LC-2U', 'family': 'Server',
+                           'version': '1.0', 'serial_number': None, 'uuid': None},
+              'nics': [{'name': 'eth0', 'speed_mbps': 10000, 'network': 'ovirtmgmt'}], 'tags': []},
+    'storagedomains': {'type': 'data', 'storage': {}, 'datacenter': None, 'status': 'active', 'master': False,
+                       'size_gb': 1024, 'comment': '', 'description': ''},
+    'vms': {'cluster': None, 'host': None, 'status': 'up', 'memory_mb': 2048, 'placement': 'migratable',
+            'placement_hosts': None, 'origin': 'ovirt', 'migrating_to': None, 'comment': '', 'description': '',
+            'nics': [{'name': 'nic1', 'network': 'ovirtmgmt'}], 'tags': [], 'fqdn': None, 'address': None},
+    'disks': {'vm': None, 'storage_domain': None, 'size_gb': 20, 'used_gb': 5, 'bootable': True,
+              'interface': 'virtio_scsi', 'format': 'cow', 'sparse': True, 'description': ''},
+    'tags': {'description': '', 'parent': None},
+}
+ROOT_TAG_ID = '00000000-0000-0000-0000-000000000000'  # tags.tag_id of the root tag (BackendApiResource)
 
 
 HOSTED_ENGINE_ORIGINS = ('hosted_engine', 'managed_hosted_engine')  # VM.isHostedEngine()
@@ -134,25 +190,40 @@ def build_state(model):
                         'admin_password': engine.get('admin_password', 'password')},
              'events': []}
     state.update({kind: {} for kind in KINDS})
-    specs = {
-        'datacenters': {'version': '4.7', 'status': 'up', 'local': False},
-        'clusters': {'datacenter': None, 'version': '4.7', 'cpu_type': 'Secure Intel Cascadelake Server Family'},
-        'networks': {'datacenter': None, 'usages': ['vm'], 'clusters': [], 'vlan': None, 'mtu': 0},
-        'hosts': {'address': None, 'cluster': None, 'status': 'up', 'memory_mb': 65536,
-                  'root_password': None, 'type': 'rhel', 'status_detail': None},
-        'storagedomains': {'type': 'data', 'storage': {}, 'datacenter': None, 'status': 'active', 'master': False},
-        'vms': {'cluster': None, 'host': None, 'status': 'up', 'memory_mb': 2048, 'placement': 'migratable',
-                'placement_hosts': None, 'origin': 'ovirt', 'migrating_to': None},
-    }
     model_keys = {'storagedomains': 'storage_domains'}
     for kind in KINDS:
         for item in model.get(model_keys.get(kind, kind), []) or []:
-            entity = _build(kind, item, specs[kind])
+            entity = _build(kind, item, copy.deepcopy(SPECS[kind]))
             if kind == 'hosts':
                 entity['address'] = entity['address'] or item['name']
                 entity['he'] = _he(item.get('hosted_engine', False))
             state[kind][entity['id']] = entity
     _link_references(state)
+    up = [h for h in sorted(state['hosts'].values(), key=lambda h: h['name']) if h['status'] == 'up']
+    # HostMonitoring's first look at each running host when the engine starts (VDS_DETECTED)
+    state['audit'] = [dict(audit.entry('VDS_DETECTED', i + 1, time.time(), VdsName=h['name'], HostStatus='Up'),
+                           host=h['id']) for i, h in enumerate(up)]
+    return fill_defaults(state)
+
+
+def engine_user(engine):
+    """The users row of the admin the Engine was set up with (user@domain, the domain being the authz profile)."""
+    name, _, domain = engine['admin_user'].partition('@')
+    return {'id': entity_id('users', engine['admin_user']), 'name': name,
+            'user_name': '%s@%s-authz' % (name, domain or 'internal'),
+            'domain': '%s-authz' % (domain or 'internal'), 'principal': name, 'namespace': '*'}
+
+
+def fill_defaults(state):
+    """A state written by an older lab gets what this one keeps (new kinds, new fields) with their defaults."""
+    for kind in KINDS:
+        for entity in state.setdefault(kind, {}).values():
+            for key, default in SPECS[kind].items():
+                entity.setdefault(key, copy.deepcopy(default))
+    user = engine_user(state['engine'])
+    state.setdefault('users', {user['id']: user})
+    state.setdefault('jobs', {})
+    state.setdefault('audit', [])
     return state
 
 
@@ -190,28 +261,31 @@ def _link_references(state):
         vm['host'] = _resolve(state, 'hosts', vm['host'])
         default_cluster = state['hosts'][vm['host']]['cluster'] if vm['host'] else None
         vm['cluster'] = _resolve(state, 'clusters', vm['cluster']) or default_cluster
+    for disk in state['disks'].values():
+        disk['vm'] = _resolve(state, 'vms', disk['vm'])
+        disk['storage_domain'] = _resolve(state, 'storagedomains', disk['storage_domain'])
+    for tag in state['tags'].values():
+        tag['parent'] = _resolve(state, 'tags', tag['parent']) or ROOT_TAG_ID
+    for entity in list(state['hosts'].values()) + list(state['vms'].values()):
+        entity['tags'] = [_resolve(state, 'tags', t) for t in entity['tags']]
 
 
-# Worded after the engine's audit log messages for these host transitions.
-HOST_STATUS_EVENTS = {
-    'preparing_for_maintenance': 'Host {name} was switched to Maintenance mode by admin@internal-authz.',
-    'maintenance': 'Host {name} was switched to Maintenance Mode.',
-    'installing': 'Installing Host {name}.',
-    'install_failed': 'Host {name} installation failed.',
-    'initializing': 'Activation of host {name} initiated by admin@internal-authz.',
-    'up': 'Status of host {name} was set to Up.',
-}
-
-
-def _matches(entity, clause, state):
-    """One `field=value` search clause, `*` wildcards, case-insensitive like the engine's search."""
-    field, _, pattern = clause.partition('=')
-    field, pattern = field.strip().lower(), pattern.strip().strip('"').lower()
-    value = entity.get(field)
-    if field in ('cluster', 'host', 'datacenter') and value:
-        kind = {'cluster': 'clusters', 'host': 'hosts', 'datacenter': 'datacenters'}[field]
-        value = state[kind][value]['name']
-    return value is not None and fnmatch.fnmatchcase(str(value).lower(), pattern)
+def search_fields(state, kind, entity):
+    """The columns the search backend compares for an entity (its ConditionFieldAutoCompleter's fields):
+    references by name, events by `type` (the code) and the names of what they are about."""
+    fields = {k: v for k, v in entity.items() if isinstance(v, (str, int)) and not isinstance(v, bool)}
+    for field, ref_kind in (('cluster', 'clusters'), ('host', 'hosts'), ('datacenter', 'datacenters'),
+                            ('vm', 'vms'), ('storage_domain', 'storagedomains')):
+        ref = state[ref_kind].get(entity.get(field) or '')
+        if ref is not None:
+            fields[field] = fields[field + '.name'] = ref['name']
+    if kind == 'events':
+        fields['type'] = str(entity.get('code', ''))
+    if kind == 'disks':
+        fields['alias'] = entity['name']
+    if kind == 'users':
+        fields['usrname'] = entity['user_name']
+    return fields
 
 
 class Site:
@@ -225,9 +299,11 @@ class Site:
         # when nothing answers for that host; the engine asks only hosts it monitors.
         self.monitor = monitor
         self.lock = threading.RLock()
+        self.request = None  # {'user', 'correlation_id'} of the REST call being served, for what it logs
+        self.logged_in = set()  # ids of users holding a session (tokens are in memory only)
         if os.path.exists(self.path):
             with open(self.path) as f:
-                self.state = json.load(f)
+                self.state = fill_defaults(json.load(f))
         else:
             self.state = build_state(model)
             self.save()
@@ -300,14 +376,41 @@ class Site:
                 entity[key] = value
 
     def _audit(self, host, status):
-        """The engine's audit log (API `events`): one event per host status change, newest last."""
-        audit = self.state.setdefault('audit', [])
-        text = HOST_STATUS_EVENTS.get(status, 'Host {name} status was set to {status}.')
-        audit.append({'id': str(len(audit) + 1), 'time': self.clock(), 'host': host['id'], 'status': status,
-                      'description': text.format(name=host['name'], status=status)})
+        """The engine's audit log (API `events`): one entry per host status change."""
+        key = audit.HOST_STATUS.get(status)
+        if key is not None:
+            self.log(key, host=host, HostStatus=status.replace('_', ' ').title(),
+                     Message='Stage: Initializing', FailedInstallMessage=host.get('status_detail') or '')
 
-    def audit_events(self):
-        return list(self.state.get('audit', []))
+    def log(self, key, host=None, vm=None, **values):
+        """Append an audit entry about a host and/or VM; one written while serving a user's call carries the user
+        (AuditLogableBase's user) and the call's correlation id (restapi CurrentFilter)."""
+        rows = self.state.setdefault('audit', [])
+        user = self.state['users'].get((self.request or {}).get('user'))
+        if host is None and vm is not None and vm['host']:
+            host = self.state['hosts'].get(vm['host'])
+        names = {'VdsName': host['name'] if host else '', 'VmName': vm['name'] if vm else '',
+                 'UserName': user['user_name'] if user else ''}
+        row = audit.entry(key, int(rows[-1]['id']) + 1 if rows else 1, self.clock(), **dict(names, **values))
+        row.update(host=host['id'] if host else None, vm=vm['id'] if vm else None,
+                   user=user['id'] if user else None,
+                   correlation_id=(self.request or {}).get('correlation_id') if user else None)
+        rows.append(row)
+
+    def audit_events(self, after=None):
+        """The audit log newest first (SearchObjectAutoCompleter: audit_log_id DESC), only ids above `after`
+        with `from` (SyntaxChecker: `audit_log_id > from`)."""
+        rows = [e for e in self.state.get('audit', []) if after is None or int(e['id']) > after]
+        return sorted(rows, key=lambda e: -int(e['id']))
+
+    def job(self, key, **names):
+        """A finished job for an action the engine ran (ExecutionHandler), described as ExecutionMessages says."""
+        now, user = self.clock(), (self.request or {}).get('user')
+        ident = entity_id('jobs', '%s/%s' % (len(self.state['jobs']), now))
+        text = re.sub(r'\$\{(\w+)\}', lambda m: names.get(m.group(1), ''), JOB_TEXTS[key])
+        self.state['jobs'][ident] = {'id': ident, 'name': text, 'description': text, 'status': 'finished',
+                                     'start_time': now, 'end_time': now, 'last_updated': now, 'owner': user,
+                                     'auto_cleared': True, 'external': False}
 
     def _schedule(self, delay, kind, ident, **changes):
         self.state['events'].append({'at': self.clock() + delay, 'kind': kind, 'id': ident, 'set': changes})
@@ -319,10 +422,13 @@ class Site:
     def list(self, kind, search=None, **filters):
         entities = [e for e in self.state[kind].values()
                     if all(e.get(k) == v for k, v in filters.items())]
-        if search:
-            clauses = [c for c in re.split(r'\s+and\s+', search.strip(), flags=re.I) if '=' in c]
-            entities = [e for e in entities if all(_matches(e, c, self.state) for c in clauses)]
-        return sorted(entities, key=lambda e: e['name'])
+        return sorted(self.search(kind, entities, search), key=lambda e: e['name'])
+
+    def search(self, kind, entities, text, case_sensitive=False):
+        if not text:
+            return entities
+        query = Query(text, case_sensitive)
+        return [e for e in entities if query.match(search_fields(self.state, kind, e))]
 
     def get(self, kind, ident):
         entity = self.state[kind].get(ident)
@@ -345,9 +451,19 @@ class Site:
         return [h for h in self.list('hosts', cluster=cluster_id) if h['status'] == 'up' and h['id'] != exclude]
 
     def _pick_target(self, vm, exclude):
-        """The up host in the VM's cluster with the most free memory that fits the VM, like the scheduler."""
+        """The up host in the VM's cluster with the most free memory that fits the VM, like the scheduler; the
+        HostedEngine VM only to a hosted-engine host with a positive HA score above the current host's less 800
+        (scheduling HostedEngineHAClusterFilterPolicyUnit, MIGRATION_THRESHOLD_SCORE; 0 in global maintenance)."""
         fits = [h for h in self._up_hosts(vm['cluster'], exclude) if self.free_mb(h) >= vm['memory_mb']]
+        if vm.get('origin') in HOSTED_ENGINE_ORIGINS:
+            fits = [h for h in fits if h['he'].get('configured') and (h['he'].get('score') or 0) > self._min_he_score(vm)]
         return max(fits, key=self.free_mb) if fits else None
+
+    def _min_he_score(self, vm):
+        current = self.state['hosts'].get(vm['host']) if vm['host'] else None
+        if current is None or current['he'].get('global_maintenance'):
+            return 0
+        return max((current['he'].get('score') or 0) - 800, 0)
 
     def _start_migration(self, vm, target):
         vm.update(status='migrating', migrating_to=target['id'])
@@ -371,6 +487,7 @@ class Site:
         if vms and not self._up_hosts(host['cluster'], host_id):  # checkIfThereIsVDSToHoldMigratedVMs
             raise refused('CANNOT_MAINTENANCE_VDS_RUN_VMS_NO_OTHER_RUNNING_VDS', MAINTENANCE_VARIABLES,
                           HostsList=host['name'], ClustersList=self.state['clusters'][host['cluster']]['name'])
+        self.job('MaintenanceNumberOfVdss', VDS=host['name'])
         if host['he']['configured']:  # MaintenanceVdsCommand: HA local maintenance first
             self._call_host(host, 'setHaMaintenanceMode', local=True)
         self._apply('hosts', host, {'status': 'preparing_for_maintenance', 'status_detail': None})
@@ -400,6 +517,7 @@ class Site:
         host = self.get('hosts', host_id)
         if host['status'] not in ACTIVATE_FROM:
             raise conflict('Cannot activate Host. Host is in %s status.' % host['status'])
+        self.job('ActivateVds', VDS=host['name'])
         self._cancel('hosts', host_id)
         if host['status'] == 'preparing_for_maintenance':
             self._apply('hosts', host, {'status': 'up', 'status_detail': None})
@@ -422,6 +540,7 @@ class Site:
             raise conflict('Cannot install Host. Host must be in Maintenance, Non Operational, Install Failed '
                            'or Down status (it is %s).' % host['status'])
         self._refuse_hosted_engine_in_another_dc(host, deploy_he)
+        self.job('InstallVdsInternal', VDS=host['name'])
         self._cancel('hosts', host_id)
         self._apply('hosts', host, {'status': 'installing', 'status_detail': None})
         if root_password and host['root_password'] and root_password != host['root_password']:
@@ -481,5 +600,87 @@ class Site:
         if target is None or target['id'] == vm['host'] or target['status'] != 'up' \
                 or target['cluster'] != vm['cluster'] or self.free_mb(target) < vm['memory_mb']:
             raise conflict('Cannot migrate VM. There is no host that satisfies current scheduling constraints.')
+        if target_id is None:
+            self.job('MigrateVm', VM=vm['name'])
+        else:
+            self.job('MigrateVmToServer', VM=vm['name'], VDS=target['name'])
         self._start_migration(vm, target)
         self.save()
+
+    def start_vm(self, vm_id):
+        """REST vms/<id>/start (RunVmCommand): a VM that is down starts on the Up host of its cluster with the
+        most free memory, powering_up until it is up."""
+        vm = self.get('vms', vm_id)
+        if vm['status'] not in ('down', 'suspended'):
+            raise refused('ACTION_TYPE_FAILED_VM_IS_RUNNING', RUN_VARIABLES)
+        target = self._pick_target(vm, exclude=None)
+        if target is None:
+            raise refused('ACTION_TYPE_FAILED_NO_VDS_AVAILABLE_IN_CLUSTER', RUN_VARIABLES)
+        self.job('RunVm', VM=vm['name'])
+        vm.update(status='powering_up', host=target['id'])
+        self.log('USER_STARTED_VM', vm=vm)
+        self._schedule(self.delays['initializing'], 'vms', vm_id, status='up')
+        self.save()
+
+    def stop_vm(self, vm_id):
+        """REST vms/<id>/stop (StopVmCommand): powered off at once."""
+        vm = self.get('vms', vm_id)
+        if vm['status'] in ('down', 'suspended'):
+            raise refused('ACTION_TYPE_FAILED_VM_IS_NOT_RUNNING', STOP_VARIABLES)
+        if vm.get('origin') in HOSTED_ENGINE_ORIGINS:  # the HA agents own the Engine VM
+            raise refused('ACTION_TYPE_FAILED_CANNOT_RUN_ACTION_ON_NON_MANAGED_VM', STOP_VARIABLES)
+        self.job('StopVm', VM=vm['name'])
+        self.log('USER_STOP_VM', vm=vm)
+        self._cancel('vms', vm_id)
+        vm.update(status='down', host=None, migrating_to=None)
+        self.save()
+
+    def upgrade_check(self, host_id):
+        """REST hosts/<id>/upgradecheck (HostUpgradeCheckCommand + HostUpdatesChecker): from up, maintenance or
+        non_operational the check runs and reports in the audit log; the lab's hosts have no updates."""
+        host = self.get('hosts', host_id)
+        if host['status'] not in ('up', 'maintenance', 'non_operational'):
+            self.log('HOST_AVAILABLE_UPDATES_SKIPPED_UNSUPPORTED_STATUS', host=host)
+        else:
+            self.log('HOST_AVAILABLE_UPDATES_STARTED', host=host)
+            self.log('HOST_AVAILABLE_UPDATES_FINISHED', host=host, Message='no updates found.')
+            host['update_available'] = False
+        self.save()
+
+    def update(self, kind, ident, changes):
+        """PUT on a host or VM: the fields the lab keeps change, the others are ignored as the mappers ignore
+        what they do not map; USER_UPDATE_VDS / USER_UPDATE_VM is logged."""
+        entity = self.get(kind, ident)
+        allowed = HOST_UPDATABLE if kind == 'hosts' else VM_UPDATABLE
+        self._apply(kind, entity, {k: v for k, v in changes.items() if k in allowed and v is not None})
+        if kind == 'hosts':
+            self.job('UpdateVds', VDS=entity['name'])
+            self.log('USER_UPDATE_VDS', host=entity)
+        else:
+            self.job('UpdateVm', VM=entity['name'])
+            self.log('USER_UPDATE_VM', vm=entity)
+        self.save()
+        return entity
+
+    def domain_space(self, domain):
+        """available/used/committed of a storage domain in bytes (StorageDomainMapper, from its dynamic data): the
+        disks on it use their used size, commit their provisioned size."""
+        disks = [d for d in self.state['disks'].values() if d['storage_domain'] == domain['id']]
+        used = sum(d['used_gb'] for d in disks) * GIB
+        return {'available': domain['size_gb'] * GIB - used, 'used': used,
+                'committed': sum(d['size_gb'] for d in disks) * GIB}
+
+    def sessions(self):
+        """Users with an engine session now: whoever holds an SSO token (the server's)."""
+        return set(self.logged_in)
+
+    def request_user(self):
+        return (self.request or {}).get('user')
+
+    def spm_host(self, datacenter_id):
+        """The data centre's SPM: the lab's choice of election, the Up host of highest SPM priority (then by
+        name); the engine keeps the one it elected until it leaves Up."""
+        clusters = {c['id'] for c in self.state['clusters'].values() if c['datacenter'] == datacenter_id}
+        up = [h for h in self.state['hosts'].values() if h['cluster'] in clusters and h['status'] == 'up'
+              and h['spm_priority'] > -1]
+        return min(up, key=lambda h: (-h['spm_priority'], h['name']))['id'] if up else None

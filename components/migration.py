@@ -12,7 +12,9 @@ import pulumi
 
 from components.site_config import SiteConfig
 from providers import multipath_conf
+from providers.decommission import Decommission
 from providers.engine_backup import EngineBackup
+from providers.ha_drill import HighAvailabilityDrill
 from providers.hosted_engine_deployment import HostedEngineDeployment
 from providers.hosted_engine_node import HostedEngineNode
 from providers.ssh import public_key_line
@@ -28,13 +30,17 @@ class SelfHostedEngineMigration(pulumi.ComponentResource):
         # Later steps that need the storage depend on `self.storage_exports`.
         self.storage_exports = [self._storage_export(e) for e in site.storage_exports]
         self.multipath_overrides = [self._multipath_override(o) for o in site.multipath_overrides]
-        self.backup = self.deployment = None
+        self.backup = self.deployment = self.drill = self.decommission = None
         self.nodes: list[HostedEngineNode] = []
         if site.migration:
             preparation = self.storage_exports + self.multipath_overrides
             self.backup = self._engine_backup(site.migration, preparation)
             self.deployment = self._deployment(site.migration, [self.backup])
             self.nodes = self._nodes(site.migration, self.deployment)
+            if site.migration.ha_drill["enabled"]:
+                self.drill = self._drill(site.migration, self.nodes[-1])
+            if site.migration.decommission:
+                self.decommission = self._decommission(site.migration)
         self.register_outputs(self.outputs())
 
     def outputs(self) -> dict:
@@ -47,6 +53,9 @@ class SelfHostedEngineMigration(pulumi.ComponentResource):
             "backup": {"location": self.backup.location, "sha256": self.backup.sha256,
                        "engineVersion": self.backup.engineVersion},
             "nodeScores": {node_name: node.score for node_name, node in zip(self.site.migration.nodes, self.nodes)},
+            **({"haDrill": {"fromNode": self.drill.fromNode, "toNode": self.drill.toNode,
+                            "seconds": self.drill.seconds}} if self.drill else {}),
+            **({"originalEngine": self.decommission.originalEngine} if self.decommission else {}),
         }
 
     def _engine_backup(self, migration, depends_on) -> EngineBackup:
@@ -99,6 +108,30 @@ class SelfHostedEngineMigration(pulumi.ComponentResource):
             )
             nodes.append(previous)
         return nodes
+
+    def _drill(self, migration, last_node) -> HighAvailabilityDrill:
+        """After the last node, so every node can take the Engine VM."""
+        return HighAvailabilityDrill(
+            "ha-drill", engine=migration.engine_api, admin_password=self.secrets["adminPassword"],
+            connection=self.site.connection(migration.deployment_host), private_key=self.private_key,
+            timeout=migration.ha_drill["timeout"], poll_interval=migration.node_timeouts["poll"],
+            opts=self._child([last_node]))
+
+    def _decommission(self, migration) -> Decommission:
+        """Last of all, gated on the nodes' scores and the drill: the point of no return, said at preview."""
+        pulumi.log.warn(
+            f"decommission.originalEngine is {migration.decommission}: once every node scores and the drill passed, "
+            f"`ovirt-engine` is masked on {migration.original_engine}"
+            + (" and the machine powered off" if migration.decommission == "power-off" else "")
+            + ". This is the point of no return: the way back through EngineBackup (runbook step 8) is gone after it.")
+        last = self.drill or (self.nodes[-1] if self.nodes else self.deployment)
+        return Decommission(
+            "decommission", engine=self.site.connection(migration.original_engine),
+            deploy_host=self.site.connection(migration.deployment_host), private_key=self.private_key,
+            mode=migration.decommission,
+            node_scores={name: node.score for name, node in zip(migration.nodes, self.nodes)},
+            drill_required=self.drill is not None, drill_to=self.drill.toNode if self.drill else None,
+            opts=self._child([last]))
 
     def _child(self, depends_on=()) -> pulumi.ResourceOptions:
         return pulumi.ResourceOptions(parent=self, depends_on=list(depends_on))

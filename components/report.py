@@ -49,6 +49,7 @@ STEP_KINDS = {
     "EngineBackup": (1, "4-5", "Engine updated, stopped, backed up, backup copied off and checksummed"),
     "HostedEngineDeployment": (2, "6", "hosted-engine --deploy --restore-from-file"),
     "HostedEngineNode": (3, "8", "host reinstalled as a hosted-engine node"),
+    "HighAvailabilityDrill": (4, "after 8", "the Engine VM moved once to another node, its host back in service"),
 }
 # Pulumi's mark for a sealed value in `stack export` and `stack output --json`.
 SECRET_SIG = "4dabf18193072939515e22adb298388d"
@@ -88,6 +89,8 @@ def _where(kind: str, props: dict, addresses: bool = True) -> tuple[str, str]:
         return host("deployHost"), f"hosted-engine --deploy for {_plain(props.get('fqdn'))}"
     if kind == "HostedEngineNode":
         return host("connection"), f"{_plain(props.get('host'))}: maintenance, reinstall with DEPLOY, activate"
+    if kind == "HighAvailabilityDrill":
+        return host("connection"), "the Engine VM's host to maintenance, the VM taken by another node, activate"
     return "?", ""
 
 
@@ -126,6 +129,7 @@ def _data(stack: str, steps: list[dict], outputs: dict) -> dict:
         "backup": {k: _plain(backup.get(k)) for k in ("location", "sha256", "engineVersion")} if backup else None,
         "engineUrl": _plain(outputs.get("engineUrl")),
         "nodeScores": {k: _plain(v) for k, v in scores.items()},
+        "haDrill": _plain(outputs.get("haDrill")),
     }
 
 
@@ -148,6 +152,9 @@ def program_report(migration, stack: str):
         for host, node in zip(m.nodes, migration.nodes):
             entries.append((node._name, "HostedEngineNode", {"connection": site.connection(host),
                             "host": site.engine_host_name(host)}, node))
+        if migration.drill:
+            entries.append((migration.drill._name, "HighAvailabilityDrill",
+                            {"connection": site.connection(m.deployment_host)}, migration.drill))
     timings = [pulumi.Output.all(getattr(r, "startedAt", None), getattr(r, "finishedAt", None)) for *_, r in entries]
     outputs = {}
     if migration.backup:
@@ -155,6 +162,8 @@ def program_report(migration, stack: str):
                               "engineVersion": migration.backup.engineVersion},
                    "engineUrl": migration.deployment.engineUrl,
                    "nodeScores": {h: n.score for h, n in zip(m.nodes, migration.nodes)}}
+        if migration.drill:
+            outputs["haDrill"] = migration.outputs()["haDrill"]
     preflight = getattr(migration, PREFLIGHT_ATTRIBUTE, None)
     if preflight is not None:
         outputs[PREFLIGHT_OUTPUT] = preflight
@@ -200,12 +209,17 @@ def _sections(data: dict) -> list[tuple[str, list[str] | None, list[list[str]] |
               ["Backed-up Engine version", backup.get("engineVersion") or "-"]]
     scores = [[h, str(s) if s is not None else "-", "ok" if isinstance(s, (int, float)) and s > 0 else "NOT READY"]
               for h, s in (data.get("nodeScores") or {}).items()] or "No hosted-engine nodes in this stack."
+    drill = data.get("haDrill")
+    drill_rows = ([[str(drill.get("fromNode")), str(drill.get("toNode")), f"{drill.get('seconds')} s"]]
+                  if drill and drill.get("toNode") else "The drill is off for this stack (`haDrill.enabled`), or has "
+                                                         "not run yet.")
     return [
         ("Result", ["", ""], engine),
         ("Preflight", ["check", "result", "what it checks", "what it found", "what it read"], preflight),
         ("Steps, in the procedure's order", ["#", "step", "procedure", "host", "what", "started (UTC)", "finished (UTC)", "took"],
          steps or "Nothing has run yet."),
         ("Hosted-engine nodes (`hosted-engine --vm-status` score)", ["host", "score", "state"], scores),
+        ("High-availability drill", ["the Engine VM left", "taken by", "until good health"], drill_rows),
     ]
 
 
@@ -280,7 +294,7 @@ def to_dot(graph: dict, title: str = "plan") -> str:
 
 
 COLOURS = {"StorageExport": "#dbeafe", "MultipathOverride": "#e0e7ff", "EngineBackup": "#fef3c7",
-           "HostedEngineDeployment": "#dcfce7", "HostedEngineNode": "#fce7f3"}
+           "HostedEngineDeployment": "#dcfce7", "HostedEngineNode": "#fce7f3", "HighAvailabilityDrill": "#e0e7ff"}
 
 
 def to_svg(graph: dict, title: str = "plan") -> str:

@@ -85,6 +85,8 @@ class MigrationConfig:
     node_timeouts: dict
     node_reboot: bool = True
     original_engine_api: dict = field(default_factory=dict)  # {url, username, configured, check, caPem, caFile}
+    ha_drill: dict = field(default_factory=lambda: {"enabled": False, "timeout": 1800.0})
+    decommission: str | None = None  # keep-disabled | power-off: the original Engine retired after the move
 
 
 @dataclass(frozen=True)
@@ -322,6 +324,17 @@ class NodeTimeoutsSettings(Settings):
 
 
 @dataclass(frozen=True)
+class HaDrillSettings(Settings):
+    enabled: bool = False  # the drill moves the Engine VM once, by live migration: off unless asked
+    timeout: float = 1800
+
+
+@dataclass(frozen=True)
+class DecommissionSettings(Settings):
+    originalEngine: str | None = None  # none: the original Engine machine is left as the backup left it
+
+
+@dataclass(frozen=True)
 class StackSettings(Settings):
     """Every key of the project's namespace in a stack (`ovirt-she-migration:<key>`)."""
 
@@ -337,6 +350,8 @@ class StackSettings(Settings):
     hostedEngineNodes: list = field(default_factory=list)
     nodeTimeouts: NodeTimeoutsSettings = section(NodeTimeoutsSettings)
     nodeReboot: bool = True
+    haDrill: HaDrillSettings = section(HaDrillSettings)
+    decommission: DecommissionSettings = section(DecommissionSettings)
     sshPrivateKey: str = secret()
     adminPassword: str = secret()
     engineRootPassword: str = secret()
@@ -736,6 +751,16 @@ def _migration(reader: _Reader, hosts: dict, ssh_user: str) -> MigrationConfig |
     node_reboot = reader.setting("nodeReboot")
     reader.expect(isinstance(node_reboot, bool), "`nodeReboot` must be true (reboot each host after its reinstall, "
                   "the Engine's default) or false")
+    drill = reader.setting("haDrill")
+    reader.expect(isinstance(drill.enabled, bool), "`haDrill.enabled` must be true (move the Engine VM once to prove "
+                  "high availability after the last node) or false")
+    reader.number("haDrill.timeout", drill.timeout, 1, 86400, whole=False)
+    reader.expect(not (drill.enabled is True and not nodes), "`haDrill.enabled` is true but `hostedEngineNodes` is "
+                  "empty: the drill needs a second node to move the Engine VM to; add one, or disable the drill")
+    retire = reader.setting("decommission").originalEngine
+    reader.expect(retire in (None, "keep-disabled", "power-off"), f"`decommission.originalEngine` is {_shown(retire)}: "
+                  "give keep-disabled (mask ovirt-engine on the original machine) or power-off (and shut it down), or "
+                  "leave it out to keep the way back")
     he = _hosted_engine(reader, ssh_user)
     engine_api = _engine_api(reader, he)
     return MigrationConfig(
@@ -745,6 +770,8 @@ def _migration(reader: _Reader, hosts: dict, ssh_user: str) -> MigrationConfig |
         hosted_engine=he, engine_api=engine_api, nodes=list(nodes),
         node_timeouts=timeouts, node_reboot=node_reboot is not False,
         original_engine_api=_original_engine_api(reader, he, engine_api),
+        ha_drill={"enabled": drill.enabled is True, "timeout": drill.timeout},
+        decommission=retire if retire in ("keep-disabled", "power-off") else None,
     )
 
 

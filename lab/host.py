@@ -89,6 +89,7 @@ class Host:
         self.multipath_error = None
         self.ovirt = {}  # lab/commands/ovirt.py _state: pending updates, dnf modules, hosted-engine
         self.units = {}  # transient services (lab/units.py)
+        self.powered_off = False  # `systemctl poweroff`: no SSH until the lab's state is reset
         if self.services.get("multipathd", {}).get("active"):
             self._reload_multipath()
 
@@ -109,6 +110,7 @@ class Host:
         self.multipath_error = data.get("multipath_error")
         self.ovirt = data.get("ovirt", {})
         self.units = data.get("units", {})
+        self.powered_off = data.get("powered_off", False)
         units.load(self)
 
     def save(self):
@@ -116,7 +118,8 @@ class Host:
             "name": self.name, "fqdn": self.fqdn, "files": self.fs.to_json(),
             "services": self.services, "packages": self.packages,
             "commands": self.commands, "multipath_config": self.multipath_config,
-            "multipath_error": self.multipath_error, "ovirt": self.ovirt, "units": self.units})
+            "multipath_error": self.multipath_error, "ovirt": self.ovirt, "units": self.units,
+            "powered_off": self.powered_off})
 
     # --- activity -----------------------------------------------------
     def run(self, line, stdin, live_out=None, kind="exec", env=None, unit=None):
@@ -167,6 +170,15 @@ class Host:
         self.log.append(entry)
         self.save()
 
+    def power_off(self):
+        """The machine goes down once the command that asked returned: its sessions drop, SSH refuses."""
+        self.powered_off = True
+        self.record("power", "poweroff", 0)
+        lab = self.lab
+        if lab is not None:
+            threading.Timer(0.3, lambda: [t.close() for t in list(lab.transports)
+                                          if getattr(t, "lab_host", None) == self.name]).start()
+
     def service_event(self, unit, action):
         """Apply a systemctl/multipathd action to a known unit and count it."""
         service = self.services[unit]
@@ -186,6 +198,8 @@ class Host:
             service["active"] = False
         elif action in ("enable", "disable"):
             service["enabled"] = action == "enable"
+        elif action in ("mask", "unmask"):
+            service["masked"] = action == "mask"
         if unit == "multipathd":
             self._multipath_event(action)
 

@@ -104,7 +104,7 @@ def reboot(host):
     for unit, service in host.services.items():
         if service["active"]:
             host.service_event(unit, "stop")
-        if service["enabled"]:
+        if service["enabled"] and not service.get("masked"):
             host.service_event(unit, "start")
     host.record("engine", "reboot", 0)
 

@@ -147,6 +147,9 @@ class Lab:
                 return
             if self.faults is not None and self.faults.refuse(name, conn):
                 continue
+            if self.hosts[name].powered_off:  # a real one would not answer at all; the lab resets at once
+                conn.close()
+                continue
             self.connection_log.append({"host": name, "time": time.time()})
             conn.settimeout(None)
             # A real sshd writes a command's output, exit status and close in one go; without this,

@@ -39,10 +39,24 @@ def parse_exportfs_verbose(text: str) -> list[tuple[str, str, str]]:
 
 
 
+def vm_status_entries(vm_status_json: str) -> list[dict]:
+    """The per-node entries of `hosted-engine --vm-status --json` (it also holds `global_maintenance`)."""
+    return [entry for entry in json.loads(vm_status_json).values() if isinstance(entry, dict)]
+
+
 def vm_status_score(vm_status_json: str, names: set[str]) -> int | None:
     """The HA score `hosted-engine --vm-status --json` gives the host, or None when it is not listed.
     An entry whose `live-data` is false is stale (its agent has stopped publishing): its score is 0."""
-    for entry in json.loads(vm_status_json).values():
-        if isinstance(entry, dict) and entry.get("hostname") in names:
+    for entry in vm_status_entries(vm_status_json):
+        if entry.get("hostname") in names:
             return int(entry.get("score", 0)) if entry.get("live-data") else 0
+    return None
+
+
+def engine_vm_host(vm_status_json: str) -> str | None:
+    """The node whose agent reports the Engine VM up with good health in `--vm-status --json`, or None."""
+    for entry in vm_status_entries(vm_status_json):
+        status = entry.get("engine-status")
+        if isinstance(status, dict) and status.get("vm") == "up" and status.get("health") == "good":
+            return entry.get("hostname")
     return None

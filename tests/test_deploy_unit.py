@@ -19,8 +19,9 @@ def migration(tmp_path, client_key, modify=None):
     lab = LabProcess(tmp_path / "lab", site=site, authorized_keys=[client_key[1]], client_key=client_key[0])
     lab.start()
     stack = ProjectStack(tmp_path / "project", "site")
-    stack.configure(migration_settings(lab, ports), {"sshPrivateKey": client_key[0].read_text(),
-                                                     "adminPassword": ADMIN_PASSWORD, "engineRootPassword": "root-Pa55"})
+    settings = {**migration_settings(lab, ports), "haDrill": {"enabled": False}}  # the Engine VM stays on deploy
+    stack.configure(settings, {"sshPrivateKey": client_key[0].read_text(),
+                               "adminPassword": ADMIN_PASSWORD, "engineRootPassword": "root-Pa55"})
     return lab, stack
 
 

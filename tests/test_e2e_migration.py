@@ -21,7 +21,7 @@ ADMIN_PASSWORD = "lab-admin-password"  # the original Engine's, restored from th
 ROOT_PASSWORD = "engine-vm-root-Pa55"
 # Storage and multipath preparation are independent of each other (one tier), then one step after another.
 PROCEDURE_TIERS = [("StorageExport", "MultipathOverride"), ("EngineBackup",), ("HostedEngineDeployment",),
-                   ("hosted-engine-node-host1",), ("hosted-engine-node-host2",)]
+                   ("hosted-engine-node-host1",), ("hosted-engine-node-host2",), ("HighAvailabilityDrill",)]
 
 
 @pytest.fixture(scope="module")
@@ -64,7 +64,7 @@ def engine_vm_client(lab, host_key: str) -> paramiko.SSHClient:
 def test_preview_lists_every_step_in_the_procedures_order_and_changes_nothing(stack, migration_lab):
     before = len(changing_commands(migration_lab))
     result = stack.preview()
-    assert result.change_summary == {"create": 11}
+    assert result.change_summary == {"create": 12}
     tiers = [[result.stdout.find(step) for step in tier] for tier in PROCEDURE_TIERS]
     assert all(p >= 0 for tier in tiers for p in tier), tiers
     assert all(max(earlier) < min(later) for earlier, later in zip(tiers, tiers[1:])), tiers
@@ -96,8 +96,13 @@ def test_up_migrates_the_site_and_a_second_up_at_once_is_refused(stack, migratio
     migration_lab.refresh()
     api = migration_lab.engine_connection(new=True, username="admin@internal", password=ADMIN_PASSWORD)
     system = api.system_service()
+    # The drill moved the Engine VM off the deployment host, which is back in service
+    drill = outputs["haDrill"]
     vm = system.vms_service().list(search="name=HostedEngine")[0]
-    assert vm.status.value == "up" and system.hosts_service().host_service(vm.host.id).get().name == "she-deploy.lab.example"
+    runs_on = system.hosts_service().host_service(vm.host.id).get()
+    assert drill["fromNode"] == "she-deploy.lab.example" and drill["toNode"] == runs_on.name, drill
+    assert vm.status.value == "up" and runs_on.name in ("host1", "host2") and drill["seconds"] > 0
+    assert all(h.status.value == "up" for h in system.hosts_service().list())
     assert "hosted_storage" in [d.name for d in system.storage_domains_service().list()]
     assert {h.name for h in system.hosts_service().list()} >= {"host1", "host2"}  # restored from the backup
 
@@ -106,8 +111,9 @@ def test_up_migrates_the_site_and_a_second_up_at_once_is_refused(stack, migratio
 
     assert outputs["nodeScores"] == {"host1": 3400, "host2": 3400}
     status, vm_status, _ = ssh_run(migration_lab, "host1", "hosted-engine --vm-status --json")
-    scores = {e["hostname"]: e["score"] for e in json.loads(vm_status).values() if isinstance(e, dict)}
-    assert status == 0 and all(score > 0 for score in scores.values()) and len(scores) == 3
+    entries = [e for e in json.loads(vm_status).values() if isinstance(e, dict)]
+    assert status == 0 and all(e["score"] > 0 for e in entries) and len(entries) == 3
+    assert [e["hostname"] for e in entries if e["engine-status"]["health"] == "good"] == [runs_on.address]
 
 
 def test_two_hosts_were_never_out_of_service_at_once(migration_lab):
@@ -126,8 +132,30 @@ def test_two_hosts_were_never_out_of_service_at_once(migration_lab):
 def test_second_up_changes_nothing(stack, migration_lab):
     before = len(changing_commands(migration_lab))
     result = stack.up()
-    assert result.summary.resource_changes == {"same": 11, "read": 1}  # the read is the preflight's
+    assert result.summary.resource_changes == {"same": 12, "read": 1}  # the read is the preflight's
     assert changing_commands(migration_lab)[before:] == []
+
+
+def test_local_maintenance_is_refused_where_the_engine_vm_runs_and_each_mode_clears_the_other(migration_lab):
+    """set_maintenance.py: local maintenance needs the Engine VM elsewhere; LOCAL and GLOBAL are set together."""
+    api = migration_lab.engine_connection(new=True, username="admin@internal", password=ADMIN_PASSWORD)
+    system = api.system_service()
+    here = system.hosts_service().host_service(system.vms_service().list(search="name=HostedEngine")[0].host.id).get()
+    other = "host2" if here.name == "host1" else "host1"
+    assert ssh_run(migration_lab, here.name, "hosted-engine --set-maintenance --mode=local") == (
+        1, "", "Unable to enter local maintenance mode: the engine VM is running on the current host, please migrate "
+               "it before entering local maintenance mode.\n")
+
+    def mine(host):
+        entries = json.loads(ssh_run(migration_lab, host, "hosted-engine --vm-status --json")[1])
+        return next(e for e in entries.values() if isinstance(e, dict) and e["hostname"].startswith(host + "."))
+    assert ssh_run(migration_lab, other, "hosted-engine --set-maintenance --mode=local")[0] == 0
+    assert mine(other)["maintenance"] is True and mine(other)["score"] == 0
+    assert ssh_run(migration_lab, other, "hosted-engine --set-maintenance --mode=global")[0] == 0
+    assert mine(other)["maintenance"] is False and "GLOBAL MAINTENANCE" in ssh_run(
+        migration_lab, other, "hosted-engine --vm-status")[1]
+    assert ssh_run(migration_lab, other, "hosted-engine --set-maintenance --mode=none")[0] == 0
+    assert mine(other)["score"] == 3400 and "GLOBAL" not in ssh_run(migration_lab, other, "hosted-engine --vm-status")[1]
 
 
 def test_an_export_mode_changed_on_the_storage_server_shows_in_refresh_and_up_puts_it_back(stack, migration_lab):
@@ -145,7 +173,7 @@ def test_a_third_existing_host_previews_as_exactly_one_new_node(stack, migration
     stack.configure(grown, stack.secrets)
     try:
         result = stack.preview()
-        assert result.change_summary == {"create": 1, "same": 11, "read": 1}
+        assert result.change_summary == {"create": 1, "same": 12, "read": 1}
         assert "hosted-engine-node-host3" in result.stdout
     finally:
         stack.configure(stack.settings, stack.secrets)
@@ -180,3 +208,43 @@ def test_state_and_commands_hold_no_secret(stack, migration_lab):
     for secret in [ADMIN_PASSWORD, ROOT_PASSWORD, *key_lines]:
         assert secret not in state
         assert secret not in recorded
+
+
+def test_decommissioning_waits_for_every_node_then_masks_the_original_engine(stack, migration_lab):
+    """The gate: a node at score 0 stops it with nothing changed; once every node scores, ovirt-engine is masked on
+    the original machine (nobody starts it again by mistake), and the preview said it is the point of no return."""
+    stack.settings = {**stack.settings, "decommission": {"originalEngine": "keep-disabled"}}
+    stack.configure(stack.settings, stack.secrets)
+    preview = stack.preview()
+    assert preview.change_summary.get("create") == 1
+    assert "This is the point of no return: the way back through EngineBackup" in preview.stdout + preview.stderr
+
+    api = migration_lab.engine_connection(new=True, username="admin@internal", password=ADMIN_PASSWORD)
+    system = api.system_service()
+    here = system.hosts_service().host_service(system.vms_service().list(search="name=HostedEngine")[0].host.id).get()
+    resting = "host2" if here.name == "host1" else "host1"
+    assert ssh_run(migration_lab, resting, "hosted-engine --set-maintenance --mode=local")[0] == 0
+    with pytest.raises(auto.errors.CommandError) as refused:
+        stack.up()
+    assert f"not decommissioning the original Engine (engine): `hosted-engine --vm-status` shows {resting}.lab.example " \
+           "with score 0" in str(refused.value)
+    assert ssh_run(migration_lab, "engine", "systemctl is-enabled ovirt-engine") == (1, "disabled\n", "")
+
+    assert ssh_run(migration_lab, resting, "hosted-engine --set-maintenance --mode=none")[0] == 0
+    result = stack.up()
+    assert result.summary.result == "succeeded" and result.outputs["originalEngine"].value == "masked"
+    assert ssh_run(migration_lab, "engine", "systemctl is-enabled ovirt-engine") == (1, "masked\n", "")
+    assert ssh_run(migration_lab, "engine", "systemctl start ovirt-engine") == (
+        1, "", "Failed to start ovirt-engine.service: Unit ovirt-engine.service is masked.\n")
+    assert set(stack.up().summary.resource_changes) <= {"same", "read"}
+
+
+def test_the_decommission_gate_names_every_missing_proof():
+    from providers.decommission import gate_problems
+    status = json.dumps({"1": {"hostname": "a", "score": 3400, "live-data": True},
+                         "2": {"hostname": "b", "score": 3400, "live-data": False}, "global_maintenance": False})
+    assert gate_problems({"host1": 3400, "host2": 0}, status, True, None) == [
+        "node host2 scores 0", "`hosted-engine --vm-status` shows b with score 3400 (stale)", "the HA drill has not passed"]
+    assert gate_problems({"host1": 3400}, None, False, None) == [
+        "`hosted-engine --vm-status` did not answer on the deployment host"]
+    assert gate_problems({"host1": 3400}, status.replace("false", "true", 1), True, "host1") == []

@@ -82,7 +82,7 @@ def preparation_in_flight(lab):
 
 BACKUP_FILE = "engine-lab.backup"
 # Every long step, killed inside: each long command on the original Engine, each copy of the backup, the
-# deploy, and each host's install.
+# deploy, each host's install, and the HA drill.
 STEPS = [
     ("StorageExport and MultipathOverride", preparation_in_flight),
     ("the Engine update", lambda lab: slowed_inside(lab, "engine", "yum update")),
@@ -93,6 +93,8 @@ STEPS = [
     ("hosted-engine --deploy", lambda lab: in_flight(lab, "deploy", "hosted-engine --deploy")),
     ("the install of host1", lambda lab: api_host_status(lab, "host1", {"installing"})),
     ("the install of host2", lambda lab: api_host_status(lab, "host2", {"installing"})),
+    # the drill's first vm-status read comes once the Engine VM's host was sent to maintenance
+    ("the HA drill", lambda lab: slowed_inside(lab, "deploy", "hosted-engine --vm-status")),
 ]
 
 
@@ -130,6 +132,10 @@ def test_the_resumed_migration_converges_to_the_uninterrupted_end_state(site):
         status_by_host[names[event.host.id]] = event.description
         busy = [n for n, d in status_by_host.items() if "Maintenance" in d or "Installing" in d]
         assert len(busy) <= 1, f"two hosts out of service at once: {busy}"
+    drill = outputs["haDrill"]  # the resumed drill moved the VM again, from wherever it was
+    vm = api.system_service().vms_service().list(search="name=HostedEngine")[0]
+    assert drill["fromNode"] != drill["toNode"] == names[vm.host.id], drill
+    assert all(h.status.value == "up" for h in api.system_service().hosts_service().list())
     assert stack.up().summary.resource_changes.get("create", 0) == 0
     assert "pending_operations" not in json.loads(stack.export())["deployment"] or \
         not json.loads(stack.export())["deployment"]["pending_operations"]

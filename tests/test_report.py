@@ -15,7 +15,7 @@ ADMIN_PASSWORD = "lab-admin-password"
 ROOT_PASSWORD = "report-root-Pa55"
 STEPS = ["export-storage-exports-data", "export-storage-exports-hosted_engine", "multipath-host1-90-lab-san.conf",
          "multipath-host2-90-lab-san.conf", "multipath-deploy-90-boot-lun.conf", "engine-backup", "hosted-engine",
-         "hosted-engine-node-host1", "hosted-engine-node-host2"]
+         "hosted-engine-node-host1", "hosted-engine-node-host2", "ha-drill"]
 STAMP = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ")
 
 
@@ -44,6 +44,9 @@ def assert_complete(text: str, stack, sha256: str) -> None:
     assert sha256 in text and "/backup/engine-lab.backup" in text
     assert "https://engine.lab.example/ovirt-engine/" in text
     assert text.count("3400") >= 2
+    drill = re.search(r"(\| she-deploy\.lab\.example \| (host1|host2) \| [0-9.]+ s \|)|"
+                      r"(<td>she-deploy\.lab\.example</td><td>(host1|host2)</td><td>[0-9.]+ s</td>)", text)
+    assert drill, "the drill's row: which node took the Engine VM, and how long it took"
     for check in preflight.CHECKS:  # every check, with its result, on the lab's site that passes them all
         name = check.__name__.rsplit(".", 1)[-1]
         assert re.search(rf"(\| {name} \| (passed|warned) \|)|(<td>{name}</td><td>(passed|warned)</td>)", text), name

@@ -132,7 +132,7 @@ def test_every_misspelling_is_reported_together_with_the_other_problems(files):
      "`hostedEngine.smtp.recipient` is not a setting; did you mean `hostedEngine.smtp.recipients`?"),
     (lambda s: s.update(region="eu-1"),
      "`region` is not a setting: the settings are ssh, hosts, storageExports, multipathOverrides, roles, backup, "
-     "hostedEngine, engineApi, originalEngineApi, hostedEngineNodes, nodeTimeouts, nodeReboot, sshPrivateKey, "
+     "hostedEngine, engineApi, originalEngineApi, hostedEngineNodes, nodeTimeouts, nodeReboot, haDrill, decommission, sshPrivateKey, "
      "adminPassword, engineRootPassword, iscsiDiscoverPassword, iscsiPortalPassword (README.md, Settings)"),
 ], ids=lambda p: p.split("`")[1] if isinstance(p, str) else "")
 def test_an_unknown_key_at_any_depth_is_an_error_with_its_full_path(files, change, problem):
@@ -216,6 +216,8 @@ def as_before(migration) -> dict:
     """The migration as the old loader gave it: without what the models add (checked on its own)."""
     found = dataclasses.asdict(migration)
     found.pop("original_engine_api")
+    found.pop("ha_drill")  # checked on its own
+    found.pop("decommission")
     for key in ADDED:
         found["hosted_engine"].pop(key)
     return found
@@ -258,3 +260,21 @@ def test_a_real_preview_reports_every_unknown_key_before_anything_is_planned(tmp
     assert "`nodeReboots` is not a setting; did you mean `nodeReboot`?" in text
     for where, key, meant in MISSPELLINGS:
         assert f"`{'.'.join(where)}.{key}` is not a setting; did you mean `{'.'.join(where)}.{meant}`?" in text
+
+
+def test_the_ha_drill_is_off_by_default_on_in_the_lab_and_needs_a_node(files):
+    assert load(pointed(MINIMAL, files)).migration.ha_drill == {"enabled": False, "timeout": 1800}
+    assert load(lab(files)).migration.ha_drill == {"enabled": True, "timeout": 300}
+    alone = {**lab(files), "hostedEngineNodes": []}
+    assert problems(alone) == ["`haDrill.enabled` is true but `hostedEngineNodes` is empty: the drill needs a second "
+                               "node to move the Engine VM to; add one, or disable the drill"]
+    assert problems({**lab(files), "haDrill": {"enabled": "yes"}}) == [
+        "`haDrill.enabled` must be true (move the Engine VM once to prove high availability after the last node) or false"]
+
+
+def test_decommissioning_is_asked_for_by_name_or_not_at_all(files):
+    assert load(lab(files)).migration.decommission is None
+    assert load({**lab(files), "decommission": {"originalEngine": "power-off"}}).migration.decommission == "power-off"
+    assert problems({**lab(files), "decommission": {"originalEngine": "delete"}}) == [
+        "`decommission.originalEngine` is 'delete': give keep-disabled (mask ovirt-engine on the original machine) or "
+        "power-off (and shut it down), or leave it out to keep the way back"]

@@ -63,7 +63,7 @@ def test_preview_prints_a_readiness_table_with_exactly_the_failing_site(sites):
     assert set(rows) == set(SITES)
     for name in ("site-a", "site-b"):
         site, ready, errors, warnings, create = rows[name]
-        assert (ready, errors, create) == ("yes", "0", "11"), done.stdout
+        assert (ready, errors, create) == ("yes", "0", "12"), done.stdout
     site, ready, errors, warnings, create = rows["site-c"]
     assert (ready, errors, create) == ("NO", "1", "-"), done.stdout
     details = [line for line in lines if line.startswith("site-c: error:")]

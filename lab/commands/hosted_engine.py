@@ -811,17 +811,26 @@ def _he_set_maintenance(ctx, args):
         return 1
     if not _he_ready(ctx):
         return 1
-    he = _state(ctx)["he"]
-    nodes = _he_nodes(_lab(ctx))
-    if mode == "global":  # cluster-wide: kept on every node's state
-        for node in nodes:
-            node.ovirt["he"]["global_maintenance"] = True
-    elif mode == "local":
-        he["maintenance"] = True
-    else:
-        for node in nodes:
-            node.ovirt["he"]["global_maintenance"] = False
-        he["maintenance"] = False
+    lab = _lab(ctx)
+    if mode == "local" and _vm_runs_here(ctx, lab):
+        ctx.error("Unable to enter local maintenance mode: the engine VM is running on the current host, please "
+                  "migrate it before entering local maintenance mode.")
+        return 1
+    # set_maintenance.py Maintenance.set_mode: LOCAL, GLOBAL and LOCAL_MANUAL each set, so a mode clears the other
+    _state(ctx)["he"]["maintenance"] = mode == "local"
+    for node in _he_nodes(lab):  # the global flag is the cluster's: kept on every node's state
+        node.ovirt["he"]["global_maintenance"] = mode == "global"
     return 0
+
+
+def _vm_runs_here(ctx, lab):
+    """VDSM's getVMList on this host holds the Engine VM (set_maintenance.py checks it for local maintenance)."""
+    new = lab.engines.new
+    if new is None:
+        return False
+    with new.site.lock:
+        new.site.tick()
+        vm_host = copy.deepcopy(he_vm_host(new.site.state))
+    return vm_host is not None and lab.engines.api_host_for(ctx.host, [vm_host]) is not None
 
 

@@ -8,8 +8,9 @@ from lab.transport.shell import Unsupported
 
 # systemctl(1) EXIT STATUS and LSB codes used by status/is-active.
 EXIT_FAILURE, EXIT_NOT_RUNNING, EXIT_NO_UNIT, EXIT_NOT_FOUND = 1, 3, 4, 5
-_VERBS = ("start", "stop", "restart", "reload", "try-restart", "enable", "disable",
-          "status", "is-active", "is-enabled", "daemon-reload", "show", "reset-failed")
+_VERBS = ("start", "stop", "restart", "reload", "try-restart", "enable", "disable", "mask", "unmask",
+          "status", "is-active", "is-enabled", "daemon-reload", "show", "reset-failed", "poweroff")
+MASK_LINK = "/etc/systemd/system/{}.service"
 
 
 def _unit(name):
@@ -30,6 +31,8 @@ def systemctl(ctx):
     verb, units = args[0], [_unit(u) for u in args[1:]]
     if verb == "daemon-reload":
         return 0
+    if verb == "poweroff":
+        return _poweroff(ctx)
     if not units:
         ctx.error("Too few arguments.")
         return EXIT_FAILURE
@@ -57,9 +60,14 @@ def _properties(host, unit):
     service = host.services.get(unit)
     if unit in host.units or service is None:
         return lab_units.properties(host, unit)
-    return {"LoadState": "loaded", "ActiveState": "active" if service["active"] else "inactive",
+    return {"LoadState": "masked" if service.get("masked") else "loaded",
+            "ActiveState": "active" if service["active"] else "inactive",
             "SubState": "running" if service["active"] else "dead", "Result": "success", "ExecMainStatus": "0",
-            "UnitFileState": "enabled" if service["enabled"] else "disabled"}
+            "UnitFileState": _file_state(service)}
+
+
+def _file_state(service):
+    return "masked" if service.get("masked") else "enabled" if service["enabled"] else "disabled"
 
 
 def _reset_failed(ctx, unit, quiet, now, verb):
@@ -82,7 +90,32 @@ def _job(ctx, unit, quiet, now, verb):
         return EXIT_FAILURE
     if verb == "try-restart" and not service["active"]:
         return 0
+    if service.get("masked") and verb in ("start", "restart", "try-restart", "reload"):
+        ctx.error(f"Failed to {verb} {unit}.service: Unit {unit}.service is masked.")
+        return EXIT_FAILURE
     ctx.host.service_event(unit, "restart" if verb == "try-restart" else verb)
+    return 0
+
+
+def _mask(ctx, unit, quiet, now, verb):
+    """mask links the unit file to /dev/null so nothing starts it, enable included; unmask removes the link."""
+    service = ctx.host.services.get(unit)
+    if service is None:
+        ctx.error(f"Failed to {verb} unit: Unit file {unit}.service does not exist.")
+        return EXIT_FAILURE
+    if verb == "mask" and not service.get("masked"):
+        ctx.error(f"Created symlink {MASK_LINK.format(unit)} \u2192 /dev/null.")
+    elif verb == "unmask" and service.get("masked"):
+        ctx.error(f"Removed {MASK_LINK.format(unit)}.")
+    ctx.host.service_event(unit, verb)
+    if now and verb == "mask":
+        return _job(ctx, unit, quiet, False, "stop")
+    return 0
+
+
+def _poweroff(ctx):
+    """The machine shuts down: the command returns, then every session drops and SSH answers no more."""
+    ctx.host.power_off()
     return 0
 
 
@@ -90,6 +123,9 @@ def _enable(ctx, unit, quiet, now, verb):
     service = ctx.host.services.get(unit)
     if service is None:
         ctx.error(f"Failed to {verb} unit: Unit file {unit}.service does not exist.")
+        return EXIT_FAILURE
+    if service.get("masked") and verb == "enable":
+        ctx.error(f"Failed to enable unit: Unit file {MASK_LINK.format(unit)} is masked.")
         return EXIT_FAILURE
     link = f"/etc/systemd/system/multi-user.target.wants/{unit}.service"
     if verb == "enable" and not service["enabled"]:
@@ -128,9 +164,10 @@ def _is_enabled(ctx, unit, quiet, now, verb):
     if service is None:
         ctx.error(f"Failed to get unit file state for {unit}.service: No such file or directory")
         return EXIT_FAILURE
+    state = _file_state(service)
     if not quiet:
-        ctx.print("enabled" if service["enabled"] else "disabled")
-    return 0 if service["enabled"] else EXIT_FAILURE
+        ctx.print(state)
+    return 0 if state == "enabled" else EXIT_FAILURE
 
 
 def _bind(func, verb):
@@ -140,6 +177,7 @@ def _bind(func, verb):
 _HANDLERS = {
     **{v: _bind(_job, v) for v in ("start", "stop", "restart", "reload", "try-restart")},
     **{v: _bind(_enable, v) for v in ("enable", "disable")},
+    **{v: _bind(_mask, v) for v in ("mask", "unmask")},
     "status": _bind(_status, "status"),
     "is-active": _bind(_is_active, "is-active"),
     "is-enabled": _bind(_is_enabled, "is-enabled"),

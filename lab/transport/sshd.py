@@ -301,6 +301,7 @@ class HostFile(paramiko.SFTPHandle):
 def serve_connection(sock, host, host_key, authorized_keys, transports):
     """Run the SSH protocol on an accepted socket (called on its own thread)."""
     transport = LabTransport(sock)
+    transport.lab_host = host.name  # so a powered-off host's sessions can be dropped
     transports.append(transport)
     transport.add_server_key(host_key)
     transport.set_subsystem_handler("sftp", paramiko.SFTPServer, HostSFTP)

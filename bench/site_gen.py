@@ -54,6 +54,8 @@ def write_site(directory: Path, hosts: int, export_count: int, nodes: int, ovirt
     # Each converted node runs a VM that must migrate away (when another host can take it).
     model["vms"] = [{"name": f"vm{i}", "host": f"host{i}", "status": "up", "memory_mb": 4096,
                      "placement": "migratable", "origin": "ovirt"} for i in range(1, nodes + 1) if hosts > 1]
+    disk = model["disks"][0]  # each VM with a disk on the data domain, as the default model has them
+    model["disks"] = [{**disk, "name": f"{vm['name']}_Disk1", "vm": vm["name"]} for vm in model["vms"]]
     (directory / "model.yaml").write_text(yaml.safe_dump(model, sort_keys=False))
     data["ovirt"] = {"engine_model": "model.yaml", **ovirt}
     path = directory / "site.yaml"
@@ -95,5 +97,6 @@ def stack_settings(lab_info: dict, known_hosts: Path, hosts: int, export_count: 
                                   "caFile": lab_info["engine_api"]["ca_file"]}
     full_settings["originalEngineApi"] = {"url": lab_info["engine_api"]["url"], "caFile": lab_info["engine_api"]["ca_file"]}
     full_settings["hostedEngineNodes"] = hypervisors(hosts)[:nodes]
+    full_settings["haDrill"] = {"enabled": False}  # the critical path below has no drill in it
     full_settings["nodeTimeouts"] = {"maintenance": 120, "install": 120, "poll": 0.1}  # the lab runs ~20x faster than a site
     return full_settings

@@ -75,7 +75,7 @@ def break_site(data, tmp):
     model["networks"][0]["usages"] = ["management", "display"]  # 4: not a VM network
     model["networks"][0]["clusters"] = ["Production"]
     model["storage_domains"] = []                               # 11: no data domain
-    model["vms"] = []
+    model["vms"], model["disks"] = [], []                       # (the VMs' disks were on it)
     (tmp / "model.yaml").write_text(yaml.safe_dump(model, sort_keys=False))
     data["ovirt"] = {"engine_model": str(tmp / "model.yaml")}
     ship_appliance(deploy, "4.4.10")                            # 3: an appliance of Engine 4.4.10
@@ -86,6 +86,7 @@ def break_stack(settings):
     settings["hostedEngine"]["vm"]["staticCIDR"] = "198.51.100.60/24"  # 7: not the host's subnet
     settings.pop("storageExports")                              # 5: nothing will export/chown it
     settings["hostedEngineNodes"] = []                          # 11: no HA
+    settings["haDrill"] = {"enabled": False}                    # (the drill would need a node: a config error)
 
 
 EXPECTED_ERRORS = [

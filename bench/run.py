@@ -217,7 +217,10 @@ def bench_size(hosts: int, export_count: int, opts, work: Path, key: tuple[Path,
               "schedule_bound_s": site_gen.critical_path(nodes, hosts, opts.prep_delay, opts.deploy_seconds, delays,
                                                          prepare=prepare, parallel=PULUMI_DEFAULT_PARALLEL),
               "lab": {"prep_delay_s": opts.prep_delay, "deploy_seconds": opts.deploy_seconds, "engine_delays": delays}}
-    log = lambda text: print(f"[{tag}] {text}", flush=True)
+
+    def log(text):
+        print(f"[{tag}] {text}", flush=True)
+
     shape = (hosts, export_count, nodes, delays)
     trials = [_Trial(opts, work / tag / f"trial-{i}", site, key, pulumi_bin, ports, shape, result, log).run()
               for i in range(1, opts.repeat + 1)]

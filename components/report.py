@@ -6,7 +6,7 @@ It is rendered from one plain dict (`ReportData`), gathered either
 
 * in the program (`program_report`), exported as the stack output `report` (Markdown), or
 * from a stack's state (`from_state`: `pulumi stack export` + `pulumi stack output --json`), which is
-  what `./run report` writes to `.lab/report.md` and `.lab/report.html` (or `--out PATH`).
+  what `./run report` (cli/report.py) writes to `.lab/report.md` and `.lab/report.html` (or `--out PATH`).
 
 Secrets never enter it: only named plain fields are read, never whole inputs, and a value Pulumi keeps
 sealed (a secret) is dropped, not shown.
@@ -18,26 +18,15 @@ with what it read) come from
 holding a list of {"check", "result", "checks", "messages", "read"} (or an Output of one).
 Without them the report says preflight results are not available.
 
-The plan picture (`plan_graph`, `to_dot`, `to_svg`) draws the resources of `pulumi preview --json` (or
-of the state) with their dependencies, one column per tier, so it reads in the procedure's order.
-
-    python -m components.report report [--stack S] [--out FILE.md]   # .md and .html
-    python -m components.report graph  [--stack S] [--out FILE.svg]  # .svg and .dot, from a preview
+`./run report` (cli/report.py) writes it from the state; the plan picture is cli/plan.py.
 """
 
 from __future__ import annotations
 
-import argparse
 import html
-import json
-import os
-import subprocess
-import sys
 import time
 from datetime import datetime
-from pathlib import Path
 
-PROJECT_DIR = Path(__file__).resolve().parent.parent
 PREFLIGHT_ATTRIBUTE = "preflight_results"
 PREFLIGHT_OUTPUT = "preflight"
 PREFLIGHT_TYPE = "/ovirt:Preflight"  # the preflight's read resource, whose `results` the state keeps
@@ -50,6 +39,8 @@ STEP_KINDS = {
     "HostedEngineDeployment": (2, "6", "hosted-engine --deploy --restore-from-file"),
     "HostedEngineNode": (3, "8", "host reinstalled as a hosted-engine node"),
     "HighAvailabilityDrill": (4, "after 8", "the Engine VM moved once to another node, its host back in service"),
+    "MigrationEvidence": (5, "after 8", "the migration's logs and final node states archived beside the backup"),
+    "Decommission": (6, "end", "the original Engine machine retired: ovirt-engine masked (or powered off)"),
 }
 # Pulumi's mark for a sealed value in `stack export` and `stack output --json`.
 SECRET_SIG = "4dabf18193072939515e22adb298388d"
@@ -64,12 +55,12 @@ def _plain(value):
     return value
 
 
-def _kind(resource_type: str) -> str | None:
+def kind_of(resource_type: str) -> str | None:
     name = resource_type.rsplit(":", 1)[-1]
     return name if name in STEP_KINDS else None
 
 
-def _where(kind: str, props: dict, addresses: bool = True) -> tuple[str, str]:
+def where(kind: str, props: dict, addresses: bool = True) -> tuple[str, str]:
     """(hosts, what) for a step, from the few plain fields that say it."""
 
     def host(key):
@@ -89,13 +80,17 @@ def _where(kind: str, props: dict, addresses: bool = True) -> tuple[str, str]:
         return host("deployHost"), f"hosted-engine --deploy for {_plain(props.get('fqdn'))}"
     if kind == "HostedEngineNode":
         return host("connection"), f"{_plain(props.get('host'))}: maintenance, reinstall with DEPLOY, activate"
+    if kind == "MigrationEvidence":
+        return host("backupServer"), f"archive {_plain(props.get('location'))}"
+    if kind == "Decommission":
+        return host("engine"), f"ovirt-engine masked ({_plain(props.get('mode'))})"
     if kind == "HighAvailabilityDrill":
         return host("connection"), "the Engine VM's host to maintenance, the VM taken by another node, activate"
     return "?", ""
 
 
 def _step(name: str, kind: str, props: dict) -> dict:
-    hosts, what = _where(kind, props)
+    hosts, what = where(kind, props)
     tier, section, meaning = STEP_KINDS[kind]
     return {"name": name, "kind": kind, "section": section, "hosts": hosts, "what": what or meaning,
             "startedAt": _plain(props.get("startedAt")), "finishedAt": _plain(props.get("finishedAt")), "tier": tier}
@@ -112,7 +107,7 @@ def from_state(stack: str, export: dict, outputs: dict) -> dict:
     for resource in export.get("deployment", {}).get("resources", []):
         if resource.get("type", "").endswith(PREFLIGHT_TYPE) and PREFLIGHT_OUTPUT not in outputs:
             outputs[PREFLIGHT_OUTPUT] = resource.get("outputs", {}).get("results")  # read on the last preview or up
-        kind = _kind(resource.get("type", ""))
+        kind = kind_of(resource.get("type", ""))
         if kind:
             props = {**resource.get("inputs", {}), **resource.get("outputs", {})}
             steps.append(_step(resource["urn"].rsplit("::", 1)[-1], kind, props))
@@ -130,6 +125,8 @@ def _data(stack: str, steps: list[dict], outputs: dict) -> dict:
         "engineUrl": _plain(outputs.get("engineUrl")),
         "nodeScores": {k: _plain(v) for k, v in scores.items()},
         "haDrill": _plain(outputs.get("haDrill")),
+        "evidence": _plain(outputs.get("evidence")),
+        "originalEngine": _plain(outputs.get("originalEngine")),
     }
 
 
@@ -155,6 +152,13 @@ def program_report(migration, stack: str):
         if migration.drill:
             entries.append((migration.drill._name, "HighAvailabilityDrill",
                             {"connection": site.connection(m.deployment_host)}, migration.drill))
+        if migration.evidence:
+            entries.append((migration.evidence._name, "MigrationEvidence",
+                            {"backupServer": site.connection(m.backup_server),
+                             "location": migration.evidence_location}, migration.evidence))
+        if migration.decommission:
+            entries.append((migration.decommission._name, "Decommission",
+                            {"engine": site.connection(m.original_engine), "mode": m.decommission}, migration.decommission))
     timings = [pulumi.Output.all(getattr(r, "startedAt", None), getattr(r, "finishedAt", None)) for *_, r in entries]
     outputs = {}
     if migration.backup:
@@ -162,8 +166,7 @@ def program_report(migration, stack: str):
                               "engineVersion": migration.backup.engineVersion},
                    "engineUrl": migration.deployment.engineUrl,
                    "nodeScores": {h: n.score for h, n in zip(m.nodes, migration.nodes)}}
-        if migration.drill:
-            outputs["haDrill"] = migration.outputs()["haDrill"]
+        outputs.update({k: v for k, v in migration.outputs().items() if k in ("haDrill", "evidence", "originalEngine")})
     preflight = getattr(migration, PREFLIGHT_ATTRIBUTE, None)
     if preflight is not None:
         outputs[PREFLIGHT_OUTPUT] = preflight
@@ -206,7 +209,12 @@ def _sections(data: dict) -> list[tuple[str, list[str] | None, list[list[str]] |
               ["New Engine", data.get("engineUrl") or "not deployed"],
               ["Backup location", backup.get("location") or "no backup yet"],
               ["Backup SHA-256", backup.get("sha256") or "-"],
-              ["Backed-up Engine version", backup.get("engineVersion") or "-"]]
+              ["Backed-up Engine version", backup.get("engineVersion") or "-"],
+              ["Evidence archive", (data.get("evidence") or {}).get("location") or "not collected yet"],
+              ["Evidence SHA-256", (data.get("evidence") or {}).get("sha256") or "-"],
+              ["Original Engine machine", {"masked": "decommissioned: ovirt-engine masked",
+                                           "powered-off": "decommissioned: ovirt-engine masked, powered off"}.get(
+                  data.get("originalEngine") or "", "not decommissioned (ovirt-engine stopped and disabled)")]]
     scores = [[h, str(s) if s is not None else "-", "ok" if isinstance(s, (int, float)) and s > 0 else "NOT READY"]
               for h, s in (data.get("nodeScores") or {}).items()] or "No hosted-engine nodes in this stack."
     drill = data.get("haDrill")
@@ -259,124 +267,3 @@ def to_html(data: dict) -> str:
         parts.append("</table>")
     parts.append(f"<p>Generated {e(time.strftime('%Y-%m-%d %H:%M:%S UTC', time.gmtime()))}.</p></body></html>")
     return "\n".join(parts) + "\n"
-
-
-# ---- the plan as a picture -------------------------------------------------------------------------
-
-def plan_graph(resources: list[dict]) -> dict:
-    """{"nodes": [{id, label, kind, hosts, tier}], "edges": [(from, to)]} from preview steps' newState or state resources."""
-    nodes, urns = [], {}
-    for res in resources:
-        kind = _kind(res.get("type", ""))
-        if not kind:
-            continue
-        name = res["urn"].rsplit("::", 1)[-1]
-        hosts, what = _where(kind, res.get("inputs", {}), addresses=False)
-        urns[res["urn"]] = name
-        nodes.append({"id": name, "kind": kind, "hosts": hosts, "what": what, "deps": res.get("dependencies") or []})
-    edges = [(urns[d], n["id"]) for n in nodes for d in n["deps"] if d in urns]
-    tier = {}
-    for n in nodes:  # resources come in dependency order, so one pass gives each its longest path
-        tier[n["id"]] = max([tier[a] + 1 for a, b in edges if b == n["id"] and a in tier], default=0)
-    for n in nodes:
-        n["tier"] = tier[n["id"]]
-        del n["deps"]
-    return {"nodes": nodes, "edges": edges}
-
-
-def to_dot(graph: dict, title: str = "plan") -> str:
-    q = json.dumps
-    lines = [f"digraph {q(title)} {{", "  rankdir=LR;", "  node [shape=box, style=rounded];"]
-    for n in graph["nodes"]:
-        lines.append(f"  {q(n['id'])} [label={q(n['kind'] + chr(10) + n['id'] + chr(10) + n['hosts'])}];")
-    lines += [f"  {q(a)} -> {q(b)};" for a, b in graph["edges"]]
-    return "\n".join(lines + ["}"]) + "\n"
-
-
-COLOURS = {"StorageExport": "#dbeafe", "MultipathOverride": "#e0e7ff", "EngineBackup": "#fef3c7",
-           "HostedEngineDeployment": "#dcfce7", "HostedEngineNode": "#fce7f3", "HighAvailabilityDrill": "#e0e7ff"}
-
-
-def to_svg(graph: dict, title: str = "plan") -> str:
-    """A left-to-right picture: one column per tier (what can run together), arrows for dependencies."""
-    e = html.escape
-    width, height, gap_x, gap_y, margin, top = 330, 62, 60, 18, 20, 50
-    columns: dict[int, list[dict]] = {}
-    for n in graph["nodes"]:
-        columns.setdefault(n["tier"], []).append(n)
-    pos = {}
-    for t, column in columns.items():
-        for i, n in enumerate(column):
-            pos[n["id"]] = (margin + t * (width + gap_x), top + i * (height + gap_y))
-    total_w = margin * 2 + max(len(columns), 1) * (width + gap_x) - gap_x
-    total_h = top + margin + max((len(c) for c in columns.values()), default=1) * (height + gap_y) - gap_y
-    out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{total_w}" height="{total_h}" '
-           f'viewBox="0 0 {total_w} {total_h}" font-family="sans-serif" font-size="12">',
-           '<defs><marker id="arrow" viewBox="0 0 10 10" refX="10" refY="5" markerWidth="8" markerHeight="8" '
-           'orient="auto-start-reverse"><path d="M 0 0 L 10 5 L 0 10 z" fill="#555"/></marker></defs>',
-           f'<rect width="100%" height="100%" fill="white"/>',
-           f'<text x="{margin}" y="28" font-size="16" font-weight="bold">{e(title)}</text>']
-    for a, b in graph["edges"]:
-        (x1, y1), (x2, y2) = pos[a], pos[b]
-        out.append(f'<path d="M {x1 + width} {y1 + height / 2} C {x1 + width + gap_x / 2} {y1 + height / 2}, '
-                   f'{x2 - gap_x / 2} {y2 + height / 2}, {x2} {y2 + height / 2}" fill="none" stroke="#555" '
-                   f'marker-end="url(#arrow)"/>')
-    for n in graph["nodes"]:
-        x, y = pos[n["id"]]
-        out.append(f'<g><title>{e(n["what"])}</title>'
-                   f'<rect x="{x}" y="{y}" width="{width}" height="{height}" rx="8" fill="{COLOURS[n["kind"]]}" stroke="#333"/>'
-                   f'<text x="{x + 10}" y="{y + 18}" font-weight="bold">{e(n["kind"])} ({STEP_KINDS[n["kind"]][1]})</text>'
-                   f'<text x="{x + 10}" y="{y + 35}">{e(n["id"])}</text>'
-                   f'<text x="{x + 10}" y="{y + 52}" fill="#555">on {e(n["hosts"])}</text></g>')
-    return "\n".join(out + ["</svg>"]) + "\n"
-
-
-# ---- the command line ------------------------------------------------------------------------------
-
-def pulumi_json(*args: str, cwd: Path = PROJECT_DIR) -> dict:
-    done = subprocess.run(["pulumi", *args], cwd=cwd, capture_output=True, text=True)
-    if done.returncode != 0 and not done.stdout.strip().startswith("{"):
-        raise SystemExit(f"pulumi {' '.join(args)} failed:\n{done.stderr.strip()}")
-    return json.loads(done.stdout or "{}")
-
-
-def write_report(stack: str, out: Path, cwd: Path = PROJECT_DIR) -> tuple[Path, Path]:
-    data = from_state(stack, pulumi_json("stack", "export", "--stack", stack, cwd=cwd),
-                      pulumi_json("stack", "output", "--json", "--stack", stack, cwd=cwd))
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(to_markdown(data))
-    html_path = out.with_suffix(".html")
-    html_path.write_text(to_html(data))
-    return out, html_path
-
-
-def write_graph(stack: str, out: Path, cwd: Path = PROJECT_DIR) -> tuple[Path, Path]:
-    preview = pulumi_json("preview", "--json", "--stack", stack, cwd=cwd)
-    resources = [s["newState"] for s in preview.get("steps", []) if s.get("newState")]
-    if not any(_kind(r.get("type", "")) for r in resources):
-        raise SystemExit(f"the preview of {stack} planned nothing:\n{json.dumps(preview.get('diagnostics', ''))}")
-    graph = plan_graph(resources)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(to_svg(graph, f"Migration plan: site {stack}"))
-    dot = out.with_suffix(".dot")
-    dot.write_text(to_dot(graph, f"plan-{stack}"))
-    return out, dot
-
-
-def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="./run report", description=__doc__.split("\n\n")[0])
-    parser.add_argument("what", choices=("report", "graph"))
-    parser.add_argument("--stack", default=os.environ.get("PULUMI_STACK", "lab"))
-    parser.add_argument("--out", type=Path)
-    args = parser.parse_args(argv)
-    if args.what == "report":
-        paths = write_report(args.stack, args.out or PROJECT_DIR / ".lab" / "report.md")
-    else:
-        paths = write_graph(args.stack, args.out or PROJECT_DIR / "docs" / f"{args.stack}-plan.svg")
-    for path in paths:
-        print(f"wrote {path}")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -7,6 +7,7 @@ One ovirtsdk4 connection per Engine per provider process, TLS verified against t
 from __future__ import annotations
 
 import hashlib
+import math
 import os
 import tempfile
 import threading
@@ -16,6 +17,9 @@ from pathlib import Path
 
 import ovirtsdk4
 import ovirtsdk4.types as types
+
+from providers.progress import say
+from providers.retry import RetryPolicy
 
 
 class EngineWaitTimeout(Exception):
@@ -46,12 +50,11 @@ def _ca_file(ca_pem: str) -> str:
     return str(path)
 
 
-# Transient Engine failures (5xx answers, timeouts, refused connections) are retried with exponential
-# backoff for GETs only: an action (POST) is never sent twice. OVIRT_SHE_ENGINE_ATTEMPTS (4 tries),
-# OVIRT_SHE_ENGINE_FIRST_DELAY (0.5 s, doubling) and OVIRT_SHE_ENGINE_API_TIMEOUT (60 s per request,
-# the SDK's `timeout`) change the defaults.
-ATTEMPTS = int(os.environ.get("OVIRT_SHE_ENGINE_ATTEMPTS") or 4)
-FIRST_DELAY = float(os.environ.get("OVIRT_SHE_ENGINE_FIRST_DELAY") or 0.5)
+# Transient Engine failures (5xx answers, timeouts, refused connections) are retried with the transports' one
+# policy for GETs only: an action (POST) is never sent twice. OVIRT_SHE_ENGINE_ATTEMPTS (4 tries),
+# OVIRT_SHE_ENGINE_FIRST_DELAY (0.5 s, doubling) and OVIRT_SHE_ENGINE_API_TIMEOUT (60 s per request, the
+# SDK's `timeout`) change the defaults. There is no overall limit: each try is bounded by that timeout.
+RETRY = RetryPolicy.from_env("OVIRT_SHE_ENGINE_", RetryPolicy(attempts=4, total_seconds=math.inf))
 REQUEST_TIMEOUT = int(os.environ.get("OVIRT_SHE_ENGINE_API_TIMEOUT") or 60)
 
 
@@ -69,7 +72,7 @@ class _RetryingConnection(ovirtsdk4.Connection):
         request = context[3]
         if request.method != "GET":
             return super().wait(context, failed_auth)
-        delay, attempt = FIRST_DELAY, 1
+        pauses, attempt = RETRY.pauses(), 1
         while True:
             try:
                 response = super().wait(context, failed_auth)
@@ -82,14 +85,15 @@ class _RetryingConnection(ovirtsdk4.Connection):
                     raise
                 reason, code = str(err), None
                 self._forget(context)
-            if attempt >= ATTEMPTS:
+            pause = next(pauses, None)
+            if pause is None:
                 raise ovirtsdk4.Error(
                     f"the Engine API at {self.url} did not answer GET {request.path} after {attempt} attempts "
                     f"(last: {reason}). Check that the Engine is up (`systemctl status ovirt-engine` on its "
                     f"machine, or `hosted-engine --vm-status` for a self-hosted one), then run `pulumi up` again.",
                     code=code)
-            time.sleep(delay)
-            delay, attempt = delay * 2, attempt + 1
+            time.sleep(pause)
+            attempt += 1
             context = self.send(request)
 
     def _forget(self, context):
@@ -152,11 +156,16 @@ def non_migratable_vms_named(detail: str) -> list[str]:
     return [name.strip() for name in names.split(",") if name.strip()]
 
 
+WAIT_NOTICE = 30.0  # seconds between a long wait's notices
+
+
 def wait_for(fetch, done, what: str, timeout: float, interval: float = 1.0):
     """Polls fetch() until done(value) holds; returns that value or raises saying what never happened.
 
-    A transient Engine failure while polling (5xx, timeout) is polled through until the deadline."""
-    deadline = time.monotonic() + timeout
+    A transient Engine failure while polling (5xx, timeout) is polled through until the deadline. A wait
+    that lasts says under its resource what it waits for and since when, every WAIT_NOTICE seconds."""
+    started, since = time.monotonic(), time.strftime("%H:%M:%S", time.localtime())
+    deadline, notice = started + timeout, started + WAIT_NOTICE
     while True:
         try:
             value = fetch()
@@ -166,6 +175,10 @@ def wait_for(fetch, done, what: str, timeout: float, interval: float = 1.0):
         else:
             if done(value):
                 return value
-        if time.monotonic() >= deadline:
+        now = time.monotonic()
+        if now >= deadline:
             raise EngineWaitTimeout(f"timed out after {timeout:.0f}s waiting for {what}")
+        if now >= notice:
+            say(f"waiting for {what} since {since} ({now - started:.0f}s of {timeout:.0f}s)", ephemeral=True)
+            notice = now + WAIT_NOTICE
         time.sleep(interval)

@@ -15,29 +15,19 @@ from __future__ import annotations
 import posixpath
 import tarfile
 import time
+from dataclasses import dataclass
 
 import pulumi
-from pulumi.dynamic import CheckFailure, CheckResult, CreateResult, DiffResult, ReadResult, Resource, ResourceProvider
+from pulumi.dynamic import CheckFailure, CheckResult, CreateResult, ReadResult, Resource, ResourceProvider
 
-from providers import host_facts, remote_job
+from providers import base, host_facts, remote_job
+from providers.errors import StepError
 from providers.hosted_engine_deployment import DEPLOY, deployed
-from providers.ssh import Connection, Host, RemoteCommandError, connect, copy_file, sha256_of
-from providers.timing import TIMING_OUTPUTS, timed
+from providers.ssh import Connection, RemoteCommandError, copy_file, sha256_of
+from providers.timing import timed
 
 UPDATE, SETUP, BACKUP = (remote_job.Job(f"ovirt-she-{step}") for step in ("engine-update", "engine-setup", "engine-backup"))
 JOBS = (UPDATE, SETUP, BACKUP)
-
-
-class BackupError(Exception):
-    """The backup cannot be taken or trusted; the message says why and what to do."""
-
-
-def _engine(props: dict) -> Connection:
-    return connect(Host.from_props(props["engine"]), props["privateKey"])
-
-
-def _backup_server(props: dict) -> Connection:
-    return connect(Host.from_props(props["backupServer"]), props["privateKey"])
 
 
 def paths(props: dict) -> dict:
@@ -56,37 +46,69 @@ def _job(props: dict, engine: Connection, job: remote_job.Job, argv: list[str]) 
     ended = remote_job.run(engine, job, argv, props.get("pollInterval", 2), remote_job.progress(engine.host.name))
     if not ended.succeeded:
         remote_job.clear(engine, job, ended.state)
-        raise BackupError(
-            f"{engine.host.name}: `{' '.join(argv)}` failed ({ended.how}):\n{ended.last_lines()}\n"
-            f"Its whole output is {job.output_file} on {engine.host.name}. Fix the cause there, then run "
-            f"`pulumi up` again."
-        )
+        raise StepError(engine.host.name, f"failed ({ended.how})",
+                        f"Its whole output is {job.output_file} on {engine.host.name}. Fix the cause there, then run "
+                        f"`pulumi up` again.", command=" ".join(argv), output=ended.last_lines())
 
 
-def _bring_up_to_date(props: dict, engine: Connection, units: dict) -> None:
-    """Procedure 4: update the setup packages and run engine-setup, only if allowed and needed. A killed
-    run's update is followed to its end and engine-setup still runs after it: once the setup packages are
-    updated, engine-upgrade-check no longer says that the Engine itself is behind."""
-    if not remote_job.loaded(units[UPDATE]) and not remote_job.loaded(units[SETUP]):
-        check = engine.run("engine-upgrade-check", check=False)
-        if check.exit_status == host_facts.NO_UPGRADE:
-            return
-        if check.exit_status != host_facts.UPGRADE_AVAILABLE:
-            raise RemoteCommandError(props["engine"]["name"], "engine-upgrade-check", check)
+@dataclass(frozen=True)
+class Facts:
+    """What the Engine machine shows before anything is done: each job's unit (a killed run's, running or
+    ended), engine-upgrade-check's exit status, and whether a backup a killed run took is there with the
+    Engine stopped. The last two are read only when no unit is loaded (None otherwise)."""
+
+    units: dict
+    upgrade_check: int | None = None
+    taken_before: bool | None = None
+
+    def loaded(self, job: remote_job.Job) -> bool:
+        return remote_job.loaded(self.units.get(job.unit, {}))
+
+
+def plan(facts: Facts, props: dict) -> list[str]:
+    """The steps left, in the procedure's order (update, setup, stop, backup, copy). A killed run's unit is
+    followed to its end and engine-setup still runs after its update: once the setup packages are updated,
+    engine-upgrade-check no longer says that the Engine itself is behind."""
+    adopted = facts.loaded(BACKUP)
+    steps = [] if adopted or facts.taken_before else _update_steps(facts, props)
+    return steps + ["stop"] + ([] if facts.taken_before else ["backup"]) + ["copy"]
+
+
+def _update_steps(facts: Facts, props: dict) -> list[str]:
+    """Procedure 4: update the setup packages and run engine-setup, only if allowed and needed."""
+    if not (facts.loaded(UPDATE) or facts.loaded(SETUP)):
+        if facts.upgrade_check == host_facts.NO_UPGRADE:
+            return []
         if not props["allowEngineUpdate"]:
-            raise BackupError(
-                f"{props['engine']['name']}: engine-upgrade-check says an update is available. The backup's Engine "
-                f"version must match the new Engine's: update the original Engine first (procedure 4: "
-                f"`yum update ovirt\\*setup\\*`, `engine-setup`), or set `backup.allowEngineUpdate: true` to let "
-                f"`pulumi up` do it. Nothing was changed."
+            raise StepError(
+                props["engine"]["name"], "engine-upgrade-check says an update is available",
+                "The backup's Engine version must match the new Engine's: update the original Engine first "
+                "(procedure 4: `yum update ovirt\\*setup\\*`, `engine-setup`), or set `backup.allowEngineUpdate: "
+                "true` to let `pulumi up` do it. Nothing was changed."
             )
-    if not remote_job.loaded(units[SETUP]):
-        _job(props, engine, UPDATE, ["yum", "update", "-y", "ovirt*setup*"])
-    _job(props, engine, SETUP, ["engine-setup", "--accept-defaults"])
+    return (["setup"] if facts.loaded(SETUP) else ["update", "setup"])
+
+
+def gather(props: dict, engine: Connection) -> Facts:
+    """Reads what plan() needs, in the order it decides: the units first, the rest only when none is loaded."""
+    facts = Facts({job.unit: remote_job.state(engine, job) for job in JOBS})
+    if any(facts.loaded(job) for job in JOBS):
+        return facts
+    taken = sha256_of(engine, paths(props)["engineFile"]) is not None and not _engine_active(engine)
+    if taken:
+        return Facts(facts.units, taken_before=True)
+    check = engine.run("engine-upgrade-check", check=False)
+    if check.exit_status not in (host_facts.NO_UPGRADE, host_facts.UPGRADE_AVAILABLE):
+        raise RemoteCommandError(props["engine"]["name"], "engine-upgrade-check", check)
+    return Facts(facts.units, upgrade_check=check.exit_status, taken_before=False)
+
+
+def _engine_active(engine: Connection) -> bool:
+    return engine.run("systemctl", "is-active", "ovirt-engine", check=False).exit_status == 0
 
 
 def _stop_original_engine(engine: Connection) -> None:
-    if engine.run("systemctl", "is-active", "ovirt-engine", check=False).exit_status == 0:
+    if _engine_active(engine):
         engine.run("systemctl", "stop", "ovirt-engine")
     if engine.run("systemctl", "is-enabled", "ovirt-engine", check=False).exit_status == 0:
         engine.run("systemctl", "disable", "ovirt-engine")
@@ -99,37 +121,41 @@ def _take_backup(props: dict, engine: Connection) -> None:
                                  f"--log={where['engineLog']}"])
 
 
-def _taken_before(props: dict, engine: Connection, units: dict) -> bool:
-    """A backup a killed run wrote and saw to its end after stopping the Engine (its unit already
-    cleared) is still current."""
-    return not any(remote_job.loaded(u) for u in units.values()) and \
-        sha256_of(engine, paths(props)["engineFile"]) is not None and \
-        engine.run("systemctl", "is-active", "ovirt-engine", check=False).exit_status != 0
-
-
-def engine_version(archive) -> str:
-    """The Engine version engine-backup recorded in the archive's `version` member; the archive (a file
-    object) is read as a stream, so its size does not matter."""
+def engine_version(archive) -> str | None:
+    """The Engine version engine-backup recorded in the archive's `version` member, None without one; the
+    archive (a file object) is read as a stream, so its size does not matter."""
     with tarfile.open(fileobj=archive, mode="r|*") as tar:
         for member in tar:
             if member.name.lstrip("./") == "version":
                 return tar.extractfile(member).read().decode().strip()
-    raise BackupError("the backup archive has no `version` member: it is not an engine-backup archive")
+    return None
+
+
+def _recorded_version(props: dict):
+    """Reads the copy's Engine version; an archive without one was not written by engine-backup."""
+    def examine(archive) -> str:
+        found = engine_version(archive)
+        if found is None:
+            raise StepError(props["engine"]["name"], f"{paths(props)['engineFile']} has no `version` member: it is "
+                            f"not an engine-backup archive", "Check what wrote it and remove it, then run `pulumi up` "
+                            "again.")
+        return found
+    return examine
 
 
 def _copy_off_and_verify(props: dict, engine: Connection) -> dict:
-    where, server = paths(props), _backup_server(props)
+    where, server = paths(props), base.ssh_host(props, "backupServer")
     server.run("mkdir", "-p", props["directory"])
     on_engine = sha256_of(engine, where["engineFile"])
-    copied = copy_file(engine, where["engineFile"], server, where["file"], examine=engine_version)
+    copied = copy_file(engine, where["engineFile"], server, where["file"], examine=_recorded_version(props))
     sha, size = copied.sha256, copied.size
     copy_file(engine, where["engineLog"], server, where["log"])
     on_server = sha256_of(server, where["file"])
     if not (on_engine == sha == on_server):
-        raise BackupError(
-            f"the backup's checksum differs between {props['engine']['name']} ({on_engine}), the copy ({sha}) and "
-            f"{props['backupServer']['name']} ({on_server}): the copy is damaged. Check the disks and network, "
-            f"then run `pulumi up` again."
+        raise StepError(
+            props["backupServer"]["name"], f"the backup's checksum differs between {props['engine']['name']} "
+            f"({on_engine}), the copy ({sha}) and {props['backupServer']['name']} ({on_server}): the copy is damaged",
+            "Check the disks and network, then run `pulumi up` again."
         )
     return {
         "location": f"{props['backupServer']['name']}:{where['file']}",
@@ -144,15 +170,15 @@ def _copy_off_and_verify(props: dict, engine: Connection) -> dict:
 def _refuse_while_a_new_engine_stands(props: dict) -> None:
     if not props.get("deploymentHost"):
         return
-    deploy = connect(Host.from_props(props["deploymentHost"]), props["privateKey"])
+    deploy = base.ssh_host(props, "deploymentHost")
     under_way = remote_job.running(remote_job.state(deploy, DEPLOY))
     if not (under_way or deployed(deploy)):
         return
     name, original = deploy.host.name, props["engine"]["name"]
-    raise BackupError(
-        f"not starting the original Engine on {original}: the new self-hosted Engine "
+    raise StepError(
+        original, f"not starting the original Engine: the new self-hosted Engine "
         f"{'is being deployed' if under_way else 'is deployed'} on {name}, and two Engines must never manage the "
-        f"same hosts. Nothing was changed. To keep the new Engine, leave this resource in the stack (or "
+        f"same hosts", f"Nothing was changed. To keep the new Engine, leave this resource in the stack (or "
         f"`pulumi state delete` it to forget the backup). To go back to the original Engine on purpose, first "
         f"retire the new one on {name} (`hosted-engine --set-maintenance --mode=global`, "
         f"`hosted-engine --vm-shutdown`, then `ovirt-hosted-engine-cleanup`), then run `pulumi destroy` again."
@@ -169,39 +195,39 @@ class EngineBackupProvider(ResourceProvider):
         return CheckResult(news, failures)
 
     def diff(self, _id, olds, news):
-        keys = ("fileName", "directory", "engineDirectory")
-        replaces = [k for k in keys if olds.get(k) != news.get(k)]
-        replaces += [k for k in ("engine", "backupServer") if olds.get(k, {}).get("name") != news.get(k, {}).get("name")]
-        return DiffResult(changes=bool(replaces), replaces=replaces, delete_before_replace=False)
+        hosts = [("engine", base.name_of), ("backupServer", base.name_of)]
+        return base.diff(olds, news, replace=["fileName", "directory", "engineDirectory", *hosts],
+                         delete_before_replace=False)
 
     @timed
     def create(self, props):
         """Each long step is found again if a killed run left it (running or ended), never started twice,
         and the backup is copied only once engine-backup has ended."""
-        engine = _engine(props)
-        units = {job: remote_job.state(engine, job) for job in JOBS}
-        adopted = remote_job.loaded(units[BACKUP])
-        taken = not adopted and _taken_before(props, engine, units)
-        if not (adopted or taken):
-            _bring_up_to_date(props, engine, units)
-        _stop_original_engine(engine)  # before the backup starts: nothing changes after it
-        if not taken:
-            _take_backup(props, engine)
-        outs = _copy_off_and_verify(props, engine)
+        engine = base.ssh_host(props, "engine")
+        steps = {
+            "update": lambda: _job(props, engine, UPDATE, ["yum", "update", "-y", "ovirt*setup*"]),
+            "setup": lambda: _job(props, engine, SETUP, ["engine-setup", "--accept-defaults"]),
+            "stop": lambda: _stop_original_engine(engine),  # before the backup starts: nothing changes after it
+            "backup": lambda: _take_backup(props, engine),
+            "copy": lambda: outs.update(_copy_off_and_verify(props, engine)),
+        }
+        outs = {}
+        for step in plan(gather(props, engine), props):
+            steps[step]()
         for job in JOBS:
             remote_job.clear(engine, job)
         return CreateResult(outs["location"], {**props, **outs})
 
     def read(self, id_, props):
-        server = _backup_server(props)
+        server = base.ssh_host(props, "backupServer")
         actual = sha256_of(server, paths(props)["file"])
         if actual is None:
             return ReadResult(None, {})
         if props.get("sha256") and actual != props["sha256"]:
-            raise BackupError(
-                f"the backup {props['location']} no longer matches its checksum (was {props['sha256']}, now {actual}): "
-                f"it was changed or damaged. Put the good copy back; to take a new backup instead, remove this "
-                f"resource from the state (`pulumi state delete`) and run `pulumi up`."
+            raise StepError(
+                props["backupServer"]["name"], f"the backup {props['location']} no longer matches its checksum (was "
+                f"{props['sha256']}, now {actual}): it was changed or damaged", "Put the good copy back; to take a new "
+                "backup instead, remove this resource from the state (`pulumi state delete`) and run `pulumi up`."
             )
         return ReadResult(id_, props)
 
@@ -209,7 +235,7 @@ class EngineBackupProvider(ResourceProvider):
         """The way back to the original Engine: enabled and started again; the backup files stay. Refused
         while a new Engine is deployed or being deployed: two Engines must never manage the same hosts."""
         _refuse_while_a_new_engine_stands(props)
-        engine = _engine(props)
+        engine = base.ssh_host(props, "engine")
         engine.run("systemctl", "enable", "ovirt-engine")
         engine.run("systemctl", "start", "ovirt-engine")
 
@@ -225,11 +251,10 @@ class EngineBackup(Resource, module="ovirt", name="EngineBackup"):
     def __init__(self, name: str, *, engine: dict, backup_server: dict, deployment_host: dict, private_key, file_name: str,
                  directory: str, engine_directory: str, allow_engine_update: bool, poll_interval: float = 2,
                  opts=None):
-        props = {
-            "engine": engine, "backupServer": backup_server, "deploymentHost": deployment_host, "privateKey": private_key, "fileName": file_name,
-            "directory": directory, "engineDirectory": engine_directory, "allowEngineUpdate": allow_engine_update,
-            "pollInterval": poll_interval,
-            "location": None, "logLocation": None, "size": None, "sha256": None, "engineVersion": None, "takenAt": None, **TIMING_OUTPUTS,
+        inputs = {
+            "engine": engine, "backupServer": backup_server, "deploymentHost": deployment_host,
+            "privateKey": private_key, "fileName": file_name, "directory": directory,
+            "engineDirectory": engine_directory, "allowEngineUpdate": allow_engine_update, "pollInterval": poll_interval,
         }
-        opts = pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(additional_secret_outputs=["privateKey"]))
-        super().__init__(EngineBackupProvider(), name, props, opts)
+        outputs = ("location", "logLocation", "size", "sha256", "engineVersion", "takenAt")
+        super().__init__(EngineBackupProvider(), name, base.properties(inputs, outputs), base.options(opts, ["privateKey"]))

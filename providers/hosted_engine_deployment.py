@@ -16,18 +16,18 @@ protects it, and the README says how to retire it on purpose.
 from __future__ import annotations
 
 import hashlib
-import json
 import posixpath
 import re
 import time
 
 import ovirtsdk4
 import pulumi
-from pulumi.dynamic import CheckFailure, CheckResult, CreateResult, DiffResult, ReadResult, Resource, ResourceProvider
+from pulumi.dynamic import CheckFailure, CheckResult, CreateResult, ReadResult, Resource, ResourceProvider
 
-from providers import engine_api, remote_job
+from providers import base, remote_job
+from providers.errors import StepError
 from providers.ssh import Connection, Host, connect, copy_file
-from providers.timing import TIMING_OUTPUTS, timed
+from providers.timing import timed
 
 SETUP_PACKAGE = "ovirt-hosted-engine-setup"
 DEPLOY = remote_job.Job("ovirt-she-hosted-engine-deploy", "/var/log/ovirt-she-migration/hosted-engine-deploy.log")
@@ -40,10 +40,6 @@ KNOWN_HOSTS_NOTE = (
     "the deployment changed the Engine's SSH host key: remove the original Engine's entry for {fqdn} from "
     "~/.ssh/known_hosts on every client machine that reached it, and trust the new key: {key}"
 )
-
-
-class DeploymentError(Exception):
-    """The deployment cannot go ahead; the message says why and what to do."""
 
 
 def _typed(value) -> str:
@@ -134,10 +130,6 @@ def answer_file(values: dict) -> str:
     return "[environment:default]\n" + "".join(f"{key}={_typed(value)}\n" for key, value in sorted(values.items()))
 
 
-def _deploy_host(props: dict) -> Connection:
-    return connect(Host.from_props(props["deployHost"]), props["privateKey"])
-
-
 HE_CONF = "/etc/ovirt-hosted-engine/hosted-engine.conf"
 
 
@@ -147,23 +139,32 @@ def deployed(deploy: Connection) -> bool:
     return deploy.run("test", "-s", HE_CONF, check=False).exit_status == 0
 
 
+def setup_package_commands(host: str, installed: bool, ovirt_node: bool) -> list[tuple]:
+    """What installs ovirt-hosted-engine-setup where it is missing; an oVirt Node gets it only with its image."""
+    if installed:
+        return []
+    if ovirt_node:
+        raise StepError(host, f"it is an oVirt Node without {SETUP_PACKAGE}", "Reinstall the node image.")
+    return [("dnf", "install", "-y", SETUP_PACKAGE)]
+
+
 def _ensure_setup_package(deploy: Connection) -> None:
-    if deploy.run("rpm", "-q", SETUP_PACKAGE, check=False).exit_status == 0:
-        return
-    if deploy.run("nodectl", "check", check=False).exit_status == 0:
-        raise DeploymentError(f"{deploy.host.name} is an oVirt Node without {SETUP_PACKAGE}: reinstall the node image")
-    deploy.run("dnf", "install", "-y", SETUP_PACKAGE)
+    installed = deploy.run("rpm", "-q", SETUP_PACKAGE, check=False).exit_status == 0
+    ovirt_node = not installed and deploy.run("nodectl", "check", check=False).exit_status == 0
+    for command in setup_package_commands(deploy.host.name, installed, ovirt_node):
+        deploy.run(*command)
 
 
 def _fetch_backup(props: dict, deploy: Connection) -> str:
-    server = connect(Host.from_props(props["backupServer"]), props["privateKey"])
+    server = base.ssh_host(props, "backupServer")
     target = posixpath.join(props["backupDirectory"], posixpath.basename(props["backupFile"]))
     deploy.run("mkdir", "-p", props["backupDirectory"])
     copied = copy_file(server, props["backupFile"], deploy, target)
     if copied.sha256 != props["backupSha256"]:
-        raise DeploymentError(
-            f"the backup copied from {props['backupServer']['name']}:{props['backupFile']} has sha256 {copied.sha256}, "
-            f"not the {props['backupSha256']} recorded when it was taken: it is damaged. Nothing was deployed."
+        raise StepError(
+            deploy.host.name, f"the backup copied from {props['backupServer']['name']}:{props['backupFile']} has sha256 "
+            f"{copied.sha256}, not the {props['backupSha256']} recorded when it was taken: it is damaged",
+            "Nothing was deployed. Put the good copy back on the backup server, then run `pulumi up` again."
         )
     return target
 
@@ -191,11 +192,11 @@ def _watch(props: dict, deploy: Connection):
         if paused:
             _refuse_a_pause(deploy, seen, paused[-1])
         if time.monotonic() > deadline:
-            raise DeploymentError(
-                f"`hosted-engine --deploy` still runs on {deploy.host.name} after {props['deployTimeout']}s "
-                f"(`hostedEngine.deployTimeout`). It goes on: follow it with `tail -f {DEPLOY.output_file}`, and run "
+            raise StepError(
+                deploy.host.name, f"still runs after {props['deployTimeout']}s (`hostedEngine.deployTimeout`)",
+                f"It goes on: follow it with `tail -f {DEPLOY.output_file}`, and run "
                 f"`pulumi up` again to follow it to its end; to give it up, `systemctl stop {DEPLOY.unit}` and "
-                f"`ovirt-hosted-engine-cleanup` on {deploy.host.name}."
+                f"`ovirt-hosted-engine-cleanup` on {deploy.host.name}.", command="hosted-engine --deploy"
             )
     return watch
 
@@ -206,43 +207,56 @@ def _refuse_a_pause(deploy: Connection, seen: list[str], at: int) -> None:
     if deploy.run("test", "-e", lock, check=False).exit_status != 0:
         return
     why = "\n".join(seen[max(0, at - 12):at])
-    raise DeploymentError(
-        f"`hosted-engine --deploy` on {deploy.host.name} paused after a failed step and waits up to 24 hours:\n{why}\n"
+    raise StepError(
+        deploy.host.name, "paused after a failed step and waits up to 24 hours",
         f"Either fix it as said above (the bootstrap Engine VM is reachable from {deploy.host.name}), remove "
         f"{lock} on {deploy.host.name} to let the deploy go on, and run `pulumi up` again to follow it; or "
         f"give it up: `systemctl stop {DEPLOY.unit}`, then `ovirt-hosted-engine-cleanup` on {deploy.host.name}, "
-        f"fix the cause and run `pulumi up` again. Logs: {SETUP_LOGS} on {deploy.host.name}."
+        f"fix the cause and run `pulumi up` again. Logs: {SETUP_LOGS} on {deploy.host.name}.",
+        command="hosted-engine --deploy", output=why
     )
 
 
-def _deploy(props: dict, deploy: Connection, unit: dict) -> None:
-    """Starts the deploy as a transient service (where the procedure uses tmux) unless its unit already runs
-    or ran (a killed `pulumi up` leaves it going), then follows it to its end; the answer file (it holds
-    passwords) goes when the deploy is over, whatever its result."""
-    if not remote_job.loaded(unit):
-        _ensure_setup_package(deploy)
-        remote_job.start(deploy, DEPLOY, _write_answers(props, deploy))
+def plan(unit: dict, is_deployed: bool | None) -> list[str]:
+    """The deploy's steps: a unit a killed `pulumi up` left (running or ended) is followed, never started again;
+    a host where hosted-engine is deployed is adopted as it is (`is_deployed` is read only when no unit is
+    loaded); otherwise the setup package, the deploy started as a transient service (where the procedure uses
+    tmux), and followed to its end."""
+    if remote_job.loaded(unit):
+        return ["follow"]
+    return [] if is_deployed else ["setup-package", "start", "follow"]
+
+
+def _follow(props: dict, deploy: Connection) -> None:
+    """Follows the deploy to its end; the answer file (it holds passwords) goes when the deploy is over,
+    whatever its result."""
     ended = remote_job.follow(deploy, DEPLOY, props.get("pollInterval", 2), remote_job.progress(deploy.host.name),
                               _watch(props, deploy))
     deploy.run("rm", "-f", "--", _answers_path(props))
     remote_job.clear(deploy, DEPLOY, ended.state)
     if not ended.succeeded:
-        raise DeploymentError(
-            f"`hosted-engine --deploy` failed on {deploy.host.name} ({ended.how}):\n"
-            f"{ended.last_lines()}\nSee {SETUP_LOGS} on {deploy.host.name}; run `ovirt-hosted-engine-cleanup` "
-            f"there, fix the cause, then `pulumi up` again."
+        raise StepError(
+            deploy.host.name, f"failed ({ended.how})", f"See {SETUP_LOGS} on {deploy.host.name}; run "
+            f"`ovirt-hosted-engine-cleanup` there, fix the cause, then `pulumi up` again.",
+            command="hosted-engine --deploy", output=ended.last_lines()
         )
+
+
+def scanned_keys(stdout: str) -> list[str]:
+    """The `type key` of each line `ssh-keyscan` printed (`name type key`); its comments are skipped."""
+    return [line.split(" ", 1)[1] for line in stdout.splitlines() if line and not line.startswith("#")]
 
 
 def _engine_vm(props: dict, deploy: Connection) -> tuple[Connection, str]:
     """Reaches the new VM with the host key the trusted deployment host sees for it."""
     target = props["engineVm"]
     scan = deploy.run("ssh-keyscan", "-t", "ed25519", "-p", str(int(target["port"])), props["fqdn"])
-    keys = [line.split(" ", 1)[1] for line in scan.stdout.splitlines() if line and not line.startswith("#")]
+    keys = scanned_keys(scan.stdout)
     if not keys:
-        raise DeploymentError(
-            f"{deploy.host.name} cannot read the Engine VM's SSH host key (`ssh-keyscan {props['fqdn']}` found none): "
-            f"check that {props['fqdn']} resolves on the deployment host and the VM's sshd runs, then `pulumi up` again"
+        raise StepError(
+            deploy.host.name, "found no SSH host key of the Engine VM",
+            f"Check that {props['fqdn']} resolves on the deployment host and the VM's sshd runs, then run `pulumi up` "
+            f"again.", command=f"ssh-keyscan {props['fqdn']}"
         )
     key = keys[0]
     label = target["address"] if int(target["port"]) == 22 else f"[{target['address']}]:{int(target['port'])}"
@@ -284,8 +298,7 @@ def _enable_modules(vm: Connection) -> list[str]:
 
 
 def _engine_facts(props: dict) -> dict:
-    connection = engine_api.connect(engine_api.Engine.from_props(props["engineApi"]), props["adminPassword"])
-    system = connection.system_service()
+    system = base.api(props, "engineApi").system_service()
     vms = system.vms_service().list(search="name=HostedEngine")
     domains = [d for d in system.storage_domains_service().list() if d.name == props["storageDomainName"]]
     return {"engineVmId": vms[0].id if vms else None, "hostedStorageDomainId": domains[0].id if domains else None}
@@ -299,16 +312,20 @@ class HostedEngineDeploymentProvider(ResourceProvider):
         return CheckResult(news, failures)
 
     def diff(self, _id, olds, news):
-        keys = ("fqdn", "storage", "deployHost")
-        replaces = [k for k in keys if json.dumps(olds.get(k), sort_keys=True) != json.dumps(news.get(k), sort_keys=True)]
-        return DiffResult(changes=bool(replaces), replaces=replaces, delete_before_replace=True)
+        replace = [(key, base.canonical) for key in ("fqdn", "storage", "deployHost")]
+        return base.diff(olds, news, replace=replace, delete_before_replace=True)
 
     @timed
     def create(self, props):
-        deploy = _deploy_host(props)
+        deploy = base.ssh_host(props, "deployHost")
         unit = remote_job.state(deploy, DEPLOY)
-        if remote_job.loaded(unit) or not deployed(deploy):
-            _deploy(props, deploy, unit)
+        steps = {
+            "setup-package": lambda: _ensure_setup_package(deploy),
+            "start": lambda: remote_job.start(deploy, DEPLOY, _write_answers(props, deploy)),
+            "follow": lambda: _follow(props, deploy),
+        }
+        for step in plan(unit, None if remote_job.loaded(unit) else deployed(deploy)):
+            steps[step]()
         vm, key = _engine_vm(props, deploy)
         modules = _enable_modules(vm)
         pulumi.log.warn(KNOWN_HOSTS_NOTE.format(fqdn=props["fqdn"], key=key))
@@ -319,7 +336,7 @@ class HostedEngineDeploymentProvider(ResourceProvider):
     def read(self, id_, props):
         """Gone only when the host has no hosted-engine configuration; an Engine that does not answer
         right now keeps what the state knew of it."""
-        if not deployed(_deploy_host(props)):
+        if not deployed(base.ssh_host(props, "deployHost")):
             return ReadResult(None, {})
         try:
             facts = _engine_facts(props)
@@ -343,8 +360,7 @@ class HostedEngineDeployment(Resource, module="ovirt", name="HostedEngineDeploym
     hostedStorageDomainId: pulumi.Output[str]
 
     def __init__(self, name: str, props: dict, opts=None):
-        secret = ["privateKey", "adminPassword", "engineRootPassword", "iscsiDiscoverPassword", "iscsiPortalPassword"]
-        outputs = {"engineUrl": None, "engineVmId": None, "hostedStorageDomainId": None, "engineVmHostKey": None, "modules": None, **TIMING_OUTPUTS}
-        opts = pulumi.ResourceOptions.merge(pulumi.ResourceOptions(protect=True), opts)
-        opts = pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(additional_secret_outputs=secret))
-        super().__init__(HostedEngineDeploymentProvider(), name, {**props, **outputs}, opts)
+        secrets = ["privateKey", "adminPassword", "engineRootPassword", "iscsiDiscoverPassword", "iscsiPortalPassword"]
+        outputs = ("engineUrl", "engineVmId", "hostedStorageDomainId", "engineVmHostKey", "modules")
+        super().__init__(HostedEngineDeploymentProvider(), name, base.properties(props, outputs),
+                         base.options(opts, secrets, protect=True))

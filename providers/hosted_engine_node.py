@@ -12,15 +12,17 @@ installed, so the Engine VM never loses two candidate nodes at once.
 
 from __future__ import annotations
 
+import dataclasses
+from dataclasses import dataclass
 
 import ovirtsdk4
 import ovirtsdk4.types as types
 import pulumi
-from pulumi.dynamic import CheckFailure, CheckResult, CreateResult, DiffResult, ReadResult, Resource, ResourceProvider, UpdateResult
+from pulumi.dynamic import CheckFailure, CheckResult, CreateResult, ReadResult, Resource, ResourceProvider, UpdateResult
 
-from providers import engine_api, host_facts
-from providers.ssh import Host, connect as ssh_connect
-from providers.timing import TIMING_OUTPUTS, timed
+from providers import base, engine_api, host_facts
+from providers.errors import StepError
+from providers.timing import timed
 
 BUSY = {types.HostStatus.MAINTENANCE, types.HostStatus.PREPARING_FOR_MAINTENANCE, types.HostStatus.INSTALLING,
         types.HostStatus.INITIALIZING, types.HostStatus.REBOOT}
@@ -29,18 +31,11 @@ IN_PROGRESS = {types.HostStatus.INSTALLING, types.HostStatus.INITIALIZING, types
 INSTALL_ENDED = {types.HostStatus.MAINTENANCE, types.HostStatus.INSTALL_FAILED, types.HostStatus.UP}
 
 
-class ConversionError(Exception):
-    """The host cannot be converted now; the message says why and what to do."""
-
-
-def _engine(props: dict):
-    return engine_api.connect(engine_api.Engine.from_props(props["engine"]), props["adminPassword"])
-
-
 def _host(props: dict, all_content: bool = True) -> types.Host:
-    host = engine_api.find_host(_engine(props), props["host"], all_content=all_content)
+    host = engine_api.find_host(base.api(props), props["host"], all_content=all_content)
     if host is None:
-        raise ConversionError(f"host `{props['host']}` is not in the Engine at {props['engine']['url']}: check `hostedEngineNodes`")
+        raise StepError(props["host"], f"the Engine at {props['engine']['url']} has no such host",
+                        "Check `hostedEngineNodes`, then run `pulumi up` again.")
     return host
 
 
@@ -48,14 +43,44 @@ def _configured(host: types.Host) -> bool:
     return bool(host.hosted_engine and host.hosted_engine.configured)
 
 
-def _refuse_if_another_host_is_busy(props: dict, host: types.Host) -> None:
-    others = [h for h in _engine(props).system_service().hosts_service().list() if h.id != host.id and h.status in BUSY]
-    if others:
-        busy = ", ".join(f"{h.name} ({h.status.value})" for h in others)
-        raise ConversionError(
-            f"not converting {host.name}: {busy} is already out of service; hosts are converted one at a time. "
-            f"Activate it (or let its reinstall finish) and run `pulumi up` again."
-        )
+@dataclass(frozen=True)
+class Facts:
+    """The host as the Engine shows it once any transition has settled: its status, whether the Engine reports
+    hosted-engine configured, whether its own vm-status lists it (`is_node`, read only when not configured),
+    and the other hosts out of service, as "name (status)" (read only when a maintenance must start)."""
+
+    name: str
+    status: types.HostStatus
+    configured: bool
+    is_node: bool = False
+    others_out: tuple = ()
+
+
+def plan(facts: Facts, deploy: bool) -> list[str]:
+    """The steps that make the host a node (deploy) or no longer one (undeploy): maintenance and the reinstall
+    only when it is not yet what is wanted, and one host out of service at a time; a node is activated."""
+    done = (facts.configured or facts.is_node) if deploy else not facts.configured
+    if done:
+        return ["activate"] if deploy else []
+    if facts.status == types.HostStatus.MAINTENANCE:
+        return ["reinstall", "activate"]
+    if facts.others_out:
+        raise StepError(facts.name, f"not converted now: {', '.join(facts.others_out)} is already out of service, and "
+                        f"hosts are converted one at a time", "Activate it (or let its reinstall finish) and run "
+                        "`pulumi up` again.")
+    return ["maintenance", "reinstall", "activate"]
+
+
+def _facts(props: dict, host: types.Host, deploy: bool) -> Facts:
+    """Reads what plan() needs in the order it decides, each read only when the answer matters."""
+    facts = Facts(host.name, host.status, _configured(host))
+    if deploy and not facts.configured:
+        facts = dataclasses.replace(facts, is_node=_is_node(props, host))
+    if plan(facts, deploy)[:1] == ["maintenance"]:
+        hosts = base.api(props).system_service().hosts_service().list()
+        busy = tuple(f"{h.name} ({h.status.value})" for h in hosts if h.id != host.id and h.status in BUSY)
+        facts = dataclasses.replace(facts, others_out=busy)
+    return facts
 
 
 def _wait_status(props: dict, wanted: set, what: str, timeout: float) -> types.Host:
@@ -69,16 +94,16 @@ def _to_maintenance(props: dict, host: types.Host) -> None:
     if host.status == types.HostStatus.MAINTENANCE:
         return
     try:
-        engine_api.host_service(_engine(props), host).deactivate()
+        engine_api.host_service(base.api(props), host).deactivate()
     except ovirtsdk4.Error as err:
         if err.code != 409:  # 409: the Engine's validation refused it, and changed nothing
             raise
-        raise ConversionError(_maintenance_refused(props, host, err)) from None
+        raise _maintenance_refused(props, host, err) from None
     _wait_status(props, {types.HostStatus.MAINTENANCE}, "in maintenance (its VMs migrated away)", props["maintenanceTimeout"])
 
 
-def _maintenance_refused(props: dict, host: types.Host, err: ovirtsdk4.Error) -> str:
-    """One sentence for a refused deactivate: what the Engine said, and for VMs that cannot migrate off the host
+def _maintenance_refused(props: dict, host: types.Host, err: ovirtsdk4.Error) -> StepError:
+    """The error for a refused deactivate: what the Engine said, and for VMs that cannot migrate off the host
     (the Engine's VDS_CANNOT_MAINTENANCE_IT_INCLUDES_NON_MIGRATABLE_VM), which ones and the ways on."""
     detail = err.fault.detail if err.fault is not None and err.fault.detail else str(err)
     said = " ".join(detail.strip().removeprefix("[").removesuffix("]").split())
@@ -90,25 +115,26 @@ def _maintenance_refused(props: dict, host: types.Host, err: ovirtsdk4.Error) ->
     refusal = f"the Engine refused to put {host.name} in maintenance (\"{said}\")"
     unchanged = f"nothing changed on the site ({host.name} stays {host.status.value})"
     if not stuck:
-        return f"{refusal} and {unchanged}: do what the Engine asks, or {skip}, then run `pulumi up` again."
-    return (f"{refusal} because it runs VMs that cannot migrate away: {', '.join(stuck)}; {unchanged}: unpin them "
-            f"so that maintenance migrates them (Edit Virtual Machine > Host > Migration mode: \"Allow manual and "
-            f"automatic migration\" or \"Allow manual migration only\"), or shut them down while the host is reinstalled, or "
-            f"{skip}, then run `pulumi up` again.")
+        return StepError(host.name, f"{refusal} and {unchanged}",
+                         f"Do what the Engine asks, or {skip}, then run `pulumi up` again.")
+    return StepError(host.name, f"{refusal} because it runs VMs that cannot migrate away: {', '.join(stuck)}; {unchanged}",
+                     f"Unpin them so that maintenance migrates them (Edit Virtual Machine > Host > Migration mode: "
+                     f"\"Allow manual and automatic migration\" or \"Allow manual migration only\"), or shut them down "
+                     f"while the host is reinstalled, or {skip}, then run `pulumi up` again.")
 
 
 def _pinned_vms(props: dict, host: types.Host) -> list[str]:
     """The VMs running on the host whose placement policy pins them to it, as the API shows them; [] when the
     Engine does not say (the refusal's own text then names them)."""
     try:
-        return engine_api.pinned_vms(_engine(props), host)
+        return engine_api.pinned_vms(base.api(props), host)
     except ovirtsdk4.Error:
         return []
 
 
 def _reinstall(props: dict, host: types.Host, deploy: bool) -> None:
     """host-deploy with hosted-engine DEPLOY or UNDEPLOY; ends when the Engine says the install is over."""
-    service = engine_api.host_service(_engine(props), host)
+    service = engine_api.host_service(base.api(props), host)
     ssh = types.Ssh(authentication_method=types.SshAuthenticationMethod.PUBLICKEY)
     action = {"deploy_hosted_engine": True} if deploy else {"undeploy_hosted_engine": True}
     service.install(ssh=ssh, activate=False, reboot=bool(props["reboot"]), **action)
@@ -117,7 +143,8 @@ def _reinstall(props: dict, host: types.Host, deploy: bool) -> None:
         f"the reinstall of {host.name} to end", props["installTimeout"], props.get("pollInterval", 2),
     )
     if done.status == types.HostStatus.INSTALL_FAILED:
-        raise ConversionError(f"reinstalling {host.name} failed in the Engine: see its events and host-deploy logs, fix, then `pulumi up` again")
+        raise StepError(host.name, "its reinstall failed in the Engine",
+                        "See its events and host-deploy logs, fix the cause, then run `pulumi up` again.")
 
 
 def _monitored(props: dict, deploy: bool) -> types.Host:
@@ -139,13 +166,13 @@ def _settled(props: dict) -> types.Host:
 def _activate(props: dict) -> None:
     host = _settled(props)
     if host.status != types.HostStatus.UP:
-        engine_api.host_service(_engine(props), host).activate()
+        engine_api.host_service(base.api(props), host).activate()
         _wait_status(props, {types.HostStatus.UP}, "up", props["maintenanceTimeout"])
 
 
 def _vm_status_score(props: dict, address: str) -> int | None:
     """The host's score as its own vm-status lists it (by its name in the stack or the Engine, or its address)."""
-    connection = ssh_connect(Host.from_props(props["connection"]), props["privateKey"])
+    connection = base.ssh_host(props)
     names = {props["host"], props["connection"]["name"], props["connection"]["address"], address}
     result = connection.run("hosted-engine", "--vm-status", "--json", check=False)
     return host_facts.vm_status_score(result.stdout, names) if result.exit_status == 0 else None
@@ -157,14 +184,19 @@ def _score(props: dict, host: types.Host) -> int:
                                props["maintenanceTimeout"], props.get("pollInterval", 2))
 
 
+def _transform(props: dict, host: types.Host, deploy: bool) -> None:
+    """Carries out plan(): the host made a node (deploy) or no longer one, then active."""
+    steps = {
+        "maintenance": lambda: _to_maintenance(props, host),
+        "reinstall": lambda: _reinstall(props, host, deploy),
+        "activate": lambda: _activate(props),
+    }
+    for step in plan(_facts(props, host, deploy), deploy):
+        steps[step]()
+
+
 def _convert(props: dict) -> dict:
-    host = _settled(props)
-    if not _configured(host) and not _is_node(props, host):
-        if host.status != types.HostStatus.MAINTENANCE:
-            _refuse_if_another_host_is_busy(props, host)
-        _to_maintenance(props, host)
-        _reinstall(props, host, deploy=True)
-    _activate(props)
+    _transform(props, _settled(props), deploy=True)
     host = _monitored(props, deploy=True)
     return {**props, "hostId": host.id, "configured": _configured(host), "score": _score(props, host)}
 
@@ -182,11 +214,9 @@ class HostedEngineNodeProvider(ResourceProvider):
         return CheckResult(news, failures)
 
     def diff(self, _id, olds, news):
-        replaces = [k for k in ("host",) if olds.get(k) != news.get(k)]
-        if olds.get("engine", {}).get("url") != news.get("engine", {}).get("url"):
-            replaces.append("engine")
         drifted = ["configured"] if olds.get("configured") is False or (olds.get("score") or 0) <= 0 else []
-        return DiffResult(changes=bool(replaces or drifted), replaces=replaces, delete_before_replace=True)
+        return base.diff(olds, news, replace=["host", ("engine", lambda engine: (engine or {}).get("url"))],
+                         drifted=drifted, delete_before_replace=True)
 
     @timed
     def create(self, props):
@@ -200,7 +230,7 @@ class HostedEngineNodeProvider(ResourceProvider):
         """An Engine that does not answer (its VM down or moving) says nothing about the host: the state's
         record stays."""
         try:
-            host = engine_api.find_host(_engine(props), props["host"], all_content=True)
+            host = engine_api.find_host(base.api(props), props["host"], all_content=True)
         except ovirtsdk4.Error as err:
             pulumi.log.warn(f"the new Engine does not answer ({err}): {props['host']} keeps its recorded state")
             return ReadResult(id_, props)
@@ -211,14 +241,10 @@ class HostedEngineNodeProvider(ResourceProvider):
 
     def delete(self, _id, props):
         """Undeploys: maintenance, reinstall with hosted-engine UNDEPLOY, activate."""
-        host = engine_api.find_host(_engine(props), props["host"], all_content=True)
+        host = engine_api.find_host(base.api(props), props["host"], all_content=True)
         if host is None or not _configured(host):
             return
-        if host.status != types.HostStatus.MAINTENANCE:
-            _refuse_if_another_host_is_busy(props, host)
-        _to_maintenance(props, host)
-        _reinstall(props, host, deploy=False)
-        _activate(props)
+        _transform(props, host, deploy=False)
         _monitored(props, deploy=False)
 
 
@@ -231,14 +257,12 @@ class HostedEngineNode(Resource, module="ovirt", name="HostedEngineNode"):
     def __init__(self, name: str, *, engine: dict, admin_password, host: str, connection: dict, private_key,
                  maintenance_timeout: float = 1800, install_timeout: float = 3600, poll_interval: float = 2,
                  reboot: bool = True, opts=None):
-        props = {
+        inputs = {
             "engine": engine, "adminPassword": admin_password, "host": host, "connection": connection,
             "privateKey": private_key, "maintenanceTimeout": maintenance_timeout, "installTimeout": install_timeout,
-            "reboot": reboot,
-            "pollInterval": poll_interval, "hostId": None, "configured": None, "score": None, **TIMING_OUTPUTS,
+            "reboot": reboot, "pollInterval": poll_interval,
         }
         # Protected as the deployment is: a destroy would undeploy node after node before it reached the
         # deployment, and leave the Engine VM with fewer hosts to run on.
-        opts = pulumi.ResourceOptions.merge(pulumi.ResourceOptions(protect=True), opts)
-        opts = pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(additional_secret_outputs=["adminPassword", "privateKey"]))
-        super().__init__(HostedEngineNodeProvider(), name, props, opts)
+        super().__init__(HostedEngineNodeProvider(), name, base.properties(inputs, ("hostId", "configured", "score")),
+                         base.options(opts, ["adminPassword", "privateKey"], protect=True))

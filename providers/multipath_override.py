@@ -11,11 +11,11 @@ import posixpath
 import re
 
 import pulumi
-from pulumi.dynamic import CheckFailure, CheckResult, CreateResult, DiffResult, ReadResult, Resource, ResourceProvider, UpdateResult
+from pulumi.dynamic import CheckFailure, CheckResult, CreateResult, ReadResult, Resource, ResourceProvider, UpdateResult
 
-from providers import multipath_conf
-from providers.ssh import Host, connect
-from providers.timing import TIMING_OUTPUTS, timed
+from providers import base, multipath_conf
+from providers.errors import StepError
+from providers.timing import timed
 
 CONF_D = "/etc/multipath/conf.d"
 FILE_NAME = re.compile(r"^[0-9]{2}-[A-Za-z0-9_.-]+\.conf$")
@@ -32,22 +32,30 @@ def file_name_problems(name) -> list[str]:
 
 def _facts(props: dict) -> str | None:
     """The drop-in as it is on the host now, or None when it is not there."""
-    connection = connect(Host.from_props(props["connection"]), props["privateKey"])
+    connection = base.ssh_host(props)
     content = connection.read_file(posixpath.join(CONF_D, props["file"]))
     return None if content is None else content.decode()
 
 
-def _apply(props: dict, content: str | None) -> None:
-    """Writes (or, with None, removes) the drop-in, then has a running multipathd re-read it."""
-    connection = connect(Host.from_props(props["connection"]), props["privateKey"])
-    path = posixpath.join(CONF_D, props["file"])
-    if content is None:
-        connection.run("rm", "-f", "--", path)
-    else:
-        connection.run("mkdir", "-p", CONF_D)
-        connection.write_file(path, content.encode(), 0o644)
-    if connection.run("systemctl", "is-active", "multipathd", check=False).exit_status == 0:
-        connection.run("systemctl", "reload", "multipathd")
+def plan(path: str, wanted: str | None, multipathd_active: bool) -> list[tuple]:
+    """The commands that put the drop-in's `wanted` text in place (None: remove it), then have a running
+    multipathd re-read it; ("write", file, text) writes a file."""
+    steps = [("rm", "-f", "--", path)] if wanted is None else [("mkdir", "-p", CONF_D), ("write", path, wanted)]
+    return steps + ([("systemctl", "reload", "multipathd")] if multipathd_active else [])
+
+
+def _apply(props: dict, wanted: str | None) -> None:
+    """Carries out plan(), then reads the drop-in back: it must be what was meant."""
+    connection, path = base.ssh_host(props), posixpath.join(CONF_D, props["file"])
+    active = connection.run("systemctl", "is-active", "multipathd", check=False).exit_status == 0
+    for step in plan(path, wanted, active):
+        if step[0] == "write":
+            connection.write_file(step[1], step[2].encode(), 0o644)
+        else:
+            connection.run(*step)
+    if _facts(props) != wanted:
+        raise StepError(connection.host.name, f"{path} is not as written ({'still there' if wanted is None else 'other text'})",
+                        f"Check what else writes to {CONF_D} on {connection.host.name}, then run `pulumi up` again.")
 
 
 def _outputs(props: dict) -> dict:
@@ -60,13 +68,9 @@ class MultipathOverrideProvider(ResourceProvider):
         return CheckResult(news, [CheckFailure("settings", p) for p in problems])
 
     def diff(self, _id, olds, news):
-        replaces = [key for key in ("file",) if olds.get(key) != news.get(key)]
-        old_host, new_host = olds.get("connection", {}), news.get("connection", {})
-        if (old_host.get("name"), old_host.get("address")) != (new_host.get("name"), new_host.get("address")):
-            replaces.append("connection")
-        changed = multipath_conf.normalise(olds.get("settings") or {}) != multipath_conf.normalise(news.get("settings") or {})
-        changes = replaces + (["settings"] if changed else [])
-        return DiffResult(changes=bool(changes), replaces=replaces, delete_before_replace=False)
+        settings = ("settings", lambda value: multipath_conf.normalise(value or {}))  # compared as the file reads
+        return base.diff(olds, news, replace=["file", ("connection", base.host_identity)], update=[settings],
+                         delete_before_replace=False)
 
     @timed
     def create(self, props):
@@ -97,6 +101,6 @@ class MultipathOverride(Resource, module="ovirt", name="MultipathOverride"):
     path: pulumi.Output[str]
 
     def __init__(self, name: str, *, connection: dict, private_key, file: str, settings: dict, opts=None):
-        props = {"connection": connection, "privateKey": private_key, "file": file, "settings": settings, "path": None, **TIMING_OUTPUTS}
-        opts = pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(additional_secret_outputs=["privateKey"]))
-        super().__init__(MultipathOverrideProvider(), name, props, opts)
+        inputs = {"connection": connection, "privateKey": private_key, "file": file, "settings": settings}
+        super().__init__(MultipathOverrideProvider(), name, base.properties(inputs, ("path",)),
+                         base.options(opts, ["privateKey"]))

@@ -10,7 +10,6 @@ import base64
 import contextlib
 import hashlib
 import io
-import os
 import shlex
 import socket
 import stat
@@ -21,20 +20,22 @@ from dataclasses import dataclass
 
 import paramiko
 
+from providers.errors import StepError
+from providers.retry import RetryPolicy
+
 
 class HostKeyError(Exception):
     """The host's key is not the one the stack trusts."""
 
 
-class RemoteCommandError(Exception):
-    """A remote command failed; the message names the host, the command and its output."""
+class RemoteCommandError(StepError):
+    """A remote command failed: the step's error, naming the host, the command and its output."""
 
     def __init__(self, host: str, command: str, result: "Result"):
-        self.host, self.command, self.result = host, command, result
-        detail = (result.stderr or result.stdout).strip()
-        super().__init__(f"{host}: `{command}` exited with status {result.exit_status}: {detail} "
-                         f"(not retried: it is not a connection failure). Fix the cause on {host}, then run "
-                         f"`pulumi up` again.")
+        self.result = result
+        super().__init__(host, f"exited with status {result.exit_status}",
+                         f"It was not retried (it is not a connection failure): fix the cause on {host}, then run "
+                         f"`pulumi up` again.", command=command, output=(result.stderr or result.stdout).strip())
 
 
 class HostUnreachable(Exception):
@@ -58,41 +59,7 @@ class ConnectionLost(Exception):
         super().__init__(text)
 
 
-@dataclass(frozen=True)
-class RetryPolicy:
-    """Exponential backoff for transient SSH failures (refused, reset, timed out, dropped).
-
-    The defaults, and the environment variables that change them: OVIRT_SHE_SSH_ATTEMPTS (5 tries),
-    OVIRT_SHE_SSH_FIRST_DELAY (0.5 s, doubling up to OVIRT_SHE_SSH_MAX_DELAY, 15 s) and
-    OVIRT_SHE_SSH_RETRY_SECONDS (60 s: no new try starts after that much time).
-    """
-
-    attempts: int = 5
-    first_delay: float = 0.5
-    max_delay: float = 15.0
-    total_seconds: float = 60.0
-
-    @classmethod
-    def from_env(cls, prefix: str = "OVIRT_SHE_SSH_") -> "RetryPolicy":
-        def get(name, default, kind):
-            value = os.environ.get(prefix + name)
-            return kind(value) if value else default
-        base = cls()
-        return cls(get("ATTEMPTS", base.attempts, int), get("FIRST_DELAY", base.first_delay, float),
-                   get("MAX_DELAY", base.max_delay, float), get("RETRY_SECONDS", base.total_seconds, float))
-
-    def pauses(self, deadline: float | None = None):
-        """The pause before each retry, as long as the policy allows another one."""
-        deadline = deadline or time.monotonic() + self.total_seconds
-        delay = self.first_delay
-        for _ in range(self.attempts - 1):
-            if time.monotonic() + delay > deadline:
-                return
-            yield delay
-            delay = min(delay * 2, self.max_delay)
-
-
-RETRY = RetryPolicy.from_env()
+RETRY = RetryPolicy.from_env("OVIRT_SHE_SSH_")
 
 # Commands that only read the host: re-run after a dropped connection or ssh's own failure status 255.
 _READ_COMMANDS = {"cat", "tail", "stat", "sha256sum", "getent", "id", "ls", "test", "hostname", "uname", "readlink",

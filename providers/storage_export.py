@@ -28,11 +28,12 @@ import threading
 from dataclasses import dataclass, field
 
 import pulumi
-from pulumi.dynamic import CheckFailure, CheckResult, CreateResult, DiffResult, ReadResult, Resource, ResourceProvider, UpdateResult
+from pulumi.dynamic import CheckFailure, CheckResult, CreateResult, ReadResult, Resource, ResourceProvider, UpdateResult
 
-from providers import host_facts
-from providers.ssh import Host, RemoteCommandError, connect
-from providers.timing import TIMING_OUTPUTS, timed
+from providers import base, host_facts
+from providers.errors import StepError
+from providers.ssh import RemoteCommandError
+from providers.timing import timed
 
 VDSM_UID = KVM_GID = 36
 OWNER, MODE = f"{VDSM_UID}:{KVM_GID}", "755"
@@ -202,17 +203,17 @@ def plan(facts: Facts, props: dict) -> list[tuple]:
 
 # --- the host ---------------------------------------------------------------------------------------
 
-def _connection(props: dict):
-    return connect(Host.from_props(props["connection"]), props["privateKey"])
+def parse_getent(stdout: str) -> list[list[str]]:
+    """The entries `getent` printed, each split on `:`."""
+    return [line.split(":") for line in stdout.splitlines() if line]
 
 
-def _getent(connection, database: str, *keys: str) -> list[list[str]]:
-    """The entries found for `keys`, each split on `:`; getent exits 2 when one of them is missing."""
+def _getent(connection, database: str, *keys: str) -> str:
+    """What getent prints for `keys`; it exits 2 when one of them is missing."""
     result = connection.run("getent", database, *keys, check=False)
     if result.exit_status not in (0, 2):
-        raise RuntimeError(f"{connection.host.name}: `getent {database} {' '.join(keys)}` exited with status "
-                           f"{result.exit_status}: {result.stderr.strip()}")
-    return [line.split(":") for line in result.stdout.splitlines() if line]
+        raise RemoteCommandError(connection.host.name, shlex.join(["getent", database, *keys]), result)
+    return result.stdout
 
 
 def _exports_files(connection) -> list[str]:
@@ -220,30 +221,39 @@ def _exports_files(connection) -> list[str]:
     return [EXPORTS] + sorted(posixpath.join(EXPORTS_D, n) for n in names if n.endswith(".exports") and not n.startswith("."))
 
 
-def gather(props: dict) -> Facts:
-    connection = _connection(props)
-    facts = Facts(connection.host.name)
-    groups = _getent(connection, "group", "kvm", str(KVM_GID))
+def facts_from(host: str, props: dict, reads: dict) -> Facts:
+    """Facts from what the reads printed: `groups` and `users` (getent), `stat` (None when the directory is
+    missing), `exports` (each exports file's text by name) and `exportfs` (`exportfs -v`)."""
+    facts = Facts(host)
+    groups = parse_getent(reads["groups"])
     facts.kvm_gid = next((int(g[2]) for g in groups if g[0] == "kvm"), None)
     facts.gid_36_name = next((g[0] for g in groups if g[2] == str(KVM_GID)), None)
-    users = _getent(connection, "passwd", "vdsm", str(VDSM_UID))
+    users = parse_getent(reads["users"])
     facts.vdsm_ids = next(((int(u[2]), int(u[3])) for u in users if u[0] == "vdsm"), None)
     facts.uid_36_name = next((u[0] for u in users if u[2] == str(VDSM_UID)), None)
-    stat = connection.run(*host_facts.OWNERSHIP, props["path"], check=False)
-    if stat.exit_status == 0:
-        facts.directory = host_facts.ownership(stat.stdout)
-    for file in _exports_files(connection):
-        content = connection.read_file(file)
-        for number, path, client, options in parse_exports((content or b"").decode(errors="replace")):
+    if reads["stat"] is not None:
+        facts.directory = host_facts.ownership(reads["stat"])
+    for file, content in reads["exports"].items():
+        for number, path, client, options in parse_exports(content):
             if path == props["path"]:
                 facts.lines.append((file, number, path, client, options))
-    listed = connection.run("exportfs", "-v")
     wanted = _option_set(props["options"])
     facts.exported = any(
         path == props["path"] and client == props["clients"] and wanted <= _option_set(options)
-        for path, client, options in host_facts.parse_exportfs_verbose(listed.stdout)
+        for path, client, options in host_facts.parse_exportfs_verbose(reads["exportfs"])
     )
     return facts
+
+
+def gather(props: dict) -> Facts:
+    connection = base.ssh_host(props)
+    groups = _getent(connection, "group", "kvm", str(KVM_GID))
+    users = _getent(connection, "passwd", "vdsm", str(VDSM_UID))
+    stat = connection.run(*host_facts.OWNERSHIP, props["path"], check=False)
+    exports = {file: (connection.read_file(file) or b"").decode(errors="replace") for file in _exports_files(connection)}
+    reads = {"groups": groups, "users": users, "stat": stat.stdout if stat.exit_status == 0 else None,
+             "exports": exports, "exportfs": connection.run("exportfs", "-v").stdout}
+    return facts_from(connection.host.name, props, reads)
 
 
 _host_locks: dict[str, threading.RLock] = {}
@@ -278,8 +288,10 @@ def _apply_unlocked(props: dict) -> Facts:
     facts = gather(props)
     clashes = facts.clashes(props)
     if clashes:
-        raise RuntimeError("the NFS export cannot be prepared; nothing was changed:\n" + "\n".join(f"  - {c}" for c in clashes))
-    connection = _connection(props)
+        raise StepError(facts.host, f"the NFS export of {props['path']} cannot be prepared; nothing was changed",
+                        "Settle each of these as it says, then run `pulumi up` again.",
+                        output="\n".join(f"  - {c}" for c in clashes))
+    connection = base.ssh_host(props)
     steps = plan(facts, props)
     if not steps:
         return facts
@@ -292,8 +304,8 @@ def _apply_unlocked(props: dict) -> Facts:
             connection.run(*step)
     after = gather(props)
     if after.state(props) != desired():
-        raise RuntimeError(f"{facts.host}: {props['path']} is still not ready for oVirt after the changes: "
-                           f"{after.state(props)}; check `exportfs -v` and the nfs-server logs")
+        raise StepError(facts.host, f"{props['path']} is still not ready for oVirt after the changes: {after.state(props)}",
+                        "Check `exportfs -v` and the nfs-server logs, then run `pulumi up` again.")
     return after
 
 
@@ -303,7 +315,7 @@ def _outputs(props: dict, facts: Facts) -> dict:
 
 
 def _remove_line(props: dict) -> None:
-    connection = _connection(props)
+    connection = base.ssh_host(props)
     facts = gather(props)
     line = facts.matching_line(props)
     if line is None:
@@ -323,15 +335,8 @@ class StorageExportProvider(ResourceProvider):
         return CheckResult(news, failures)
 
     def diff(self, _id, olds, news):
-        replaces = [key for key in ("path",) if olds.get(key) != news.get(key)]
-        old_host, new_host = olds.get("connection", {}), news.get("connection", {})
-        if (old_host.get("name"), old_host.get("address")) != (new_host.get("name"), new_host.get("address")):
-            replaces.append("connection")
-        changes = [key for key in ("clients", "options") if olds.get(key) != news.get(key)]
-        if olds.get("state") != desired():
-            changes.append("state")
-        changes += replaces
-        return DiffResult(changes=bool(changes), replaces=replaces, delete_before_replace=True)
+        return base.diff(olds, news, replace=["path", ("connection", base.host_identity)], update=["clients", "options"],
+                         drifted=["state"] if olds.get("state") != desired() else [], delete_before_replace=True)
 
     @timed
     def create(self, props):
@@ -365,7 +370,6 @@ class StorageExport(Resource, module="ovirt", name="StorageExport"):
     state: pulumi.Output[dict]
 
     def __init__(self, name: str, *, connection: dict, private_key, path: str, clients: str, options: str, opts=None):
-        props = {"connection": connection, "privateKey": private_key, "path": path, "clients": clients,
-                 "options": options, "state": None, "exportFile": None, **TIMING_OUTPUTS}
-        opts = pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(additional_secret_outputs=["privateKey"]))
-        super().__init__(StorageExportProvider(), name, props, opts)
+        inputs = {"connection": connection, "privateKey": private_key, "path": path, "clients": clients, "options": options}
+        super().__init__(StorageExportProvider(), name, base.properties(inputs, ("state", "exportFile")),
+                         base.options(opts, ["privateKey"]))

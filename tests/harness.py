@@ -8,6 +8,8 @@ tests never touch the repository's stacks/ or state. The automation API's LocalW
 
 from __future__ import annotations
 
+import base64
+import copy
 import json
 import os
 import re
@@ -19,16 +21,88 @@ import threading
 import time
 from pathlib import Path
 
+import paramiko
+import pytest
 import yaml
 from pulumi import automation as auto
 
-from providers.ssh import is_read
+from lab.testing import run
+from providers.ssh import Host, RemoteCommandError, Result, is_read
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 PROJECT_NAME = "ovirt-she-migration"
-PROGRAM = ("Pulumi.yaml", "__main__.py", "providers", "components", "tools/provider-plugin")
+# The program and its resources, and the command-line tools around them (cli/: report, plan, sites).
+PROGRAM = ("Pulumi.yaml", "__main__.py", "providers", "components", "cli", "tools/provider-plugin")
 PASSPHRASE = "test-passphrase"
 RUNBOOK_STACK = "site-a"  # the stack the README's runbook names
+# What the provider wrote before the full answer file: the lab's deploy must refuse it, and so must the
+# question table it follows.
+OLD_ANSWER_FILE = """[environment:default]
+OVEHOSTED_CORE/deployProceed=bool:True
+OVEHOSTED_CORE/pauseonRestore=bool:False
+OVEHOSTED_CORE/renewPKIonRestore=bool:False
+OVEHOSTED_ENGINE/adminPassword=str:secret
+OVEHOSTED_ENGINE/clusterName=str:Default
+OVEHOSTED_NETWORK/bridgeIf=str:eth0
+OVEHOSTED_NETWORK/fqdn=str:engine.example.com
+OVEHOSTED_NETWORK/gateway=str:192.0.2.1
+OVEHOSTED_NOTIF/destEmail=str:root@localhost
+OVEHOSTED_NOTIF/smtpPort=str:25
+OVEHOSTED_NOTIF/smtpServer=str:localhost
+OVEHOSTED_NOTIF/sourceEmail=str:root@localhost
+OVEHOSTED_STORAGE/domainType=str:nfs
+OVEHOSTED_STORAGE/imgSizeGB=str:51
+OVEHOSTED_STORAGE/mntOptions=str:
+OVEHOSTED_STORAGE/nfsVersion=str:auto
+OVEHOSTED_STORAGE/storageDomainConnection=str:storage.example.com:/exports/he
+OVEHOSTED_VM/cloudinitRootPwd=str:secret
+OVEHOSTED_VM/cloudinitVMETCHOSTS=bool:True
+OVEHOSTED_VM/rootSshAccess=str:yes
+OVEHOSTED_VM/rootSshPubkey=str:ssh-ed25519 AAAA
+OVEHOSTED_VM/vmMemSizeMB=int:16384
+OVEHOSTED_VM/vmVCpus=int:4
+"""
+UNIT_CASES = PROJECT_DIR / "tests" / "unit" / "cases"
+
+
+def cases(kind: str) -> list:
+    """The unit tier's scripted cases of one provider (tests/unit/cases/<kind>/*.json: facts in, commands
+    out), as pytest params named by their files."""
+    files = sorted((UNIT_CASES / kind).glob("*.json"))
+    assert files, f"no cases in {UNIT_CASES / kind}"
+    return [pytest.param(json.loads(file.read_text()), id=file.stem) for file in files]
+
+
+def as_lists(steps) -> list:
+    """Planned steps (tuples) as JSON cases write them (lists)."""
+    return [list(step) for step in steps]
+
+
+class ScriptedHost:
+    """What a providers.ssh.Connection answers, scripted: each command line to (exit status, stdout), and its
+    files (path to bytes) for SFTP. The commands run are kept in order, so a unit test sees which reads a
+    decision took; a command that is not scripted fails the test."""
+
+    def __init__(self, name: str, answers: dict[str, tuple[int, str]], files: dict[str, bytes] | None = None):
+        self.host = Host(name, "192.0.2.1", 22, "root", "")
+        self.answers, self.ran, self.files = answers, [], dict(files or {})
+
+    def read_file(self, path: str) -> bytes | None:
+        return self.files.get(path)
+
+    def write_file(self, path: str, data: bytes, mode: int = 0o644) -> None:
+        self.ran.append(f"write {path}")
+        self.files[path] = data
+
+    def run(self, *argv: str, check: bool = True, **_options) -> Result:
+        command = shlex.join(argv)
+        self.ran.append(command)
+        assert command in self.answers, f"unscripted command on {self.host.name}: {command}"
+        status, stdout = self.answers[command]
+        result = Result(status, stdout, "")
+        if check and status:
+            raise RemoteCommandError(self.host.name, command, result)
+        return result
 
 
 def copy_project(target: Path) -> Path:
@@ -47,12 +121,14 @@ def copy_project(target: Path) -> Path:
 class ProjectStack:
     """A stack of a project copy, with the lab's connection settings and the test's secrets."""
 
-    def __init__(self, work_dir: Path, stack_name: str = "test"):
+    def __init__(self, work_dir: Path, stack_name: str = "test", backend_url: str | None = None):
+        """A new stack in a file backend of its own, or in BACKEND_URL (selected when it is there already)."""
         self.work_dir = copy_project(work_dir)
-        state = work_dir / ".state"
+        state = self.state_dir = work_dir / ".state"
         state.mkdir()
+        self.kills: list[str] = []  # up_killed_when's output at each kill
         self.env = {
-            "PULUMI_BACKEND_URL": f"file://{state}",
+            "PULUMI_BACKEND_URL": backend_url or f"file://{state}",
             "PULUMI_CONFIG_PASSPHRASE": PASSPHRASE,
             "PULUMI_SKIP_UPDATE_CHECK": "true",
             "PULUMI_HOME": str(work_dir / ".pulumi-home"),
@@ -60,7 +136,8 @@ class ProjectStack:
         workspace = auto.LocalWorkspace(
             work_dir=str(self.work_dir), env_vars=self.env, secrets_provider="passphrase"
         )
-        self.stack = auto.Stack.create(stack_name, workspace)
+        self.stack = auto.Stack.create_or_select(stack_name, workspace) if backend_url else \
+            auto.Stack.create(stack_name, workspace)
 
     def configure(self, plain: dict, secrets: dict | None = None) -> None:
         values = {f"{PROJECT_NAME}:{k}": auto.ConfigValue(_text(v)) for k, v in plain.items()}
@@ -107,7 +184,16 @@ class ProjectStack:
             time.sleep(0.05)
         process.send_signal(signal.SIGKILL)
         process.wait()
-        return "".join(output)
+        said = "".join(output)
+        assert process.returncode == -signal.SIGKILL, f"up ended by itself ({process.returncode}):\n{said}"
+        assert started(said), "the step was over when the kill landed:\n" + said
+        self.kills.append(said)
+        return said
+
+    @property
+    def locks(self) -> list[Path]:
+        """The update locks the file backend holds for this project's stacks (a killed run leaves its own)."""
+        return sorted(self.state_dir.glob(".pulumi/locks/**/*.json"))
 
     def run_runbook(self, step: int, lines=slice(None)) -> list[tuple[str, subprocess.CompletedProcess]]:
         """The README runbook step's lines (or a slice of them) as written, for this stack, stopping at
@@ -204,3 +290,96 @@ def assert_no_stack_file_beside_project(stack: ProjectStack) -> None:
     assert stray == [], f"stack files written beside Pulumi.yaml: {stray}"
     assert stack.stack_file.is_file()
 
+
+# --- helpers the lab and end-to-end tests share -------------------------------------------------------
+
+# Every question a 4.5 restore deploy (ovirt-hosted-engine-setup 2.7) asks for NFS storage, DHCP, a given MAC.
+ANSWERS = {
+    "OVEHOSTED_CORE/skipTTYCheck": "bool:True",  # run over a plain SSH exec, without a pseudo-tty
+    "OVEHOSTED_CORE/deployProceed": "bool:True",
+    "OVEHOSTED_CORE/forceIpProceed": "str:yes",
+    "OVEHOSTED_NETWORK/gateway": "str:192.0.2.1",
+    "OVEHOSTED_NETWORK/bridgeIf": "str:eth0",
+    "OVEHOSTED_NETWORK/network_test": "str:dns",
+    "OVEHOSTED_ENGINE/datacenterName": "str:Default",
+    "OVEHOSTED_ENGINE/clusterName": "str:Default",
+    "OVEHOSTED_CORE/renewPKIonRestore": "bool:False",
+    "OVEHOSTED_CORE/pauseonRestore": "bool:False",
+    "OVEHOSTED_CORE/enableKeycloak": "bool:False",
+    "OVEHOSTED_VM/ovfArchive": "str:",
+    "OVEHOSTED_VM/vmVCpus": "str:4",
+    "OVEHOSTED_VM/vmMemSizeMB": "int:16384",
+    "OVEHOSTED_VM/cloudinitRootPwd": "str:appliance-root-password",
+    "OVEHOSTED_VM/rootSshPubkey": "str:",
+    "OVEHOSTED_VM/rootSshAccess": "str:yes",
+    "OVEHOSTED_VM/applyOpenScapProfile": "bool:False",
+    "OVEHOSTED_VM/enableFips": "bool:False",
+    "OVEHOSTED_VM/vmMACAddr": "str:00:16:3e:4c:61:62",
+    "OVEHOSTED_VM/cloudinitVMStaticCIDR": "bool:False",
+    "OVEHOSTED_VM/cloudinitVMETCHOSTS": "bool:True",
+    "OVEHOSTED_NOTIF/smtpServer": "str:localhost",
+    "OVEHOSTED_NOTIF/smtpPort": "str:25",
+    "OVEHOSTED_NOTIF/sourceEmail": "str:root@localhost",
+    "OVEHOSTED_NOTIF/destEmail": "str:root@localhost",
+    "OVEHOSTED_ENGINE/adminPassword": "str:lab-admin-password",
+    "OVEHOSTED_NETWORK/host_name": "str:she-deploy.lab.example",
+    "OVEHOSTED_STORAGE/domainType": "str:nfs",
+    "OVEHOSTED_STORAGE/nfsVersion": "str:auto",
+    "OVEHOSTED_STORAGE/storageDomainConnection": "str:storage.lab.example:/exports/hosted_engine",
+    "OVEHOSTED_STORAGE/mntOptions": "str:",
+    "OVEHOSTED_STORAGE/imgSizeGB": "str:51",
+}
+
+
+def answer_file(answers):
+    return "[environment:default]\n" + "".join(f"{k}={v}\n" for k, v in answers.items())
+
+
+def put(client, path, data):
+    with client.open_sftp() as sftp, sftp.open(path, "wb") as f:
+        f.write(data if isinstance(data, bytes) else data.encode())
+
+
+def get(client, path):
+    with client.open_sftp() as sftp, sftp.open(path, "rb") as f:
+        return f.read()
+
+
+def remote(lab, host: str, command: str, timeout: float = 10) -> tuple[int, str, str]:
+    """(exit status, stdout, stderr) of one command on a lab host, over a connection of its own."""
+    client = lab.ssh(host)
+    try:
+        return run(client, command, timeout=timeout)
+    finally:
+        client.close()
+
+
+def wait_until(condition, timeout: float = 20, interval: float = 0.2):
+    """Polls condition() until it gives something true, and returns that; fails the test after `timeout` s."""
+    deadline = time.monotonic() + timeout
+    while not (value := condition()):
+        assert time.monotonic() < deadline, f"not met within {timeout}s"
+        time.sleep(interval)
+    return value
+
+
+def engine_vm_client(lab, host_key: str) -> paramiko.SSHClient:
+    """The new Engine VM over SSH, trusting only the host key the deployment reported (`[name] type key`)."""
+    client = paramiko.SSHClient()
+    key_type, key_data = host_key.split()[-2:]
+    key = paramiko.PKey.from_type_string(key_type, base64.b64decode(key_data))
+    client.get_host_keys().add(f"[127.0.0.1]:{lab.port('engine-vm')}", key_type, key)
+    client.set_missing_host_key_policy(paramiko.RejectPolicy())
+    client.connect("127.0.0.1", port=lab.port("engine-vm"), username="root", key_filename=str(lab.client_key),
+                   look_for_keys=False, allow_agent=False, timeout=10)
+    return client
+
+
+class FakeConfig:
+    """The one method of pulumi.Config the settings reader uses, over a plain dict."""
+
+    def __init__(self, values: dict):
+        self.values = values
+
+    def get_object(self, key):
+        return copy.deepcopy(self.values.get(key))

@@ -12,9 +12,14 @@ import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from components import site_config
-from lab.transport import shell
 from lab.testing import run
-from tests.harness import ProjectStack, migration_settings
+from lab.transport import shell
+from providers.engine_backup import EngineBackupProvider
+from providers.hosted_engine_deployment import HostedEngineDeploymentProvider
+from providers.hosted_engine_node import HostedEngineNodeProvider
+from providers.multipath_override import MultipathOverrideProvider
+from providers.storage_export import StorageExportProvider
+from tests.harness import FakeConfig, ProjectStack, migration_settings
 
 HOSTILE = ["; touch /tmp/PWNED", "$(touch PWNED)", "`touch PWNED`", "a && touch PWNED", "x | tee PWNED", "a\nb",
            "'\"", "ünïcødé ☃", "x" * 5000, "", " ", "-rf", "--help", "../../etc/passwd", "a\x00b", "*", "~root", "${IFS}"]
@@ -43,16 +48,6 @@ def base(tmp_path_factory):
         "engineApi": {"url": "https://127.0.0.1:8444/ovirt-engine/api", "caFile": str(folder / "ca.pem")},
         "hostedEngineNodes": ["host1", "host2"],
     }
-
-
-class FakeConfig:
-    """The one method of pulumi.Config the reader uses, over a plain dict."""
-
-    def __init__(self, values: dict):
-        self.values = values
-
-    def get_object(self, key):
-        return copy.deepcopy(self.values.get(key))
 
 
 def paths(value, prefix=()):
@@ -117,7 +112,25 @@ def test_a_bad_value_anywhere_is_rejected_naming_the_setting_or_accepted(base, d
         assert problems and all(line.startswith("  - ") and "`" in line for line in problems), str(error)
         assert all(len(line) < 600 for line in problems), "an error message must stay readable"
         return
-    assert isinstance(site, site_config.SiteConfig)
+    assert resource_failures(site) == [], f"accepted at preview, refused by a resource: {path} = {value!r}"
+
+
+def resource_failures(site) -> list[str]:
+    """What the resources' own checks would refuse in an accepted site: the reader must have said it at preview."""
+    checks = [(StorageExportProvider(), {"path": e.path, "clients": e.clients, "options": e.options})
+              for e in site.storage_exports]
+    checks += [(MultipathOverrideProvider(), {"file": o.file, "settings": o.settings}) for o in site.multipath_overrides]
+    if site.migration:
+        backup, timeouts = site.migration.backup, site.migration.node_timeouts
+        checks += [
+            (EngineBackupProvider(), {"fileName": backup.file_name, "directory": backup.directory,
+                                      "engineDirectory": backup.engine_directory}),
+            (HostedEngineDeploymentProvider(), {"storage": site.migration.hosted_engine["storage"]}),
+            (HostedEngineNodeProvider(), {"maintenanceTimeout": timeouts["maintenance"], "installTimeout": timeouts["install"]}),
+        ]
+    hosts = [site.connection(name) for name in site.hosts]
+    unreachable = [h["name"] for h in hosts if not (h["address"] and isinstance(h["port"], int) and 0 < h["port"] < 65536)]
+    return [f.reason for provider, props in checks for f in provider.check({}, props).failures] + unreachable
 
 
 @settings(max_examples=300, deadline=None)

@@ -9,7 +9,7 @@ from pulumi import automation as auto
 
 from lab.testing import LabProcess, run, site_variant
 from tests.harness import PROJECT_DIR
-from tests.test_preflight import READ_ONLY, assert_read_only, make_stack, snapshot
+from tests.test_preflight import READ_ONLY, make_stack, snapshot
 
 HE_TARGET = "iqn.2003-01.org.linux-iscsi.storage.x8664:sn.hosted-engine"
 DATA_TARGET = "iqn.2003-01.org.linux-iscsi.storage.x8664:sn.data"

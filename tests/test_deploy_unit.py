@@ -58,7 +58,7 @@ def test_a_failed_restore_pauses_the_deploy_and_up_says_how_to_go_on(tmp_path, c
         client.close()
         with pytest.raises(auto.errors.CommandError) as failed:
             stack.up()  # follows the same deploy to its end
-        assert "`hosted-engine --deploy` failed on deploy" in str(failed.value)
+        assert "deploy: `hosted-engine --deploy` failed (" in str(failed.value)
         assert "the backup was not restored during the pause" in str(failed.value)
         assert len(deploys_started(lab)) == 1
         assert unit(lab)["LoadState"] == "not-found", "the failed unit was reset for the next try"

@@ -144,7 +144,8 @@ def test_the_migration_succeeds_through_engine_api_503s_and_a_hang(tmp_path, api
 
 
 def test_a_changed_host_key_is_never_retried_and_an_unreachable_host_says_what_to_check(lab, client_key):
-    from providers.ssh import Connection, Host, HostKeyError, HostUnreachable, RetryPolicy
+    from providers.retry import RetryPolicy
+    from providers.ssh import Connection, Host, HostKeyError, HostUnreachable
     lab.inject_fault("host-key", host="host2")
     trusted = Host("host2", "127.0.0.1", lab.port("host2"), "root", lab.known_hosts.read_text())
     started = time.monotonic()

@@ -13,7 +13,7 @@ import ovirtsdk4.types as types
 import pytest
 
 from lab.testing import run
-from tests.harness import ProjectStack, block, fault_took_effect, migration_settings
+from tests.harness import ProjectStack, block, fault_took_effect, migration_settings, wait_until
 
 ADMIN_PASSWORD = "lab-admin-password"
 
@@ -104,14 +104,23 @@ def test_a_killed_step_resumes(site, step):
     run's lock and pending operations are gone."""
     lab, stack = site
     in_progress = dict(STEPS)[step](lab)
-    stack.up_killed_when(in_progress)
+    stack.up_killed_when(in_progress)  # fails unless the kill landed while the step was under way
+    assert stack.locks, "the killed run left no lock: it was not inside an update"
+    left = stack.run_cli("stack", "export")
+    if left.returncode == 0:
+        assert json.loads(left.stdout)["deployment"].get("pending_operations"), "the kill left no operation to resume"
+    else:  # the kill tore the checkpoint, which step 9's first line repairs (README, "Interruption and resume")
+        assert "failed to load checkpoint" in left.stderr, left.stderr
     recover(stack)
+    assert not stack.locks
     assert not json.loads(stack.export())["deployment"].get("pending_operations")
     lab.clear_faults()
 
 
 def test_the_resumed_migration_converges_to_the_uninterrupted_end_state(site):
+    """After the kills above (this module is one migration, killed step by step, in order)."""
     lab, stack = site
+    assert len(stack.kills) == len(STEPS), f"{len(stack.kills)} of the {len(STEPS)} steps were killed"
     result = stack.up()
     assert result.summary.result == "succeeded"
     outputs = {k: v.value for k, v in result.outputs.items()}
@@ -171,20 +180,14 @@ def test_a_killed_node_update_resumes_and_converges(site):
     host1 = hosts.list(search="name=host1")[0]
     service = hosts.host_service(host1.id)
     service.deactivate()
-    wait_until(lambda: service.get().status.value == "maintenance")
+    wait_until(lambda: service.get().status.value == "maintenance", timeout=60)
     service.install(ssh=types.Ssh(authentication_method=types.SshAuthenticationMethod.PUBLICKEY),
                     undeploy_hosted_engine=True, activate=True)
-    wait_until(lambda: service.get().status.value == "up" and not service.get(all_content=True).hosted_engine.configured)
+    wait_until(lambda: service.get().status.value == "up" and not service.get(all_content=True).hosted_engine.configured,
+               timeout=60)
     stack.stack.refresh()
     stack.up_killed_when(api_host_out_of_service(lab, "host1"))
     recover(stack)
     result = stack.up()
     assert result.summary.result == "succeeded"
     assert {k: v.value for k, v in result.outputs.items()}["nodeScores"] == {"host1": 3400, "host2": 3400}
-
-
-def wait_until(condition, timeout=60):
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "the lab's Engine never got there"
-        time.sleep(0.3)

@@ -1,6 +1,5 @@
 """Contract tests of the lab's fault injection (lab/faults.py) with the real paramiko and ovirtsdk4."""
 
-import json
 import socket
 import subprocess
 import sys
@@ -10,7 +9,8 @@ import ovirtsdk4
 import paramiko
 import pytest
 
-from lab.testing import REPO_ROOT, LabProcess, run, site_variant
+from lab.testing import REPO_ROOT, LabProcess, site_variant
+from tests.harness import remote
 
 SITE_FAULT = {"kind": "command", "host": "storage", "match": "^getent group site-fault$", "status": 7,
               "stderr": "injected from the site file\n", "times": "always"}
@@ -25,14 +25,6 @@ def flab(tmp_path_factory, client_key):
     with LabProcess(tmp_path_factory.mktemp("flab"), site=site, authorized_keys=[client_key[1]],
                     client_key=client_key[0]) as lab:
         yield lab
-
-
-def sh(lab, host, command, timeout=10):
-    client = lab.ssh(host)
-    try:
-        return run(client, command, timeout=timeout)
-    finally:
-        client.close()
 
 
 def raw_exec(lab, host, command):
@@ -53,17 +45,17 @@ def raw_exec(lab, host, command):
 
 def test_a_site_file_fault_fails_its_command_every_time_and_is_recorded(flab):
     for _ in range(2):
-        assert sh(flab, "storage", "getent group site-fault") == (7, "", "injected from the site file\n")
+        assert remote(flab, "storage", "getent group site-fault") == (7, "", "injected from the site file\n")
     recorded = [f for f in flab.faults("storage") if f["fault"] == "command"]
     assert len(recorded) >= 2 and recorded[-1]["command"] == "getent group site-fault" and recorded[-1]["status"] == 7
-    assert sh(flab, "backup", "getent group site-fault")[0] == 2  # another host: the real command
+    assert remote(flab, "backup", "getent group site-fault")[0] == 2  # another host: the real command
 
 
 def test_a_command_fails_n_times_then_runs(flab):
     flab.inject_fault("command", host="storage", match=r"^stat -c %a /exports/data$", status=255,
                       stderr="ssh: connect to host: Connection reset\n", times=2)
-    assert [sh(flab, "storage", "stat -c %a /exports/data")[0] for _ in range(3)] == [255, 255, 0]
-    assert sh(flab, "storage", "stat -c %a /exports/data")[1] == "755\n"
+    assert [remote(flab, "storage", "stat -c %a /exports/data")[0] for _ in range(3)] == [255, 255, 0]
+    assert remote(flab, "storage", "stat -c %a /exports/data")[1] == "755\n"
     entries = [e for e in flab.commands("storage") if e["command"] == "stat -c %a /exports/data"]
     assert [e["kind"] for e in entries][:3] == ["fault", "fault", "exec"]
 
@@ -73,7 +65,7 @@ def test_connections_are_reset_n_times(flab):
     for _ in range(2):
         with pytest.raises((paramiko.SSHException, OSError, EOFError)):
             flab.ssh("backup")
-    assert sh(flab, "backup", "true")[0] == 0
+    assert remote(flab, "backup", "true")[0] == 0
     assert len([f for f in flab.faults("backup") if f["fault"] == "refuse"]) == 2
 
 
@@ -82,15 +74,15 @@ def test_the_listener_refuses_for_some_seconds(flab):
     with pytest.raises(OSError):  # paramiko's NoValidConnectionsError: ECONNREFUSED
         socket.create_connection(("127.0.0.1", flab.port("host2")), timeout=2).close()
     time.sleep(1.5)
-    assert sh(flab, "host2", "true")[0] == 0
+    assert remote(flab, "host2", "true")[0] == 0
 
 
 def test_a_connection_drops_after_some_bytes_once_the_command_ran(flab):
     flab.inject_fault("drop", host="storage", match="^echo dropped-out", after_bytes=4)
     out, status, alive = raw_exec(flab, "storage", "echo dropped-output; mkdir -p /tmp/ran-before-drop")
     assert (out, status, alive) == (b"drop", None, False)
-    assert sh(flab, "storage", "stat -c %F /tmp/ran-before-drop")[1] == "directory\n"
-    assert sh(flab, "storage", "echo dropped-output")[1] == "dropped-output\n"  # once only
+    assert remote(flab, "storage", "stat -c %F /tmp/ran-before-drop")[1] == "directory\n"
+    assert remote(flab, "storage", "echo dropped-output")[1] == "dropped-output\n"  # once only
     assert [f["fault"] for f in flab.faults("storage")][-1] == "drop"
 
 
@@ -106,14 +98,14 @@ def test_a_slow_host_delays_each_command(flab):
     timings = []
     for _ in range(3):
         started = time.monotonic()
-        assert sh(flab, "host1", "true")[0] == 0
+        assert remote(flab, "host1", "true")[0] == 0
         timings.append(time.monotonic() - started)
     assert timings[0] >= 0.5 and timings[1] >= 0.5 and timings[2] < 0.5
 
 
 def test_engine_backup_takes_the_sites_backup_seconds(flab):
     started = time.monotonic()
-    sh(flab, "engine", "engine-backup --mode=backup --file=/tmp/x.backup --log=/tmp/x.log", timeout=30)
+    remote(flab, "engine", "engine-backup --mode=backup --file=/tmp/x.backup --log=/tmp/x.log", timeout=30)
     assert time.monotonic() - started >= 1.0
 
 
@@ -150,8 +142,8 @@ def test_a_changed_host_key_is_refused_until_cleared(flab):
         flab.ssh("host1")
     assert flab.faults("host1")[-1]["fault"] == "host-key"
     flab.clear_faults()
-    assert sh(flab, "host1", "true")[0] == 0
-    assert sh(flab, "storage", "getent group site-fault")[0] == 2  # clear drops the site's rules too
+    assert remote(flab, "host1", "true")[0] == 0
+    assert remote(flab, "storage", "getent group site-fault")[0] == 2  # clear drops the site's rules too
 
 
 def test_the_cli_injects_and_lists_faults(flab):
@@ -160,7 +152,7 @@ def test_the_cli_injects_and_lists_faults(flab):
     done = cli("fault", "--state", str(flab.state_dir), "command", "--host", "backup", "--match", "^id nobody$",
                "--status", "3", "--stderr", "cli fault")
     assert done.returncode == 0 and "active" in done.stdout, done.stderr
-    assert sh(flab, "backup", "id nobody") == (3, "", "cli fault")
+    assert remote(flab, "backup", "id nobody") == (3, "", "cli fault")
     listed = cli("fault", "--state", str(flab.state_dir), "list").stdout
     assert "backup command: id nobody" in listed
     bad = cli("fault", "--state", str(flab.state_dir), "drop", "--host", "backup")
@@ -170,13 +162,13 @@ def test_the_cli_injects_and_lists_faults(flab):
 def test_a_restart_forgets_taken_rules_and_applies_rules_added_while_stopped(flab):
     from lab import faults
     flab.inject_fault("command", host="backup", match="^id daemon$", status=4, times="always")
-    assert sh(flab, "backup", "id daemon")[0] == 4
+    assert remote(flab, "backup", "id daemon")[0] == 4
     flab.stop()
     faults.add_rule(flab.state_dir, {"kind": "command", "host": "backup", "match": "^id bin$", "status": 5})
     flab.start()
-    assert sh(flab, "backup", "id daemon")[0] == 0
-    assert sh(flab, "backup", "id bin")[0] == 5
-    assert sh(flab, "storage", "getent group site-fault")[0] == 7  # the site's own rules apply at every start
+    assert remote(flab, "backup", "id daemon")[0] == 0
+    assert remote(flab, "backup", "id bin")[0] == 5
+    assert remote(flab, "storage", "getent group site-fault")[0] == 7  # the site's own rules apply at every start
 
 
 def test_critical_path_adds_the_sites_long_steps(tmp_path):

@@ -4,31 +4,19 @@ progressive output of hosted-engine --deploy (real paramiko and ovirtsdk4 agains
 The tests run in order: deploy, convert host1 through the new Engine, undeploy it, then the
 Engine VM host (ssh-keyscan as the trusted path to its new key) and a lab restart.
 """
-import base64
 import json
 import time
 
-import ovirtsdk4 as sdk
 import ovirtsdk4.types as types
 import paramiko
 import pytest
 
 from lab.testing import run
-from tests.test_lab_ovirt import ANSWERS, answer_file, get, put
+from tests.harness import ANSWERS, answer_file, engine_vm_client, get, put, wait_until
 
 DEPLOY = ("hosted-engine --deploy --restore-from-file=/root/engine.backup "
           "--config-append=/root/answers.conf")
 DEPLOY_SECONDS = 2  # ovirt_site.DEFAULTS["deploy_seconds"]
-
-
-def wait_for(predicate, timeout=20, interval=0.2):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval)
-    raise AssertionError("condition not met in time")
 
 
 def host_service(connection, name):
@@ -38,7 +26,7 @@ def host_service(connection, name):
 
 
 def wait_status(service, status):
-    wait_for(lambda: service.get().status == status)
+    wait_until(lambda: service.get().status == status)
 
 
 def reinstall_in_maintenance(service, **hosted_engine):
@@ -131,7 +119,7 @@ def test_an_agent_has_no_engine_status_until_its_first_health_check(lab):
     client = lab.ssh("host1")
     assert run(client, "systemctl restart ovirt-ha-agent")[0] == 0
     assert vm_status(client)["2"]["engine-status"] is None
-    assert wait_for(lambda: vm_status(client)["2"]["engine-status"])["vm"] == "down"
+    assert wait_until(lambda: vm_status(client)["2"]["engine-status"])["vm"] == "down"
     assert run(client, "systemctl stop ovirt-ha-agent")[0] == 0
     assert vm_status(client)["2"]["live-data"] is False
     assert run(client, "systemctl start ovirt-ha-agent")[0] == 0
@@ -146,7 +134,7 @@ def test_maintenance_of_a_node_asks_its_agent_for_local_maintenance(lab):
     assert (vm_status(client)["2"]["score"], vm_status(client)["2"]["maintenance"]) == (0, True)
     host1.activate()
     wait_status(host1, types.HostStatus.UP)
-    assert wait_for(lambda: vm_status(client)["2"]["maintenance"] is False)
+    assert wait_until(lambda: vm_status(client)["2"]["maintenance"] is False)
 
 
 def test_undeploy_hosted_engine_reverses_it(lab):
@@ -157,17 +145,6 @@ def test_undeploy_hosted_engine_reverses_it(lab):
     assert run(client, "systemctl is-active ovirt-ha-agent")[0] == 3
     assert run(client, "test -e /etc/ovirt-hosted-engine/hosted-engine.conf")[0] == 1  # tasks/remove.yml
     assert set(vm_status(lab.ssh("deploy"))) == {"1", "global_maintenance"}
-
-
-def engine_vm_client(lab, key_line):
-    port = lab.port("engine-vm")
-    client = paramiko.SSHClient()
-    name, keytype, blob = key_line.split()
-    client.get_host_keys().add(f"[127.0.0.1]:{port}", keytype, paramiko.Ed25519Key(data=base64.b64decode(blob)))
-    client.set_missing_host_key_policy(paramiko.RejectPolicy())
-    client.connect("127.0.0.1", port=port, username="root", key_filename=str(lab.client_key),
-                   look_for_keys=False, allow_agent=False, timeout=10)
-    return client
 
 
 def test_engine_vm_key_comes_from_ssh_keyscan(lab):

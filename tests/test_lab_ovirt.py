@@ -14,59 +14,10 @@ import ovirtsdk4 as sdk
 import pytest
 
 from lab.testing import run
+from tests.harness import ANSWERS, answer_file, get, put
 
-# Every question a 4.5 restore deploy (ovirt-hosted-engine-setup 2.7) asks for NFS storage, DHCP, a given MAC.
-ANSWERS = {
-    "OVEHOSTED_CORE/skipTTYCheck": "bool:True",  # run over a plain SSH exec, without a pseudo-tty
-    "OVEHOSTED_CORE/deployProceed": "bool:True",
-    "OVEHOSTED_CORE/forceIpProceed": "str:yes",
-    "OVEHOSTED_NETWORK/gateway": "str:192.0.2.1",
-    "OVEHOSTED_NETWORK/bridgeIf": "str:eth0",
-    "OVEHOSTED_NETWORK/network_test": "str:dns",
-    "OVEHOSTED_ENGINE/datacenterName": "str:Default",
-    "OVEHOSTED_ENGINE/clusterName": "str:Default",
-    "OVEHOSTED_CORE/renewPKIonRestore": "bool:False",
-    "OVEHOSTED_CORE/pauseonRestore": "bool:False",
-    "OVEHOSTED_CORE/enableKeycloak": "bool:False",
-    "OVEHOSTED_VM/ovfArchive": "str:",
-    "OVEHOSTED_VM/vmVCpus": "str:4",
-    "OVEHOSTED_VM/vmMemSizeMB": "int:16384",
-    "OVEHOSTED_VM/cloudinitRootPwd": "str:appliance-root-password",
-    "OVEHOSTED_VM/rootSshPubkey": "str:",
-    "OVEHOSTED_VM/rootSshAccess": "str:yes",
-    "OVEHOSTED_VM/applyOpenScapProfile": "bool:False",
-    "OVEHOSTED_VM/enableFips": "bool:False",
-    "OVEHOSTED_VM/vmMACAddr": "str:00:16:3e:4c:61:62",
-    "OVEHOSTED_VM/cloudinitVMStaticCIDR": "bool:False",
-    "OVEHOSTED_VM/cloudinitVMETCHOSTS": "bool:True",
-    "OVEHOSTED_NOTIF/smtpServer": "str:localhost",
-    "OVEHOSTED_NOTIF/smtpPort": "str:25",
-    "OVEHOSTED_NOTIF/sourceEmail": "str:root@localhost",
-    "OVEHOSTED_NOTIF/destEmail": "str:root@localhost",
-    "OVEHOSTED_ENGINE/adminPassword": "str:lab-admin-password",
-    "OVEHOSTED_NETWORK/host_name": "str:she-deploy.lab.example",
-    "OVEHOSTED_STORAGE/domainType": "str:nfs",
-    "OVEHOSTED_STORAGE/nfsVersion": "str:auto",
-    "OVEHOSTED_STORAGE/storageDomainConnection": "str:storage.lab.example:/exports/hosted_engine",
-    "OVEHOSTED_STORAGE/mntOptions": "str:",
-    "OVEHOSTED_STORAGE/imgSizeGB": "str:51",
-}
 DC_PROMPT = ("Please enter the name of the data center where you want to deploy this hosted-engine host.\n"
              "          Please note: If you are restoring a backup of a hosted-engine,")
-
-
-def answer_file(answers):
-    return "[environment:default]\n" + "".join(f"{k}={v}\n" for k, v in answers.items())
-
-
-def put(client, path, data):
-    with client.open_sftp() as sftp, sftp.open(path, "wb") as f:
-        f.write(data if isinstance(data, bytes) else data.encode())
-
-
-def get(client, path):
-    with client.open_sftp() as sftp, sftp.open(path, "rb") as f:
-        return f.read()
 
 
 def hosts_of(connection):

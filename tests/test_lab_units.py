@@ -1,12 +1,10 @@
 """Transient units as systemd-run makes them, and the deploy's process as ps and pgrep see it
 (real paramiko against one lab; the tests run in order)."""
-import time
 
 import pytest
 
 from lab.testing import LabProcess, run, site_variant
-from tests.test_hosted_engine_answers import OLD_ANSWER_FILE
-from tests.test_lab_ovirt import ANSWERS, answer_file, get, put
+from tests.harness import ANSWERS, OLD_ANSWER_FILE, answer_file, get, put, wait_until
 
 DEPLOY = "hosted-engine --deploy --restore-from-file=/root/engine.backup --config-append=/root/answers.conf"
 OTOPI = "/bin/python3 -B -m otopi.__main__  APPEND:BASE/pluginPath=str:/usr/share/ovirt-hosted-engine-setup/"
@@ -18,14 +16,6 @@ def show(client, unit):
     return dict(line.split("=", 1) for line in out.splitlines())
 
 
-def wait_for(predicate, timeout=20):
-    deadline = time.monotonic() + timeout
-    while not (value := predicate()):
-        assert time.monotonic() < deadline, "condition not met in time"
-        time.sleep(0.1)
-    return value
-
-
 def test_a_background_unit_outlives_its_session_and_keeps_its_result(lab):
     client = lab.ssh("deploy")
     assert run(client, "systemd-run --unit=pause -p RemainAfterExit=yes -p StandardOutput=file:/root/pause.log "
@@ -35,7 +25,7 @@ def test_a_background_unit_outlives_its_session_and_keeps_its_result(lab):
     assert show(client, "pause")["SubState"] == "running"
     assert run(client, "systemd-run --unit=pause --quiet -- true") == (
         1, "", "Failed to start transient service unit: Unit pause.service already exists.\n")
-    wait_for(lambda: show(client, "pause")["SubState"] == "exited")
+    wait_until(lambda: show(client, "pause")["SubState"] == "exited")
     assert show(client, "pause") == {"LoadState": "loaded", "ActiveState": "active", "SubState": "exited",
                                      "Result": "success", "ExecMainStatus": "0"}
     assert get(client, "/root/pause.log") == b"started\ndone\n"
@@ -46,14 +36,14 @@ def test_a_background_unit_outlives_its_session_and_keeps_its_result(lab):
 def test_a_failed_unit_stays_until_reset_and_a_stopped_one_goes(lab):
     client = lab.ssh("deploy")
     assert run(client, "systemd-run --unit=fails --quiet -- false")[0] == 0
-    wait_for(lambda: show(client, "fails")["ActiveState"] == "failed")
+    wait_until(lambda: show(client, "fails")["ActiveState"] == "failed")
     assert show(client, "fails")["Result"] == "exit-code" and show(client, "fails")["ExecMainStatus"] == "1"
     assert run(client, "systemctl is-active fails") == (3, "failed\n", "")
     assert run(client, "systemctl reset-failed fails")[0] == 0
     assert show(client, "fails")["LoadState"] == "not-found"
     assert run(client, "systemd-run --unit=long --quiet -- sleep 30")[0] == 0
     assert run(client, "systemctl stop long")[0] == 0
-    wait_for(lambda: show(client, "long")["LoadState"] == "not-found")
+    wait_until(lambda: show(client, "long")["LoadState"] == "not-found")
 
 
 def prepare_deploy(lab):
@@ -74,7 +64,7 @@ def test_a_piped_deploy_dies_with_the_session_that_reads_it(lab):
     channel.shutdown_write()
     assert channel.recv(64)  # the first lines arrive
     channel.close()
-    wait_for(lambda: show(deploy, "piped")["ActiveState"] == "failed")
+    wait_until(lambda: show(deploy, "piped")["ActiveState"] == "failed")
     assert show(deploy, "piped")["Result"] == "signal" and show(deploy, "piped")["ExecMainStatus"] == "13"
     assert run(deploy, "test -e /etc/ovirt-hosted-engine/hosted-engine.conf")[0] == 1
     assert run(deploy, "systemctl reset-failed piped")[0] == 0
@@ -117,7 +107,7 @@ def test_a_deploy_in_a_unit_runs_as_otopi_and_writes_its_file(lab):
     status, out, _ = run(deploy, "pgrep -fa otopi.__main__")
     assert status == 0 and OTOPI in out and "OVEHOSTED_CORE/restoreFromFile=str:/root/engine.backup" in out
     assert run(deploy, "pgrep -f 'hosted-engine --deploy'")[0] == 1
-    wait_for(lambda: show(deploy, "he")["LoadState"] == "not-found")  # ended well: a plain service is unloaded
+    wait_until(lambda: show(deploy, "he")["LoadState"] == "not-found")  # ended well: a plain service is unloaded
     log = get(deploy, "/root/he.log").decode()
     assert "[ INFO  ] Hosted Engine successfully deployed" in log
     assert "Failed to execute stage" not in log

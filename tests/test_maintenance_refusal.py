@@ -19,6 +19,7 @@ from pulumi import automation as auto
 from lab.engine_api import EngineApi, load_model
 from lab.testing import LabProcess, site_variant
 from providers import engine_api, hosted_engine_node
+from providers.errors import StepError
 from tests.harness import ProjectStack, migration_settings, pinned_ports_site
 
 ADMIN_PASSWORD = "lab-admin-password"
@@ -28,8 +29,8 @@ REFUSAL = ("[Cannot switch the following Hosts to Maintenance mode: host1.\nOne 
            "as non-migratable. The non-migratable VMs are: db1 , vm1.]")
 SAID = ("Cannot switch the following Hosts to Maintenance mode: host1. One or more running VMs are indicated as "
         "non-migratable. The non-migratable VMs are: db1 , vm1.")
-SENTENCE = (f'the Engine refused to put host1 in maintenance ("{SAID}") because it runs VMs that cannot migrate away: '
-            'db1, vm1; nothing changed on the site (host1 stays up): unpin them so that maintenance migrates them '
+SENTENCE = (f'host1: the Engine refused to put host1 in maintenance ("{SAID}") because it runs VMs that cannot migrate '
+            'away: db1, vm1; nothing changed on the site (host1 stays up). Unpin them so that maintenance migrates them '
             '(Edit Virtual Machine > Host > Migration mode: "Allow manual and automatic migration" or "Allow manual '
             'migration only"), or shut them down while the host is reinstalled, or leave host1 out of '
             '`hostedEngineNodes`, then run `pulumi up` again.')
@@ -133,12 +134,12 @@ def test_another_refusal_is_quoted_with_what_to_do(engine):
     """A refusal for another reason than pinned VMs (no Up host to take host1's VMs) is quoted as it is."""
     props = node_props(engine)
     host = hosted_engine_node._host(props)
-    with pytest.raises(hosted_engine_node.ConversionError) as refused:
+    with pytest.raises(StepError) as refused:
         hosted_engine_node._to_maintenance(props, host)
     assert str(refused.value) == (
-        'the Engine refused to put host1 in maintenance ("The following Hosts have running VMs and cannot be switched '
+        'host1: the Engine refused to put host1 in maintenance ("The following Hosts have running VMs and cannot be switched '
         'to maintenance mode: host1. Please ensure that the following Clusters have at least one Host in UP state: '
-        'Default.") and nothing changed on the site (host1 stays up): do what the Engine asks, or leave host1 out of '
+        'Default.") and nothing changed on the site (host1 stays up). Do what the Engine asks, or leave host1 out of '
         '`hostedEngineNodes`, then run `pulumi up` again.')
     assert hosted_engine_node._host(props).status == types.HostStatus.UP
 
@@ -147,7 +148,7 @@ def test_a_node_being_undeployed_is_told_to_stay_in_the_list(node_engine):
     """The same refusal when `pulumi destroy` or a shorter `hostedEngineNodes` undeploys host1."""
     props = node_props(node_engine)
     host = hosted_engine_node._host(props)
-    with pytest.raises(hosted_engine_node.ConversionError) as refused:
+    with pytest.raises(StepError) as refused:
         hosted_engine_node._to_maintenance(props, host)
     assert str(refused.value) == SENTENCE.replace(
         "leave host1 out of `hostedEngineNodes`", "keep host1 in `hostedEngineNodes` (it stays a node)")

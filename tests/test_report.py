@@ -15,7 +15,7 @@ ADMIN_PASSWORD = "lab-admin-password"
 ROOT_PASSWORD = "report-root-Pa55"
 STEPS = ["export-storage-exports-data", "export-storage-exports-hosted_engine", "multipath-host1-90-lab-san.conf",
          "multipath-host2-90-lab-san.conf", "multipath-deploy-90-boot-lun.conf", "engine-backup", "hosted-engine",
-         "hosted-engine-node-host1", "hosted-engine-node-host2", "ha-drill"]
+         "hosted-engine-node-host1", "hosted-engine-node-host2", "ha-drill", "evidence"]
 STAMP = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ")
 
 
@@ -66,7 +66,7 @@ def test_up_exports_the_report_with_every_step_timed_and_no_secret(migrated):
 def test_the_report_command_writes_markdown_and_html_from_the_state(migrated, tmp_path):
     stack, result = migrated
     out = tmp_path / "report.md"
-    done = subprocess.run([sys.executable, "-m", "components.report", "report", "--stack", "site", "--out", str(out)],
+    done = subprocess.run([sys.executable, "-m", "cli.report", "--stack", "site", "--out", str(out)],
                           cwd=stack.work_dir, env={**os.environ, **stack.env}, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     sha256 = result.outputs["backup"].value["sha256"]
@@ -76,20 +76,6 @@ def test_the_report_command_writes_markdown_and_html_from_the_state(migrated, tm
     assert_complete(page, stack, sha256)
 
 
-def test_preflight_results_and_sealed_values_in_the_report():
-    data = report.from_state("x", {"deployment": {"resources": []}}, {
-        "preflight": [{"check": "deployment_host", "result": "warned", "checks": "the deployment host",
-                       "messages": ["no default gateway"], "read": ["deploy: ip route show default"]},
-                      {"check": "nodes", "result": "passed", "checks": "two nodes", "messages": [], "read": []}],
-        "engineUrl": {report.SECRET_SIG: "1b47061264138c4ac30d75fd1eb44270", "ciphertext": "sealed"},
-    })
-    text = report.to_markdown(data)
-    assert "| deployment_host | warned | the deployment host | no default gateway | deploy: ip route show default |" in text
-    assert "| nodes | passed | two nodes | - | - |" in text
-    assert "sealed" not in text and "not deployed" in text
-    assert "not available" in report.to_markdown(report.from_state("x", {}, {}))
-
-
 def test_the_plan_picture_of_the_lab_site_shows_every_step_in_order(tmp_path, lab, client_key):
     """Regenerates docs/lab-plan.svg from a preview of the lab stack's settings and checks it against the committed one."""
     stack = ProjectStack(tmp_path / "project", "lab")
@@ -97,7 +83,7 @@ def test_the_plan_picture_of_the_lab_site_shows_every_step_in_order(tmp_path, la
     stack.configure(settings, {"sshPrivateKey": client_key[0].read_text(), "adminPassword": ADMIN_PASSWORD,
                                "engineRootPassword": ROOT_PASSWORD})
     out = tmp_path / "lab-plan.svg"
-    done = subprocess.run([sys.executable, "-m", "components.report", "graph", "--stack", "lab", "--out", str(out)],
+    done = subprocess.run([sys.executable, "-m", "cli.plan", "--stack", "lab", "--out", str(out)],
                           cwd=stack.work_dir, env={**os.environ, **stack.env}, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     svg, dot = out.read_text(), out.with_suffix(".dot").read_text()

@@ -2,14 +2,13 @@
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 
 import pytest
 
 from lab.testing import LabProcess
-from tests.harness import PROJECT_DIR, ProjectStack, migration_settings, pinned_ports_site
+from tests.harness import ProjectStack, migration_settings, pinned_ports_site
 
 ADMIN_PASSWORD = "lab-admin-password"
 SITES = ("site-a", "site-b", "site-c")
@@ -29,7 +28,6 @@ def sites(tmp_path_factory, client_key):
             labs.append(lab)
             if project is None:
                 project = ProjectStack(root / "project", name)
-                shutil.copy(PROJECT_DIR / "sites.py", project.work_dir / "sites.py")
                 stack = project
             else:
                 stack = ProjectStack.__new__(ProjectStack)
@@ -50,7 +48,7 @@ def sites(tmp_path_factory, client_key):
 
 
 def run_sites(project, *args):
-    return subprocess.run([sys.executable, "sites.py", *args], cwd=project.work_dir,
+    return subprocess.run([sys.executable, "-m", "cli.sites", *args], cwd=project.work_dir,
                           env={**os.environ, **project.env}, capture_output=True, text=True, timeout=240)
 
 
@@ -63,7 +61,7 @@ def test_preview_prints_a_readiness_table_with_exactly_the_failing_site(sites):
     assert set(rows) == set(SITES)
     for name in ("site-a", "site-b"):
         site, ready, errors, warnings, create = rows[name]
-        assert (ready, errors, create) == ("yes", "0", "12"), done.stdout
+        assert (ready, errors, create) == ("yes", "0", "13"), done.stdout
     site, ready, errors, warnings, create = rows["site-c"]
     assert (ready, errors, create) == ("NO", "1", "-"), done.stdout
     details = [line for line in lines if line.startswith("site-c: error:")]

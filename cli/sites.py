@@ -24,7 +24,9 @@ from pathlib import Path
 
 from pulumi import automation as auto
 
-PROJECT_DIR = Path(__file__).resolve().parent
+from cli.report import write_report
+
+PROJECT_DIR = Path(__file__).resolve().parent.parent
 # The summary lines of components/site_config.ConfigError and components/preflight.PreflightError.
 PROBLEM_HEADERS = ("the stack configuration has problems:", "problem(s) on the site")
 NOISE = ("an unhandled error occurred", "preview failed", "update failed")
@@ -128,8 +130,6 @@ def table(rows: list[Readiness]) -> str:
 
 
 def up_sites(names: list[str], project_dir: Path = PROJECT_DIR, reports: Path | None = None, out=sys.stdout) -> int:
-    from components import report
-
     reports = reports or project_dir / ".lab" / "reports"
     for index, name in enumerate(names):
         print(f"==> {name}: pulumi up ({index + 1} of {len(names)})", file=out, flush=True)
@@ -141,7 +141,7 @@ def up_sites(names: list[str], project_dir: Path = PROJECT_DIR, reports: Path | 
             if names[index + 1:]:
                 print(f"==> not started: {', '.join(names[index + 1:])}", file=out)
             return 1
-        md, page = report.write_report(name, reports / f"{name}.md", cwd=project_dir)
+        md, page = write_report(name, reports / f"{name}.md", cwd=project_dir)
         print(f"==> {name}: done; report {md} and {page}", file=out, flush=True)
     return 0
 

@@ -12,6 +12,7 @@ from lab.commands.ovirt import parse_answer_file
 from providers.hosted_engine_deployment import answer_file, answers, engine_vm_mac, modules_to_enable
 from providers.remote_job import new_lines, unit_state
 from providers.host_facts import vm_status_score
+from tests.harness import OLD_ANSWER_FILE
 
 SETUP_VERSIONS = ["2.4.9", "2.5.4-2", "2.6.6", "2.7.2"]  # 4.4.x (2.4, 2.5.4-2 on ovirt-4.4) and 4.5.x
 STORAGE = {
@@ -21,32 +22,6 @@ STORAGE = {
               "lun": "36001405d0c0ffee000000000000000a1", "discoverUser": "", "portalUser": ""},
     "fc": {"type": "fc", "lun": "36001405d0c0ffee000000000000000c1"},
 }
-# What today's code (before the full answer file) wrote: the lab's deploy must refuse it.
-OLD_ANSWER_FILE = """[environment:default]
-OVEHOSTED_CORE/deployProceed=bool:True
-OVEHOSTED_CORE/pauseonRestore=bool:False
-OVEHOSTED_CORE/renewPKIonRestore=bool:False
-OVEHOSTED_ENGINE/adminPassword=str:secret
-OVEHOSTED_ENGINE/clusterName=str:Default
-OVEHOSTED_NETWORK/bridgeIf=str:eth0
-OVEHOSTED_NETWORK/fqdn=str:engine.example.com
-OVEHOSTED_NETWORK/gateway=str:192.0.2.1
-OVEHOSTED_NOTIF/destEmail=str:root@localhost
-OVEHOSTED_NOTIF/smtpPort=str:25
-OVEHOSTED_NOTIF/smtpServer=str:localhost
-OVEHOSTED_NOTIF/sourceEmail=str:root@localhost
-OVEHOSTED_STORAGE/domainType=str:nfs
-OVEHOSTED_STORAGE/imgSizeGB=str:51
-OVEHOSTED_STORAGE/mntOptions=str:
-OVEHOSTED_STORAGE/nfsVersion=str:auto
-OVEHOSTED_STORAGE/storageDomainConnection=str:storage.example.com:/exports/he
-OVEHOSTED_VM/cloudinitRootPwd=str:secret
-OVEHOSTED_VM/cloudinitVMETCHOSTS=bool:True
-OVEHOSTED_VM/rootSshAccess=str:yes
-OVEHOSTED_VM/rootSshPubkey=str:ssh-ed25519 AAAA
-OVEHOSTED_VM/vmMemSizeMB=int:16384
-OVEHOSTED_VM/vmVCpus=int:4
-"""
 
 
 def props(storage, static, mac):

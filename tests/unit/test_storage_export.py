@@ -1,29 +1,20 @@
-"""StorageExport's pure logic: config validation, the exports formats, clashes and the plan; and the lab's exportfs."""
+"""StorageExport's pure logic: config validation, the exports formats, the facts read from what the storage
+server prints, clashes and the plan (tests/unit/cases/storage_export/: reads in, commands out)."""
 
 import pytest
 
 from components.site_config import StorageExportConfig, _Reader, _storage_exports
-from lab.commands.nfs import read_exports, render_options
-from lab.transport.vfs import VirtualFS
-from providers.host_facts import ownership, parse_exportfs_verbose
 from providers.storage_export import (
-    Facts, desired, drop_in, parse_exports, plan, problems,
+    Facts, StorageExportProvider, desired, drop_in, facts_from, parse_exports, parse_getent, plan, problems,
 )
+from tests.harness import FakeConfig, as_lists, cases
 
 HOSTS = {"storage": object(), "deploy": object()}
 DATA = {"path": "/exports/data", "clients": "*", "options": "rw,sync,no_subtree_check"}
 
 
-class FakeConfig:
-    def __init__(self, **values):
-        self.values = values
-
-    def get_object(self, key):
-        return self.values.get(key)
-
-
 def load_exports(entries):
-    reader = _Reader(FakeConfig(storageExports=entries))
+    reader = _Reader(FakeConfig({"storageExports": entries}))
     return _storage_exports(reader, HOSTS), reader.problems
 
 
@@ -74,15 +65,6 @@ def test_parse_exports_handles_defaults_comments_and_several_clients():
         (3, "/srv", "a.example", "ro"),
         (3, "/srv", "b.example", "ro,rw"),
         (5, "/bare", "*", ""),
-    ]
-
-
-def test_parse_exportfs_verbose_joins_long_paths_and_names_the_world():
-    text = ("/exports/data \t<world>(sync,wdelay,hide,no_subtree_check,sec=sys,rw,secure,root_squash,no_all_squash)\n"
-            "/exports/hosted_engine\n\t\t192.0.2.0/24(sync,sec=sys,rw)\n")
-    assert parse_exportfs_verbose(text) == [
-        ("/exports/data", "*", "sync,wdelay,hide,no_subtree_check,sec=sys,rw,secure,root_squash,no_all_squash"),
-        ("/exports/hosted_engine", "192.0.2.0/24", "sync,sec=sys,rw"),
     ]
 
 
@@ -144,18 +126,58 @@ def test_root_owned_directory_and_own_drop_in_are_not_clashes():
     assert fresh_facts(lines=mine).clashes(DATA) == []
 
 
-def test_lab_exportfs_reads_exports_and_drop_ins_and_renders_like_nfs_utils():
-    fs = VirtualFS()
-    fs.mkdir("/etc/exports.d", parents=True)
-    fs.write("/etc/exports", b"/a *(rw,sync,no_subtree_check)\n")
-    fs.write("/etc/exports.d/x.exports", b"/b 192.0.2.0/24(ro,async,no_root_squash,anonuid=36)\n")
-    fs.write("/etc/exports.d/ignored.conf", b"/c *(rw)\n")
-    exports, errors = read_exports(fs)
-    assert errors == [] and [(p, c) for p, c, *_ in exports] == [("/a", "*"), ("/b", "192.0.2.0/24")]
-    assert render_options(*exports[0][2:]) == "sync,wdelay,hide,no_subtree_check,sec=sys,rw,secure,root_squash,no_all_squash"
-    assert render_options(*exports[1][2:]) == "async,wdelay,hide,no_subtree_check,anonuid=36,sec=sys,ro,secure,no_root_squash,no_all_squash"
+@pytest.mark.parametrize("case", cases("storage_export"))
+def test_the_plan_closes_only_the_difference_read_from_the_host(case):
+    facts = facts_from("storage", case["props"], case["reads"])
+    clashes = facts.clashes(case["props"])
+    assert len(clashes) == len(case["clashes"]) and all(c.startswith(w) for c, w in zip(clashes, case["clashes"]))
+    if case["commands"] is not None:
+        assert as_lists(plan(facts, case["props"])) == case["commands"]
+    if case["commands"] == []:
+        assert facts.state(case["props"]) == desired()
 
 
-def test_ownership_is_read_from_stat_as_the_preflight_and_the_provider_run_it():
-    assert ownership("36 36 755\n") == (36, 36, "755")
-    assert ownership("stat: cannot statx '/x': No such file or directory") is None
+def test_getent_lines_are_split_on_colons_and_blank_lines_dropped():
+    assert parse_getent("kvm:x:36:qemu,sanlock\n\nbackup:x:34:\n") == [["kvm", "x", "36", "qemu,sanlock"],
+                                                                       ["backup", "x", "34", ""]]
+    assert parse_getent("") == []
+
+
+def test_only_lines_for_this_path_are_facts_and_stat_failing_means_no_directory():
+    reads = {"groups": "", "users": "", "stat": None, "exportfs": "",
+             "exports": {"/etc/exports": "/exports/data2 *(rw)\n/exports/data a(rw) b(ro)\n"}}
+    facts = facts_from("storage", DATA, reads)
+    assert facts.directory is None and facts.exported is False
+    assert facts.lines == [("/etc/exports", 2, "/exports/data", "a", "rw"), ("/etc/exports", 2, "/exports/data", "b", "ro")]
+
+
+def test_exported_means_this_client_with_at_least_the_wanted_options():
+    base = {"groups": "", "users": "", "stat": None, "exports": {}}
+    listed = "/exports/data \t<world>(sync,wdelay,rw,no_subtree_check)\n"
+    assert facts_from("s", DATA, {**base, "exportfs": listed}).exported
+    assert not facts_from("s", {**DATA, "options": "rw,async"}, {**base, "exportfs": listed}).exported
+    assert not facts_from("s", {**DATA, "clients": "192.0.2.0/24"}, {**base, "exportfs": listed}).exported
+
+
+HOST = {"name": "storage", "address": "192.0.2.20", "port": 22, "user": "root", "knownHosts": ""}
+OLD = {**DATA, "connection": HOST, "state": desired()}
+
+
+@pytest.mark.parametrize("olds, news, changes, replaces", [
+    (OLD, OLD, False, []),
+    (OLD, {**OLD, "connection": {**HOST, "port": 2222}}, False, []),  # the same server on another port
+    (OLD, {**OLD, "options": "ro,sync"}, True, []),
+    (OLD, {**OLD, "clients": "192.0.2.0/24"}, True, []),
+    ({**OLD, "state": {**desired(), "mode": "700"}}, OLD, True, []),  # refresh found it drifted
+    ({**OLD, "state": None}, OLD, True, []),
+    (OLD, {**OLD, "path": "/exports/other"}, True, ["path"]),
+    (OLD, {**OLD, "connection": {**HOST, "name": "nas"}}, True, ["connection"]),
+])
+def test_diff_closes_drift_in_place_and_replaces_another_directory_or_server(olds, news, changes, replaces):
+    found = StorageExportProvider().diff("id", olds, news)
+    assert (found.changes, found.replaces, found.delete_before_replace) == (changes, replaces, True)
+
+
+def test_check_names_each_bad_property_with_its_fix():
+    found = StorageExportProvider().check({}, {"path": "/x/../y", "clients": "a b", "options": "rw"}).failures
+    assert [(f.property, f.reason.split(" ")[0]) for f in found] == [("path", "`path`"), ("clients", "`clients`")]

@@ -1,0 +1,1 @@
+"""The unit tier: no lab, no network, no Pulumi engine."""

@@ -14,6 +14,7 @@ from components.site_config import SiteConfig
 from providers import multipath_conf
 from providers.decommission import Decommission
 from providers.engine_backup import EngineBackup
+from providers.evidence import MigrationEvidence
 from providers.ha_drill import HighAvailabilityDrill
 from providers.hosted_engine_deployment import HostedEngineDeployment
 from providers.hosted_engine_node import HostedEngineNode
@@ -30,7 +31,7 @@ class SelfHostedEngineMigration(pulumi.ComponentResource):
         # Later steps that need the storage depend on `self.storage_exports`.
         self.storage_exports = [self._storage_export(e) for e in site.storage_exports]
         self.multipath_overrides = [self._multipath_override(o) for o in site.multipath_overrides]
-        self.backup = self.deployment = self.drill = self.decommission = None
+        self.backup = self.deployment = self.drill = self.evidence = self.decommission = None
         self.nodes: list[HostedEngineNode] = []
         if site.migration:
             preparation = self.storage_exports + self.multipath_overrides
@@ -39,6 +40,7 @@ class SelfHostedEngineMigration(pulumi.ComponentResource):
             self.nodes = self._nodes(site.migration, self.deployment)
             if site.migration.ha_drill["enabled"]:
                 self.drill = self._drill(site.migration, self.nodes[-1])
+            self.evidence = self._evidence(site.migration, self.drill or (self.nodes or [self.deployment])[-1])
             if site.migration.decommission:
                 self.decommission = self._decommission(site.migration)
         self.register_outputs(self.outputs())
@@ -55,6 +57,8 @@ class SelfHostedEngineMigration(pulumi.ComponentResource):
             "nodeScores": {node_name: node.score for node_name, node in zip(self.site.migration.nodes, self.nodes)},
             **({"haDrill": {"fromNode": self.drill.fromNode, "toNode": self.drill.toNode,
                             "seconds": self.drill.seconds}} if self.drill else {}),
+            **({"evidence": {"location": self.evidence.location, "sha256": self.evidence.sha256}}
+               if self.evidence else {}),
             **({"originalEngine": self.decommission.originalEngine} if self.decommission else {}),
         }
 
@@ -124,14 +128,37 @@ class SelfHostedEngineMigration(pulumi.ComponentResource):
             f"`ovirt-engine` is masked on {migration.original_engine}"
             + (" and the machine powered off" if migration.decommission == "power-off" else "")
             + ". This is the point of no return: the way back through EngineBackup (runbook step 8) is gone after it.")
-        last = self.drill or (self.nodes[-1] if self.nodes else self.deployment)
         return Decommission(
             "decommission", engine=self.site.connection(migration.original_engine),
             deploy_host=self.site.connection(migration.deployment_host), private_key=self.private_key,
             mode=migration.decommission,
             node_scores={name: node.score for name, node in zip(migration.nodes, self.nodes)},
             drill_required=self.drill is not None, drill_to=self.drill.toNode if self.drill else None,
-            opts=self._child([last]))
+            opts=self._child([self.evidence]))
+
+    def _evidence(self, migration, after) -> MigrationEvidence:
+        """The logs of every step and each node's final vm-status, once the site is in its end state."""
+        backup, he = migration.backup, migration.hosted_engine
+        vm_status = [["hosted-engine", "--vm-status", "--json"]]
+        port = int(he["engineVm"]["port"])
+        label = he["engineVm"]["address"] if port == 22 else f"[{he['engineVm']['address']}]:{port}"
+        engine_vm = self.deployment.engineVmHostKey.apply(
+            lambda key: {"name": "engine-vm", **he["engineVm"], "knownHosts": f"{label} {key}\n"})
+        sources = [
+            {"connection": self.site.connection(migration.backup_server),
+             "paths": [posixpath.join(backup.directory, backup.file_name + ".log")]},
+            {"connection": self.site.connection(migration.deployment_host),
+             "paths": ["/var/log/ovirt-hosted-engine-setup"], "commands": vm_status},
+            {"connection": engine_vm, "paths": ["/var/log/ovirt-engine/setup", "/var/log/ovirt-engine/host-deploy"]},
+            *({"connection": self.site.connection(host), "paths": [], "commands": vm_status} for host in migration.nodes),
+        ]
+        stem = backup.file_name.removesuffix(".backup")
+        self.evidence_location = posixpath.join(backup.directory, f"evidence-{stem}.tar.gz")
+        return MigrationEvidence(
+            "evidence", sources=sources, backup_server=self.site.connection(migration.backup_server),
+            location=self.evidence_location, private_key=self.private_key,
+            admin_password=self.secrets["adminPassword"], engine_root_password=self.secrets["engineRootPassword"],
+            opts=self._child([after]))
 
     def _child(self, depends_on=()) -> pulumi.ResourceOptions:
         return pulumi.ResourceOptions(parent=self, depends_on=list(depends_on))

@@ -54,6 +54,7 @@ import posixpath
 import re
 import shutil
 import threading
+import time
 from pathlib import Path
 
 from lab import images
@@ -179,9 +180,9 @@ class EngineServices:
             with api.site.lock:
                 calls = api.site.host_calls()
             for call in calls:
-                self._host_call(call)
+                self._host_call(call, api is self.new)
 
-    def _host_call(self, call):
+    def _host_call(self, call, new_engine=False):
         from lab.commands import hosted_engine  # the commands import this module
         host = next((h for h in self.lab.hosts.values() if self.api_host_for(h, [call])), None)
         if host is None:
@@ -198,8 +199,26 @@ class EngineServices:
                     hosted_engine.he_node_undeploy(host)
                 host.record("engine", "host-deploy" + (f": hosted-engine {call['hosted_engine']}"
                                                        if call["hosted_engine"] else ""), 0)
+                if new_engine:
+                    self._host_deploy_log(host, call)
                 if call.get("reboot"):
                     reboot(host)
+
+    def _host_deploy_log(self, host, call):
+        """The new Engine's log of one host-deploy, on its VM (InstallVdsInternalCommand: /var/log/ovirt-engine/
+        host-deploy/ovirt-host-deploy-ansible-{hostname}-{correlationid}-{timestamp}.log, as its comment has it);
+        the lines are the lab's. The original Engine's own logs are not modelled."""
+        vm = self.lab.hosts.get("engine-vm")
+        if vm is None:
+            return
+        stamp = time.strftime("%Y%m%d%H%M%S", time.gmtime())
+        name = f"ovirt-host-deploy-ansible-{host.fqdn}-{call.get('correlation_id') or 'lab'}-{stamp}.log"
+        with vm.lock:
+            vm.fs.mkdir("/var/log/ovirt-engine/host-deploy", parents=True)
+            vm.fs.write(f"/var/log/ovirt-engine/host-deploy/{name}",
+                        f"TASK [ovirt-host-deploy-facts]\nhosted-engine: {call['hosted_engine'] or 'none'}\n"
+                        f"PLAY RECAP {host.fqdn}: ok\n".encode(), 0o600)
+            vm.save()
 
     def start_new(self, state=None):
         """Start the new Engine's API; `state` (the restored entities) is written first."""

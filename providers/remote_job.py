@@ -11,10 +11,10 @@ ended instead of starting the step again.
 from __future__ import annotations
 
 import posixpath
-import sys
 import time
 from dataclasses import dataclass, field
 
+from providers.progress import say
 from providers.ssh import Connection
 
 OUTPUT_DIRECTORY = "/var/log/ovirt-she-migration"
@@ -60,10 +60,9 @@ class Ended:
 
 
 def progress(host: str):
-    """Shows each line of a job's output under its host's name as it comes (the engine shows a provider's
-    standard error as it arrives)."""
+    """Shows each line of a job's output, with its host's name, under the resource whose step it is."""
     def show(line: str) -> None:
-        print(f"{host}: {line}", file=sys.stderr, flush=True)
+        say(f"{host}: {line}")
     return show
 
 

@@ -10,10 +10,12 @@ PULUMI_CACHE="${OVIRT_SHE_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/ovirt-she-migra
 
 log() { printf 'setup: %s\n' "$*" >&2; }
 
-# ovirtsdk4 compiles a small C extension against libxml2; pycurl comes as a wheel.
+# ovirtsdk4 compiles a small C extension against libxml2; pycurl comes as a wheel. The tests of a shared
+# state backend start their own PostgreSQL server (tests/test_shared_state.py), and the report is opened in
+# headless Chromium (tests/test_e2e_migration.py).
 install_system_packages() {
     local missing=()
-    for pkg in gcc libxml2-dev; do
+    for pkg in gcc libxml2-dev postgresql chromium; do
         dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || missing+=("$pkg")
     done
     [ ${#missing[@]} -eq 0 ] && return

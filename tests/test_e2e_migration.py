@@ -3,25 +3,30 @@
 The steps share one lab and one stack and run in order: plan, migrate, re-run, drift, growth.
 """
 
-import base64
 import collections
 import concurrent.futures
+import io
 import json
+import shutil
+import subprocess
+import tarfile
 import time
 from pathlib import Path
 
-import paramiko
 import pytest
 from pulumi import automation as auto
 
 from lab.testing import run
-from tests.harness import ProjectStack, changing_commands, assert_no_stack_file_beside_project, migration_settings
+from tests.harness import (
+    ProjectStack, assert_no_stack_file_beside_project, changing_commands, engine_vm_client, migration_settings,
+)
 
 ADMIN_PASSWORD = "lab-admin-password"  # the original Engine's, restored from the backup
 ROOT_PASSWORD = "engine-vm-root-Pa55"
 # Storage and multipath preparation are independent of each other (one tier), then one step after another.
 PROCEDURE_TIERS = [("StorageExport", "MultipathOverride"), ("EngineBackup",), ("HostedEngineDeployment",),
-                   ("hosted-engine-node-host1",), ("hosted-engine-node-host2",), ("HighAvailabilityDrill",)]
+                   ("hosted-engine-node-host1",), ("hosted-engine-node-host2",), ("HighAvailabilityDrill",),
+                   ("MigrationEvidence",)]
 
 
 @pytest.fixture(scope="module")
@@ -50,21 +55,10 @@ def ssh_run(lab, host, command):
         client.close()
 
 
-def engine_vm_client(lab, host_key: str) -> paramiko.SSHClient:
-    """The new Engine VM, trusted with the key the deployment reported (it is not in the lab's known_hosts)."""
-    client = paramiko.SSHClient()
-    key_type, key_data = host_key.split()[:2]
-    client.get_host_keys().add(f"[127.0.0.1]:{lab.port('engine-vm')}", key_type, paramiko.PKey.from_type_string(key_type, base64.b64decode(key_data)))
-    client.set_missing_host_key_policy(paramiko.RejectPolicy())
-    client.connect("127.0.0.1", port=lab.port("engine-vm"), username="root", key_filename=str(lab.client_key),
-                   look_for_keys=False, allow_agent=False, timeout=10)
-    return client
-
-
 def test_preview_lists_every_step_in_the_procedures_order_and_changes_nothing(stack, migration_lab):
     before = len(changing_commands(migration_lab))
     result = stack.preview()
-    assert result.change_summary == {"create": 12}
+    assert result.change_summary == {"create": 13}
     tiers = [[result.stdout.find(step) for step in tier] for tier in PROCEDURE_TIERS]
     assert all(p >= 0 for tier in tiers for p in tier), tiers
     assert all(max(earlier) < min(later) for earlier, later in zip(tiers, tiers[1:])), tiers
@@ -75,13 +69,19 @@ def test_preview_lists_every_step_in_the_procedures_order_and_changes_nothing(st
 def test_up_migrates_the_site_and_a_second_up_at_once_is_refused(stack, migration_lab):
     before = len(migration_lab.connections())
     with concurrent.futures.ThreadPoolExecutor(1) as pool:
-        first = pool.submit(stack.up)
+        events = []
+        first = pool.submit(stack.up, on_event=events.append)
         wait_for_command(migration_lab, "engine-backup --mode=backup")
         with pytest.raises(auto.errors.CommandError) as second:
             stack.up()
         assert "locked" in str(second.value)
         result = first.result()
     assert result.summary.result == "succeeded"
+    # The deploy's streamed output is logged under the deployment, not the Stack (providers/progress.py)
+    lines = {e.diagnostic_event.message.strip(): e.diagnostic_event.urn for e in events if e.diagnostic_event}
+    assert lines["deploy: [ INFO  ] Stage: Initializing"].endswith("HostedEngineDeployment::hosted-engine")
+    assert lines["deploy: [ INFO  ] Hosted Engine successfully deployed"].endswith("::hosted-engine")
+    assert lines["engine: Start of engine-backup with mode 'backup'"].endswith("EngineBackup::engine-backup")
     # The preflight and the resources share one SSH connection per host (the refused `up` opened none).
     per_host = collections.Counter(c["host"] for c in migration_lab.connections()[before:])
     assert len(per_host) == 7 and set(per_host.values()) == {1}, per_host
@@ -116,6 +116,34 @@ def test_up_migrates_the_site_and_a_second_up_at_once_is_refused(stack, migratio
     assert [e["hostname"] for e in entries if e["engine-status"]["health"] == "good"] == [runs_on.address]
 
 
+def test_the_evidence_archive_on_the_backup_server_holds_every_log_and_no_secret(stack, migration_lab):
+    outputs = {k: v.value for k, v in stack.stack.outputs().items()}
+    evidence = outputs["evidence"]
+    assert evidence["location"] == "/backup/evidence-engine-lab.tar.gz"
+    status, listing, _ = ssh_run(migration_lab, "backup", f"sha256sum {evidence['location']}")
+    assert status == 0 and listing.split()[0] == evidence["sha256"]
+    assert evidence["sha256"] in outputs["report"]
+    client = migration_lab.ssh("backup")
+    try:
+        with client.open_sftp() as sftp, sftp.open(evidence["location"], "rb") as remote:
+            data = remote.read()
+    finally:
+        client.close()
+    with tarfile.open(fileobj=io.BytesIO(data), mode="r:gz") as tar:
+        members = {m.name: tar.extractfile(m).read() for m in tar.getmembers()}
+    names = sorted(members)
+    assert "backup/backup/engine-lab.backup.log" in names
+    assert any(n.startswith("deploy/var/log/ovirt-hosted-engine-setup/ovirt-hosted-engine-setup-") for n in names)
+    assert any(n.startswith("engine-vm/var/log/ovirt-engine/setup/restore-backup-") for n in names)
+    assert sum(n.startswith("engine-vm/var/log/ovirt-engine/host-deploy/ovirt-host-deploy-ansible-") for n in names) == 2
+    for node in ("deploy", "host1", "host2"):
+        entries = json.loads(members[f"{node}/hosted-engine-vm-status-json.txt"])
+        assert all(e["score"] == 3400 for e in entries.values() if isinstance(e, dict)), node
+    blob = b"".join(members.values())
+    for secret in [ADMIN_PASSWORD, ROOT_PASSWORD, *stack.secrets["sshPrivateKey"].splitlines()[2:-1]]:
+        assert secret.encode() not in blob
+
+
 def test_two_hosts_were_never_out_of_service_at_once(migration_lab):
     """Replays the new Engine's audit log of host status changes."""
     api = migration_lab.engine_connection(new=True, username="admin@internal", password=ADMIN_PASSWORD)
@@ -132,7 +160,7 @@ def test_two_hosts_were_never_out_of_service_at_once(migration_lab):
 def test_second_up_changes_nothing(stack, migration_lab):
     before = len(changing_commands(migration_lab))
     result = stack.up()
-    assert result.summary.resource_changes == {"same": 12, "read": 1}  # the read is the preflight's
+    assert result.summary.resource_changes == {"same": 13, "read": 1}  # the read is the preflight's
     assert changing_commands(migration_lab)[before:] == []
 
 
@@ -173,7 +201,7 @@ def test_a_third_existing_host_previews_as_exactly_one_new_node(stack, migration
     stack.configure(grown, stack.secrets)
     try:
         result = stack.preview()
-        assert result.change_summary == {"create": 1, "same": 12, "read": 1}
+        assert result.change_summary == {"create": 1, "same": 13, "read": 1}
         assert "hosted-engine-node-host3" in result.stdout
     finally:
         stack.configure(stack.settings, stack.secrets)
@@ -248,3 +276,27 @@ def test_the_decommission_gate_names_every_missing_proof():
     assert gate_problems({"host1": 3400}, None, False, None) == [
         "`hosted-engine --vm-status` did not answer on the deployment host"]
     assert gate_problems({"host1": 3400}, status.replace("false", "true", 1), True, "host1") == []
+
+
+def test_the_report_opens_in_a_real_browser_with_every_section(stack, tmp_path):
+    """The HTML report from the state, loaded by headless Chromium (Debian's, installed by scripts/setup.sh):
+    every section is in the page it renders, with the drill, the evidence archive and the decommission."""
+    from components import report
+
+    outputs = {k: v.value for k, v in stack.stack.outputs().items()}
+    page = tmp_path / "report.html"
+    page.write_text(report.to_html(report.from_state("site", json.loads(stack.export()), outputs)))
+    browser = shutil.which("chromium")
+    assert browser, "Debian's chromium is not installed: scripts/setup.sh installs it"
+    flags = [browser, "--headless", "--no-sandbox", "--disable-gpu", f"--user-data-dir={tmp_path / 'profile'}"]
+    dom = subprocess.run([*flags, "--dump-dom", page.as_uri()], capture_output=True, text=True, timeout=120).stdout
+    for section in ("Result", "Preflight", "Steps, in the procedure's order",
+                    "Hosted-engine nodes (hosted-engine --vm-status score)", "High-availability drill"):
+        assert f"<h2>{section}</h2>" in dom, section
+    drill = outputs["haDrill"]
+    assert f"<td>{drill['fromNode']}</td><td>{drill['toNode']}</td>" in dom
+    assert outputs["evidence"]["sha256"] in dom and "decommissioned: ovirt-engine masked" in dom
+    shot = tmp_path / "report.png"
+    subprocess.run([*flags, f"--screenshot={shot}", "--window-size=1280,2400", page.as_uri()],
+                   capture_output=True, timeout=120)
+    assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and shot.stat().st_size > 20_000  # a page, not a blank

@@ -485,7 +485,8 @@ def _deployed(ctx, run, entities, answers):
         f"{k}={_typed(v)}\n" for k, v in sorted(answers.items()) if not SECRET_KEY.search(k)))
     lab.engines.start_new(new_state)
     keys = answers.get("OVEHOSTED_VM/rootSshPubkey")
-    lab.add_engine_vm(answers["OVEHOSTED_NETWORK/fqdn"], [keys] if isinstance(keys, str) and keys else [])
+    vm = lab.add_engine_vm(answers["OVEHOSTED_NETWORK/fqdn"], [keys] if isinstance(keys, str) and keys else [])
+    _engine_vm_logs(vm)
     lab._publish()
     run.print("[ INFO  ] Hosted Engine successfully deployed")
     run.print("[ INFO  ] Other hosted-engine hosts have to be reinstalled in order to update their storage "
@@ -497,6 +498,24 @@ def _deployed(ctx, run, entities, answers):
     run.print(f"[ INFO  ] Generating answer file '{answers_out}'")
     run.stage("Pre-termination")
     run.stage("Termination")
+
+
+ENGINE_SETUP_LOGS = "/var/log/ovirt-engine/setup"
+
+
+def _engine_vm_logs(vm):
+    """What the role left on the Engine VM: the restore's log (tasks/restore_backup.yml, `--log=/var/log/
+    ovirt-engine/setup/restore-backup-<UTC stamp>.log`) and engine-setup's, in its own name format
+    (ovirt-engine-setup-<stamp>-<random>.log). Their lines are the lab's, not upstream's."""
+    stamp = time.strftime("%Y%m%d%H%M%S", time.gmtime())
+    with vm.lock:
+        vm.fs.mkdir(ENGINE_SETUP_LOGS, parents=True)
+        vm.fs.write(f"{ENGINE_SETUP_LOGS}/restore-backup-{stamp}.log",
+                    b"Start of engine-backup with mode 'restore'\nRestoring:\n- Files\n- Engine database 'engine'\n"
+                    b"You should now run engine-setup.\nDone.\n", 0o600)
+        vm.fs.write(f"{ENGINE_SETUP_LOGS}/ovirt-engine-setup-{stamp}-{uuid.uuid4().hex[:6]}.log",
+                    b"[ INFO  ] Stage: Initializing\n[ INFO  ] Execution of setup completed successfully\n", 0o600)
+        vm.save()
 
 
 SECRET_KEY = re.compile(r"Pwd|Password")  # answerfile.py writes no password

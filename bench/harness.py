@@ -1,5 +1,6 @@
 """Runs the instrumented lab and Pulumi projects through the pulumi CLI, timing each command and
 sampling the memory of the provider processes it starts."""
+
 from __future__ import annotations
 
 import json
@@ -32,9 +33,9 @@ class BenchLab(LabProcess):
 
 @dataclass
 class Memory:
-    provider_peak_kb: int = 0        # the dynamic provider processes together, at their largest
-    provider_processes: int = 0      # most provider processes seen at once
-    tree_peak_kb: int = 0            # the CLI and everything under it
+    provider_peak_kb: int = 0  # the dynamic provider processes together, at their largest
+    provider_processes: int = 0  # most provider processes seen at once
+    tree_peak_kb: int = 0  # the CLI and everything under it
 
 
 def _process_table() -> dict[int, tuple[int, str, int]]:
@@ -81,7 +82,7 @@ class Run:
     seconds: float
     summary: str
     memory: Memory = field(default_factory=Memory)
-    started: float = 0.0   # wall clock, to place the lab's command log against the run
+    started: float = 0.0  # wall clock, to place the lab's command log against the run
     ended: float = 0.0
 
 
@@ -103,17 +104,24 @@ class Project:
         subprocess.run([sys.executable, "-m", "compileall", "-q", str(self.dir)], check=True)
         (self.dir / "stacks").mkdir(exist_ok=True)
         (self.dir / ".state").mkdir()
-        self.env = {**os.environ, "PATH": f"{pulumi_bin}:{os.environ.get('PATH', '')}",
-                    "PULUMI_BACKEND_URL": f"file://{self.dir / '.state'}", "PULUMI_CONFIG_PASSPHRASE": PASSPHRASE,
-                    "PULUMI_SKIP_UPDATE_CHECK": "true", "PULUMI_HOME": str(self.dir / ".pulumi-home"),
-                    "PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION": "true"}
+        self.env = {
+            **os.environ,
+            "PATH": f"{pulumi_bin}:{os.environ.get('PATH', '')}",
+            "PULUMI_BACKEND_URL": f"file://{self.dir / '.state'}",
+            "PULUMI_CONFIG_PASSPHRASE": PASSPHRASE,
+            "PULUMI_SKIP_UPDATE_CHECK": "true",
+            "PULUMI_HOME": str(self.dir / ".pulumi-home"),
+            "PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION": "true",
+        }
         self.cli("stack", "init", stack, "--secrets-provider", "passphrase")
 
     def cli(self, *args: str, stack: bool = False) -> str:
         argv = ["pulumi", *args] + (["--stack", self.stack] if stack else [])
         done = subprocess.run(argv, cwd=self.dir, env=self.env, capture_output=True, text=True)
         if done.returncode != 0:
-            raise RuntimeError(f"`{' '.join(argv[:3])}` failed in {self.dir}:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}")
+            raise RuntimeError(
+                f"`{' '.join(argv[:3])}` failed in {self.dir}:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
+            )
         return done.stdout
 
     def configure(self, project: str, plain: dict, secrets: dict | None = None) -> None:
@@ -128,7 +136,9 @@ class Project:
         """One timed CLI command (`preview` or `up ...`), its memory sampled, its summary kept."""
         argv = ["pulumi", *args, "--stack", self.stack, "--non-interactive"]
         start, started = time.monotonic(), time.time()
-        proc = subprocess.Popen(argv, cwd=self.dir, env=self.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        proc = subprocess.Popen(
+            argv, cwd=self.dir, env=self.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
         memory, stop = Memory(), threading.Event()
         sampler = threading.Thread(target=_sample, args=(proc.pid, memory, stop, sample_interval), daemon=True)
         sampler.start()
@@ -149,7 +159,7 @@ def _summary(stdout: str) -> str:
     except StopIteration:
         return ""
     found = []
-    for line in lines[start + 1:]:
+    for line in lines[start + 1 :]:
         if not line.strip() or line.strip().startswith("Duration"):
             break
         found.append(" ".join(line.split()))

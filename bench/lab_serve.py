@@ -7,6 +7,7 @@ take that long (matched on the command name and its arguments' prefix), so that 
 steps have a known duration, as `ovirt.deploy_seconds` gives the deployment one. The lab itself
 logs every accepted SSH connection in STATE/connections.jsonl.
 """
+
 import argparse
 import json
 import sys
@@ -25,7 +26,7 @@ def _delay_commands(delays):
 
         def delayed(ctx, original=original, rules=rules):
             for args, seconds in rules:
-                if list(ctx.args[:len(args)]) == args:
+                if list(ctx.args[: len(args)]) == args:
                     time.sleep(seconds)
                     break
             return original(ctx)
@@ -40,6 +41,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
     _delay_commands(json.loads(args.delays))
     from lab.cli import main as lab_main
+
     lab_args = args.lab_args[1:] if args.lab_args[:1] == ["--"] else args.lab_args
     return lab_main(lab_args)
 

@@ -15,6 +15,7 @@ fresh instrumented labs and measures, in the same run:
 * a no-op `pulumi up` against `pulumi preview` of the converged stack;
 * SSH connections per host (from the lab's connection log) and the provider processes' peak memory.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -35,8 +36,10 @@ from lab.testing import reserved_port
 from providers import plugin
 from tests.harness import PROGRAM as PROJECT_FILES
 
-DEFAULT_PULUMI_BIN = Path(os.environ.get("OVIRT_SHE_CACHE", Path.home() / ".cache" / "ovirt-she-migration")) / "pulumi-v3.252.0" / "bin"
-PULUMI_DEFAULT_PARALLEL = 8      # `pulumi up --help`: (default 8)
+DEFAULT_PULUMI_BIN = (
+    Path(os.environ.get("OVIRT_SHE_CACHE", Path.home() / ".cache" / "ovirt-she-migration")) / "pulumi-v3.252.0" / "bin"
+)
+PULUMI_DEFAULT_PARALLEL = 8  # `pulumi up --help`: (default 8)
 ADMIN_PASSWORD = "lab-admin-password"
 ROOT_PASSWORD = "bench-engine-vm-Pa55"
 
@@ -50,47 +53,84 @@ def parse_sizes(text: str) -> list[tuple[int, int]]:
 
 
 def _args(argv):
-    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--sizes", default="3x1,10x5",
-                        help="comma-separated HOSTSxEXPORTS (default 3x1,10x5; the issue's largest is 50x20)")
+    parser = argparse.ArgumentParser(
+        prog="python -m bench", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--sizes",
+        default="3x1,10x5",
+        help="comma-separated HOSTSxEXPORTS (default 3x1,10x5; the issue's largest is 50x20)",
+    )
     parser.add_argument("--nodes", type=int, default=2, help="hypervisors converted to hosted-engine nodes (default 2)")
-    parser.add_argument("--prep-delay", type=float, default=0.5,
-                        help="seconds `exportfs -r` and `systemctl reload multipathd` take in the lab (default 0.5)")
+    parser.add_argument(
+        "--prep-delay",
+        type=float,
+        default=0.5,
+        help="seconds `exportfs -r` and `systemctl reload multipathd` take in the lab (default 0.5)",
+    )
     parser.add_argument("--deploy-seconds", type=float, default=2.0, help="lab ovirt.deploy_seconds (default 2)")
     parser.add_argument("--migration", type=float, default=1.0, help="lab engine delay: one VM migration (s)")
     parser.add_argument("--maintenance", type=float, default=0.5, help="lab engine delay: maintenance without VMs (s)")
     parser.add_argument("--install", type=float, default=2.0, help="lab engine delay: host-deploy (s)")
     parser.add_argument("--initializing", type=float, default=1.0, help="lab engine delay: initializing -> up (s)")
-    parser.add_argument("--repeat", type=int, default=3,
-                        help="trials per size; each time reported is the median of the trials (default 3)")
-    parser.add_argument("--out", default=str(REPO / "bench" / "results"), help="where the tables go (default bench/results)")
+    parser.add_argument(
+        "--repeat",
+        type=int,
+        default=3,
+        help="trials per size; each time reported is the median of the trials (default 3)",
+    )
+    parser.add_argument(
+        "--out", default=str(REPO / "bench" / "results"), help="where the tables go (default bench/results)"
+    )
     parser.add_argument("--work", default=None, help="scratch folder (default: a temporary one, removed afterwards)")
-    parser.add_argument("--pulumi-bin", default=os.environ.get("BENCH_PULUMI_BIN", str(DEFAULT_PULUMI_BIN)),
-                        help="folder of the pulumi CLI and its Python plugins")
+    parser.add_argument(
+        "--pulumi-bin",
+        default=os.environ.get("BENCH_PULUMI_BIN", str(DEFAULT_PULUMI_BIN)),
+        help="folder of the pulumi CLI and its Python plugins",
+    )
     return parser.parse_args(argv)
 
 
 def machine(pulumi_bin: Path) -> dict:
-    mem_kb = next(int(line.split()[1]) for line in Path("/proc/meminfo").read_text().splitlines() if line.startswith("MemTotal:"))
+    mem_kb = next(
+        int(line.split()[1]) for line in Path("/proc/meminfo").read_text().splitlines() if line.startswith("MemTotal:")
+    )
     cli = subprocess.run([str(pulumi_bin / "pulumi"), "version"], capture_output=True, text=True).stdout.strip()
     import pulumi
-    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                if line.startswith("model name")), platform.machine())
-    return {"cores": os.cpu_count(), "cpu": cpu, "memory_gib": round(mem_kb / 1048576, 1),
-            "python": platform.python_version(), "pulumi_cli": cli,
-            "pulumi_sdk": getattr(pulumi, "__version__", None) or _sdk_version(), "os": platform.platform()}
+
+    cpu = next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        ),
+        platform.machine(),
+    )
+    return {
+        "cores": os.cpu_count(),
+        "cpu": cpu,
+        "memory_gib": round(mem_kb / 1048576, 1),
+        "python": platform.python_version(),
+        "pulumi_cli": cli,
+        "pulumi_sdk": getattr(pulumi, "__version__", None) or _sdk_version(),
+        "os": platform.platform(),
+    }
 
 
 def _sdk_version() -> str:
     from importlib.metadata import version
+
     return version("pulumi")
 
 
 def _per_host(connections: list[dict]) -> dict:
     counts = Counter(c["host"] for c in connections)
-    return {"hosts": len(counts), "max": max(counts.values(), default=0),
-            "mean": round(sum(counts.values()) / len(counts), 2) if counts else 0.0, "by_host": dict(sorted(counts.items()))}
+    return {
+        "hosts": len(counts),
+        "max": max(counts.values(), default=0),
+        "mean": round(sum(counts.values()) / len(counts), 2) if counts else 0.0,
+        "by_host": dict(sorted(counts.items())),
+    }
 
 
 PREP_COMMANDS = ("exportfs -r", "systemctl reload multipathd")
@@ -110,8 +150,10 @@ def phases(commands: list[dict], up, opts, nodes: int, hosts: int, delays: dict)
         "startup_s": {"measured": first - up.started, "lab": 0.0},
         "preparation_s": {"measured": prep - first, "lab": opts.prep_delay},
         "backup_and_deploy_s": {"measured": deploy - prep, "lab": opts.deploy_seconds},
-        "nodes_s": {"measured": last - deploy,
-                    "lab": nodes * (to_maintenance + delays["install"] + delays["initializing"])},
+        "nodes_s": {
+            "measured": last - deploy,
+            "lab": nodes * (to_maintenance + delays["install"] + delays["initializing"]),
+        },
         "finish_s": {"measured": up.ended - last, "lab": 0.0},
         "commands": len(mine),
     }
@@ -131,16 +173,28 @@ def _median(items: list, key=None):
 def _median_run(runs: list) -> Run:
     """The run with the median time; memory is the largest seen in any of them."""
     middle = _median(runs, key=lambda r: r.seconds)
-    memory = Memory(max(r.memory.provider_peak_kb for r in runs), max(r.memory.provider_processes for r in runs),
-                    max(r.memory.tree_peak_kb for r in runs))
+    memory = Memory(
+        max(r.memory.provider_peak_kb for r in runs),
+        max(r.memory.provider_processes for r in runs),
+        max(r.memory.tree_peak_kb for r in runs),
+    )
     return replace(middle, memory=memory)
 
 
 class _Trial:
     """One measurement of every run of a size, each on a fresh lab and a fresh stack."""
 
-    def __init__(self, opts, work: Path, site: Path, key, pulumi_bin: Path, ports: dict, shape: tuple, result: dict, log):
-        self.opts, self.work, self.site, self.key, self.pulumi_bin, self.ports = opts, work, site, key, pulumi_bin, ports
+    def __init__(
+        self, opts, work: Path, site: Path, key, pulumi_bin: Path, ports: dict, shape: tuple, result: dict, log
+    ):
+        self.opts, self.work, self.site, self.key, self.pulumi_bin, self.ports = (
+            opts,
+            work,
+            site,
+            key,
+            pulumi_bin,
+            ports,
+        )
         self.hosts, self.exports, self.nodes, self.delays = shape
         self.prepare, self.total, self.log = result["resources"]["preparation"], result["resources"]["total"], log
         self.lab_delays = {"exportfs -r": opts.prep_delay, "systemctl reload multipathd": opts.prep_delay}
@@ -153,12 +207,16 @@ class _Trial:
         secrets = {"sshPrivateKey": self.key[0].read_text()}
         if full:
             secrets.update(adminPassword=ADMIN_PASSWORD, engineRootPassword=ROOT_PASSWORD)
-        settings = site_gen.stack_settings(lab.info, lab.known_hosts, self.hosts, self.exports, self.nodes, self.ports, full)
+        settings = site_gen.stack_settings(
+            lab.info, lab.known_hosts, self.hosts, self.exports, self.nodes, self.ports, full
+        )
         stack.configure(site_gen.PROJECT, settings, secrets)
         return stack
 
     def _floor(self, name: str) -> Project:
-        floor = Project(self.work / f"project-{name}", REPO / "bench" / "floor", ("Pulumi.yaml", "__main__.py"), self.pulumi_bin)
+        floor = Project(
+            self.work / f"project-{name}", REPO / "bench" / "floor", ("Pulumi.yaml", "__main__.py"), self.pulumi_bin
+        )
         floor.configure("bench-engine-floor", {"prepare": str(self.prepare), "chain": str(2 + self.nodes)})
         return floor
 
@@ -195,8 +253,12 @@ class _Trial:
                 connections[name], spans[name] = _per_host(opened), _span(opened, lab.commands())
         # The engine floor: the same number and shape of do-nothing resources through the same CLI.
         floor = self._floor("floor")
-        for name, args in (("floor_preview", ("preview",)), ("floor_up", up), ("floor_preview_converged", ("preview",)),
-                           ("floor_noop_up", up)):
+        for name, args in (
+            ("floor_preview", ("preview",)),
+            ("floor_up", up),
+            ("floor_preview_converged", ("preview",)),
+            ("floor_noop_up", up),
+        ):
             self._timed(runs, name, floor, *args)
         self._timed(runs, "floor_up_wide", self._floor("floor-wide"), *up, *wide)
         return {"runs": runs, "ssh_connections": connections, "phases": phases_of_up, "spans": spans}
@@ -204,26 +266,50 @@ class _Trial:
 
 def bench_size(hosts: int, export_count: int, opts, work: Path, key: tuple[Path, Path], pulumi_bin: Path) -> dict:
     nodes = min(opts.nodes, hosts)
-    delays = {"migration": opts.migration, "maintenance": opts.maintenance, "install": opts.install,
-              "reboot": 0.0, "initializing": opts.initializing}
+    delays = {
+        "migration": opts.migration,
+        "maintenance": opts.maintenance,
+        "install": opts.install,
+        "reboot": 0.0,
+        "initializing": opts.initializing,
+    }
     ports = {"engine_api_new_port": reserved_port(), "engine_vm_ssh_port": reserved_port()}
     tag = f"{hosts}x{export_count}"
-    site = site_gen.write_site(work / tag / "site", hosts, export_count, nodes,
-                               {"deploy_seconds": opts.deploy_seconds, "engine_delays": delays, **ports})
+    site = site_gen.write_site(
+        work / tag / "site",
+        hosts,
+        export_count,
+        nodes,
+        {"deploy_seconds": opts.deploy_seconds, "engine_delays": delays, **ports},
+    )
     prepare = hosts + export_count
-    result = {"size": tag, "hosts": hosts, "exports": export_count, "nodes": nodes,
-              "resources": {"preparation": prepare, "chain": 2 + nodes, "component": 1, "total": prepare + 2 + nodes + 1},
-              "critical_path_s": site_gen.critical_path(nodes, hosts, opts.prep_delay, opts.deploy_seconds, delays),
-              "schedule_bound_s": site_gen.critical_path(nodes, hosts, opts.prep_delay, opts.deploy_seconds, delays,
-                                                         prepare=prepare, parallel=PULUMI_DEFAULT_PARALLEL),
-              "lab": {"prep_delay_s": opts.prep_delay, "deploy_seconds": opts.deploy_seconds, "engine_delays": delays}}
+    result = {
+        "size": tag,
+        "hosts": hosts,
+        "exports": export_count,
+        "nodes": nodes,
+        "resources": {"preparation": prepare, "chain": 2 + nodes, "component": 1, "total": prepare + 2 + nodes + 1},
+        "critical_path_s": site_gen.critical_path(nodes, hosts, opts.prep_delay, opts.deploy_seconds, delays),
+        "schedule_bound_s": site_gen.critical_path(
+            nodes,
+            hosts,
+            opts.prep_delay,
+            opts.deploy_seconds,
+            delays,
+            prepare=prepare,
+            parallel=PULUMI_DEFAULT_PARALLEL,
+        ),
+        "lab": {"prep_delay_s": opts.prep_delay, "deploy_seconds": opts.deploy_seconds, "engine_delays": delays},
+    }
 
     def log(text):
         print(f"[{tag}] {text}", flush=True)
 
     shape = (hosts, export_count, nodes, delays)
-    trials = [_Trial(opts, work / tag / f"trial-{i}", site, key, pulumi_bin, ports, shape, result, log).run()
-              for i in range(1, opts.repeat + 1)]
+    trials = [
+        _Trial(opts, work / tag / f"trial-{i}", site, key, pulumi_bin, ports, shape, result, log).run()
+        for i in range(1, opts.repeat + 1)
+    ]
     # Each time is the median of the trials; the phases and connections come from the trial with the median `up`.
     runs = {name: _median_run([t["runs"][name] for t in trials]) for name in trials[0]["runs"]}
     typical = _median(trials, key=lambda t: t["runs"]["up"].seconds)
@@ -260,12 +346,16 @@ def main(argv=None) -> int:
     work = Path(opts.work) if opts.work else Path(tempfile.mkdtemp(prefix="ovirt-she-bench-"))
     work.mkdir(parents=True, exist_ok=True)
     from lab.testing import make_client_key
+
     key = make_client_key(work / "keys")
     started = time.time()
-    results = {"machine": machine(pulumi_bin), "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started)),
-               "command": "python -m bench " + " ".join(argv if argv is not None else sys.argv[1:]),
-               "limits": {"pulumi_default_parallel": PULUMI_DEFAULT_PARALLEL, "provider_grpc_workers": plugin.WORKERS},
-               "sizes": []}
+    results = {
+        "machine": machine(pulumi_bin),
+        "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started)),
+        "command": "python -m bench " + " ".join(argv if argv is not None else sys.argv[1:]),
+        "limits": {"pulumi_default_parallel": PULUMI_DEFAULT_PARALLEL, "provider_grpc_workers": plugin.WORKERS},
+        "sizes": [],
+    }
     try:
         for hosts, exports in parse_sizes(opts.sizes):
             results["sizes"].append(bench_size(hosts, exports, opts, work, key, pulumi_bin))

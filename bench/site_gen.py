@@ -1,5 +1,6 @@
 """Generates a lab site of H existing hypervisors and E storage exports, its Engine model, and the
 stack settings that migrate it (or only prepare it)."""
+
 from __future__ import annotations
 
 import copy
@@ -13,8 +14,9 @@ REPO = Path(__file__).resolve().parent.parent
 MODEL = REPO / "lab" / "engine_api" / "default_model.yaml"
 LAB_STACK = REPO / "stacks" / "Pulumi.lab.yaml"
 PROJECT = "ovirt-she-migration"
-OVERRIDE = {"devices": [{"vendor": "LIO-ORG", "product": ".*", "path_grouping_policy": "group_by_prio",
-                         "path_checker": "tur"}]}
+OVERRIDE = {
+    "devices": [{"vendor": "LIO-ORG", "product": ".*", "path_grouping_policy": "group_by_prio", "path_checker": "tur"}]
+}
 
 
 def hypervisors(count: int) -> list[str]:
@@ -38,8 +40,9 @@ def write_site(directory: Path, hosts: int, export_count: int, nodes: int, ovirt
         server = copy.deepcopy(by_name["storage"])
         server.update(name=export["host"], fqdn=f"{export['host']}.lab.example", address=f"203.0.113.{index}")
         server["directories"] = [{"path": "/exports", "mode": 0o755}, {"path": "/exports/data", "mode": 0o755}]
-        server["files"] = [{"path": "/etc/exports", "mode": 0o644,
-                            "content": "/exports/data          *(rw,sync,no_subtree_check)\n"}]
+        server["files"] = [
+            {"path": "/etc/exports", "mode": 0o644, "content": "/exports/data          *(rw,sync,no_subtree_check)\n"}
+        ]
         result.append(server)
     for index, name in enumerate(hypervisors(hosts), 1):
         host = copy.deepcopy(by_name["host1"])
@@ -52,8 +55,18 @@ def write_site(directory: Path, hosts: int, export_count: int, nodes: int, ovirt
     template = model["hosts"][0]
     model["hosts"] = [{**template, "name": name, "address": f"{name}.lab.example"} for name in hypervisors(hosts)]
     # Each converted node runs a VM that must migrate away (when another host can take it).
-    model["vms"] = [{"name": f"vm{i}", "host": f"host{i}", "status": "up", "memory_mb": 4096,
-                     "placement": "migratable", "origin": "ovirt"} for i in range(1, nodes + 1) if hosts > 1]
+    model["vms"] = [
+        {
+            "name": f"vm{i}",
+            "host": f"host{i}",
+            "status": "up",
+            "memory_mb": 4096,
+            "placement": "migratable",
+            "origin": "ovirt",
+        }
+        for i in range(1, nodes + 1)
+        if hosts > 1
+    ]
     disk = model["disks"][0]  # each VM with a disk on the data domain, as the default model has them
     model["disks"] = [{**disk, "name": f"{vm['name']}_Disk1", "vm": vm["name"]} for vm in model["vms"]]
     (directory / "model.yaml").write_text(yaml.safe_dump(model, sort_keys=False))
@@ -63,8 +76,9 @@ def write_site(directory: Path, hosts: int, export_count: int, nodes: int, ovirt
     return path
 
 
-def critical_path(nodes: int, hosts: int, prep_delay: float, deploy_seconds: float, delays: dict,
-                  prepare: int = 1, parallel: int = 1) -> float:
+def critical_path(
+    nodes: int, hosts: int, prep_delay: float, deploy_seconds: float, delays: dict, prepare: int = 1, parallel: int = 1
+) -> float:
     """The lab's own durations along the longest chain: the preparation steps (side by side, `parallel`
     at a time; by default all at once), the backup (no lab delay), the deployment, then each node:
     its VM migrates away (or plain maintenance), host-deploy, then initializing after activation."""
@@ -76,27 +90,38 @@ def critical_path(nodes: int, hosts: int, prep_delay: float, deploy_seconds: flo
 def lab_stack_settings() -> dict:
     config = yaml.safe_load(LAB_STACK.read_text())["config"]
     prefix = f"{PROJECT}:"
-    return {k[len(prefix):]: v for k, v in config.items() if not (isinstance(v, dict) and "secure" in v)}
+    return {k[len(prefix) :]: v for k, v in config.items() if not (isinstance(v, dict) and "secure" in v)}
 
 
-def stack_settings(lab_info: dict, known_hosts: Path, hosts: int, export_count: int, nodes: int,
-                   ports: dict, full: bool) -> dict:
+def stack_settings(
+    lab_info: dict, known_hosts: Path, hosts: int, export_count: int, nodes: int, ports: dict, full: bool
+) -> dict:
     """The migration's settings for this lab; without `full`, only storage and multipath preparation."""
     settings = {
         "ssh": {"user": "root", "knownHostsFile": str(known_hosts)},
         "hosts": {name: {"address": "127.0.0.1", "port": h["port"]} for name, h in lab_info["hosts"].items()},
-        "multipathOverrides": [{"host": name, "file": "90-bench-san.conf", "settings": OVERRIDE}
-                               for name in hypervisors(hosts)],
+        "multipathOverrides": [
+            {"host": name, "file": "90-bench-san.conf", "settings": OVERRIDE} for name in hypervisors(hosts)
+        ],
         "storageExports": [{**e, "clients": "*", "options": "rw,sync,no_subtree_check"} for e in exports(export_count)],
     }
     if not full:
         return settings
     full_settings = {**lab_stack_settings(), **settings}
     full_settings["hostedEngine"]["engineVm"] = {"address": "127.0.0.1", "port": ports["engine_vm_ssh_port"]}
-    full_settings["engineApi"] = {"url": f"https://127.0.0.1:{ports['engine_api_new_port']}/ovirt-engine/api",
-                                  "caFile": lab_info["engine_api"]["ca_file"]}
-    full_settings["originalEngineApi"] = {"url": lab_info["engine_api"]["url"], "caFile": lab_info["engine_api"]["ca_file"]}
+    full_settings["engineApi"] = {
+        "url": f"https://127.0.0.1:{ports['engine_api_new_port']}/ovirt-engine/api",
+        "caFile": lab_info["engine_api"]["ca_file"],
+    }
+    full_settings["originalEngineApi"] = {
+        "url": lab_info["engine_api"]["url"],
+        "caFile": lab_info["engine_api"]["ca_file"],
+    }
     full_settings["hostedEngineNodes"] = hypervisors(hosts)[:nodes]
     full_settings["haDrill"] = {"enabled": False}  # the critical path below has no drill in it
-    full_settings["nodeTimeouts"] = {"maintenance": 120, "install": 120, "poll": 0.1}  # the lab runs ~20x faster than a site
+    full_settings["nodeTimeouts"] = {
+        "maintenance": 120,
+        "install": 120,
+        "poll": 0.1,
+    }  # the lab runs ~20x faster than a site
     return full_settings

@@ -51,12 +51,13 @@ class Refused(Exception):
 
 # --- Is this checkpoint good: its bytes in, a verdict out -------------------------------------------
 
+
 @dataclass(frozen=True)
 class Verdict:
-    problem: str | None       # why the CLI cannot load it; None when it loads
-    resources: int = 0        # as `pulumi up` counts them: providers left out
-    time: str | None = None   # the time of the state it holds (its manifest)
-    suffix: str = ".json"     # the file name ending its content calls for
+    problem: str | None  # why the CLI cannot load it; None when it loads
+    resources: int = 0  # as `pulumi up` counts them: providers left out
+    time: str | None = None  # the time of the state it holds (its manifest)
+    suffix: str = ".json"  # the file name ending its content calls for
 
 
 def inspect(data: bytes, attrs: bytes | None, stack: str) -> Verdict:
@@ -94,8 +95,10 @@ def decompressed(data: bytes) -> tuple[bytes, str]:
         try:
             import zstandard
         except ImportError:
-            raise CannotCheck("it is zstd-compressed (PULUMI_DIY_BACKEND_ZSTD) and this Python has no zstandard "
-                              "module: .venv/bin/pip install zstandard, then run this again") from None
+            raise CannotCheck(
+                "it is zstd-compressed (PULUMI_DIY_BACKEND_ZSTD) and this Python has no zstandard "
+                "module: .venv/bin/pip install zstandard, then run this again"
+            ) from None
         try:
             return zstandard.ZstdDecompressor().decompressobj().decompress(data), ".json.zst"
         except zstandard.ZstdError as error:
@@ -134,11 +137,12 @@ def deployment_verdict(text: bytes, stack: str, suffix: str) -> Verdict:
 
 # --- Which copy to restore: the copies the backend keeps in, the one to put back out ----------------
 
+
 @dataclass(frozen=True)
 class Candidate:
     path: Path
-    kind: str    # one of KINDS
-    stamp: int   # when it was written, in ns: the one in its name, else its mtime
+    kind: str  # one of KINDS
+    stamp: int  # when it was written, in ns: the one in its name, else its mtime
 
 
 def restore_order(candidates: Iterable[Candidate]) -> list[Candidate]:
@@ -159,7 +163,10 @@ def choose(inspected: Iterable[tuple[Candidate, Verdict]]) -> tuple[tuple[Candid
 
 # --- Where the checkpoint is: the CLI's settings in, the files out -----------------------------------
 
-def backend_url(env: Mapping[str, str], project: Mapping, credentials: Mapping, credentials_file: Path) -> tuple[str, str]:
+
+def backend_url(
+    env: Mapping[str, str], project: Mapping, credentials: Mapping, credentials_file: Path
+) -> tuple[str, str]:
     """The backend as the CLI picks it, and the setting it came from; none set is refused."""
     if env.get("PULUMI_BACKEND_URL"):
         return env["PULUMI_BACKEND_URL"], "PULUMI_BACKEND_URL"
@@ -168,15 +175,17 @@ def backend_url(env: Mapping[str, str], project: Mapping, credentials: Mapping, 
         return backend["url"], "backend.url in Pulumi.yaml"
     if credentials.get("current"):
         return credentials["current"], f"the current login in {credentials_file}"
-    raise Refused(f"no backend is set (PULUMI_BACKEND_URL, backend.url in Pulumi.yaml, or a login in "
-                  f"{credentials_file}): export PULUMI_BACKEND_URL as when the stack was created (runbook step 2)")
+    raise Refused(
+        f"no backend is set (PULUMI_BACKEND_URL, backend.url in Pulumi.yaml, or a login in "
+        f"{credentials_file}): export PULUMI_BACKEND_URL as when the stack was created (runbook step 2)"
+    )
 
 
 def state_root(url: str, cwd: Path, home: Path) -> Path | None:
     """The folder of a file:// backend (`~` and relative paths resolved as the CLI does), None for others."""
     if not url.startswith("file://"):
         return None
-    path = url[len("file://"):].split("?", 1)[0]
+    path = url[len("file://") :].split("?", 1)[0]
     if path == "~" or path.startswith("~/"):
         path = str(home) + path[1:]
     return Path(os.path.abspath(cwd / path))
@@ -184,7 +193,7 @@ def state_root(url: str, cwd: Path, home: Path) -> Path | None:
 
 @dataclass(frozen=True)
 class StackFiles:
-    base: Path      # the checkpoint without its suffix: .pulumi/stacks/[<project>/]<stack>
+    base: Path  # the checkpoint without its suffix: .pulumi/stacks/[<project>/]<stack>
     backups: Path
     history: Path
 
@@ -193,11 +202,15 @@ def stack_files(root: Path, layout_version: int, project: str | None, stack: str
     """meta.yaml's version 1 scopes stacks by project; version 0 (or no meta.yaml) is the older flat layout."""
     scope = (project,) if layout_version >= 1 else ()
     dot = root / ".pulumi"
-    return StackFiles(dot.joinpath("stacks", *scope, stack), dot.joinpath("backups", *scope, stack),
-                      dot.joinpath("history", *scope, stack))
+    return StackFiles(
+        dot.joinpath("stacks", *scope, stack),
+        dot.joinpath("backups", *scope, stack),
+        dot.joinpath("history", *scope, stack),
+    )
 
 
 # --- Reading the backend ----------------------------------------------------------------------------
+
 
 def sidecar(path: Path) -> Path:
     return path.with_name(path.name + ".attrs")
@@ -220,10 +233,15 @@ def current_checkpoint(files: StackFiles) -> Path | None:
 
 def kept_copies(files: StackFiles, stack: str) -> list[Candidate]:
     """Every copy of the checkpoint the backend keeps for the stack."""
-    copies = [Candidate(p, ".bak", p.stat().st_mtime_ns)
-              for p in (files.base.with_name(files.base.name + s + ".bak") for s in SUFFIXES) if p.is_file()]
-    patterns = {"backup": (files.backups, rf"{re.escape(stack)}\.(\d+)\.json(\.gz|\.zst)?"),
-                "history": (files.history, rf"{re.escape(stack)}-(\d+)\.checkpoint\.json(\.gz|\.zst)?")}
+    copies = [
+        Candidate(p, ".bak", p.stat().st_mtime_ns)
+        for p in (files.base.with_name(files.base.name + s + ".bak") for s in SUFFIXES)
+        if p.is_file()
+    ]
+    patterns = {
+        "backup": (files.backups, rf"{re.escape(stack)}\.(\d+)\.json(\.gz|\.zst)?"),
+        "history": (files.history, rf"{re.escape(stack)}-(\d+)\.checkpoint\.json(\.gz|\.zst)?"),
+    }
     for kind, (folder, pattern) in patterns.items():
         for path in sorted(folder.glob("*")) if folder.is_dir() else ():
             match = re.fullmatch(pattern, path.name)
@@ -239,18 +257,22 @@ def layout_version(root: Path) -> int:
     try:
         return int(yaml.safe_load(meta.read_text())["version"])
     except (yaml.YAMLError, KeyError, TypeError, ValueError):
-        raise Refused(f"{meta} is unreadable, so the stacks' layout is unknown: check that file "
-                      "(`version: 1` for project-scoped stacks)") from None
+        raise Refused(
+            f"{meta} is unreadable, so the stacks' layout is unknown: check that file "
+            "(`version: 1` for project-scoped stacks)"
+        ) from None
 
 
 # --- The one place files move -------------------------------------------------------------------------
+
 
 def restore(source: Path, target: Path, aside: list[tuple[Path, Path]]) -> None:
     """Renames each checkpoint variant aside (never deletes one), then puts a copy of source and its
     sidecar at target, each staged beside it and renamed into place, sidecar first, as fileblob does."""
     staged = [(sidecar(source), sidecar(target))] if sidecar(source).is_file() else []
-    staged = [(shutil.copyfile(src, dst.with_name(dst.name + ".restoring")), dst)
-              for src, dst in staged + [(source, target)]]
+    staged = [
+        (shutil.copyfile(src, dst.with_name(dst.name + ".restoring")), dst) for src, dst in staged + [(source, target)]
+    ]
     for old, new in aside:
         for one, other in ((old, new), (sidecar(old), sidecar(new))):
             if one.exists():
@@ -275,6 +297,7 @@ def aside_names(files: StackFiles, torn: Path, stamp: str) -> list[tuple[Path, P
 
 # --- What it says -----------------------------------------------------------------------------------
 
+
 def when(candidate: Candidate, verdict: Verdict) -> str:
     stamp = datetime.fromtimestamp(candidate.stamp / 1e9, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
     return f"state of {verdict.time}" if verdict.time else f"written {stamp}"
@@ -291,6 +314,7 @@ def passed_over(passed: list, files: StackFiles) -> str:
 
 
 # --- The command --------------------------------------------------------------------------------------
+
 
 def find_project(cwd: Path) -> Path | None:
     """Pulumi.yaml in the folder or the nearest one above it, as the CLI looks for it."""
@@ -310,8 +334,11 @@ def read_project(path: Path | None) -> dict:
 
 
 def credentials_file(env: Mapping[str, str]) -> Path:
-    folder = env.get("PULUMI_CREDENTIALS_PATH") or env.get("PULUMI_HOME") or \
-        str(Path(env.get("HOME") or Path.home()) / ".pulumi")
+    folder = (
+        env.get("PULUMI_CREDENTIALS_PATH")
+        or env.get("PULUMI_HOME")
+        or str(Path(env.get("HOME") or Path.home()) / ".pulumi")
+    )
     return Path(folder) / "credentials.json"
 
 
@@ -339,17 +366,23 @@ def recover(stack_arg: str, env: Mapping[str, str], cwd: Path) -> tuple[int, str
     url, source = backend_url(env, project, read_json(creds), creds)
     root = state_root(url, cwd, Path(env.get("HOME") or Path.home()))
     if root is None:
-        return 0, (f"{url} ({source}) is not a file:// backend: it keeps its own transactions, so there is no "
-                   f"checkpoint file to repair; {STEP_9}.")
+        return 0, (
+            f"{url} ({source}) is not a file:// backend: it keeps its own transactions, so there is no "
+            f"checkpoint file to repair; {STEP_9}."
+        )
     version = layout_version(root)
     if version >= 1 and not project_name:
-        raise Refused(f"no Pulumi.yaml in {cwd} or above it names the project: run this in the project, or pass "
-                      "--stack organization/PROJECT/NAME")
+        raise Refused(
+            f"no Pulumi.yaml in {cwd} or above it names the project: run this in the project, or pass "
+            "--stack organization/PROJECT/NAME"
+        )
     files = stack_files(root, version, project_name, stack)
     current = current_checkpoint(files)
     if current is None:
-        raise Refused(f"no checkpoint of stack {stack} in {url} ({source}; looked for {files.base}.json): "
-                      f"check --stack and the backend setting")
+        raise Refused(
+            f"no checkpoint of stack {stack} in {url} ({source}; looked for {files.base}.json): "
+            f"check --stack and the backend setting"
+        )
     verdict = read_verdict(current, stack)
     if verdict.problem is None:
         return 0, f"{current} loads ({resources(verdict)}); nothing to repair, {STEP_9}."
@@ -357,17 +390,21 @@ def recover(stack_arg: str, env: Mapping[str, str], cwd: Path) -> tuple[int, str
     chosen, passed = choose((c, read_verdict(c.path, stack)) for c in order)
     found = f"{current} is torn: {verdict.problem}."
     if chosen is None:
-        return 1, (f"{found} No good copy is left ({passed_over(passed, files)}); nothing changed.\n"
-                   f"With an export of the stack (runbook step 7): move {current.name} and its .attrs aside, then "
-                   f"`pulumi stack init {stack_arg}` and `pulumi stack import --stack {stack_arg} --file EXPORT.json`.")
+        return 1, (
+            f"{found} No good copy is left ({passed_over(passed, files)}); nothing changed.\n"
+            f"With an export of the stack (runbook step 7): move {current.name} and its .attrs aside, then "
+            f"`pulumi stack init {stack_arg}` and `pulumi stack import --stack {stack_arg} --file EXPORT.json`."
+        )
     candidate, good = chosen
     target = files.base.with_name(files.base.name + good.suffix)
     aside = aside_names(files, current, datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ"))
     restore(candidate.path, target, aside)
     kept = ", ".join(new.name for _, new in aside)
-    return 0, (f"{found} Kept it aside as {kept}.\n"
-               f"Restored {candidate.path} ({when(candidate, good)}, {resources(good)}) as {target.name}; "
-               f"{STEP_9}: up adopts what the killed run did after that state (each create reads the site first).")
+    return 0, (
+        f"{found} Kept it aside as {kept}.\n"
+        f"Restored {candidate.path} ({when(candidate, good)}, {resources(good)}) as {target.name}; "
+        f"{STEP_9}: up adopts what the killed run did after that state (each create reads the site first)."
+    )
 
 
 def main(argv: list[str] | None = None) -> int:

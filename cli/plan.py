@@ -47,9 +47,16 @@ def to_dot(graph: dict, title: str = "plan") -> str:
     return "\n".join(lines + ["}"]) + "\n"
 
 
-COLOURS = {"StorageExport": "#dbeafe", "MultipathOverride": "#e0e7ff", "EngineBackup": "#fef3c7",
-           "HostedEngineDeployment": "#dcfce7", "HostedEngineNode": "#fce7f3", "HighAvailabilityDrill": "#e0e7ff",
-           "MigrationEvidence": "#f1f5f9", "Decommission": "#fee2e2"}
+COLOURS = {
+    "StorageExport": "#dbeafe",
+    "MultipathOverride": "#e0e7ff",
+    "EngineBackup": "#fef3c7",
+    "HostedEngineDeployment": "#dcfce7",
+    "HostedEngineNode": "#fce7f3",
+    "HighAvailabilityDrill": "#e0e7ff",
+    "MigrationEvidence": "#f1f5f9",
+    "Decommission": "#fee2e2",
+}
 
 
 def to_svg(graph: dict, title: str = "plan") -> str:
@@ -65,24 +72,30 @@ def to_svg(graph: dict, title: str = "plan") -> str:
             pos[n["id"]] = (margin + t * (width + gap_x), top + i * (height + gap_y))
     total_w = margin * 2 + max(len(columns), 1) * (width + gap_x) - gap_x
     total_h = top + margin + max((len(c) for c in columns.values()), default=1) * (height + gap_y) - gap_y
-    out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{total_w}" height="{total_h}" '
-           f'viewBox="0 0 {total_w} {total_h}" font-family="sans-serif" font-size="12">',
-           '<defs><marker id="arrow" viewBox="0 0 10 10" refX="10" refY="5" markerWidth="8" markerHeight="8" '
-           'orient="auto-start-reverse"><path d="M 0 0 L 10 5 L 0 10 z" fill="#555"/></marker></defs>',
-           '<rect width="100%" height="100%" fill="white"/>',
-           f'<text x="{margin}" y="28" font-size="16" font-weight="bold">{e(title)}</text>']
+    out = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{total_w}" height="{total_h}" '
+        f'viewBox="0 0 {total_w} {total_h}" font-family="sans-serif" font-size="12">',
+        '<defs><marker id="arrow" viewBox="0 0 10 10" refX="10" refY="5" markerWidth="8" markerHeight="8" '
+        'orient="auto-start-reverse"><path d="M 0 0 L 10 5 L 0 10 z" fill="#555"/></marker></defs>',
+        '<rect width="100%" height="100%" fill="white"/>',
+        f'<text x="{margin}" y="28" font-size="16" font-weight="bold">{e(title)}</text>',
+    ]
     for a, b in graph["edges"]:
         (x1, y1), (x2, y2) = pos[a], pos[b]
-        out.append(f'<path d="M {x1 + width} {y1 + height / 2} C {x1 + width + gap_x / 2} {y1 + height / 2}, '
-                   f'{x2 - gap_x / 2} {y2 + height / 2}, {x2} {y2 + height / 2}" fill="none" stroke="#555" '
-                   f'marker-end="url(#arrow)"/>')
+        out.append(
+            f'<path d="M {x1 + width} {y1 + height / 2} C {x1 + width + gap_x / 2} {y1 + height / 2}, '
+            f'{x2 - gap_x / 2} {y2 + height / 2}, {x2} {y2 + height / 2}" fill="none" stroke="#555" '
+            f'marker-end="url(#arrow)"/>'
+        )
     for n in graph["nodes"]:
         x, y = pos[n["id"]]
-        out.append(f'<g><title>{e(n["what"])}</title>'
-                   f'<rect x="{x}" y="{y}" width="{width}" height="{height}" rx="8" fill="{COLOURS[n["kind"]]}" stroke="#333"/>'
-                   f'<text x="{x + 10}" y="{y + 18}" font-weight="bold">{e(n["kind"])} ({report.STEP_KINDS[n["kind"]][1]})</text>'
-                   f'<text x="{x + 10}" y="{y + 35}">{e(n["id"])}</text>'
-                   f'<text x="{x + 10}" y="{y + 52}" fill="#555">on {e(n["hosts"])}</text></g>')
+        out.append(
+            f"<g><title>{e(n['what'])}</title>"
+            f'<rect x="{x}" y="{y}" width="{width}" height="{height}" rx="8" fill="{COLOURS[n["kind"]]}" stroke="#333"/>'
+            f'<text x="{x + 10}" y="{y + 18}" font-weight="bold">{e(n["kind"])} ({report.STEP_KINDS[n["kind"]][1]})</text>'
+            f'<text x="{x + 10}" y="{y + 35}">{e(n["id"])}</text>'
+            f'<text x="{x + 10}" y="{y + 52}" fill="#555">on {e(n["hosts"])}</text></g>'
+        )
     return "\n".join(out + ["</svg>"]) + "\n"
 
 

@@ -27,8 +27,11 @@ def pulumi_json(*args: str, cwd: Path = PROJECT_DIR) -> dict:
 
 
 def write_report(stack: str, out: Path, cwd: Path = PROJECT_DIR) -> tuple[Path, Path]:
-    data = report.from_state(stack, pulumi_json("stack", "export", "--stack", stack, cwd=cwd),
-                      pulumi_json("stack", "output", "--json", "--stack", stack, cwd=cwd))
+    data = report.from_state(
+        stack,
+        pulumi_json("stack", "export", "--stack", stack, cwd=cwd),
+        pulumi_json("stack", "output", "--json", "--stack", stack, cwd=cwd),
+    )
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(report.to_markdown(data))
     html_path = out.with_suffix(".html")

@@ -46,8 +46,11 @@ class Readiness:
 
 
 def site_stacks(project_dir: Path = PROJECT_DIR) -> list[str]:
-    return sorted(p.name[len("Pulumi."):-len(".yaml")] for p in (project_dir / "stacks").glob("Pulumi.*.yaml")
-                  if p.name != "Pulumi.example.yaml")
+    return sorted(
+        p.name[len("Pulumi.") : -len(".yaml")]
+        for p in (project_dir / "stacks").glob("Pulumi.*.yaml")
+        if p.name != "Pulumi.example.yaml"
+    )
 
 
 def _problems(message: str) -> list[str]:
@@ -116,8 +119,16 @@ def preview_all(names: list[str], project_dir: Path = PROJECT_DIR) -> list[Readi
 
 def table(rows: list[Readiness]) -> str:
     header = ("SITE", "READY", "ERRORS", "WARNINGS", "TO CREATE")
-    body = [(r.site, "yes" if r.ready else "NO", str(len(r.errors)), str(len(r.warnings)),
-             "-" if r.to_create is None else str(r.to_create)) for r in rows]
+    body = [
+        (
+            r.site,
+            "yes" if r.ready else "NO",
+            str(len(r.errors)),
+            str(len(r.warnings)),
+            "-" if r.to_create is None else str(r.to_create),
+        )
+        for r in rows
+    ]
     widths = [max(len(row[i]) for row in [header, *body]) for i in range(len(header))]
     lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in [header, *body]]
     details = []
@@ -138,8 +149,8 @@ def up_sites(names: list[str], project_dir: Path = PROJECT_DIR, reports: Path | 
             stack.up(on_output=lambda line, n=name: print(f"[{n}] {line}", file=out, flush=True))
         except auto.errors.CommandError as err:
             print(f"==> {name}: FAILED: {_last_line(err)}", file=out)
-            if names[index + 1:]:
-                print(f"==> not started: {', '.join(names[index + 1:])}", file=out)
+            if names[index + 1 :]:
+                print(f"==> not started: {', '.join(names[index + 1 :])}", file=out)
             return 1
         md, page = write_report(name, reports / f"{name}.md", cwd=project_dir)
         print(f"==> {name}: done; report {md} and {page}", file=out, flush=True)

@@ -18,13 +18,15 @@ from providers.evidence import MigrationEvidence
 from providers.ha_drill import HighAvailabilityDrill
 from providers.hosted_engine_deployment import HostedEngineDeployment
 from providers.hosted_engine_node import HostedEngineNode
-from providers.ssh import public_key_line
 from providers.multipath_override import MultipathOverride
+from providers.ssh import public_key_line
 from providers.storage_export import StorageExport
 
 
 class SelfHostedEngineMigration(pulumi.ComponentResource):
-    def __init__(self, name: str, site: SiteConfig, private_key: pulumi.Input[str], secrets: dict | None = None, opts=None):
+    def __init__(
+        self, name: str, site: SiteConfig, private_key: pulumi.Input[str], secrets: dict | None = None, opts=None
+    ):
         super().__init__("ovirt-she:index:SelfHostedEngineMigration", name, None, opts)
         self.site, self.private_key, self.secrets = site, private_key, secrets or {}
         # Procedure 3.1 first; the exports do not depend on one another, so they are prepared in parallel.
@@ -52,13 +54,28 @@ class SelfHostedEngineMigration(pulumi.ComponentResource):
         return {
             "engineUrl": self.deployment.engineUrl,
             "engineVmHostKey": self.deployment.engineVmHostKey,
-            "backup": {"location": self.backup.location, "sha256": self.backup.sha256,
-                       "engineVersion": self.backup.engineVersion},
+            "backup": {
+                "location": self.backup.location,
+                "sha256": self.backup.sha256,
+                "engineVersion": self.backup.engineVersion,
+            },
             "nodeScores": {node_name: node.score for node_name, node in zip(self.site.migration.nodes, self.nodes)},
-            **({"haDrill": {"fromNode": self.drill.fromNode, "toNode": self.drill.toNode,
-                            "seconds": self.drill.seconds}} if self.drill else {}),
-            **({"evidence": {"location": self.evidence.location, "sha256": self.evidence.sha256}}
-               if self.evidence else {}),
+            **(
+                {
+                    "haDrill": {
+                        "fromNode": self.drill.fromNode,
+                        "toNode": self.drill.toNode,
+                        "seconds": self.drill.seconds,
+                    }
+                }
+                if self.drill
+                else {}
+            ),
+            **(
+                {"evidence": {"location": self.evidence.location, "sha256": self.evidence.sha256}}
+                if self.evidence
+                else {}
+            ),
             **({"originalEngine": self.decommission.originalEngine} if self.decommission else {}),
         }
 
@@ -69,9 +86,13 @@ class SelfHostedEngineMigration(pulumi.ComponentResource):
             engine=self.site.connection(migration.original_engine),
             backup_server=self.site.connection(migration.backup_server),
             deployment_host=self.site.connection(migration.deployment_host),
-            private_key=self.private_key, file_name=backup.file_name, directory=backup.directory,
-            engine_directory=backup.engine_directory, allow_engine_update=backup.allow_engine_update,
-            poll_interval=migration.node_timeouts["poll"], opts=self._child(depends_on),
+            private_key=self.private_key,
+            file_name=backup.file_name,
+            directory=backup.directory,
+            engine_directory=backup.engine_directory,
+            allow_engine_update=backup.allow_engine_update,
+            poll_interval=migration.node_timeouts["poll"],
+            opts=self._child(depends_on),
         )
 
     def _deployment(self, migration, depends_on) -> HostedEngineDeployment:
@@ -91,9 +112,24 @@ class SelfHostedEngineMigration(pulumi.ComponentResource):
             "storageDomainName": "hosted_storage",
             "deployTimeout": he["deployTimeout"],
             "pollInterval": migration.node_timeouts["poll"],
-            **{k: he[k] for k in ("fqdn", "bridgeInterface", "gateway", "vm", "storage", "smtp", "dataCenterName",
-                                  "clusterName", "backupDirectory", "renewPki", "enableKeycloak", "applianceOva",
-                                  "networkTest")},
+            **{
+                k: he[k]
+                for k in (
+                    "fqdn",
+                    "bridgeInterface",
+                    "gateway",
+                    "vm",
+                    "storage",
+                    "smtp",
+                    "dataCenterName",
+                    "clusterName",
+                    "backupDirectory",
+                    "renewPki",
+                    "enableKeycloak",
+                    "applianceOva",
+                    "networkTest",
+                )
+            },
             **{k: v for k, v in self.secrets.items() if k.startswith("iscsi")},
         }
         return HostedEngineDeployment("hosted-engine", props, opts=self._child(depends_on))
@@ -105,10 +141,16 @@ class SelfHostedEngineMigration(pulumi.ComponentResource):
         for host in migration.nodes:
             previous = HostedEngineNode(
                 f"hosted-engine-node-{host}",
-                engine=migration.engine_api, admin_password=self.secrets["adminPassword"], host=self.site.engine_host_name(host),
-                connection=self.site.connection(host), private_key=self.private_key,
-                maintenance_timeout=timeouts["maintenance"], install_timeout=timeouts["install"],
-                poll_interval=timeouts["poll"], reboot=migration.node_reboot, opts=self._child([previous]),
+                engine=migration.engine_api,
+                admin_password=self.secrets["adminPassword"],
+                host=self.site.engine_host_name(host),
+                connection=self.site.connection(host),
+                private_key=self.private_key,
+                maintenance_timeout=timeouts["maintenance"],
+                install_timeout=timeouts["install"],
+                poll_interval=timeouts["poll"],
+                reboot=migration.node_reboot,
+                opts=self._child([previous]),
             )
             nodes.append(previous)
         return nodes
@@ -116,10 +158,15 @@ class SelfHostedEngineMigration(pulumi.ComponentResource):
     def _drill(self, migration, last_node) -> HighAvailabilityDrill:
         """After the last node, so every node can take the Engine VM."""
         return HighAvailabilityDrill(
-            "ha-drill", engine=migration.engine_api, admin_password=self.secrets["adminPassword"],
-            connection=self.site.connection(migration.deployment_host), private_key=self.private_key,
-            timeout=migration.ha_drill["timeout"], poll_interval=migration.node_timeouts["poll"],
-            opts=self._child([last_node]))
+            "ha-drill",
+            engine=migration.engine_api,
+            admin_password=self.secrets["adminPassword"],
+            connection=self.site.connection(migration.deployment_host),
+            private_key=self.private_key,
+            timeout=migration.ha_drill["timeout"],
+            poll_interval=migration.node_timeouts["poll"],
+            opts=self._child([last_node]),
+        )
 
     def _decommission(self, migration) -> Decommission:
         """Last of all, gated on the nodes' scores and the drill: the point of no return, said at preview."""
@@ -127,14 +174,19 @@ class SelfHostedEngineMigration(pulumi.ComponentResource):
             f"decommission.originalEngine is {migration.decommission}: once every node scores and the drill passed, "
             f"`ovirt-engine` is masked on {migration.original_engine}"
             + (" and the machine powered off" if migration.decommission == "power-off" else "")
-            + ". This is the point of no return: the way back through EngineBackup (runbook step 8) is gone after it.")
+            + ". This is the point of no return: the way back through EngineBackup (runbook step 8) is gone after it."
+        )
         return Decommission(
-            "decommission", engine=self.site.connection(migration.original_engine),
-            deploy_host=self.site.connection(migration.deployment_host), private_key=self.private_key,
+            "decommission",
+            engine=self.site.connection(migration.original_engine),
+            deploy_host=self.site.connection(migration.deployment_host),
+            private_key=self.private_key,
             mode=migration.decommission,
             node_scores={name: node.score for name, node in zip(migration.nodes, self.nodes)},
-            drill_required=self.drill is not None, drill_to=self.drill.toNode if self.drill else None,
-            opts=self._child([self.evidence]))
+            drill_required=self.drill is not None,
+            drill_to=self.drill.toNode if self.drill else None,
+            opts=self._child([self.evidence]),
+        )
 
     def _evidence(self, migration, after) -> MigrationEvidence:
         """The logs of every step and each node's final vm-status, once the site is in its end state."""
@@ -143,22 +195,36 @@ class SelfHostedEngineMigration(pulumi.ComponentResource):
         port = int(he["engineVm"]["port"])
         label = he["engineVm"]["address"] if port == 22 else f"[{he['engineVm']['address']}]:{port}"
         engine_vm = self.deployment.engineVmHostKey.apply(
-            lambda key: {"name": "engine-vm", **he["engineVm"], "knownHosts": f"{label} {key}\n"})
+            lambda key: {"name": "engine-vm", **he["engineVm"], "knownHosts": f"{label} {key}\n"}
+        )
         sources = [
-            {"connection": self.site.connection(migration.backup_server),
-             "paths": [posixpath.join(backup.directory, backup.file_name + ".log")]},
-            {"connection": self.site.connection(migration.deployment_host),
-             "paths": ["/var/log/ovirt-hosted-engine-setup"], "commands": vm_status},
+            {
+                "connection": self.site.connection(migration.backup_server),
+                "paths": [posixpath.join(backup.directory, backup.file_name + ".log")],
+            },
+            {
+                "connection": self.site.connection(migration.deployment_host),
+                "paths": ["/var/log/ovirt-hosted-engine-setup"],
+                "commands": vm_status,
+            },
             {"connection": engine_vm, "paths": ["/var/log/ovirt-engine/setup", "/var/log/ovirt-engine/host-deploy"]},
-            *({"connection": self.site.connection(host), "paths": [], "commands": vm_status} for host in migration.nodes),
+            *(
+                {"connection": self.site.connection(host), "paths": [], "commands": vm_status}
+                for host in migration.nodes
+            ),
         ]
         stem = backup.file_name.removesuffix(".backup")
         self.evidence_location = posixpath.join(backup.directory, f"evidence-{stem}.tar.gz")
         return MigrationEvidence(
-            "evidence", sources=sources, backup_server=self.site.connection(migration.backup_server),
-            location=self.evidence_location, private_key=self.private_key,
-            admin_password=self.secrets["adminPassword"], engine_root_password=self.secrets["engineRootPassword"],
-            opts=self._child([after]))
+            "evidence",
+            sources=sources,
+            backup_server=self.site.connection(migration.backup_server),
+            location=self.evidence_location,
+            private_key=self.private_key,
+            admin_password=self.secrets["adminPassword"],
+            engine_root_password=self.secrets["engineRootPassword"],
+            opts=self._child([after]),
+        )
 
     def _child(self, depends_on=()) -> pulumi.ResourceOptions:
         return pulumi.ResourceOptions(parent=self, depends_on=list(depends_on))

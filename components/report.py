@@ -92,8 +92,16 @@ def where(kind: str, props: dict, addresses: bool = True) -> tuple[str, str]:
 def _step(name: str, kind: str, props: dict) -> dict:
     hosts, what = where(kind, props)
     tier, section, meaning = STEP_KINDS[kind]
-    return {"name": name, "kind": kind, "section": section, "hosts": hosts, "what": what or meaning,
-            "startedAt": _plain(props.get("startedAt")), "finishedAt": _plain(props.get("finishedAt")), "tier": tier}
+    return {
+        "name": name,
+        "kind": kind,
+        "section": section,
+        "hosts": hosts,
+        "what": what or meaning,
+        "startedAt": _plain(props.get("startedAt")),
+        "finishedAt": _plain(props.get("finishedAt")),
+        "tier": tier,
+    }
 
 
 def _ordered(steps: list[dict]) -> list[dict]:
@@ -137,35 +145,79 @@ def program_report(migration, stack: str):
     site = migration.site
     entries = []  # (name, kind, props known in the program, resource)
     for export, res in zip(site.storage_exports, migration.storage_exports):
-        entries.append((res._name, "StorageExport", {"connection": site.connection(export.host), "path": export.path}, res))
+        entries.append(
+            (res._name, "StorageExport", {"connection": site.connection(export.host), "path": export.path}, res)
+        )
     for override, res in zip(site.multipath_overrides, migration.multipath_overrides):
-        entries.append((res._name, "MultipathOverride", {"connection": site.connection(override.host), "file": override.file}, res))
+        entries.append(
+            (res._name, "MultipathOverride", {"connection": site.connection(override.host), "file": override.file}, res)
+        )
     m = site.migration
     if m and migration.backup:
-        entries.append((migration.backup._name, "EngineBackup", {"engine": site.connection(m.original_engine),
-                        "backupServer": site.connection(m.backup_server)}, migration.backup))
-        entries.append((migration.deployment._name, "HostedEngineDeployment", {"deployHost": site.connection(m.deployment_host),
-                        "fqdn": m.hosted_engine.get("fqdn")}, migration.deployment))
+        entries.append(
+            (
+                migration.backup._name,
+                "EngineBackup",
+                {"engine": site.connection(m.original_engine), "backupServer": site.connection(m.backup_server)},
+                migration.backup,
+            )
+        )
+        entries.append(
+            (
+                migration.deployment._name,
+                "HostedEngineDeployment",
+                {"deployHost": site.connection(m.deployment_host), "fqdn": m.hosted_engine.get("fqdn")},
+                migration.deployment,
+            )
+        )
         for host, node in zip(m.nodes, migration.nodes):
-            entries.append((node._name, "HostedEngineNode", {"connection": site.connection(host),
-                            "host": site.engine_host_name(host)}, node))
+            entries.append(
+                (
+                    node._name,
+                    "HostedEngineNode",
+                    {"connection": site.connection(host), "host": site.engine_host_name(host)},
+                    node,
+                )
+            )
         if migration.drill:
-            entries.append((migration.drill._name, "HighAvailabilityDrill",
-                            {"connection": site.connection(m.deployment_host)}, migration.drill))
+            entries.append(
+                (
+                    migration.drill._name,
+                    "HighAvailabilityDrill",
+                    {"connection": site.connection(m.deployment_host)},
+                    migration.drill,
+                )
+            )
         if migration.evidence:
-            entries.append((migration.evidence._name, "MigrationEvidence",
-                            {"backupServer": site.connection(m.backup_server),
-                             "location": migration.evidence_location}, migration.evidence))
+            entries.append(
+                (
+                    migration.evidence._name,
+                    "MigrationEvidence",
+                    {"backupServer": site.connection(m.backup_server), "location": migration.evidence_location},
+                    migration.evidence,
+                )
+            )
         if migration.decommission:
-            entries.append((migration.decommission._name, "Decommission",
-                            {"engine": site.connection(m.original_engine), "mode": m.decommission}, migration.decommission))
+            entries.append(
+                (
+                    migration.decommission._name,
+                    "Decommission",
+                    {"engine": site.connection(m.original_engine), "mode": m.decommission},
+                    migration.decommission,
+                )
+            )
     timings = [pulumi.Output.all(getattr(r, "startedAt", None), getattr(r, "finishedAt", None)) for *_, r in entries]
     outputs = {}
     if migration.backup:
-        outputs = {"backup": {"location": migration.backup.location, "sha256": migration.backup.sha256,
-                              "engineVersion": migration.backup.engineVersion},
-                   "engineUrl": migration.deployment.engineUrl,
-                   "nodeScores": {h: n.score for h, n in zip(m.nodes, migration.nodes)}}
+        outputs = {
+            "backup": {
+                "location": migration.backup.location,
+                "sha256": migration.backup.sha256,
+                "engineVersion": migration.backup.engineVersion,
+            },
+            "engineUrl": migration.deployment.engineUrl,
+            "nodeScores": {h: n.score for h, n in zip(m.nodes, migration.nodes)},
+        }
         outputs.update({k: v for k, v in migration.outputs().items() if k in ("haDrill", "evidence", "originalEngine")})
     preflight = getattr(migration, PREFLIGHT_ATTRIBUTE, None)
     if preflight is not None:
@@ -173,8 +225,10 @@ def program_report(migration, stack: str):
 
     def render(args):
         times, outs = args
-        steps = [_step(name, kind, {**props, "startedAt": t[0], "finishedAt": t[1]})
-                 for (name, kind, props, _), t in zip(entries, times)]
+        steps = [
+            _step(name, kind, {**props, "startedAt": t[0], "finishedAt": t[1]})
+            for (name, kind, props, _), t in zip(entries, times)
+        ]
         return to_markdown(_data(stack, _ordered(steps), outs))
 
     return pulumi.Output.all(pulumi.Output.all(*timings), pulumi.Output.from_input(outputs)).apply(render)
@@ -192,40 +246,71 @@ def _duration(step: dict) -> str:
 
 def _sections(data: dict) -> list[tuple[str, list[str] | None, list[list[str]] | str]]:
     """(title, table header or None, rows or a sentence): what both renderings show."""
-    steps = [[str(i), s["name"], s["section"], s["hosts"], s["what"], s["startedAt"] or "-", s["finishedAt"] or "-",
-              _duration(s)] for i, s in enumerate(data["steps"], 1)]
+    steps = [
+        [
+            str(i),
+            s["name"],
+            s["section"],
+            s["hosts"],
+            s["what"],
+            s["startedAt"] or "-",
+            s["finishedAt"] or "-",
+            _duration(s),
+        ]
+        for i, s in enumerate(data["steps"], 1)
+    ]
     pre = data.get("preflight")
     if pre is None:
         preflight = "Preflight results are not available for this stack (no `preflight` output)."
     else:
-        preflight = [[str(p.get("check", "")), str(p.get("result", "")), str(p.get("checks", "")),
-                      "; ".join(map(str, p.get("messages") or [])) or "-", "; ".join(map(str, p.get("read") or [])) or "-"]
-                     for p in pre] or "No preflight check ran (the stack has no `roles`)."
+        preflight = [
+            [
+                str(p.get("check", "")),
+                str(p.get("result", "")),
+                str(p.get("checks", "")),
+                "; ".join(map(str, p.get("messages") or [])) or "-",
+                "; ".join(map(str, p.get("read") or [])) or "-",
+            ]
+            for p in pre
+        ] or "No preflight check ran (the stack has no `roles`)."
     backup = data.get("backup") or {}
     starts = sorted(s["startedAt"] for s in data["steps"] if s["startedAt"])
     ends = sorted(s["finishedAt"] for s in data["steps"] if s["finishedAt"])
     window = _duration({"startedAt": starts[0], "finishedAt": ends[-1]}) if starts and ends else "-"
-    engine = [["Steps ran (UTC)", f"{starts[0]} to {ends[-1]} ({window})" if starts and ends else "no timings recorded"],
-              ["New Engine", data.get("engineUrl") or "not deployed"],
-              ["Backup location", backup.get("location") or "no backup yet"],
-              ["Backup SHA-256", backup.get("sha256") or "-"],
-              ["Backed-up Engine version", backup.get("engineVersion") or "-"],
-              ["Evidence archive", (data.get("evidence") or {}).get("location") or "not collected yet"],
-              ["Evidence SHA-256", (data.get("evidence") or {}).get("sha256") or "-"],
-              ["Original Engine machine", {"masked": "decommissioned: ovirt-engine masked",
-                                           "powered-off": "decommissioned: ovirt-engine masked, powered off"}.get(
-                  data.get("originalEngine") or "", "not decommissioned (ovirt-engine stopped and disabled)")]]
-    scores = [[h, str(s) if s is not None else "-", "ok" if isinstance(s, (int, float)) and s > 0 else "NOT READY"]
-              for h, s in (data.get("nodeScores") or {}).items()] or "No hosted-engine nodes in this stack."
+    engine = [
+        ["Steps ran (UTC)", f"{starts[0]} to {ends[-1]} ({window})" if starts and ends else "no timings recorded"],
+        ["New Engine", data.get("engineUrl") or "not deployed"],
+        ["Backup location", backup.get("location") or "no backup yet"],
+        ["Backup SHA-256", backup.get("sha256") or "-"],
+        ["Backed-up Engine version", backup.get("engineVersion") or "-"],
+        ["Evidence archive", (data.get("evidence") or {}).get("location") or "not collected yet"],
+        ["Evidence SHA-256", (data.get("evidence") or {}).get("sha256") or "-"],
+        [
+            "Original Engine machine",
+            {
+                "masked": "decommissioned: ovirt-engine masked",
+                "powered-off": "decommissioned: ovirt-engine masked, powered off",
+            }.get(data.get("originalEngine") or "", "not decommissioned (ovirt-engine stopped and disabled)"),
+        ],
+    ]
+    scores = [
+        [h, str(s) if s is not None else "-", "ok" if isinstance(s, (int, float)) and s > 0 else "NOT READY"]
+        for h, s in (data.get("nodeScores") or {}).items()
+    ] or "No hosted-engine nodes in this stack."
     drill = data.get("haDrill")
-    drill_rows = ([[str(drill.get("fromNode")), str(drill.get("toNode")), f"{drill.get('seconds')} s"]]
-                  if drill and drill.get("toNode") else "The drill is off for this stack (`haDrill.enabled`), or has "
-                                                         "not run yet.")
+    drill_rows = (
+        [[str(drill.get("fromNode")), str(drill.get("toNode")), f"{drill.get('seconds')} s"]]
+        if drill and drill.get("toNode")
+        else "The drill is off for this stack (`haDrill.enabled`), or has not run yet."
+    )
     return [
         ("Result", ["", ""], engine),
         ("Preflight", ["check", "result", "what it checks", "what it found", "what it read"], preflight),
-        ("Steps, in the procedure's order", ["#", "step", "procedure", "host", "what", "started (UTC)", "finished (UTC)", "took"],
-         steps or "Nothing has run yet."),
+        (
+            "Steps, in the procedure's order",
+            ["#", "step", "procedure", "host", "what", "started (UTC)", "finished (UTC)", "took"],
+            steps or "Nothing has run yet.",
+        ),
         ("Hosted-engine nodes (`hosted-engine --vm-status` score)", ["host", "score", "state"], scores),
         ("High-availability drill", ["the Engine VM left", "taken by", "until good health"], drill_rows),
     ]
@@ -249,12 +334,15 @@ def to_markdown(data: dict) -> str:
 
 def to_html(data: dict) -> str:
     e = html.escape
-    parts = ["<!DOCTYPE html>", "<html><head><meta charset='utf-8'>",
-             f"<title>Migration report: {e(data['site'])}</title>",
-             "<style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse;margin-bottom:1.5em}"
-             "td,th{border:1px solid #bbb;padding:4px 8px;text-align:left}th{background:#eee}"
-             "code{font-family:monospace}</style></head><body>",
-             f"<h1>Migration report: site <code>{e(data['site'])}</code></h1>"]
+    parts = [
+        "<!DOCTYPE html>",
+        "<html><head><meta charset='utf-8'>",
+        f"<title>Migration report: {e(data['site'])}</title>",
+        "<style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse;margin-bottom:1.5em}"
+        "td,th{border:1px solid #bbb;padding:4px 8px;text-align:left}th{background:#eee}"
+        "code{font-family:monospace}</style></head><body>",
+        f"<h1>Migration report: site <code>{e(data['site'])}</code></h1>",
+    ]
     for title, header, body in _sections(data):
         parts.append(f"<h2>{e(title.replace('`', ''))}</h2>")
         if isinstance(body, str):

@@ -17,9 +17,8 @@ from typing import Any
 import pulumi
 from pulumi.runtime import config as runtime_config
 
-from providers import multipath_conf
+from providers import multipath_conf, storage_export
 from providers.multipath_override import file_name_problems
-from providers import storage_export
 from providers.ssh import load_private_key
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
@@ -399,7 +398,7 @@ def _project_keys(config) -> list[str] | None:
         return None
     prefix = f"{name}:"
     found = {**runtime_config.get_config_env(), **runtime_config.CONFIG.get()}
-    return [key[len(prefix):] for key in found if key.startswith(prefix)]
+    return [key[len(prefix) :] for key in found if key.startswith(prefix)]
 
 
 class _Reader:
@@ -472,12 +471,16 @@ class _Reader:
     def file_name(self, where: str, value) -> bool:
         ok = isinstance(value, str) and 0 < len(value) <= 255 and value.isprintable()
         ok = ok and "/" not in value and not value.startswith((".", "-"))
-        return self.expect(ok, f"`{where}` is {_shown(value)}: give a plain file name (no `/`, not starting with `.` or `-`)")
+        return self.expect(
+            ok, f"`{where}` is {_shown(value)}: give a plain file name (no `/`, not starting with `.` or `-`)"
+        )
 
     def number(self, where: str, value, low: float, high: float, whole: bool = True) -> bool:
         ok = isinstance(value, int) if whole else isinstance(value, (int, float))
         ok = ok and not isinstance(value, bool) and low <= value <= high
-        return self.expect(ok, f"`{where}` is {_shown(value)}: give a {'whole ' if whole else ''}number from {low:g} to {high:g}")
+        return self.expect(
+            ok, f"`{where}` is {_shown(value)}: give a {'whole ' if whole else ''}number from {low:g} to {high:g}"
+        )
 
 
 def _kind(value) -> str:
@@ -499,13 +502,25 @@ def _hosts(reader: _Reader) -> dict[str, HostConfig]:
     for name, entry in raw.items():
         entry = reader.section(f"hosts.{name}", HostSettings, entry).as_dict()
         address, port, key, engine_name = entry.get("address"), entry["port"], entry["hostKey"], entry["engineName"]
-        ok = reader.expect(bool(HOST_NAME.match(name)), f"`hosts.{_shown(name)}`: name hosts with letters, digits, `.`, `_` and `-`")
-        ok &= reader.expect(isinstance(address, str) and bool(ADDRESS.match(address)), f"`hosts.{name}.address` is {_shown(address)}: give the host's address or FQDN")
+        ok = reader.expect(
+            bool(HOST_NAME.match(name)), f"`hosts.{_shown(name)}`: name hosts with letters, digits, `.`, `_` and `-`"
+        )
+        ok &= reader.expect(
+            isinstance(address, str) and bool(ADDRESS.match(address)),
+            f"`hosts.{name}.address` is {_shown(address)}: give the host's address or FQDN",
+        )
         ok &= reader.number(f"hosts.{name}.port", port, 1, 65535)
-        ok &= reader.expect(key is None or isinstance(key, str) and bool(HOST_KEY.match(key)),
-                            f"`hosts.{name}.hostKey` is {_shown(key)}: give the key as known_hosts writes it, e.g. `ssh-ed25519 AAAA...`")
-        ok &= reader.expect(engine_name is None or isinstance(engine_name, str) and engine_name.isprintable() and 0 < len(engine_name) <= 255,
-                            f"`hosts.{name}.engineName` is {_shown(engine_name)}: give the host's name in the Engine, or leave it out")
+        ok &= reader.expect(
+            key is None or isinstance(key, str) and bool(HOST_KEY.match(key)),
+            f"`hosts.{name}.hostKey` is {_shown(key)}: give the key as known_hosts writes it, e.g. `ssh-ed25519 AAAA...`",
+        )
+        ok &= reader.expect(
+            engine_name is None
+            or isinstance(engine_name, str)
+            and engine_name.isprintable()
+            and 0 < len(engine_name) <= 255,
+            f"`hosts.{name}.engineName` is {_shown(engine_name)}: give the host's name in the Engine, or leave it out",
+        )
         if ok:
             hosts[name] = HostConfig(name, address, port, key, engine_name)
     return hosts
@@ -513,10 +528,16 @@ def _hosts(reader: _Reader) -> dict[str, HostConfig]:
 
 def _known_hosts(reader: _Reader, ssh: dict) -> str:
     path = ssh["knownHostsFile"]
-    if not reader.expect(isinstance(path, str) and path.isprintable() and 0 < len(path) < 4096, f"`ssh.knownHostsFile` is {_shown(path)}: give a file path"):
+    if not reader.expect(
+        isinstance(path, str) and path.isprintable() and 0 < len(path) < 4096,
+        f"`ssh.knownHostsFile` is {_shown(path)}: give a file path",
+    ):
         return ""
     resolved = PROJECT_DIR / Path(path).expanduser()
-    if reader.expect(resolved.is_file(), f"`ssh.knownHostsFile` names {path}, which does not exist: give the known_hosts file that holds the hosts' keys"):
+    if reader.expect(
+        resolved.is_file(),
+        f"`ssh.knownHostsFile` names {path}, which does not exist: give the known_hosts file that holds the hosts' keys",
+    ):
         return resolved.read_text()
     return ""
 
@@ -526,11 +547,24 @@ def _multipath_overrides(reader: _Reader, hosts: dict) -> list[MultipathOverride
     for index, entry in enumerate(reader.listing("multipathOverrides")):
         where = f"multipathOverrides[{index}]"
         entry = reader.section(where, MultipathOverrideSettings, entry).as_dict()
-        host, file, settings, vendor_required = entry.get("host"), entry.get("file"), entry["settings"] or {}, entry["vendorRequired"]
-        reader.expect(isinstance(host, str) and host in hosts, f"`{where}.host` is {_shown(host)}, which is not one of `hosts`: {', '.join(hosts)}")
-        reader.expect(isinstance(vendor_required, bool), f"`{where}.vendorRequired` must be true (the storage vendor "
-                      "requires the VDSM settings this drop-in changes) or false")
-        problems = file_name_problems(file) + multipath_conf.problems(settings if isinstance(settings, dict) else {"settings": settings})
+        host, file, settings, vendor_required = (
+            entry.get("host"),
+            entry.get("file"),
+            entry["settings"] or {},
+            entry["vendorRequired"],
+        )
+        reader.expect(
+            isinstance(host, str) and host in hosts,
+            f"`{where}.host` is {_shown(host)}, which is not one of `hosts`: {', '.join(hosts)}",
+        )
+        reader.expect(
+            isinstance(vendor_required, bool),
+            f"`{where}.vendorRequired` must be true (the storage vendor "
+            "requires the VDSM settings this drop-in changes) or false",
+        )
+        problems = file_name_problems(file) + multipath_conf.problems(
+            settings if isinstance(settings, dict) else {"settings": settings}
+        )
         reader.problems += [f"`{where}`: {p}" for p in problems]
         if not problems:
             overrides.append(MultipathOverrideConfig(host, file, settings, vendor_required is True))
@@ -544,18 +578,25 @@ def _storage_exports(reader: _Reader, hosts: dict) -> list[StorageExportConfig]:
     exports, seen = [], {}
     for index, entry in enumerate(raw):
         where = f"storageExports[{index}]"
-        if not reader.expect(isinstance(entry, dict), f"`{where}` must be a mapping with host, path, clients and options"):
+        if not reader.expect(
+            isinstance(entry, dict), f"`{where}` must be a mapping with host, path, clients and options"
+        ):
             continue
         props = reader.section(where, StorageExportSettings, entry).as_dict()
-        ok = reader.expect(isinstance(props.get("host"), str) and props["host"] in hosts,
-                           f"`{where}.host` is {_shown(props.get('host'))}, which is not one of `hosts`: {', '.join(hosts)}")
+        ok = reader.expect(
+            isinstance(props.get("host"), str) and props["host"] in hosts,
+            f"`{where}.host` is {_shown(props.get('host'))}, which is not one of `hosts`: {', '.join(hosts)}",
+        )
         for key, found in storage_export.problems(props).items():
             reader.problems += [f"`{where}.{key}` {p}" for p in found]
             ok = False
         if not ok:
             continue
         key = (props["host"], props["path"])
-        if not reader.expect(key not in seen, f"`{where}` exports {props['path']} on {props['host']} again, as `storageExports[{seen.get(key)}]` does: give each directory one entry"):
+        if not reader.expect(
+            key not in seen,
+            f"`{where}` exports {props['path']} on {props['host']} again, as `storageExports[{seen.get(key)}]` does: give each directory one entry",
+        ):
             continue
         seen[key] = index
         exports.append(StorageExportConfig(props["host"], props["path"], props["clients"], props["options"]))
@@ -567,8 +608,11 @@ ADDRESS = re.compile(r"^[A-Za-z0-9][A-Za-z0-9.:-]{0,252}$")
 HOST_KEY = re.compile(r"^(ssh-ed25519|ecdsa-sha2-nistp(256|384|521)|ssh-rsa) [A-Za-z0-9+/]+=*$")
 USER = re.compile(r"^[a-z_][a-z0-9_-]{0,31}$")
 INTERFACE = re.compile(r"^[A-Za-z0-9_.:-]{1,15}$")
-ROLES = {"originalEngine": "the original standalone Engine machine", "deploymentHost": "the fresh host the "
-         "self-hosted engine is deployed on", "backupServer": "the server that keeps the Engine backup"}
+ROLES = {
+    "originalEngine": "the original standalone Engine machine",
+    "deploymentHost": "the fresh host the self-hosted engine is deployed on",
+    "backupServer": "the server that keeps the Engine backup",
+}
 FQDN = re.compile(r"^(?=.{1,253}$)([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,63}$")
 UNICAST_MAC = re.compile(r"^[0-9a-f][02468ace](:[0-9a-f]{2}){5}$")
 # What the deploy itself refuses (ovirt-hosted-engine-setup): checked at preview instead, forty minutes earlier.
@@ -577,7 +621,12 @@ EMAIL = re.compile(r"^[a-zA-Z0-9_.+\-=]+@[a-z0-9.-]+$")
 NFS_VERSIONS = ("auto", "v3", "v4", "v4_0", "v4_1", "v4_2")  # constants.py NfsVersions
 NETWORK_TESTS = ("dns", "ping", "tcp", "none")  # network/network_check.py
 DATACENTER_NAME = re.compile(r"^[a-zA-Z0-9_-]+$")  # gr-he-ansiblesetup/core/misc.py
-STORAGE_KEYS = {"nfs": ("connection",), "glusterfs": ("connection",), "iscsi": ("portal", "target", "lun"), "fc": ("lun",)}
+STORAGE_KEYS = {
+    "nfs": ("connection",),
+    "glusterfs": ("connection",),
+    "iscsi": ("portal", "target", "lun"),
+    "fc": ("lun",),
+}
 
 
 def _strings(value, where: str):
@@ -597,38 +646,70 @@ def _hosted_engine(reader: _Reader, ssh_user: str) -> dict:
     vm, storage, smtp, engine_vm = he["vm"], he["storage"], he["smtp"], he["engineVm"]
     reader.absolute_path("hostedEngine.backupDirectory", he["backupDirectory"])
     reader.number("hostedEngine.deployTimeout", he["deployTimeout"], 60, 86400)
-    reader.expect(isinstance(he["bridgeInterface"], str) and bool(INTERFACE.match(he["bridgeInterface"])),
-                  f"`hostedEngine.bridgeInterface` is {_shown(he['bridgeInterface'])}: give the NIC's name, e.g. eth0")
-    reader.expect(isinstance(he["clusterName"], str) and 0 < len(he["clusterName"]) <= 40, "`hostedEngine.clusterName` must be the cluster's name")
-    reader.expect(isinstance(he["managementNetwork"], str) and 0 < len(he["managementNetwork"]) <= 50,
-                  f"`hostedEngine.managementNetwork` is {_shown(he['managementNetwork'])}: give the logical network "
-                  "of the original Engine's hosts, ovirtmgmt unless it was renamed")
+    reader.expect(
+        isinstance(he["bridgeInterface"], str) and bool(INTERFACE.match(he["bridgeInterface"])),
+        f"`hostedEngine.bridgeInterface` is {_shown(he['bridgeInterface'])}: give the NIC's name, e.g. eth0",
+    )
+    reader.expect(
+        isinstance(he["clusterName"], str) and 0 < len(he["clusterName"]) <= 40,
+        "`hostedEngine.clusterName` must be the cluster's name",
+    )
+    reader.expect(
+        isinstance(he["managementNetwork"], str) and 0 < len(he["managementNetwork"]) <= 50,
+        f"`hostedEngine.managementNetwork` is {_shown(he['managementNetwork'])}: give the logical network "
+        "of the original Engine's hosts, ovirtmgmt unless it was renamed",
+    )
     reader.number("hostedEngine.engineVm.port", engine_vm["port"], 1, 65535)
     if "address" in engine_vm:
-        reader.expect(isinstance(engine_vm["address"], str) and bool(ADDRESS.match(engine_vm["address"])), "`hostedEngine.engineVm.address` must be an address or FQDN")
+        reader.expect(
+            isinstance(engine_vm["address"], str) and bool(ADDRESS.match(engine_vm["address"])),
+            "`hostedEngine.engineVm.address` must be an address or FQDN",
+        )
     if "user" in engine_vm:
-        reader.expect(isinstance(engine_vm["user"], str) and bool(USER.match(engine_vm["user"])),
-                      f"`hostedEngine.engineVm.user` is {_shown(engine_vm['user'])}: give a login name such as root, or leave it out for `ssh.user`")
-    reader.expect(isinstance(he.get("fqdn"), str) and bool(FQDN.match(he["fqdn"])),
-                  "`hostedEngine.fqdn` must be the Engine's fully qualified name (the original Engine's, e.g. engine.example.com)")
-    reader.expect(isinstance(he.get("gateway"), str) and he["gateway"] != "", "`hostedEngine.gateway` must be the deployment host's default gateway address")
+        reader.expect(
+            isinstance(engine_vm["user"], str) and bool(USER.match(engine_vm["user"])),
+            f"`hostedEngine.engineVm.user` is {_shown(engine_vm['user'])}: give a login name such as root, or leave it out for `ssh.user`",
+        )
+    reader.expect(
+        isinstance(he.get("fqdn"), str) and bool(FQDN.match(he["fqdn"])),
+        "`hostedEngine.fqdn` must be the Engine's fully qualified name (the original Engine's, e.g. engine.example.com)",
+    )
+    reader.expect(
+        isinstance(he.get("gateway"), str) and he["gateway"] != "",
+        "`hostedEngine.gateway` must be the deployment host's default gateway address",
+    )
     memory = vm.get("memoryMB")
-    reader.expect(isinstance(memory, int) and not isinstance(memory, bool) and 4096 <= memory <= 1 << 24,
-                  f"`hostedEngine.vm.memoryMB` is {_shown(memory)}: give the Engine VM at least 4096 MiB, and as much as the original Engine machine has")
+    reader.expect(
+        isinstance(memory, int) and not isinstance(memory, bool) and 4096 <= memory <= 1 << 24,
+        f"`hostedEngine.vm.memoryMB` is {_shown(memory)}: give the Engine VM at least 4096 MiB, and as much as the original Engine machine has",
+    )
     reader.number("hostedEngine.vm.vcpus", vm["vcpus"], 1, 512)
     mac = vm.get("macAddress")
-    reader.expect(mac is None or (isinstance(mac, str) and bool(UNICAST_MAC.match(mac.lower()))),
-                  f"`hostedEngine.vm.macAddress` is {_shown(mac)}: give a unicast MAC such as 00:16:3e:12:34:56, or leave it out for a random one")
-    if reader.expect(isinstance(storage["type"], str) and storage["type"] in STORAGE_KEYS, "`hostedEngine.storage.type` must be one of nfs, iscsi, fc, glusterfs"):
+    reader.expect(
+        mac is None or (isinstance(mac, str) and bool(UNICAST_MAC.match(mac.lower()))),
+        f"`hostedEngine.vm.macAddress` is {_shown(mac)}: give a unicast MAC such as 00:16:3e:12:34:56, or leave it out for a random one",
+    )
+    if reader.expect(
+        isinstance(storage["type"], str) and storage["type"] in STORAGE_KEYS,
+        "`hostedEngine.storage.type` must be one of nfs, iscsi, fc, glusterfs",
+    ):
         for key in STORAGE_KEYS[storage["type"]]:
-            reader.expect(bool(storage.get(key)), f"`hostedEngine.storage.{key}` is needed for {storage['type']} storage")
+            reader.expect(
+                bool(storage.get(key)), f"`hostedEngine.storage.{key}` is needed for {storage['type']} storage"
+            )
     reader.number("hostedEngine.storage.diskSizeGB", storage["diskSizeGB"], 1, 1 << 20)
     if storage["type"] == "nfs":
-        reader.expect(storage["nfsVersion"] in NFS_VERSIONS, f"`hostedEngine.storage.nfsVersion` is "
-                      f"{_shown(storage['nfsVersion'])}: give one of {', '.join(NFS_VERSIONS)}")
+        reader.expect(
+            storage["nfsVersion"] in NFS_VERSIONS,
+            f"`hostedEngine.storage.nfsVersion` is "
+            f"{_shown(storage['nfsVersion'])}: give one of {', '.join(NFS_VERSIONS)}",
+        )
     _deploy_answers(reader, he, vm, smtp)
     for where, text in _strings(he, "hostedEngine"):
-        reader.expect(text.isprintable(), f"`{where}` contains a line break or control character, which an answer file cannot hold")
+        reader.expect(
+            text.isprintable(),
+            f"`{where}` contains a line break or control character, which an answer file cannot hold",
+        )
     # Who the new Engine VM is reached as: the FQDN and `ssh.user` unless `engineVm` says otherwise.
     he["engineVm"] = {"address": he.get("fqdn"), "user": ssh_user, **engine_vm}
     return he
@@ -638,34 +719,62 @@ def _deploy_answers(reader: _Reader, he: dict, vm: dict, smtp: dict) -> None:
     """The answers the deploy checks itself, and refuses only after the original Engine was stopped."""
     reader.number("hostedEngine.smtp.port", smtp["port"], 1, 65535)
     server = smtp["server"]
-    reader.expect(isinstance(server, str) and bool(SMTP_SERVER.match(server)), f"`hostedEngine.smtp.server` is "
-                  f"{_shown(server)}: the deploy accepts lower-case letters, digits, `.` and `-` only, e.g. smtp.example.com")
+    reader.expect(
+        isinstance(server, str) and bool(SMTP_SERVER.match(server)),
+        f"`hostedEngine.smtp.server` is "
+        f"{_shown(server)}: the deploy accepts lower-case letters, digits, `.` and `-` only, e.g. smtp.example.com",
+    )
     addresses = [smtp["sender"]] + (smtp["recipients"] if isinstance(smtp["recipients"], list) else [None])
-    reader.expect(all(isinstance(a, str) and bool(EMAIL.match(a)) for a in addresses),
-                  "`hostedEngine.smtp.sender` and `hostedEngine.smtp.recipients` must be e-mail addresses with a "
-                  "lower-case domain, e.g. root@localhost")
-    reader.expect(isinstance(he["dataCenterName"], str) and bool(DATACENTER_NAME.match(he["dataCenterName"])),
-                  f"`hostedEngine.dataCenterName` is {_shown(he['dataCenterName'])}: give the data centre of the "
-                  "original Engine's hosts (letters, digits, `-` and `_`)")
+    reader.expect(
+        all(isinstance(a, str) and bool(EMAIL.match(a)) for a in addresses),
+        "`hostedEngine.smtp.sender` and `hostedEngine.smtp.recipients` must be e-mail addresses with a "
+        "lower-case domain, e.g. root@localhost",
+    )
+    reader.expect(
+        isinstance(he["dataCenterName"], str) and bool(DATACENTER_NAME.match(he["dataCenterName"])),
+        f"`hostedEngine.dataCenterName` is {_shown(he['dataCenterName'])}: give the data centre of the "
+        "original Engine's hosts (letters, digits, `-` and `_`)",
+    )
     test = he["networkTest"]
-    if reader.expect(test["type"] in NETWORK_TESTS, f"`hostedEngine.networkTest.type` is {_shown(test['type'])}: "
-                     f"give one of {', '.join(NETWORK_TESTS)}") and test["type"] == "tcp":
-        reader.expect(isinstance(test.get("address"), str) and bool(ADDRESS.match(test["address"])),
-                      "`hostedEngine.networkTest.address` is needed for the tcp test: the address to connect to")
+    if (
+        reader.expect(
+            test["type"] in NETWORK_TESTS,
+            f"`hostedEngine.networkTest.type` is {_shown(test['type'])}: give one of {', '.join(NETWORK_TESTS)}",
+        )
+        and test["type"] == "tcp"
+    ):
+        reader.expect(
+            isinstance(test.get("address"), str) and bool(ADDRESS.match(test["address"])),
+            "`hostedEngine.networkTest.address` is needed for the tcp test: the address to connect to",
+        )
         reader.number("hostedEngine.networkTest.port", test.get("port"), 1, 65535)
-    reader.expect(vm["rootSshAccess"] in ("yes", "without-password"), "`hostedEngine.vm.rootSshAccess` must be "
-                  "without-password or yes: procedure 7 logs in to the Engine VM as root with the stack's key")
-    reader.expect(vm["openScapProfile"] in (None, "stig", "pci-dss"),
-                  "`hostedEngine.vm.openScapProfile` must be stig or pci-dss, or left out for none")
-    for key, value in (("vm.fips", vm["fips"]), ("vm.etcHosts", vm["etcHosts"]),
-                       ("enableKeycloak", he["enableKeycloak"]), ("renewPki", he["renewPki"])):
+    reader.expect(
+        vm["rootSshAccess"] in ("yes", "without-password"),
+        "`hostedEngine.vm.rootSshAccess` must be "
+        "without-password or yes: procedure 7 logs in to the Engine VM as root with the stack's key",
+    )
+    reader.expect(
+        vm["openScapProfile"] in (None, "stig", "pci-dss"),
+        "`hostedEngine.vm.openScapProfile` must be stig or pci-dss, or left out for none",
+    )
+    for key, value in (
+        ("vm.fips", vm["fips"]),
+        ("vm.etcHosts", vm["etcHosts"]),
+        ("enableKeycloak", he["enableKeycloak"]),
+        ("renewPki", he["renewPki"]),
+    ):
         reader.expect(isinstance(value, bool), f"`hostedEngine.{key}` must be true or false")
     cidr = vm.get("staticCIDR")
-    reader.expect(cidr is None or isinstance(cidr, str) and _is_interface(cidr), f"`hostedEngine.vm.staticCIDR` is "
-                  f"{_shown(cidr)}: give the Engine VM's address with its prefix, e.g. 192.0.2.60/24, or leave it out for DHCP")
+    reader.expect(
+        cidr is None or isinstance(cidr, str) and _is_interface(cidr),
+        f"`hostedEngine.vm.staticCIDR` is "
+        f"{_shown(cidr)}: give the Engine VM's address with its prefix, e.g. 192.0.2.60/24, or leave it out for DHCP",
+    )
     dns = vm.get("dns")
-    reader.expect(dns is None or isinstance(dns, list) and all(isinstance(d, str) and _is_address(d) for d in dns),
-                  f"`hostedEngine.vm.dns` is {_shown(dns)}: give the Engine VM's name servers as a list of addresses, e.g. [192.0.2.53]")
+    reader.expect(
+        dns is None or isinstance(dns, list) and all(isinstance(d, str) and _is_address(d) for d in dns),
+        f"`hostedEngine.vm.dns` is {_shown(dns)}: give the Engine VM's name servers as a list of addresses, e.g. [192.0.2.53]",
+    )
 
 
 def _is_interface(text: str) -> bool:
@@ -686,22 +795,32 @@ def _is_address(text: str) -> bool:
 
 
 def _username(reader: _Reader, where: str, username) -> None:
-    reader.expect(isinstance(username, str) and username.isprintable() and 0 < len(username) <= 255,
-                  f"`{where}` is {_shown(username)}: give the Engine user the program logs in as, such as admin@internal")
+    reader.expect(
+        isinstance(username, str) and username.isprintable() and 0 < len(username) <= 255,
+        f"`{where}` is {_shown(username)}: give the Engine user the program logs in as, such as admin@internal",
+    )
 
 
 def _engine_api(reader: _Reader, he: dict) -> dict:
     api = reader.setting("engineApi").as_dict()
     url = api.get("url") or f"https://{he.get('fqdn')}/ovirt-engine/api"
-    reader.expect(isinstance(url, str) and url.startswith("https://") and url.isprintable(), f"`engineApi.url` is {_shown(url)}: give the https URL of the API")
+    reader.expect(
+        isinstance(url, str) and url.startswith("https://") and url.isprintable(),
+        f"`engineApi.url` is {_shown(url)}: give the https URL of the API",
+    )
     _username(reader, "engineApi.username", api["username"])
     ca_file = api.get("caFile")
     ca_ok = isinstance(ca_file, str) and ca_file.isprintable() and 0 < len(ca_file) < 4096
-    if reader.expect(ca_ok and (PROJECT_DIR / Path(ca_file).expanduser()).is_file(),
-                     f"`engineApi.caFile` is {ca_file!r}: give the path of the Engine's CA certificate (the original "
-                     f"Engine's /etc/pki/ovirt-engine/ca.pem; the restored Engine keeps its CA)"):
-        return {"url": url, "username": api["username"],
-                "caPem": (PROJECT_DIR / Path(ca_file).expanduser()).read_text()}
+    if reader.expect(
+        ca_ok and (PROJECT_DIR / Path(ca_file).expanduser()).is_file(),
+        f"`engineApi.caFile` is {ca_file!r}: give the path of the Engine's CA certificate (the original "
+        f"Engine's /etc/pki/ovirt-engine/ca.pem; the restored Engine keeps its CA)",
+    ):
+        return {
+            "url": url,
+            "username": api["username"],
+            "caPem": (PROJECT_DIR / Path(ca_file).expanduser()).read_text(),
+        }
     return {}
 
 
@@ -710,16 +829,24 @@ def _original_engine_api(reader: _Reader, he: dict, engine_api: dict) -> dict:
     A `caFile` that does not exist is the preflight's to report (`caPem` None), as it is the site's state."""
     given = reader.setting("originalEngineApi").as_dict()
     url = given.get("url")
-    reader.expect(url is None or isinstance(url, str) and (url == "" or url.startswith("https://")) and url.isprintable(),
-                  f"`originalEngineApi.url` is {_shown(url)}: give the https URL of the original Engine's API, or leave it out for the FQDN's")
+    reader.expect(
+        url is None or isinstance(url, str) and (url == "" or url.startswith("https://")) and url.isprintable(),
+        f"`originalEngineApi.url` is {_shown(url)}: give the https URL of the original Engine's API, or leave it out for the FQDN's",
+    )
     _username(reader, "originalEngineApi.username", given["username"])
     reader.expect(isinstance(given["check"], bool), "`originalEngineApi.check` must be true or false")
     ca_file = given.get("caFile")
-    reader.expect(ca_file is None or isinstance(ca_file, str) and ca_file.isprintable() and len(ca_file) < 4096,
-                  f"`originalEngineApi.caFile` is {_shown(ca_file)}: give the path of the original Engine's CA certificate, "
-                  "or leave it out for `engineApi.caFile`'s")
-    api = {"url": url or f"https://{he.get('fqdn')}/ovirt-engine/api", "username": given["username"],
-           "configured": bool(url), "check": given["check"] is not False}
+    reader.expect(
+        ca_file is None or isinstance(ca_file, str) and ca_file.isprintable() and len(ca_file) < 4096,
+        f"`originalEngineApi.caFile` is {_shown(ca_file)}: give the path of the original Engine's CA certificate, "
+        "or leave it out for `engineApi.caFile`'s",
+    )
+    api = {
+        "url": url or f"https://{he.get('fqdn')}/ovirt-engine/api",
+        "username": given["username"],
+        "configured": bool(url),
+        "check": given["check"] is not False,
+    }
     if ca_file and isinstance(ca_file, str):
         path = PROJECT_DIR / Path(ca_file).expanduser()
         api["caPem"] = path.read_text() if path.is_file() else None
@@ -734,8 +861,10 @@ def _migration(reader: _Reader, hosts: dict, ssh_user: str) -> MigrationConfig |
         return None
     roles = reader.setting("roles").as_dict()
     for role, meaning in ROLES.items():
-        reader.expect(isinstance(roles.get(role), str) and roles.get(role) in hosts,
-                      f"`roles.{role}` is {_shown(roles.get(role))}: name {meaning}, one of `hosts`")
+        reader.expect(
+            isinstance(roles.get(role), str) and roles.get(role) in hosts,
+            f"`roles.{role}` is {_shown(roles.get(role))}: name {meaning}, one of `hosts`",
+        )
     backup = reader.setting("backup")
     reader.absolute_path("backup.directory", backup.directory)
     reader.absolute_path("backup.engineDirectory", backup.engineDirectory)
@@ -743,32 +872,51 @@ def _migration(reader: _Reader, hosts: dict, ssh_user: str) -> MigrationConfig |
     reader.expect(isinstance(backup.allowEngineUpdate, bool), "`backup.allowEngineUpdate` must be true or false")
     nodes = reader.listing("hostedEngineNodes")
     for index, node in enumerate(nodes):
-        reader.expect(isinstance(node, str) and node in hosts and node not in roles.values(),
-                      f"`hostedEngineNodes[{index}]` is {_shown(node)}: name an existing hypervisor from `hosts` (not the deployment host)")
+        reader.expect(
+            isinstance(node, str) and node in hosts and node not in roles.values(),
+            f"`hostedEngineNodes[{index}]` is {_shown(node)}: name an existing hypervisor from `hosts` (not the deployment host)",
+        )
     timeouts = reader.setting("nodeTimeouts").as_dict()
     for key, value in timeouts.items():
         reader.number(f"nodeTimeouts.{key}", value, 0.1, 86400, whole=False)
     node_reboot = reader.setting("nodeReboot")
-    reader.expect(isinstance(node_reboot, bool), "`nodeReboot` must be true (reboot each host after its reinstall, "
-                  "the Engine's default) or false")
+    reader.expect(
+        isinstance(node_reboot, bool),
+        "`nodeReboot` must be true (reboot each host after its reinstall, the Engine's default) or false",
+    )
     drill = reader.setting("haDrill")
-    reader.expect(isinstance(drill.enabled, bool), "`haDrill.enabled` must be true (move the Engine VM once to prove "
-                  "high availability after the last node) or false")
+    reader.expect(
+        isinstance(drill.enabled, bool),
+        "`haDrill.enabled` must be true (move the Engine VM once to prove "
+        "high availability after the last node) or false",
+    )
     reader.number("haDrill.timeout", drill.timeout, 1, 86400, whole=False)
-    reader.expect(not (drill.enabled is True and not nodes), "`haDrill.enabled` is true but `hostedEngineNodes` is "
-                  "empty: the drill needs a second node to move the Engine VM to; add one, or disable the drill")
+    reader.expect(
+        not (drill.enabled is True and not nodes),
+        "`haDrill.enabled` is true but `hostedEngineNodes` is "
+        "empty: the drill needs a second node to move the Engine VM to; add one, or disable the drill",
+    )
     retire = reader.setting("decommission").originalEngine
-    reader.expect(retire in (None, "keep-disabled", "power-off"), f"`decommission.originalEngine` is {_shown(retire)}: "
-                  "give keep-disabled (mask ovirt-engine on the original machine) or power-off (and shut it down), or "
-                  "leave it out to keep the way back")
+    reader.expect(
+        retire in (None, "keep-disabled", "power-off"),
+        f"`decommission.originalEngine` is {_shown(retire)}: "
+        "give keep-disabled (mask ovirt-engine on the original machine) or power-off (and shut it down), or "
+        "leave it out to keep the way back",
+    )
     he = _hosted_engine(reader, ssh_user)
     engine_api = _engine_api(reader, he)
     return MigrationConfig(
-        original_engine=roles.get("originalEngine"), deployment_host=roles.get("deploymentHost"),
+        original_engine=roles.get("originalEngine"),
+        deployment_host=roles.get("deploymentHost"),
         backup_server=roles.get("backupServer"),
-        backup=BackupConfig(backup.directory, backup.fileName, backup.engineDirectory, backup.allowEngineUpdate is True),
-        hosted_engine=he, engine_api=engine_api, nodes=list(nodes),
-        node_timeouts=timeouts, node_reboot=node_reboot is not False,
+        backup=BackupConfig(
+            backup.directory, backup.fileName, backup.engineDirectory, backup.allowEngineUpdate is True
+        ),
+        hosted_engine=he,
+        engine_api=engine_api,
+        nodes=list(nodes),
+        node_timeouts=timeouts,
+        node_reboot=node_reboot is not False,
         original_engine_api=_original_engine_api(reader, he, engine_api),
         ha_drill={"enabled": drill.enabled is True, "timeout": drill.timeout},
         decommission=retire if retire in ("keep-disabled", "power-off") else None,
@@ -783,7 +931,10 @@ def load(config: pulumi.Config | None = None) -> SiteConfig:
             reader.setting(key)
     ssh = reader.setting("ssh").as_dict()
     user = ssh["user"]
-    reader.expect(isinstance(user, str) and bool(USER.match(user)), f"`ssh.user` is {_shown(user)}: give a login name such as root")
+    reader.expect(
+        isinstance(user, str) and bool(USER.match(user)),
+        f"`ssh.user` is {_shown(user)}: give a login name such as root",
+    )
     hosts = _hosts(reader)
     site = SiteConfig(
         ssh_user=user,
@@ -819,7 +970,9 @@ def private_key(config: pulumi.Config | None = None) -> pulumi.Output[str]:
         try:
             load_private_key(text)
         except ValueError as err:
-            raise ConfigError([str(err) + ": set it with `pulumi config set --secret sshPrivateKey < KEYFILE`"])
+            raise ConfigError(
+                [str(err) + ": set it with `pulumi config set --secret sshPrivateKey < KEYFILE`"]
+            ) from None
         return text
 
     return key.apply(checked)

@@ -1,4 +1,5 @@
 """Entry point for ``python -m lab``."""
+
 import sys
 
 from lab.cli import main

@@ -3,6 +3,7 @@
 The virtual /etc/passwd and /etc/group are the only source of truth, so a
 `groupadd` is visible to `cat /etc/group` and to `getent` alike.
 """
+
 from dataclasses import dataclass
 
 PASSWD = "/etc/passwd"

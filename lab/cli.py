@@ -1,4 +1,5 @@
 """Command line: lab serve | start | stop | status."""
+
 import argparse
 import json
 import os
@@ -16,15 +17,20 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 def _parser():
     parser = argparse.ArgumentParser(prog="python -m lab", description=__doc__)
     sub = parser.add_subparsers(dest="action", required=True)
-    for name, text in (("serve", "run the lab in the foreground"),
-                       ("start", "run the lab in the background")):
+    for name, text in (("serve", "run the lab in the foreground"), ("start", "run the lab in the background")):
         p = sub.add_parser(name, help=text)
         p.add_argument("--state", required=True, help="state folder")
         p.add_argument("--site", default=str(DEFAULT_SITE), help="site YAML file")
-        p.add_argument("--random-ports", action="store_true",
-                       help="let the OS pick free ports instead of the site's ssh_port")
-        p.add_argument("--authorized-key", action="append", default=[], metavar="PUBFILE",
-                       help="public key file allowed to log in as root (repeatable)")
+        p.add_argument(
+            "--random-ports", action="store_true", help="let the OS pick free ports instead of the site's ssh_port"
+        )
+        p.add_argument(
+            "--authorized-key",
+            action="append",
+            default=[],
+            metavar="PUBFILE",
+            help="public key file allowed to log in as root (repeatable)",
+        )
     for name, text in (("stop", "stop a running lab"), ("status", "show the running lab")):
         sub.add_parser(name, help=text).add_argument("--state", required=True)
     p = sub.add_parser("fault", help="inject a fault into a lab (see lab/faults.py)")
@@ -48,12 +54,15 @@ def _parser():
 
 def fault(args):
     from lab import faults
+
     if args.what == "list":
         path = Path(args.state) / "commands.jsonl"
         lines = path.read_text().splitlines() if path.exists() else []
         for entry in map(json.loads, filter(None, lines)):
             if entry.get("kind") == "fault":
-                print(f"{entry['time']:.3f} {entry['host']} {entry['fault']}: {entry['command']} {entry.get('detail') or ''}".rstrip())
+                print(
+                    f"{entry['time']:.3f} {entry['host']} {entry['fault']}: {entry['command']} {entry.get('detail') or ''}".rstrip()
+                )
         return 0
     running = running_info(args.state) is not None
     if args.what == "clear":
@@ -74,12 +83,15 @@ def fault(args):
     if faults.wait_applied(args.state, rule_id):
         print(f"fault {rule_id} active")
         return 0
-    print(f"fault {rule_id} written, but the lab has not taken it (see {Path(args.state) / 'lab.log'})", file=sys.stderr)
+    print(
+        f"fault {rule_id} written, but the lab has not taken it (see {Path(args.state) / 'lab.log'})", file=sys.stderr
+    )
     return 1
 
 
 def critical_path(args):
     from lab.faults import critical_path as steps_of
+
     steps = steps_of(args.site)
     for name, seconds in steps:
         print(f"{seconds:8.1f}  {name}")
@@ -115,9 +127,11 @@ def describe(state, info):
     known_hosts = Path(state).resolve() / "known_hosts"
     lines = [f"lab running (pid {info['pid']}), site {info['site']}"]
     for name, h in info["hosts"].items():
-        lines.append(f"  {name:8} {h['role']:16} {h['fqdn']:24} "
-                     f"ssh -p {h['port']} -o UserKnownHostsFile={known_hosts} "
-                     f"-o StrictHostKeyChecking=yes root@{h['address']}")
+        lines.append(
+            f"  {name:8} {h['role']:16} {h['fqdn']:24} "
+            f"ssh -p {h['port']} -o UserKnownHostsFile={known_hosts} "
+            f"-o StrictHostKeyChecking=yes root@{h['address']}"
+        )
     for key, label in (("engine_api", "engine API"), ("engine_api_new", "new engine API")):
         if key in info:
             lines.append(f"  {label}: {info[key]['url']} (ca_file {info[key]['ca_file']})")
@@ -125,8 +139,16 @@ def describe(state, info):
 
 
 def _serve_argv(args):
-    argv = [sys.executable, "-m", "lab", "serve", "--state", str(Path(args.state).resolve()),
-            "--site", str(Path(args.site).resolve())]
+    argv = [
+        sys.executable,
+        "-m",
+        "lab",
+        "serve",
+        "--state",
+        str(Path(args.state).resolve()),
+        "--site",
+        str(Path(args.site).resolve()),
+    ]
     if args.random_ports:
         argv.append("--random-ports")
     for key in args.authorized_key:
@@ -145,8 +167,15 @@ def start(args, timeout=30):
     (state / "lab.json").unlink(missing_ok=True)
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")])))
     with open(state / "lab.log", "ab") as logfile:
-        proc = subprocess.Popen(_serve_argv(args), cwd=REPO_ROOT, env=env, stdin=subprocess.DEVNULL,
-                                stdout=logfile, stderr=logfile, start_new_session=True)
+        proc = subprocess.Popen(
+            _serve_argv(args),
+            cwd=REPO_ROOT,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=logfile,
+            stderr=logfile,
+            start_new_session=True,
+        )
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         info = running_info(state)
@@ -192,6 +221,8 @@ def main(argv=None):
     args = _parser().parse_args(argv)
     if args.action == "serve":
         from lab.server import serve
+
         return serve(args.state, args.site, args.random_ports, args.authorized_key)
-    return {"start": start, "stop": stop, "status": status, "fault": fault,
-            "critical-path": critical_path}[args.action](args)
+    return {"start": start, "stop": stop, "status": status, "fault": fault, "critical-path": critical_path}[
+        args.action
+    ](args)

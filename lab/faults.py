@@ -25,6 +25,7 @@ Rules (the same keys in the site file, the runtime file and the CLI's options):
 
 `host` is a lab host name or `*`; `times` is a count or `always` (default 1, `always` for slow).
 """
+
 from __future__ import annotations
 
 import fcntl
@@ -208,6 +209,7 @@ class Faults:
                 self.poll()
             except Exception:  # a half-written or bad file: the next poll tries again
                 import logging
+
                 logging.getLogger("lab.faults").exception("fault rules not applied")
 
     def poll(self):
@@ -264,8 +266,17 @@ class Faults:
     def record(self, host, fault, command, status=None, detail=""):
         log = self.lab.command_log
         if log is not None:
-            log.append({"host": host, "time": time.time(), "kind": "fault", "fault": fault,
-                        "command": command, "status": status, "detail": detail})
+            log.append(
+                {
+                    "host": host,
+                    "time": time.time(),
+                    "kind": "fault",
+                    "fault": fault,
+                    "command": command,
+                    "status": status,
+                    "detail": detail,
+                }
+            )
 
     # engine API
     def _apply_engine_api(self, rule):
@@ -292,14 +303,20 @@ class Faults:
             injection = take()
             if injection is not None:
                 what = f"HTTP {injection[1]}" if injection[0] == "fail" else f"hang {injection[1]}s"
-                self.record(name, "engine-api", f"API request answered with an injected {what}",
-                            injection[1] if injection[0] == "fail" else None)
+                self.record(
+                    name,
+                    "engine-api",
+                    f"API request answered with an injected {what}",
+                    injection[1] if injection[0] == "fail" else None,
+                )
             return injection
+
         api.take_injection = take_and_record
 
     # host keys
     def _change_host_key(self, name):
         import paramiko
+
         if name not in self.lab.keys:
             raise ValueError(f"fault host-key: no host {name!r}")
         self.original_keys.setdefault(name, self.lab.keys[name])
@@ -332,6 +349,7 @@ class Faults:
             else:
                 return
             self.lab._start_accepting(name)
+
         threading.Thread(target=reopen, name=f"reopen-{name}", daemon=True).start()
 
     def refuse(self, name, conn) -> bool:
@@ -375,7 +393,7 @@ class Faults:
             return result
         answered.wait(5)
         if "after_bytes" in drop.rule:
-            channel.sendall(result[0][:int(drop["after_bytes"])])
+            channel.sendall(result[0][: int(drop["after_bytes"])])
             detail = f"after {int(drop['after_bytes'])} bytes"
         else:
             time.sleep(max(0.0, float(drop["after_seconds"]) - (time.monotonic() - started)))
@@ -387,10 +405,13 @@ class Faults:
 
 def _new_ed25519_pem():
     import io
+
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
     pem = Ed25519PrivateKey.generate().private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.OpenSSH, serialization.NoEncryption())
+        serialization.Encoding.PEM, serialization.PrivateFormat.OpenSSH, serialization.NoEncryption()
+    )
     return io.StringIO(pem.decode())
 
 
@@ -400,20 +421,28 @@ def critical_path(site_path) -> list[tuple[str, float]]:
     from lab import site as site_mod
     from lab.engine_api import DEFAULT_DELAYS, load_model
     from lab.ovirt_site import settings
+
     site = site_mod.load(site_path)
     cfg = settings(site)
     delays = {**DEFAULT_DELAYS, **(cfg.get("engine_delays") or {})}
     model = load_model(str(Path(site.path).parent / cfg["engine_model"])) if cfg.get("engine_model") else load_model()
-    steps = [("engine-backup", float(cfg.get("backup_seconds") or 0)),
-             ("hosted-engine --deploy", float(cfg["deploy_seconds"]))]
-    lab_hosts = {h.name for h in site.hosts if h.role == "hypervisor"} | \
-                {h.fqdn for h in site.hosts if h.role == "hypervisor"}
+    steps = [
+        ("engine-backup", float(cfg.get("backup_seconds") or 0)),
+        ("hosted-engine --deploy", float(cfg["deploy_seconds"])),
+    ]
+    lab_hosts = {h.name for h in site.hosts if h.role == "hypervisor"} | {
+        h.fqdn for h in site.hosts if h.role == "hypervisor"
+    }
     for host in model.get("hosts", []):
         if host["name"] not in lab_hosts and host.get("address") not in lab_hosts:
             continue
         runs_vms = any(vm.get("host") == host["name"] and vm.get("status", "up") == "up" for vm in model.get("vms", []))
-        steps.append((f"{host['name']}: maintenance" + (" (VMs migrate)" if runs_vms else ""),
-                      float(delays["migration"] if runs_vms else delays["maintenance"])))
+        steps.append(
+            (
+                f"{host['name']}: maintenance" + (" (VMs migrate)" if runs_vms else ""),
+                float(delays["migration"] if runs_vms else delays["maintenance"]),
+            )
+        )
         steps.append((f"{host['name']}: install", float(delays["install"])))
         steps.append((f"{host['name']}: reboot", float(delays["reboot"])))  # install's default reboot=true
         steps.append((f"{host['name']}: activation", float(delays["initializing"])))

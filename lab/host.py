@@ -4,6 +4,7 @@ All mutations go through a Host under its lock and are saved to
 STATE/hosts/<name>.json straight away, so a lab restart continues where the
 previous run stopped.
 """
+
 import json
 import os
 import threading
@@ -19,8 +20,15 @@ from lab.transport.vfs import VirtualFS
 # its Wants=, and a unit whose ConditionFileNotEmpty= file is missing or empty is skipped (systemctl still exits 0).
 UNIT_WANTS = {"ovirt-ha-agent": ("ovirt-ha-broker",)}
 UNIT_CONDITION_FILE_NOT_EMPTY = {"ovirt-ha-agent": "/etc/ovirt-hosted-engine/hosted-engine.conf"}
-_BASE_DIRS = [("/etc", 0o755), ("/root", 0o550), ("/home", 0o755), ("/tmp", 0o1777),
-              ("/var", 0o755), ("/var/lib", 0o755), ("/dev", 0o755)]
+_BASE_DIRS = [
+    ("/etc", 0o755),
+    ("/root", 0o550),
+    ("/home", 0o755),
+    ("/tmp", 0o1777),
+    ("/var", 0o755),
+    ("/var/lib", 0o755),
+    ("/dev", 0o755),
+]
 
 
 def write_json_atomic(path, data):
@@ -69,20 +77,33 @@ class Host:
         self.fs = VirtualFS()
         for path, mode in _BASE_DIRS:
             self.fs.mkdir(path, mode, parents=True)
-        self.fs.write(accounts.GROUP, "".join(
-            accounts.Group(g.name, g.gid, g.members).line() + "\n" for g in spec.groups).encode())
-        self.fs.write(accounts.PASSWD, "".join(
-            accounts.User(u.name, u.uid, u.gid, u.gecos, u.home, u.shell).line() + "\n"
-            for u in spec.users).encode())
+        self.fs.write(
+            accounts.GROUP,
+            "".join(accounts.Group(g.name, g.gid, g.members).line() + "\n" for g in spec.groups).encode(),
+        )
+        self.fs.write(
+            accounts.PASSWD,
+            "".join(
+                accounts.User(u.name, u.uid, u.gid, u.gecos, u.home, u.shell).line() + "\n" for u in spec.users
+            ).encode(),
+        )
         for d in spec.directories:
             self.fs.mkdir(d.path, d.mode, *self._ids(d), parents=True)
         for f in spec.files:
             self.fs.mkdir(os.path.dirname(f.path), parents=True)
             data = f.content if isinstance(f.content, bytes) else (f.content or "").encode()  # YAML !!binary
             self.fs.write(f.path, data, f.mode, *self._ids(f))
-        self.services = {s.name: {"active": s.active, "enabled": s.enabled,
-                                  "description": s.description, "since": time.time(),
-                                  "counts": {}, "events": []} for s in spec.services}
+        self.services = {
+            s.name: {
+                "active": s.active,
+                "enabled": s.enabled,
+                "description": s.description,
+                "since": time.time(),
+                "counts": {},
+                "events": [],
+            }
+            for s in spec.services
+        }
         self.packages = list(spec.packages)
         self.commands = []
         self.multipath_config = None
@@ -97,8 +118,7 @@ class Host:
         user = accounts.find_user(self.fs, path_spec.owner)
         group = accounts.find_group(self.fs, path_spec.group)
         if user is None or group is None:
-            raise ValueError(f"host {self.name}: {path_spec.path}: unknown owner "
-                             f"{path_spec.owner}:{path_spec.group}")
+            raise ValueError(f"host {self.name}: {path_spec.path}: unknown owner {path_spec.owner}:{path_spec.group}")
         return user.uid, group.gid
 
     def _load(self, data):
@@ -114,12 +134,22 @@ class Host:
         units.load(self)
 
     def save(self):
-        write_json_atomic(self.state_path, {
-            "name": self.name, "fqdn": self.fqdn, "files": self.fs.to_json(),
-            "services": self.services, "packages": self.packages,
-            "commands": self.commands, "multipath_config": self.multipath_config,
-            "multipath_error": self.multipath_error, "ovirt": self.ovirt, "units": self.units,
-            "powered_off": self.powered_off})
+        write_json_atomic(
+            self.state_path,
+            {
+                "name": self.name,
+                "fqdn": self.fqdn,
+                "files": self.fs.to_json(),
+                "services": self.services,
+                "packages": self.packages,
+                "commands": self.commands,
+                "multipath_config": self.multipath_config,
+                "multipath_error": self.multipath_error,
+                "ovirt": self.ovirt,
+                "units": self.units,
+                "powered_off": self.powered_off,
+            },
+        )
 
     # --- activity -----------------------------------------------------
     def run(self, line, stdin, live_out=None, kind="exec", env=None, unit=None):
@@ -164,8 +194,7 @@ class Host:
             return [(pid, line) for pid, line in self._running.items() if not line.startswith("pgrep")]
 
     def record(self, kind, command, status):
-        entry = {"host": self.name, "time": time.time(), "kind": kind,
-                 "command": command, "status": status}
+        entry = {"host": self.name, "time": time.time(), "kind": kind, "command": command, "status": status}
         self.commands.append({k: entry[k] for k in ("time", "kind", "command", "status")})
         self.log.append(entry)
         self.save()
@@ -176,8 +205,9 @@ class Host:
         self.record("power", "poweroff", 0)
         lab = self.lab
         if lab is not None:
-            threading.Timer(0.3, lambda: [t.close() for t in list(lab.transports)
-                                          if getattr(t, "lab_host", None) == self.name]).start()
+            threading.Timer(
+                0.3, lambda: [t.close() for t in list(lab.transports) if getattr(t, "lab_host", None) == self.name]
+            ).start()
 
     def service_event(self, unit, action):
         """Apply a systemctl/multipathd action to a known unit and count it."""

@@ -14,6 +14,7 @@ only (what `qemu-img info` reads), an OVA a gzipped tar of the OVF and the disk.
   the rounded-up integer and readers take either. Member order inside the tar is unclear too; the lab
   puts the OVF first.
 """
+
 from __future__ import annotations
 
 import gzip
@@ -35,8 +36,26 @@ def qcow2_header(virtual_size: int) -> bytes:
     """A qcow2 (v3) header for a disk of VIRTUAL_SIZE bytes: the file qemu-img reads."""
     l1_size = max(1, math.ceil(virtual_size / ((1 << CLUSTER_BITS) * ((1 << CLUSTER_BITS) // 8))))
     cluster = 1 << CLUSTER_BITS
-    return QCOW2_HEADER.pack(QCOW2_MAGIC, 3, 0, 0, CLUSTER_BITS, virtual_size, 0, l1_size, 3 * cluster,
-                             cluster, 1, 0, 0, 0, 0, 0, 4, QCOW2_HEADER.size)
+    return QCOW2_HEADER.pack(
+        QCOW2_MAGIC,
+        3,
+        0,
+        0,
+        CLUSTER_BITS,
+        virtual_size,
+        0,
+        l1_size,
+        3 * cluster,
+        cluster,
+        1,
+        0,
+        0,
+        0,
+        0,
+        0,
+        4,
+        QCOW2_HEADER.size,
+    )
 
 
 def qcow2_info(data: bytes) -> dict | None:
@@ -49,24 +68,28 @@ def qcow2_info(data: bytes) -> dict | None:
 
 def _ovf(template: str, image: str, volume: str, virtual_size: int) -> bytes:
     size = str(math.ceil(virtual_size / GIB))
-    return (f'<?xml version="1.0" encoding="UTF-8"?>\n'
-            f'<ovf:Envelope xmlns:ovf="{OVF_NS}" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" '
-            f'ovf:version="0.9">'
-            f'<References><File ovf:href="{image}/{volume}" ovf:id="{volume}" ovf:size="{virtual_size}"/>'
-            f'</References><Section xsi:type="ovf:DiskSection_Type">'
-            f'<Disk ovf:diskId="{volume}" ovf:size="{size}" ovf:actual_size="{size}" '
-            f'ovf:fileRef="{image}/{volume}" ovf:volume-format="COW" ovf:volume-type="Sparse" '
-            f'ovf:disk-interface="VirtIO" ovf:boot="true"/></Section>'
-            f'<Content ovf:id="out" xsi:type="ovf:VirtualSystem_Type"><Name>{template}</Name></Content>'
-            f'</ovf:Envelope>\n').encode()
+    return (
+        f'<?xml version="1.0" encoding="UTF-8"?>\n'
+        f'<ovf:Envelope xmlns:ovf="{OVF_NS}" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" '
+        f'ovf:version="0.9">'
+        f'<References><File ovf:href="{image}/{volume}" ovf:id="{volume}" ovf:size="{virtual_size}"/>'
+        f'</References><Section xsi:type="ovf:DiskSection_Type">'
+        f'<Disk ovf:diskId="{volume}" ovf:size="{size}" ovf:actual_size="{size}" '
+        f'ovf:fileRef="{image}/{volume}" ovf:volume-format="COW" ovf:volume-type="Sparse" '
+        f'ovf:disk-interface="VirtIO" ovf:boot="true"/></Section>'
+        f'<Content ovf:id="out" xsi:type="ovf:VirtualSystem_Type"><Name>{template}</Name></Content>'
+        f"</ovf:Envelope>\n"
+    ).encode()
 
 
 def ova(name: str, virtual_size: int) -> bytes:
     """An appliance OVA named NAME (ids derive from it, so the same name gives the same bytes)."""
     template, image, volume = (str(uuid.uuid5(_IDS, f"{name}/{kind}")) for kind in ("template", "image", "volume"))
-    members = [(f"master/vms/{template}/{template}.ovf", _ovf(template, image, volume, virtual_size)),
-               (f"images/{image}/{volume}", qcow2_header(virtual_size)),
-               (f"images/{image}/{volume}.meta", f"FORMAT=COW\nCAPACITY={virtual_size // 512}\nEOF\n".encode())]
+    members = [
+        (f"master/vms/{template}/{template}.ovf", _ovf(template, image, volume, virtual_size)),
+        (f"images/{image}/{volume}", qcow2_header(virtual_size)),
+        (f"images/{image}/{volume}.meta", f"FORMAT=COW\nCAPACITY={virtual_size // 512}\nEOF\n".encode()),
+    ]
     raw = io.BytesIO()
     with tarfile.open(fileobj=raw, mode="w", format=tarfile.USTAR_FORMAT) as tar:
         for path, data in members:

@@ -5,6 +5,7 @@ multipathd reads built-in defaults, then /etc/multipath.conf, then each
 earlier ones.  The daemon keeps what it read until it is reloaded, which is
 why the host stores the merged result rather than re-reading on every query.
 """
+
 import re
 
 BUILTIN_DEFAULTS = {
@@ -82,9 +83,15 @@ def parse(text, name="multipath.conf"):
 
 
 def empty_config():
-    return {"defaults": dict(BUILTIN_DEFAULTS), "blacklist": [],
-            "blacklist_exceptions": [], "devices": [], "overrides": {},
-            "multipaths": [], "warnings": []}
+    return {
+        "defaults": dict(BUILTIN_DEFAULTS),
+        "blacklist": [],
+        "blacklist_exceptions": [],
+        "devices": [],
+        "overrides": {},
+        "multipaths": [],
+        "warnings": [],
+    }
 
 
 def merge(config, tree, name):
@@ -126,16 +133,28 @@ def load(fs):
     config = empty_config()
     paths = [CONF] if fs.exists(CONF) else []
     if fs.exists(CONF_DIR) and fs.get(CONF_DIR).is_dir:
-        paths += [f"{CONF_DIR}/{n}" for n in fs.listdir(CONF_DIR) if n.endswith(".conf")
-                  and not fs.get(f"{CONF_DIR}/{n}").is_dir]
+        paths += [
+            f"{CONF_DIR}/{n}"
+            for n in fs.listdir(CONF_DIR)
+            if n.endswith(".conf") and not fs.get(f"{CONF_DIR}/{n}").is_dir
+        ]
     for path in paths:
         merge(config, parse(fs.read(path).decode(errors="replace"), path), path)
     return config
 
 
 # String-typed keywords multipathd quotes even when the value looks numeric.
-_ALWAYS_QUOTED = {"features", "hardware_handler", "vendor", "product", "revision",
-                  "wwid", "alias", "devnode", "product_blacklist"}
+_ALWAYS_QUOTED = {
+    "features",
+    "hardware_handler",
+    "vendor",
+    "product",
+    "revision",
+    "wwid",
+    "alias",
+    "devnode",
+    "product_blacklist",
+}
 
 
 def _value(key, value):

@@ -45,6 +45,7 @@ disk (up to 4.5.5), lab/images.py: its virtual size is what the deploy sizes the
 for a site variant; the default site's deploy host carries exactly what it builds
 for Engine 4.5.6.
 """
+
 import copy
 import hashlib
 import json
@@ -82,11 +83,18 @@ DEFAULTS = {
         {"id": "appstream", "name": "CentOS Stream 8 - AppStream"},
         {"id": "baseos", "name": "CentOS Stream 8 - BaseOS"},
         {"id": "ovirt-45-upstream", "name": "oVirt upstream for CentOS Stream 8 - oVirt 4.5"},
-        {"id": "ovirt-45-centos-stream-openstack-yoga",
-         "name": "CentOS Stream 8 - oVirt 4.5 - OpenStack Yoga Repository"},
+        {
+            "id": "ovirt-45-centos-stream-openstack-yoga",
+            "name": "CentOS Stream 8 - oVirt 4.5 - OpenStack Yoga Repository",
+        },
     ],
-    "modules": {"javapackages-tools": ["201801"], "pki-deps": ["10.6"], "postgresql": ["12", "13"],
-                "mod_auth_openidc": ["2.3"], "nodejs": ["14", "16"]},
+    "modules": {
+        "javapackages-tools": ["201801"],
+        "pki-deps": ["10.6"],
+        "postgresql": ["12", "13"],
+        "mod_auth_openidc": ["2.3"],
+        "nodejs": ["14", "16"],
+    },
     "dns": [{"name": "she-engine.lab.example", "address": "192.0.2.60"}],
 }
 
@@ -141,9 +149,16 @@ class EngineServices:
         def engine_up():
             return bool(engine_host and engine_host.services.get("ovirt-engine", {}).get("active"))
 
-        self.original = self._start(EngineApi(str(self.lab.state_dir / "engine-api"), model,
-                                              port=self._port("engine_api_port"), is_up=engine_up,
-                                              delays=self.cfg["engine_delays"], monitor=self._monitor(None)))
+        self.original = self._start(
+            EngineApi(
+                str(self.lab.state_dir / "engine-api"),
+                model,
+                port=self._port("engine_api_port"),
+                is_up=engine_up,
+                delays=self.cfg["engine_delays"],
+                monitor=self._monitor(None),
+            )
+        )
         if (self.lab.state_dir / "engine-api-new" / "state.json").exists():
             self.start_new()
         threading.Thread(target=self._sync_loop, name="he-node-sync", daemon=True).start()
@@ -168,6 +183,7 @@ class EngineServices:
         def monitor(api_host):
             site = (api or self.original).site
             return hosted_engine.ha_info(self.lab, api_host, site.state)
+
         return monitor
 
     def sync_nodes(self):
@@ -184,6 +200,7 @@ class EngineServices:
 
     def _host_call(self, call, new_engine=False):
         from lab.commands import hosted_engine  # the commands import this module
+
         host = next((h for h in self.lab.hosts.values() if self.api_host_for(h, [call])), None)
         if host is None:
             return
@@ -197,8 +214,11 @@ class EngineServices:
                     hosted_engine.he_node_deploy(host, self.lab)
                 elif call["hosted_engine"] == "undeploy":
                     hosted_engine.he_node_undeploy(host)
-                host.record("engine", "host-deploy" + (f": hosted-engine {call['hosted_engine']}"
-                                                       if call["hosted_engine"] else ""), 0)
+                host.record(
+                    "engine",
+                    "host-deploy" + (f": hosted-engine {call['hosted_engine']}" if call["hosted_engine"] else ""),
+                    0,
+                )
                 if new_engine:
                     self._host_deploy_log(host, call)
                 if call.get("reboot"):
@@ -215,9 +235,12 @@ class EngineServices:
         name = f"ovirt-host-deploy-ansible-{host.fqdn}-{call.get('correlation_id') or 'lab'}-{stamp}.log"
         with vm.lock:
             vm.fs.mkdir("/var/log/ovirt-engine/host-deploy", parents=True)
-            vm.fs.write(f"/var/log/ovirt-engine/host-deploy/{name}",
-                        f"TASK [ovirt-host-deploy-facts]\nhosted-engine: {call['hosted_engine'] or 'none'}\n"
-                        f"PLAY RECAP {host.fqdn}: ok\n".encode(), 0o600)
+            vm.fs.write(
+                f"/var/log/ovirt-engine/host-deploy/{name}",
+                f"TASK [ovirt-host-deploy-facts]\nhosted-engine: {call['hosted_engine'] or 'none'}\n"
+                f"PLAY RECAP {host.fqdn}: ok\n".encode(),
+                0o600,
+            )
             vm.save()
 
     def start_new(self, state=None):
@@ -241,8 +264,9 @@ class EngineServices:
             with self.new.site.lock:
                 return hosted_engine.he_vm_host(self.new.site.state) is not None
 
-        api = EngineApi(str(directory), {}, port=self._port("engine_api_new_port"), is_up=he_vm_up,
-                        delays=self.cfg["engine_delays"])
+        api = EngineApi(
+            str(directory), {}, port=self._port("engine_api_new_port"), is_up=he_vm_up, delays=self.cfg["engine_delays"]
+        )
         api.site.monitor = self._monitor(api)
         self.new = self._start(api)
         return self.new
@@ -333,13 +357,16 @@ def check_appliances(site):
             docs = [f for f in (rpms.get(name) or {}).get("files", []) if f.endswith("-manifest-rpm")]
             for spec in host.files:
                 if spec.path in docs and manifest_engine_version(spec.content or "") not in (None, pinned):
-                    raise SiteError(f"host {host.name}: the manifest {spec.path} of {name} lists Engine "
-                                    f"{manifest_engine_version(spec.content)}, but ovirt.appliance_engine_version "
-                                    f"is {pinned}: change the manifest, or drop the setting")
+                    raise SiteError(
+                        f"host {host.name}: the manifest {spec.path} of {name} lists Engine "
+                        f"{manifest_engine_version(spec.content)}, but ovirt.appliance_engine_version "
+                        f"is {pinned}: change the manifest, or drop the setting"
+                    )
 
 
-def appliance_site_entries(engine_version, kiwi=False, distro="centos9", appliance_version=None, release=None,
-                           docs=True, disk_gb=50):
+def appliance_site_entries(
+    engine_version, kiwi=False, distro="centos9", appliance_version=None, release=None, docs=True, disk_gb=50
+):
     """What a site file gives a host for an installed appliance holding Engine ENGINE_VERSION (a
     PACKAGE_VERSION such as 4.5.6 or 4.5.8_master): {"package": name, "rpm": its `rpms:` entry,
     "files": its `files:`}, as ovirt-appliance builds the package:
@@ -371,14 +398,16 @@ def appliance_site_entries(engine_version, kiwi=False, distro="centos9", applian
         image = f"{APPLIANCE_DIR}/{name}-{version}-{release}.ova"
         conf, summary = f"{HE_DISCOVERY_DIR}/10-appliance.conf", "The oVirt Engine Appliance image (OVA)"
     manifest = f"/usr/share/doc/{name}/{name}-manifest-rpm"
-    packages = [("bash", *(("5.1.8", "9.el9") if kiwi else ("4.4.20", "5.el8")), "x86_64", "GPLv3+"),
-                ("ovirt-engine", number, engine_release, "noarch", "ASL 2.0"),
-                ("ovirt-engine-backend", number, engine_release, "noarch", "ASL 2.0"),
-                ("ovirt-engine-setup", number, engine_release, "noarch", "ASL 2.0"),
-                ("ovirt-engine-tools", number, engine_release, "noarch", "ASL 2.0"),
-                ("ovirt-engine-tools-backup", number, engine_release, "noarch", "ASL 2.0"),
-                ("postgresql-server", "12.22" if not kiwi else "13.20", f"1.{el}", "x86_64", "PostgreSQL"),
-                ("qemu-guest-agent", "6.2.0" if not kiwi else "9.1.0", f"1.{el}", "x86_64", "GPLv2 and LGPLv2+")]
+    packages = [
+        ("bash", *(("5.1.8", "9.el9") if kiwi else ("4.4.20", "5.el8")), "x86_64", "GPLv3+"),
+        ("ovirt-engine", number, engine_release, "noarch", "ASL 2.0"),
+        ("ovirt-engine-backend", number, engine_release, "noarch", "ASL 2.0"),
+        ("ovirt-engine-setup", number, engine_release, "noarch", "ASL 2.0"),
+        ("ovirt-engine-tools", number, engine_release, "noarch", "ASL 2.0"),
+        ("ovirt-engine-tools-backup", number, engine_release, "noarch", "ASL 2.0"),
+        ("postgresql-server", "12.22" if not kiwi else "13.20", f"1.{el}", "x86_64", "PostgreSQL"),
+        ("qemu-guest-agent", "6.2.0" if not kiwi else "9.1.0", f"1.{el}", "x86_64", "GPLv2 and LGPLv2+"),
+    ]
     if kiwi:
         text = "".join(f"{n}|(none)|{v}|{r}|{a}|(none)|{lic}\n" for n, v, r, a, lic in sorted(packages))
     else:
@@ -386,13 +415,22 @@ def appliance_site_entries(engine_version, kiwi=False, distro="centos9", applian
     size = int(disk_gb * images.GIB)
     image_data = images.qcow2_header(size) if kiwi else images.ova(posixpath.basename(image), size)
     sha1 = hashlib.sha1(image_data).hexdigest()
-    files = [{"path": conf, "mode": 0o644, "content": f"description={summary}\nversion={version}-{release}\n"
-                                                     f"path={image}\nsha1sum={sha1}\n"},
-             {"path": image, "mode": 0o644, "content": image_data}]
+    files = [
+        {
+            "path": conf,
+            "mode": 0o644,
+            "content": f"description={summary}\nversion={version}-{release}\npath={image}\nsha1sum={sha1}\n",
+        },
+        {"path": image, "mode": 0o644, "content": image_data},
+    ]
     if docs:
         files.append({"path": manifest, "mode": 0o644, "content": text})
-    rpm = {"version": version, "release": release, "arch": "x86_64",
-           "files": sorted([conf, APPLIANCE_DIR, image, manifest])}
+    rpm = {
+        "version": version,
+        "release": release,
+        "arch": "x86_64",
+        "files": sorted([conf, APPLIANCE_DIR, image, manifest]),
+    }
     if kiwi:
         rpm["provides"] = [f"{APPLIANCE_CAPABILITY} = {version}"]
     return {"package": name, "rpm": rpm, "files": files}

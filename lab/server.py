@@ -1,4 +1,5 @@
 """`lab serve`: one process that runs every host's SSH server on loopback."""
+
 import copy
 import json
 import logging
@@ -14,10 +15,10 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from lab import site as site_mod
+from lab.faults import Faults
 from lab.host import CommandLog, Host, write_json_atomic
 from lab.ovirt_site import EngineServices, pinned_in_site, settings
 from lab.transport.sshd import serve_connection
-from lab.faults import Faults
 
 log = logging.getLogger("lab.server")
 LOOPBACK = "127.0.0.1"
@@ -31,8 +32,8 @@ def host_key(state_dir, name):
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
         pem = Ed25519PrivateKey.generate().private_bytes(
-            serialization.Encoding.PEM, serialization.PrivateFormat.OpenSSH,
-            serialization.NoEncryption())
+            serialization.Encoding.PEM, serialization.PrivateFormat.OpenSSH, serialization.NoEncryption()
+        )
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "wb") as f:
             f.write(pem)
@@ -99,8 +100,9 @@ class Lab:
 
     def engine_vm_spec(self, fqdn):
         """The new Engine VM: the original Engine's accounts, files and services under the deploy's FQDN."""
-        base = next((h for h in self.site.hosts if h.role == "original-engine"), None) \
-            or next(h for h in self.site.hosts if h.role == "deployment-host")
+        base = next((h for h in self.site.hosts if h.role == "original-engine"), None) or next(
+            h for h in self.site.hosts if h.role == "deployment-host"
+        )
         spec = copy.deepcopy(base)
         spec.name, spec.role, spec.fqdn = ENGINE_VM, "new-engine-vm", fqdn
         spec.ssh_port = int(settings(self.site)["engine_vm_ssh_port"])
@@ -124,8 +126,9 @@ class Lab:
         return self.hosts[ENGINE_VM]
 
     def _start_accepting(self, name):
-        thread = threading.Thread(target=self._accept, args=(name, self.listeners[name]),
-                                  name=f"accept-{name}", daemon=True)
+        thread = threading.Thread(
+            target=self._accept, args=(name, self.listeners[name]), name=f"accept-{name}", daemon=True
+        )
         thread.start()
         self.threads.append(thread)
 
@@ -155,10 +158,18 @@ class Lab:
             # A real sshd writes a command's output, exit status and close in one go; without this,
             # paramiko's separate small writes wait on the client's delayed ACKs (40 ms each).
             conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            threading.Thread(target=serve_connection, daemon=True, name=f"ssh-{name}",
-                             args=(conn, self.hosts[name], self.keys[name],
-                                   self.host_authorized_keys.get(name, self.authorized_keys),
-                                   self.transports)).start()
+            threading.Thread(
+                target=serve_connection,
+                daemon=True,
+                name=f"ssh-{name}",
+                args=(
+                    conn,
+                    self.hosts[name],
+                    self.keys[name],
+                    self.host_authorized_keys.get(name, self.authorized_keys),
+                    self.transports,
+                ),
+            ).start()
 
     def port(self, name):
         try:
@@ -173,17 +184,28 @@ class Lab:
         for name, host in list(self.hosts.items()):
             spec = host.spec
             key = f"{self.keys[spec.name].get_name()} {self.keys[spec.name].get_base64()}"
-            hosts[spec.name] = {"address": LOOPBACK, "port": self.port(spec.name),
-                                "fqdn": spec.fqdn, "role": spec.role, "host_key": key}
+            hosts[spec.name] = {
+                "address": LOOPBACK,
+                "port": self.port(spec.name),
+                "fqdn": spec.fqdn,
+                "role": spec.role,
+                "host_key": key,
+            }
             if name != ENGINE_VM:  # the administrator has to accept the new Engine VM's key
                 known.append(f"[{LOOPBACK}]:{self.port(spec.name)} {key}\n")
         tmp = self.state_dir / ".known_hosts.tmp"
         tmp.write_text("".join(known))
         os.replace(tmp, self.state_dir / "known_hosts")
         with self.publish_lock:
-            write_json_atomic(self.state_dir / "lab.json",
-                              {"pid": os.getpid(), "site": self.site.path, "hosts": hosts,
-                               **(self.engines.info() if self.engines else {})})
+            write_json_atomic(
+                self.state_dir / "lab.json",
+                {
+                    "pid": os.getpid(),
+                    "site": self.site.path,
+                    "hosts": hosts,
+                    **(self.engines.info() if self.engines else {}),
+                },
+            )
 
     def stop(self):
         self.stopping.set()

@@ -8,6 +8,7 @@ domains, DNS) can be added without changing this loader; `storage:` (iSCSI
 targets, LUNs, Gluster volumes) is kept apart in `Site.storage` for
 lab/commands/storage.py.
 """
+
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
@@ -140,8 +141,12 @@ def load(path=DEFAULT_SITE):
         dupes = {v for v in values if values.count(v) > 1}
         if dupes:
             raise SiteError(f"duplicate host {attr}: {sorted(dupes)}")
-    extra = {k: v for k, v in data.items()
-             if k not in ("name", "hosts", "templates", "authorized_keys", "storage")}
-    return Site(name=data.get("name", path.stem), path=str(path.resolve()), hosts=hosts,
-                authorized_keys=list(data.get("authorized_keys", [])), extra=extra,
-                storage=dict(data.get("storage") or {}))
+    extra = {k: v for k, v in data.items() if k not in ("name", "hosts", "templates", "authorized_keys", "storage")}
+    return Site(
+        name=data.get("name", path.stem),
+        path=str(path.resolve()),
+        hosts=hosts,
+        authorized_keys=list(data.get("authorized_keys", [])),
+        extra=extra,
+        storage=dict(data.get("storage") or {}),
+    )

@@ -1,8 +1,9 @@
 """Test helpers: run a lab in a subprocess and talk to its hosts.
 
-    with LabProcess(tmp_path / "lab", authorized_keys=[pub]) as lab:
-        client = lab.ssh("storage", key_filename=priv)
+with LabProcess(tmp_path / "lab", authorized_keys=[pub]) as lab:
+    client = lab.ssh("storage", key_filename=priv)
 """
+
 import json
 import os
 import random
@@ -47,14 +48,22 @@ class LabProcess:
 
     def start(self):
         self.state_dir.mkdir(parents=True, exist_ok=True)
-        argv = [sys.executable, "-m", *self.command(), "serve", "--state", str(self.state_dir),
-                "--site", str(self.site), "--random-ports"]
+        argv = [
+            sys.executable,
+            "-m",
+            *self.command(),
+            "serve",
+            "--state",
+            str(self.state_dir),
+            "--site",
+            str(self.site),
+            "--random-ports",
+        ]
         for key in self.authorized_keys:
             argv += ["--authorized-key", str(key)]
         env = dict(os.environ, PYTHONPATH=str(REPO_ROOT))
         with open(self.state_dir / "lab.log", "ab") as log:
-            self.proc = subprocess.Popen(argv, cwd=REPO_ROOT, env=env, stdout=log,
-                                         stderr=log, stdin=subprocess.DEVNULL)
+            self.proc = subprocess.Popen(argv, cwd=REPO_ROOT, env=env, stdout=log, stderr=log, stdin=subprocess.DEVNULL)
         self.info = self._wait_ready()
 
     def _wait_ready(self):
@@ -127,20 +136,22 @@ class LabProcess:
         """{"url", "ca_file"} of the new self-hosted Engine's API, or None before the deploy."""
         return self.refresh().get("engine_api_new")
 
-    def engine_connection(self, new=False, username="admin@internal",
-                          password="lab-admin-password", **kwargs):
+    def engine_connection(self, new=False, username="admin@internal", password="lab-admin-password", **kwargs):
         """An ovirtsdk4.Connection to the original (or the new) Engine API."""
         import ovirtsdk4
+
         api = self.engine_api_new if new else self.engine_api
         if api is None:
             raise RuntimeError("the new Engine API is not running (no hosted-engine --deploy yet)")
         kwargs.setdefault("timeout", 10)
-        return ovirtsdk4.Connection(url=api["url"], username=username, password=password,
-                                    ca_file=api["ca_file"], **kwargs)
+        return ovirtsdk4.Connection(
+            url=api["url"], username=username, password=password, ca_file=api["ca_file"], **kwargs
+        )
 
     def inject_fault(self, kind, **rule):
         """Add a fault rule (lab/faults.py) to the running lab and wait until it is active; returns its id."""
         from lab import faults
+
         rule_id = faults.add_rule(self.state_dir, {**rule, "kind": kind})
         if not faults.wait_applied(self.state_dir, rule_id):
             raise RuntimeError(f"the lab did not take fault {rule}:\n{self.log()}")
@@ -149,6 +160,7 @@ class LabProcess:
     def clear_faults(self):
         """Drop every fault rule and give changed hosts their original keys back."""
         from lab import faults
+
         token = faults.clear_rules(self.state_dir)
         if not faults.wait_applied(self.state_dir, clear=token):
             raise RuntimeError(f"the lab did not clear its faults:\n{self.log()}")
@@ -165,9 +177,15 @@ class LabProcess:
         client = paramiko.SSHClient()
         client.load_host_keys(str(self.known_hosts))
         client.set_missing_host_key_policy(paramiko.RejectPolicy())
-        client.connect("127.0.0.1", port=self.port(name), username="root",
-                       key_filename=str(key_filename or self.client_key),
-                       look_for_keys=False, allow_agent=False, timeout=10)
+        client.connect(
+            "127.0.0.1",
+            port=self.port(name),
+            username="root",
+            key_filename=str(key_filename or self.client_key),
+            look_for_keys=False,
+            allow_agent=False,
+            timeout=10,
+        )
         return client
 
 
@@ -207,13 +225,15 @@ def make_client_key(directory, name="id_ed25519"):
     directory.mkdir(parents=True, exist_ok=True)
     key = Ed25519PrivateKey.generate()
     private = directory / name
-    private.write_bytes(key.private_bytes(serialization.Encoding.PEM,
-                                          serialization.PrivateFormat.OpenSSH,
-                                          serialization.NoEncryption()))
+    private.write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.OpenSSH, serialization.NoEncryption())
+    )
     private.chmod(0o600)
     public = directory / f"{name}.pub"
-    public.write_bytes(key.public_key().public_bytes(serialization.Encoding.OpenSSH,
-                                                     serialization.PublicFormat.OpenSSH) + b" lab-test\n")
+    public.write_bytes(
+        key.public_key().public_bytes(serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH)
+        + b" lab-test\n"
+    )
     return private, public
 
 

@@ -6,6 +6,7 @@ running when the lab stopped is found failed (its process died with the lab, as 
 A unit's process does not hold the host while it waits (`Context.sleep`), so the host's other
 sessions run their commands meanwhile, as on a real host.
 """
+
 import sys
 import threading
 import time
@@ -15,8 +16,13 @@ import traceback
 RUNNING = {"ActiveState": "active", "SubState": "running", "Result": "success"}
 EXITED = {"ActiveState": "active", "SubState": "exited", "Result": "success"}
 FAILED = {"ActiveState": "failed", "SubState": "failed"}
-UNKNOWN = {"ActiveState": "inactive", "SubState": "dead", "Result": "success", "ExecMainStatus": "0",
-           "LoadState": "not-found"}
+UNKNOWN = {
+    "ActiveState": "inactive",
+    "SubState": "dead",
+    "Result": "success",
+    "ExecMainStatus": "0",
+    "LoadState": "not-found",
+}
 SIGPIPE, SIGTERM, SIGKILL = 13, 15, 9
 
 
@@ -42,8 +48,13 @@ def create(host, name, argv, settings, collect):
     """Registers the unit as running; None if a unit of that name is already loaded."""
     if name in host.units:
         return None
-    host.units[name] = {"argv": list(argv), "settings": dict(settings), "collect": collect,
-                        "started": time.time(), "properties": dict(RUNNING)}
+    host.units[name] = {
+        "argv": list(argv),
+        "settings": dict(settings),
+        "collect": collect,
+        "started": time.time(),
+        "properties": dict(RUNNING),
+    }
     host.stopping.pop(name, None)
     return host.units[name]
 
@@ -85,6 +96,7 @@ def reset_failed(host, name):
 
 def start_in_background(host, name, run):
     """Runs `run()` (returning the exit status) as the unit's process in a thread of its own."""
+
     def body():
         status, signal = 1, None
         try:
@@ -96,4 +108,5 @@ def start_in_background(host, name, run):
             signal = SIGKILL
         with host.lock:
             finish(host, name, status, signal)
+
     threading.Thread(target=body, name=f"unit-{host.name}-{name}", daemon=True).start()

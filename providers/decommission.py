@@ -14,7 +14,8 @@ import pulumi
 from pulumi.dynamic import CreateResult, DiffResult, ReadResult, Resource, ResourceProvider, UpdateResult
 
 from providers import host_facts
-from providers.ssh import ConnectionLost, Host, HostUnreachable, connect as ssh_connect
+from providers.ssh import ConnectionLost, Host, HostUnreachable
+from providers.ssh import connect as ssh_connect
 from providers.timing import TIMING_OUTPUTS, timed
 
 MODES = ("keep-disabled", "power-off")
@@ -27,15 +28,19 @@ class DecommissionError(Exception):
 
 def gate_problems(node_scores: dict, vm_status_json: str | None, drill_required: bool, drill_to: str | None) -> list:
     """What keeps the original Engine from being retired, from the facts read: [] when nothing does."""
-    problems = [f"node {name} scores {score}" for name, score in sorted(node_scores.items())
-                if not isinstance(score, (int, float)) or score <= 0]
+    problems = [
+        f"node {name} scores {score}"
+        for name, score in sorted(node_scores.items())
+        if not isinstance(score, (int, float)) or score <= 0
+    ]
     if vm_status_json is None:
         problems.append("`hosted-engine --vm-status` did not answer on the deployment host")
     for entry in host_facts.vm_status_entries(vm_status_json or "{}"):
         if not entry.get("live-data") or int(entry.get("score") or 0) <= 0:
             stale = "" if entry.get("live-data") else " (stale)"
-            problems.append(f"`hosted-engine --vm-status` shows {entry.get('hostname')} with score "
-                            f"{entry.get('score')}{stale}")
+            problems.append(
+                f"`hosted-engine --vm-status` shows {entry.get('hostname')} with score {entry.get('score')}{stale}"
+            )
     if drill_required and not drill_to:
         problems.append("the HA drill has not passed")
     return problems
@@ -47,12 +52,17 @@ def _connect(props: dict, key: str):
 
 def _gate(props: dict) -> None:
     result = _connect(props, "deployHost").run("hosted-engine", "--vm-status", "--json", check=False)
-    problems = gate_problems(props["nodeScores"] or {}, result.stdout if result.exit_status == 0 else None,
-                             props["drillRequired"], props.get("drillTo"))
+    problems = gate_problems(
+        props["nodeScores"] or {},
+        result.stdout if result.exit_status == 0 else None,
+        props["drillRequired"],
+        props.get("drillTo"),
+    )
     if problems:
         raise DecommissionError(
             f"not decommissioning the original Engine ({props['engine']['name']}): {'; '.join(problems)}. Nothing "
-            f"changed. Bring every node back to a positive score (and let the drill pass), then run `pulumi up` again.")
+            f"changed. Bring every node back to a positive score (and let the drill pass), then run `pulumi up` again."
+        )
 
 
 def _retire(props: dict) -> dict:
@@ -61,8 +71,10 @@ def _retire(props: dict) -> dict:
         engine.run("systemctl", "mask", "--now", UNIT)
     state = engine.run("systemctl", "is-enabled", UNIT, check=False).stdout.strip()
     if state != "masked":
-        raise DecommissionError(f"{props['engine']['name']}: `systemctl mask {UNIT}` left it {state}: check the "
-                                f"unit there, then run `pulumi up` again")
+        raise DecommissionError(
+            f"{props['engine']['name']}: `systemctl mask {UNIT}` left it {state}: check the "
+            f"unit there, then run `pulumi up` again"
+        )
     if props["mode"] == "power-off":
         try:
             engine.run("systemctl", "poweroff")
@@ -100,8 +112,10 @@ class DecommissionProvider(ResourceProvider):
         """Unmasks `ovirt-engine` (left disabled and stopped, as the backup left it); a powered-off machine is
         for the administrator to start."""
         if props.get("originalEngine") == "powered-off":
-            pulumi.log.warn(f"{props['engine']['name']} was powered off by the decommission: power it on yourself "
-                            f"if you need it; `ovirt-engine` stays masked there until you `systemctl unmask` it")
+            pulumi.log.warn(
+                f"{props['engine']['name']} was powered off by the decommission: power it on yourself "
+                f"if you need it; `ovirt-engine` stays masked there until you `systemctl unmask` it"
+            )
             return
         _connect(props, "engine").run("systemctl", "unmask", UNIT)
 
@@ -111,10 +125,29 @@ class Decommission(Resource, module="ovirt", name="Decommission"):
 
     originalEngine: pulumi.Output[str]
 
-    def __init__(self, name: str, *, engine: dict, deploy_host: dict, private_key, mode: str, node_scores,
-                 drill_required: bool, drill_to=None, opts=None):
-        props = {"engine": engine, "deployHost": deploy_host, "privateKey": private_key, "mode": mode,
-                 "nodeScores": node_scores, "drillRequired": drill_required, "drillTo": drill_to,
-                 "originalEngine": None, **TIMING_OUTPUTS}
+    def __init__(
+        self,
+        name: str,
+        *,
+        engine: dict,
+        deploy_host: dict,
+        private_key,
+        mode: str,
+        node_scores,
+        drill_required: bool,
+        drill_to=None,
+        opts=None,
+    ):
+        props = {
+            "engine": engine,
+            "deployHost": deploy_host,
+            "privateKey": private_key,
+            "mode": mode,
+            "nodeScores": node_scores,
+            "drillRequired": drill_required,
+            "drillTo": drill_to,
+            "originalEngine": None,
+            **TIMING_OUTPUTS,
+        }
         opts = pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(additional_secret_outputs=["privateKey"]))
         super().__init__(DecommissionProvider(), name, props, opts)

@@ -91,7 +91,8 @@ class _RetryingConnection(ovirtsdk4.Connection):
                     f"the Engine API at {self.url} did not answer GET {request.path} after {attempt} attempts "
                     f"(last: {reason}). Check that the Engine is up (`systemctl status ovirt-engine` on its "
                     f"machine, or `hosted-engine --vm-status` for a self-hosted one), then run `pulumi up` again.",
-                    code=code)
+                    code=code,
+                )
             time.sleep(pause)
             attempt += 1
             context = self.send(request)
@@ -115,8 +116,11 @@ def connect(engine: Engine, password: str, timeout: int | None = None) -> ovirts
         connection = _pool.get(key)
         if connection is None:
             connection = _RetryingConnection(
-                url=engine.url, username=engine.username, password=password,
-                ca_file=_ca_file(engine.ca_pem), timeout=timeout or REQUEST_TIMEOUT,
+                url=engine.url,
+                username=engine.username,
+                password=password,
+                ca_file=_ca_file(engine.ca_pem),
+                timeout=timeout or REQUEST_TIMEOUT,
             )
             _pool[key] = connection
         return connection
@@ -141,9 +145,15 @@ def pinned_vms(connection: ovirtsdk4.Connection, host: types.Host) -> list[str]:
     placement_policy affinity `pinned` (ovirt-engine MaintenanceNumberOfVdssCommand: MigrationSupport.PINNED_TO_HOST;
     `user_migratable` only blocks the Engine's own maintenance), the Engine VM excepted."""
     vms = connection.system_service().vms_service().list(search=f"host={host.name}")
-    return [vm.name for vm in vms
-            if vm.host is not None and vm.host.id == host.id and vm.origin not in _HOSTED_ENGINE_ORIGINS
-            and vm.placement_policy is not None and vm.placement_policy.affinity == types.VmAffinity.PINNED]
+    return [
+        vm.name
+        for vm in vms
+        if vm.host is not None
+        and vm.host.id == host.id
+        and vm.origin not in _HOSTED_ENGINE_ORIGINS
+        and vm.placement_policy is not None
+        and vm.placement_policy.affinity == types.VmAffinity.PINNED
+    ]
 
 
 def non_migratable_vms_named(detail: str) -> list[str]:

@@ -26,7 +26,9 @@ from providers.hosted_engine_deployment import DEPLOY, deployed
 from providers.ssh import Connection, RemoteCommandError, copy_file, sha256_of
 from providers.timing import timed
 
-UPDATE, SETUP, BACKUP = (remote_job.Job(f"ovirt-she-{step}") for step in ("engine-update", "engine-setup", "engine-backup"))
+UPDATE, SETUP, BACKUP = (
+    remote_job.Job(f"ovirt-she-{step}") for step in ("engine-update", "engine-setup", "engine-backup")
+)
 JOBS = (UPDATE, SETUP, BACKUP)
 
 
@@ -46,9 +48,14 @@ def _job(props: dict, engine: Connection, job: remote_job.Job, argv: list[str]) 
     ended = remote_job.run(engine, job, argv, props.get("pollInterval", 2), remote_job.progress(engine.host.name))
     if not ended.succeeded:
         remote_job.clear(engine, job, ended.state)
-        raise StepError(engine.host.name, f"failed ({ended.how})",
-                        f"Its whole output is {job.output_file} on {engine.host.name}. Fix the cause there, then run "
-                        f"`pulumi up` again.", command=" ".join(argv), output=ended.last_lines())
+        raise StepError(
+            engine.host.name,
+            f"failed ({ended.how})",
+            f"Its whole output is {job.output_file} on {engine.host.name}. Fix the cause there, then run "
+            f"`pulumi up` again.",
+            command=" ".join(argv),
+            output=ended.last_lines(),
+        )
 
 
 @dataclass(frozen=True)
@@ -81,12 +88,13 @@ def _update_steps(facts: Facts, props: dict) -> list[str]:
             return []
         if not props["allowEngineUpdate"]:
             raise StepError(
-                props["engine"]["name"], "engine-upgrade-check says an update is available",
+                props["engine"]["name"],
+                "engine-upgrade-check says an update is available",
                 "The backup's Engine version must match the new Engine's: update the original Engine first "
                 "(procedure 4: `yum update ovirt\\*setup\\*`, `engine-setup`), or set `backup.allowEngineUpdate: "
-                "true` to let `pulumi up` do it. Nothing was changed."
+                "true` to let `pulumi up` do it. Nothing was changed.",
             )
-    return (["setup"] if facts.loaded(SETUP) else ["update", "setup"])
+    return ["setup"] if facts.loaded(SETUP) else ["update", "setup"]
 
 
 def gather(props: dict, engine: Connection) -> Facts:
@@ -117,8 +125,18 @@ def _stop_original_engine(engine: Connection) -> None:
 def _take_backup(props: dict, engine: Connection) -> None:
     where = paths(props)
     engine.run("mkdir", "-p", props["engineDirectory"])
-    _job(props, engine, BACKUP, ["engine-backup", "--mode=backup", "--scope=all", f"--file={where['engineFile']}",
-                                 f"--log={where['engineLog']}"])
+    _job(
+        props,
+        engine,
+        BACKUP,
+        [
+            "engine-backup",
+            "--mode=backup",
+            "--scope=all",
+            f"--file={where['engineFile']}",
+            f"--log={where['engineLog']}",
+        ],
+    )
 
 
 def engine_version(archive) -> str | None:
@@ -133,13 +151,17 @@ def engine_version(archive) -> str | None:
 
 def _recorded_version(props: dict):
     """Reads the copy's Engine version; an archive without one was not written by engine-backup."""
+
     def examine(archive) -> str:
         found = engine_version(archive)
         if found is None:
-            raise StepError(props["engine"]["name"], f"{paths(props)['engineFile']} has no `version` member: it is "
-                            f"not an engine-backup archive", "Check what wrote it and remove it, then run `pulumi up` "
-                            "again.")
+            raise StepError(
+                props["engine"]["name"],
+                f"{paths(props)['engineFile']} has no `version` member: it is not an engine-backup archive",
+                "Check what wrote it and remove it, then run `pulumi up` again.",
+            )
         return found
+
     return examine
 
 
@@ -153,9 +175,10 @@ def _copy_off_and_verify(props: dict, engine: Connection) -> dict:
     on_server = sha256_of(server, where["file"])
     if not (on_engine == sha == on_server):
         raise StepError(
-            props["backupServer"]["name"], f"the backup's checksum differs between {props['engine']['name']} "
+            props["backupServer"]["name"],
+            f"the backup's checksum differs between {props['engine']['name']} "
             f"({on_engine}), the copy ({sha}) and {props['backupServer']['name']} ({on_server}): the copy is damaged",
-            "Check the disks and network, then run `pulumi up` again."
+            "Check the disks and network, then run `pulumi up` again.",
         )
     return {
         "location": f"{props['backupServer']['name']}:{where['file']}",
@@ -176,28 +199,36 @@ def _refuse_while_a_new_engine_stands(props: dict) -> None:
         return
     name, original = deploy.host.name, props["engine"]["name"]
     raise StepError(
-        original, f"not starting the original Engine: the new self-hosted Engine "
+        original,
+        f"not starting the original Engine: the new self-hosted Engine "
         f"{'is being deployed' if under_way else 'is deployed'} on {name}, and two Engines must never manage the "
-        f"same hosts", f"Nothing was changed. To keep the new Engine, leave this resource in the stack (or "
+        f"same hosts",
+        f"Nothing was changed. To keep the new Engine, leave this resource in the stack (or "
         f"`pulumi state delete` it to forget the backup). To go back to the original Engine on purpose, first "
         f"retire the new one on {name} (`hosted-engine --set-maintenance --mode=global`, "
-        f"`hosted-engine --vm-shutdown`, then `ovirt-hosted-engine-cleanup`), then run `pulumi destroy` again."
+        f"`hosted-engine --vm-shutdown`, then `ovirt-hosted-engine-cleanup`), then run `pulumi destroy` again.",
     )
 
 
 class EngineBackupProvider(ResourceProvider):
     def check(self, olds, news):
-        failures = [CheckFailure(k, f"`backup.{k}` must be an absolute path")
-                    for k in ("directory", "engineDirectory") if not str(news.get(k, "")).startswith("/")]
+        failures = [
+            CheckFailure(k, f"`backup.{k}` must be an absolute path")
+            for k in ("directory", "engineDirectory")
+            if not str(news.get(k, "")).startswith("/")
+        ]
         name = str(news.get("fileName", ""))
         if not name or "/" in name or name.startswith("."):
-            failures.append(CheckFailure("fileName", "`backup.fileName` must be a plain file name, such as engine.backup"))
+            failures.append(
+                CheckFailure("fileName", "`backup.fileName` must be a plain file name, such as engine.backup")
+            )
         return CheckResult(news, failures)
 
     def diff(self, _id, olds, news):
         hosts = [("engine", base.name_of), ("backupServer", base.name_of)]
-        return base.diff(olds, news, replace=["fileName", "directory", "engineDirectory", *hosts],
-                         delete_before_replace=False)
+        return base.diff(
+            olds, news, replace=["fileName", "directory", "engineDirectory", *hosts], delete_before_replace=False
+        )
 
     @timed
     def create(self, props):
@@ -225,9 +256,11 @@ class EngineBackupProvider(ResourceProvider):
             return ReadResult(None, {})
         if props.get("sha256") and actual != props["sha256"]:
             raise StepError(
-                props["backupServer"]["name"], f"the backup {props['location']} no longer matches its checksum (was "
-                f"{props['sha256']}, now {actual}): it was changed or damaged", "Put the good copy back; to take a new "
-                "backup instead, remove this resource from the state (`pulumi state delete`) and run `pulumi up`."
+                props["backupServer"]["name"],
+                f"the backup {props['location']} no longer matches its checksum (was "
+                f"{props['sha256']}, now {actual}): it was changed or damaged",
+                "Put the good copy back; to take a new "
+                "backup instead, remove this resource from the state (`pulumi state delete`) and run `pulumi up`.",
             )
         return ReadResult(id_, props)
 
@@ -248,13 +281,33 @@ class EngineBackup(Resource, module="ovirt", name="EngineBackup"):
     size: pulumi.Output[int]
     engineVersion: pulumi.Output[str]
 
-    def __init__(self, name: str, *, engine: dict, backup_server: dict, deployment_host: dict, private_key, file_name: str,
-                 directory: str, engine_directory: str, allow_engine_update: bool, poll_interval: float = 2,
-                 opts=None):
+    def __init__(
+        self,
+        name: str,
+        *,
+        engine: dict,
+        backup_server: dict,
+        deployment_host: dict,
+        private_key,
+        file_name: str,
+        directory: str,
+        engine_directory: str,
+        allow_engine_update: bool,
+        poll_interval: float = 2,
+        opts=None,
+    ):
         inputs = {
-            "engine": engine, "backupServer": backup_server, "deploymentHost": deployment_host,
-            "privateKey": private_key, "fileName": file_name, "directory": directory,
-            "engineDirectory": engine_directory, "allowEngineUpdate": allow_engine_update, "pollInterval": poll_interval,
+            "engine": engine,
+            "backupServer": backup_server,
+            "deploymentHost": deployment_host,
+            "privateKey": private_key,
+            "fileName": file_name,
+            "directory": directory,
+            "engineDirectory": engine_directory,
+            "allowEngineUpdate": allow_engine_update,
+            "pollInterval": poll_interval,
         }
         outputs = ("location", "logLocation", "size", "sha256", "engineVersion", "takenAt")
-        super().__init__(EngineBackupProvider(), name, base.properties(inputs, outputs), base.options(opts, ["privateKey"]))
+        super().__init__(
+            EngineBackupProvider(), name, base.properties(inputs, outputs), base.options(opts, ["privateKey"])
+        )

@@ -20,7 +20,8 @@ import time
 import pulumi
 from pulumi.dynamic import CreateResult, DiffResult, ReadResult, Resource, ResourceProvider
 
-from providers.ssh import Host, connect as ssh_connect
+from providers.ssh import Host
+from providers.ssh import connect as ssh_connect
 from providers.timing import TIMING_OUTPUTS, timed
 
 
@@ -59,8 +60,11 @@ def _files(connection, path: str) -> dict[str, bytes]:
             kind = sftp.stat(path).st_mode
         except FileNotFoundError:
             return {}
-        entries = [(posixpath.join(path, e.filename), e.st_mode) for e in sftp.listdir_attr(path)] \
-            if stat.S_ISDIR(kind) else None
+        entries = (
+            [(posixpath.join(path, e.filename), e.st_mode) for e in sftp.listdir_attr(path)]
+            if stat.S_ISDIR(kind)
+            else None
+        )
     if entries is None:
         data = connection.read_file(path) if stat.S_ISREG(kind) else None
         return {} if data is None else {path: data}
@@ -87,12 +91,15 @@ class MigrationEvidenceProvider(ResourceProvider):
     @timed
     def create(self, props):
         members = _gather(props)
-        found = leaked(members, secret_needles([props["adminPassword"], props["engineRootPassword"],
-                                                props["privateKey"]]))
+        found = leaked(
+            members, secret_needles([props["adminPassword"], props["engineRootPassword"], props["privateKey"]])
+        )
         if found:
-            raise EvidenceError(f"not writing the evidence archive: {', '.join(found)} holds a secret of the stack "
-                                f"(a password or the SSH key). Remove it from that file on its host (or rotate the "
-                                f"secret), then run `pulumi up` again")
+            raise EvidenceError(
+                f"not writing the evidence archive: {', '.join(found)} holds a secret of the stack "
+                f"(a password or the SSH key). Remove it from that file on its host (or rotate the "
+                f"secret), then run `pulumi up` again"
+            )
         data = archive(members, time.time())
         backup = ssh_connect(Host.from_props(props["backupServer"]), props["privateKey"])
         backup.write_file(props["location"], data, mode=stat.S_IRUSR | stat.S_IWUSR)
@@ -101,8 +108,10 @@ class MigrationEvidenceProvider(ResourceProvider):
 
     def diff(self, _id, olds, news):
         """Collected once, at the end of the migration; a changed location is a new archive."""
-        return DiffResult(changes=olds.get("location") != news.get("location"), replaces=["location"]
-                          if olds.get("location") != news.get("location") else [])
+        return DiffResult(
+            changes=olds.get("location") != news.get("location"),
+            replaces=["location"] if olds.get("location") != news.get("location") else [],
+        )
 
     def read(self, id_, props):
         return ReadResult(id_, props)
@@ -119,11 +128,32 @@ class MigrationEvidence(Resource, module="ovirt", name="MigrationEvidence"):
     location: pulumi.Output[str]
     members: pulumi.Output[list]
 
-    def __init__(self, name: str, *, sources, backup_server: dict, location: str, private_key, admin_password,
-                 engine_root_password, opts=None):
-        props = {"sources": sources, "backupServer": backup_server, "location": location, "privateKey": private_key,
-                 "adminPassword": admin_password, "engineRootPassword": engine_root_password,
-                 "sha256": None, "size": None, "members": None, **TIMING_OUTPUTS}
-        opts = pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(
-            additional_secret_outputs=["privateKey", "adminPassword", "engineRootPassword"]))
+    def __init__(
+        self,
+        name: str,
+        *,
+        sources,
+        backup_server: dict,
+        location: str,
+        private_key,
+        admin_password,
+        engine_root_password,
+        opts=None,
+    ):
+        props = {
+            "sources": sources,
+            "backupServer": backup_server,
+            "location": location,
+            "privateKey": private_key,
+            "adminPassword": admin_password,
+            "engineRootPassword": engine_root_password,
+            "sha256": None,
+            "size": None,
+            "members": None,
+            **TIMING_OUTPUTS,
+        }
+        opts = pulumi.ResourceOptions.merge(
+            opts,
+            pulumi.ResourceOptions(additional_secret_outputs=["privateKey", "adminPassword", "engineRootPassword"]),
+        )
         super().__init__(MigrationEvidenceProvider(), name, props, opts)

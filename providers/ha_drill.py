@@ -22,7 +22,8 @@ import pulumi
 from pulumi.dynamic import CreateResult, DiffResult, ReadResult, Resource, ResourceProvider
 
 from providers import engine_api, host_facts
-from providers.ssh import Host, connect as ssh_connect
+from providers.ssh import Host
+from providers.ssh import connect as ssh_connect
 from providers.timing import TIMING_OUTPUTS, timed
 
 OUT = {types.HostStatus.MAINTENANCE, types.HostStatus.PREPARING_FOR_MAINTENANCE}
@@ -51,8 +52,10 @@ class _Drill:
     def engine_vm(self) -> types.Vm:
         found = self.api.system_service().vms_service().list(search=f"name={HE_VM}")
         if not found:
-            raise DrillError(f"the new Engine at {self.props['engine']['url']} has no {HE_VM} VM: the deployment "
-                             f"did not finish; run `pulumi up` again")
+            raise DrillError(
+                f"the new Engine at {self.props['engine']['url']} has no {HE_VM} VM: the deployment "
+                f"did not finish; run `pulumi up` again"
+            )
         return found[0]
 
     def vm_status(self, read):
@@ -71,12 +74,17 @@ class _Drill:
         host = self.wait(lambda: self.host(host.id), lambda h: h.status not in MOVING, f"{host.name} to settle")
         if host.status != types.HostStatus.UP:
             engine_api.host_service(self.api, host).activate()
-        self.wait(lambda: self.host(host.id), lambda h: h.status == types.HostStatus.UP and h.hosted_engine
-                  and (h.hosted_engine.score or 0) > 0, f"{host.name} to be up with a positive HA score")
+        self.wait(
+            lambda: self.host(host.id),
+            lambda h: h.status == types.HostStatus.UP and h.hosted_engine and (h.hosted_engine.score or 0) > 0,
+            f"{host.name} to be up with a positive HA score",
+        )
         names = {host.name, host.address}
-        self.wait(lambda: self.vm_status(lambda text: host_facts.vm_status_score(text, names)),
-                  lambda s: s is not None and s > 0,
-                  f"`hosted-engine --vm-status` to show {host.name} with a positive score")
+        self.wait(
+            lambda: self.vm_status(lambda text: host_facts.vm_status_score(text, names)),
+            lambda s: s is not None and s > 0,
+            f"`hosted-engine --vm-status` to show {host.name} with a positive score",
+        )
 
     def run(self) -> dict:
         for host in self.hosts():  # never two nodes out: finish what a killed drill left first
@@ -85,23 +93,37 @@ class _Drill:
                 self.back_in_service(host)
         vm = self.engine_vm()
         source = self.host(vm.host.id)
-        candidates = [h for h in self.hosts() if h.id != source.id and h.status == types.HostStatus.UP
-                      and h.hosted_engine and h.hosted_engine.configured and (h.hosted_engine.score or 0) > 0]
+        candidates = [
+            h
+            for h in self.hosts()
+            if h.id != source.id
+            and h.status == types.HostStatus.UP
+            and h.hosted_engine
+            and h.hosted_engine.configured
+            and (h.hosted_engine.score or 0) > 0
+        ]
         if not candidates:
-            raise DrillError(f"no other hosted-engine node is up with a positive score to take the Engine VM from "
-                             f"{source.name}: convert another host (`hostedEngineNodes`), or set `haDrill.enabled: "
-                             f"false`; nothing changed")
+            raise DrillError(
+                f"no other hosted-engine node is up with a positive score to take the Engine VM from "
+                f"{source.name}: convert another host (`hostedEngineNodes`), or set `haDrill.enabled: "
+                f"false`; nothing changed"
+            )
         started = time.monotonic()
         try:
             engine_api.host_service(self.api, source).deactivate()
         except ovirtsdk4.Error as err:
             if err.code != 409:
                 raise
-            raise DrillError(f"the Engine refused to put {source.name} in maintenance for the drill ({err}); "
-                             f"nothing changed: do what the Engine asks, or set `haDrill.enabled: false`") from None
+            raise DrillError(
+                f"the Engine refused to put {source.name} in maintenance for the drill ({err}); "
+                f"nothing changed: do what the Engine asks, or set `haDrill.enabled: false`"
+            ) from None
         names = {source.name, source.address}
-        taken = self.wait(lambda: self.vm_status(host_facts.engine_vm_host), lambda h: h is not None and h not in names,
-                          f"another node to run the Engine VM with good health after {source.name} went to maintenance")
+        taken = self.wait(
+            lambda: self.vm_status(host_facts.engine_vm_host),
+            lambda h: h is not None and h not in names,
+            f"another node to run the Engine VM with good health after {source.name} went to maintenance",
+        )
         seconds = round(time.monotonic() - started, 1)
         self.back_in_service(source)
         target = next((h.name for h in self.hosts() if taken in (h.name, h.address)), taken)
@@ -132,11 +154,31 @@ class HighAvailabilityDrill(Resource, module="ovirt", name="HighAvailabilityDril
     toNode: pulumi.Output[str]
     seconds: pulumi.Output[float]
 
-    def __init__(self, name: str, *, engine: dict, admin_password, connection: dict, private_key, timeout: float,
-                 poll_interval: float = 2, opts=None):
-        props = {"engine": engine, "adminPassword": admin_password, "connection": connection,
-                 "privateKey": private_key, "timeout": timeout, "pollInterval": poll_interval,
-                 "fromNode": None, "toNode": None, "seconds": None, **TIMING_OUTPUTS}
-        opts = pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(
-            additional_secret_outputs=["adminPassword", "privateKey"]))
+    def __init__(
+        self,
+        name: str,
+        *,
+        engine: dict,
+        admin_password,
+        connection: dict,
+        private_key,
+        timeout: float,
+        poll_interval: float = 2,
+        opts=None,
+    ):
+        props = {
+            "engine": engine,
+            "adminPassword": admin_password,
+            "connection": connection,
+            "privateKey": private_key,
+            "timeout": timeout,
+            "pollInterval": poll_interval,
+            "fromNode": None,
+            "toNode": None,
+            "seconds": None,
+            **TIMING_OUTPUTS,
+        }
+        opts = pulumi.ResourceOptions.merge(
+            opts, pulumi.ResourceOptions(additional_secret_outputs=["adminPassword", "privateKey"])
+        )
         super().__init__(HighAvailabilityDrillProvider(), name, props, opts)

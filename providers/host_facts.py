@@ -38,7 +38,6 @@ def parse_exportfs_verbose(text: str) -> list[tuple[str, str, str]]:
     return entries
 
 
-
 def vm_status_entries(vm_status_json: str) -> list[dict]:
     """The per-node entries of `hosted-engine --vm-status --json` (it also holds `global_maintenance`)."""
     return [entry for entry in json.loads(vm_status_json).values() if isinstance(entry, dict)]

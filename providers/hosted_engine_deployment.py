@@ -109,20 +109,24 @@ def answers(props: dict) -> dict:
 def _storage_answers(storage: dict, props: dict) -> dict:
     kind = storage["type"]
     if kind in ("nfs", "glusterfs"):
-        found = {"OVEHOSTED_STORAGE/storageDomainConnection": storage["connection"],
-                 "OVEHOSTED_STORAGE/mntOptions": storage.get("mountOptions", "")}
+        found = {
+            "OVEHOSTED_STORAGE/storageDomainConnection": storage["connection"],
+            "OVEHOSTED_STORAGE/mntOptions": storage.get("mountOptions", ""),
+        }
         if kind == "nfs":
             found["OVEHOSTED_STORAGE/nfsVersion"] = storage.get("nfsVersion", "auto")
         return found
     if kind == "iscsi":
-        return {"OVEHOSTED_STORAGE/iSCSIPortalIPAddress": storage["portal"],
-                "OVEHOSTED_STORAGE/iSCSIPortalPort": str(int(storage.get("port", 3260))),
-                "OVEHOSTED_STORAGE/iSCSIDiscoverUser": storage.get("discoverUser", ""),
-                "OVEHOSTED_STORAGE/iSCSIDiscoverPassword": props.get("iscsiDiscoverPassword") or "",
-                "OVEHOSTED_STORAGE/iSCSIPortalUser": storage.get("portalUser", ""),
-                "OVEHOSTED_STORAGE/iSCSIPortalPassword": props.get("iscsiPortalPassword") or "",
-                "OVEHOSTED_STORAGE/iSCSITargetName": storage["target"],
-                "OVEHOSTED_STORAGE/LunID": storage["lun"]}
+        return {
+            "OVEHOSTED_STORAGE/iSCSIPortalIPAddress": storage["portal"],
+            "OVEHOSTED_STORAGE/iSCSIPortalPort": str(int(storage.get("port", 3260))),
+            "OVEHOSTED_STORAGE/iSCSIDiscoverUser": storage.get("discoverUser", ""),
+            "OVEHOSTED_STORAGE/iSCSIDiscoverPassword": props.get("iscsiDiscoverPassword") or "",
+            "OVEHOSTED_STORAGE/iSCSIPortalUser": storage.get("portalUser", ""),
+            "OVEHOSTED_STORAGE/iSCSIPortalPassword": props.get("iscsiPortalPassword") or "",
+            "OVEHOSTED_STORAGE/iSCSITargetName": storage["target"],
+            "OVEHOSTED_STORAGE/LunID": storage["lun"],
+        }
     return {"OVEHOSTED_STORAGE/LunID": storage["lun"]}
 
 
@@ -162,9 +166,10 @@ def _fetch_backup(props: dict, deploy: Connection) -> str:
     copied = copy_file(server, props["backupFile"], deploy, target)
     if copied.sha256 != props["backupSha256"]:
         raise StepError(
-            deploy.host.name, f"the backup copied from {props['backupServer']['name']}:{props['backupFile']} has sha256 "
+            deploy.host.name,
+            f"the backup copied from {props['backupServer']['name']}:{props['backupFile']} has sha256 "
             f"{copied.sha256}, not the {props['backupSha256']} recorded when it was taken: it is damaged",
-            "Nothing was deployed. Put the good copy back on the backup server, then run `pulumi up` again."
+            "Nothing was deployed. Put the good copy back on the backup server, then run `pulumi up` again.",
         )
     return target
 
@@ -193,11 +198,14 @@ def _watch(props: dict, deploy: Connection):
             _refuse_a_pause(deploy, seen, paused[-1])
         if time.monotonic() > deadline:
             raise StepError(
-                deploy.host.name, f"still runs after {props['deployTimeout']}s (`hostedEngine.deployTimeout`)",
+                deploy.host.name,
+                f"still runs after {props['deployTimeout']}s (`hostedEngine.deployTimeout`)",
                 f"It goes on: follow it with `tail -f {DEPLOY.output_file}`, and run "
                 f"`pulumi up` again to follow it to its end; to give it up, `systemctl stop {DEPLOY.unit}` and "
-                f"`ovirt-hosted-engine-cleanup` on {deploy.host.name}.", command="hosted-engine --deploy"
+                f"`ovirt-hosted-engine-cleanup` on {deploy.host.name}.",
+                command="hosted-engine --deploy",
             )
+
     return watch
 
 
@@ -206,14 +214,16 @@ def _refuse_a_pause(deploy: Connection, seen: list[str], at: int) -> None:
     lock = PAUSED.search(seen[at]).group(1)
     if deploy.run("test", "-e", lock, check=False).exit_status != 0:
         return
-    why = "\n".join(seen[max(0, at - 12):at])
+    why = "\n".join(seen[max(0, at - 12) : at])
     raise StepError(
-        deploy.host.name, "paused after a failed step and waits up to 24 hours",
+        deploy.host.name,
+        "paused after a failed step and waits up to 24 hours",
         f"Either fix it as said above (the bootstrap Engine VM is reachable from {deploy.host.name}), remove "
         f"{lock} on {deploy.host.name} to let the deploy go on, and run `pulumi up` again to follow it; or "
         f"give it up: `systemctl stop {DEPLOY.unit}`, then `ovirt-hosted-engine-cleanup` on {deploy.host.name}, "
         f"fix the cause and run `pulumi up` again. Logs: {SETUP_LOGS} on {deploy.host.name}.",
-        command="hosted-engine --deploy", output=why
+        command="hosted-engine --deploy",
+        output=why,
     )
 
 
@@ -230,15 +240,19 @@ def plan(unit: dict, is_deployed: bool | None) -> list[str]:
 def _follow(props: dict, deploy: Connection) -> None:
     """Follows the deploy to its end; the answer file (it holds passwords) goes when the deploy is over,
     whatever its result."""
-    ended = remote_job.follow(deploy, DEPLOY, props.get("pollInterval", 2), remote_job.progress(deploy.host.name),
-                              _watch(props, deploy))
+    ended = remote_job.follow(
+        deploy, DEPLOY, props.get("pollInterval", 2), remote_job.progress(deploy.host.name), _watch(props, deploy)
+    )
     deploy.run("rm", "-f", "--", _answers_path(props))
     remote_job.clear(deploy, DEPLOY, ended.state)
     if not ended.succeeded:
         raise StepError(
-            deploy.host.name, f"failed ({ended.how})", f"See {SETUP_LOGS} on {deploy.host.name}; run "
+            deploy.host.name,
+            f"failed ({ended.how})",
+            f"See {SETUP_LOGS} on {deploy.host.name}; run "
             f"`ovirt-hosted-engine-cleanup` there, fix the cause, then `pulumi up` again.",
-            command="hosted-engine --deploy", output=ended.last_lines()
+            command="hosted-engine --deploy",
+            output=ended.last_lines(),
         )
 
 
@@ -254,9 +268,11 @@ def _engine_vm(props: dict, deploy: Connection) -> tuple[Connection, str]:
     keys = scanned_keys(scan.stdout)
     if not keys:
         raise StepError(
-            deploy.host.name, "found no SSH host key of the Engine VM",
+            deploy.host.name,
+            "found no SSH host key of the Engine VM",
             f"Check that {props['fqdn']} resolves on the deployment host and the VM's sshd runs, then run `pulumi up` "
-            f"again.", command=f"ssh-keyscan {props['fqdn']}"
+            f"again.",
+            command=f"ssh-keyscan {props['fqdn']}",
         )
     key = keys[0]
     label = target["address"] if int(target["port"]) == 22 else f"[{target['address']}]:{int(target['port'])}"
@@ -329,8 +345,13 @@ class HostedEngineDeploymentProvider(ResourceProvider):
         vm, key = _engine_vm(props, deploy)
         modules = _enable_modules(vm)
         pulumi.log.warn(KNOWN_HOSTS_NOTE.format(fqdn=props["fqdn"], key=key))
-        outs = {**props, **_engine_facts(props), "engineUrl": f"https://{props['fqdn']}/ovirt-engine/",
-                "engineVmHostKey": key, "modules": modules}
+        outs = {
+            **props,
+            **_engine_facts(props),
+            "engineUrl": f"https://{props['fqdn']}/ovirt-engine/",
+            "engineVmHostKey": key,
+            "modules": modules,
+        }
         return CreateResult(f"{props['deployHost']['name']}:HostedEngine", outs)
 
     def read(self, id_, props):
@@ -341,14 +362,18 @@ class HostedEngineDeploymentProvider(ResourceProvider):
         try:
             facts = _engine_facts(props)
         except ovirtsdk4.Error as err:
-            pulumi.log.warn(f"the new Engine does not answer ({err}); its VM may be down or migrating: "
-                            f"`hosted-engine --vm-status` on {props['deployHost']['name']} shows where it is")
+            pulumi.log.warn(
+                f"the new Engine does not answer ({err}); its VM may be down or migrating: "
+                f"`hosted-engine --vm-status` on {props['deployHost']['name']} shows where it is"
+            )
             facts = {}
         return ReadResult(id_, {**props, **facts})
 
     def delete(self, _id, props):
         """Leaves the Engine VM running: retiring a site's Engine is not a side effect of a stack change."""
-        pulumi.log.warn(f"HostedEngineDeployment removed from the stack; the Engine VM on {props['deployHost']['name']} keeps running")
+        pulumi.log.warn(
+            f"HostedEngineDeployment removed from the stack; the Engine VM on {props['deployHost']['name']} keeps running"
+        )
 
 
 class HostedEngineDeployment(Resource, module="ovirt", name="HostedEngineDeployment"):
@@ -362,5 +387,9 @@ class HostedEngineDeployment(Resource, module="ovirt", name="HostedEngineDeploym
     def __init__(self, name: str, props: dict, opts=None):
         secrets = ["privateKey", "adminPassword", "engineRootPassword", "iscsiDiscoverPassword", "iscsiPortalPassword"]
         outputs = ("engineUrl", "engineVmId", "hostedStorageDomainId", "engineVmHostKey", "modules")
-        super().__init__(HostedEngineDeploymentProvider(), name, base.properties(props, outputs),
-                         base.options(opts, secrets, protect=True))
+        super().__init__(
+            HostedEngineDeploymentProvider(),
+            name,
+            base.properties(props, outputs),
+            base.options(opts, secrets, protect=True),
+        )

@@ -24,18 +24,30 @@ from providers import base, engine_api, host_facts
 from providers.errors import StepError
 from providers.timing import timed
 
-BUSY = {types.HostStatus.MAINTENANCE, types.HostStatus.PREPARING_FOR_MAINTENANCE, types.HostStatus.INSTALLING,
-        types.HostStatus.INITIALIZING, types.HostStatus.REBOOT}
-IN_PROGRESS = {types.HostStatus.INSTALLING, types.HostStatus.INITIALIZING, types.HostStatus.REBOOT,
-               types.HostStatus.PREPARING_FOR_MAINTENANCE}
+BUSY = {
+    types.HostStatus.MAINTENANCE,
+    types.HostStatus.PREPARING_FOR_MAINTENANCE,
+    types.HostStatus.INSTALLING,
+    types.HostStatus.INITIALIZING,
+    types.HostStatus.REBOOT,
+}
+IN_PROGRESS = {
+    types.HostStatus.INSTALLING,
+    types.HostStatus.INITIALIZING,
+    types.HostStatus.REBOOT,
+    types.HostStatus.PREPARING_FOR_MAINTENANCE,
+}
 INSTALL_ENDED = {types.HostStatus.MAINTENANCE, types.HostStatus.INSTALL_FAILED, types.HostStatus.UP}
 
 
 def _host(props: dict, all_content: bool = True) -> types.Host:
     host = engine_api.find_host(base.api(props), props["host"], all_content=all_content)
     if host is None:
-        raise StepError(props["host"], f"the Engine at {props['engine']['url']} has no such host",
-                        "Check `hostedEngineNodes`, then run `pulumi up` again.")
+        raise StepError(
+            props["host"],
+            f"the Engine at {props['engine']['url']} has no such host",
+            "Check `hostedEngineNodes`, then run `pulumi up` again.",
+        )
     return host
 
 
@@ -65,9 +77,12 @@ def plan(facts: Facts, deploy: bool) -> list[str]:
     if facts.status == types.HostStatus.MAINTENANCE:
         return ["reinstall", "activate"]
     if facts.others_out:
-        raise StepError(facts.name, f"not converted now: {', '.join(facts.others_out)} is already out of service, and "
-                        f"hosts are converted one at a time", "Activate it (or let its reinstall finish) and run "
-                        "`pulumi up` again.")
+        raise StepError(
+            facts.name,
+            f"not converted now: {', '.join(facts.others_out)} is already out of service, and "
+            f"hosts are converted one at a time",
+            "Activate it (or let its reinstall finish) and run `pulumi up` again.",
+        )
     return ["maintenance", "reinstall", "activate"]
 
 
@@ -85,8 +100,11 @@ def _facts(props: dict, host: types.Host, deploy: bool) -> Facts:
 
 def _wait_status(props: dict, wanted: set, what: str, timeout: float) -> types.Host:
     return engine_api.wait_for(
-        lambda: _host(props, all_content=False), lambda h: h.status in wanted or h.status == types.HostStatus.INSTALL_FAILED,
-        f"{props['host']} to be {what}", timeout, props.get("pollInterval", 2),
+        lambda: _host(props, all_content=False),
+        lambda h: h.status in wanted or h.status == types.HostStatus.INSTALL_FAILED,
+        f"{props['host']} to be {what}",
+        timeout,
+        props.get("pollInterval", 2),
     )
 
 
@@ -99,7 +117,9 @@ def _to_maintenance(props: dict, host: types.Host) -> None:
         if err.code != 409:  # 409: the Engine's validation refused it, and changed nothing
             raise
         raise _maintenance_refused(props, host, err) from None
-    _wait_status(props, {types.HostStatus.MAINTENANCE}, "in maintenance (its VMs migrated away)", props["maintenanceTimeout"])
+    _wait_status(
+        props, {types.HostStatus.MAINTENANCE}, "in maintenance (its VMs migrated away)", props["maintenanceTimeout"]
+    )
 
 
 def _maintenance_refused(props: dict, host: types.Host, err: ovirtsdk4.Error) -> StepError:
@@ -110,17 +130,24 @@ def _maintenance_refused(props: dict, host: types.Host, err: ovirtsdk4.Error) ->
     stuck = (_pinned_vms(props, host) or engine_api.non_migratable_vms_named(said)) if "non-migratable" in said else []
     node = props.get("connection", {}).get("name") or props["host"]
     # a configured host is being undeployed (delete), any other converted (create, update)
-    skip = (f"keep {node} in `hostedEngineNodes` (it stays a node)" if _configured(host)
-            else f"leave {node} out of `hostedEngineNodes`")
-    refusal = f"the Engine refused to put {host.name} in maintenance (\"{said}\")"
+    skip = (
+        f"keep {node} in `hostedEngineNodes` (it stays a node)"
+        if _configured(host)
+        else f"leave {node} out of `hostedEngineNodes`"
+    )
+    refusal = f'the Engine refused to put {host.name} in maintenance ("{said}")'
     unchanged = f"nothing changed on the site ({host.name} stays {host.status.value})"
     if not stuck:
-        return StepError(host.name, f"{refusal} and {unchanged}",
-                         f"Do what the Engine asks, or {skip}, then run `pulumi up` again.")
-    return StepError(host.name, f"{refusal} because it runs VMs that cannot migrate away: {', '.join(stuck)}; {unchanged}",
-                     f"Unpin them so that maintenance migrates them (Edit Virtual Machine > Host > Migration mode: "
-                     f"\"Allow manual and automatic migration\" or \"Allow manual migration only\"), or shut them down "
-                     f"while the host is reinstalled, or {skip}, then run `pulumi up` again.")
+        return StepError(
+            host.name, f"{refusal} and {unchanged}", f"Do what the Engine asks, or {skip}, then run `pulumi up` again."
+        )
+    return StepError(
+        host.name,
+        f"{refusal} because it runs VMs that cannot migrate away: {', '.join(stuck)}; {unchanged}",
+        f"Unpin them so that maintenance migrates them (Edit Virtual Machine > Host > Migration mode: "
+        f'"Allow manual and automatic migration" or "Allow manual migration only"), or shut them down '
+        f"while the host is reinstalled, or {skip}, then run `pulumi up` again.",
+    )
 
 
 def _pinned_vms(props: dict, host: types.Host) -> list[str]:
@@ -139,28 +166,40 @@ def _reinstall(props: dict, host: types.Host, deploy: bool) -> None:
     action = {"deploy_hosted_engine": True} if deploy else {"undeploy_hosted_engine": True}
     service.install(ssh=ssh, activate=False, reboot=bool(props["reboot"]), **action)
     done = engine_api.wait_for(
-        lambda: _host(props, all_content=False), lambda h: h.status in INSTALL_ENDED,
-        f"the reinstall of {host.name} to end", props["installTimeout"], props.get("pollInterval", 2),
+        lambda: _host(props, all_content=False),
+        lambda h: h.status in INSTALL_ENDED,
+        f"the reinstall of {host.name} to end",
+        props["installTimeout"],
+        props.get("pollInterval", 2),
     )
     if done.status == types.HostStatus.INSTALL_FAILED:
-        raise StepError(host.name, "its reinstall failed in the Engine",
-                        "See its events and host-deploy logs, fix the cause, then run `pulumi up` again.")
+        raise StepError(
+            host.name,
+            "its reinstall failed in the Engine",
+            "See its events and host-deploy logs, fix the cause, then run `pulumi up` again.",
+        )
 
 
 def _monitored(props: dict, deploy: bool) -> types.Host:
     """The host once the Engine's monitoring of the Up host reports hosted-engine (un)configured."""
     return engine_api.wait_for(
-        lambda: _host(props), lambda h: h.status == types.HostStatus.UP and _configured(h) == deploy,
+        lambda: _host(props),
+        lambda h: h.status == types.HostStatus.UP and _configured(h) == deploy,
         f"the Engine to report {props['host']} as {'a' if deploy else 'no longer a'} hosted-engine host",
-        props["maintenanceTimeout"], props.get("pollInterval", 2),
+        props["maintenanceTimeout"],
+        props.get("pollInterval", 2),
     )
 
 
 def _settled(props: dict) -> types.Host:
     """The host once a transition already under way (perhaps started by a killed run) has ended."""
-    return engine_api.wait_for(lambda: _host(props), lambda h: h.status not in IN_PROGRESS,
-                               f"{props['host']} to finish its current transition", props["installTimeout"],
-                               props.get("pollInterval", 2))
+    return engine_api.wait_for(
+        lambda: _host(props),
+        lambda h: h.status not in IN_PROGRESS,
+        f"{props['host']} to finish its current transition",
+        props["installTimeout"],
+        props.get("pollInterval", 2),
+    )
 
 
 def _activate(props: dict) -> None:
@@ -179,9 +218,13 @@ def _vm_status_score(props: dict, address: str) -> int | None:
 
 
 def _score(props: dict, host: types.Host) -> int:
-    return engine_api.wait_for(lambda: _vm_status_score(props, host.address), lambda s: s is not None and s > 0,
-                               f"`hosted-engine --vm-status` on {props['host']} to show a positive score",
-                               props["maintenanceTimeout"], props.get("pollInterval", 2))
+    return engine_api.wait_for(
+        lambda: _vm_status_score(props, host.address),
+        lambda s: s is not None and s > 0,
+        f"`hosted-engine --vm-status` on {props['host']} to show a positive score",
+        props["maintenanceTimeout"],
+        props.get("pollInterval", 2),
+    )
 
 
 def _transform(props: dict, host: types.Host, deploy: bool) -> None:
@@ -209,14 +252,22 @@ def _is_node(props: dict, host: types.Host) -> bool:
 
 class HostedEngineNodeProvider(ResourceProvider):
     def check(self, olds, news):
-        failures = [CheckFailure(k, f"`{k}` must be a positive number of seconds")
-                    for k in ("maintenanceTimeout", "installTimeout") if not (isinstance(news.get(k), (int, float)) and news[k] > 0)]
+        failures = [
+            CheckFailure(k, f"`{k}` must be a positive number of seconds")
+            for k in ("maintenanceTimeout", "installTimeout")
+            if not (isinstance(news.get(k), (int, float)) and news[k] > 0)
+        ]
         return CheckResult(news, failures)
 
     def diff(self, _id, olds, news):
         drifted = ["configured"] if olds.get("configured") is False or (olds.get("score") or 0) <= 0 else []
-        return base.diff(olds, news, replace=["host", ("engine", lambda engine: (engine or {}).get("url"))],
-                         drifted=drifted, delete_before_replace=True)
+        return base.diff(
+            olds,
+            news,
+            replace=["host", ("engine", lambda engine: (engine or {}).get("url"))],
+            drifted=drifted,
+            delete_before_replace=True,
+        )
 
     @timed
     def create(self, props):
@@ -254,15 +305,37 @@ class HostedEngineNode(Resource, module="ovirt", name="HostedEngineNode"):
     score: pulumi.Output[int]
     configured: pulumi.Output[bool]
 
-    def __init__(self, name: str, *, engine: dict, admin_password, host: str, connection: dict, private_key,
-                 maintenance_timeout: float = 1800, install_timeout: float = 3600, poll_interval: float = 2,
-                 reboot: bool = True, opts=None):
+    def __init__(
+        self,
+        name: str,
+        *,
+        engine: dict,
+        admin_password,
+        host: str,
+        connection: dict,
+        private_key,
+        maintenance_timeout: float = 1800,
+        install_timeout: float = 3600,
+        poll_interval: float = 2,
+        reboot: bool = True,
+        opts=None,
+    ):
         inputs = {
-            "engine": engine, "adminPassword": admin_password, "host": host, "connection": connection,
-            "privateKey": private_key, "maintenanceTimeout": maintenance_timeout, "installTimeout": install_timeout,
-            "reboot": reboot, "pollInterval": poll_interval,
+            "engine": engine,
+            "adminPassword": admin_password,
+            "host": host,
+            "connection": connection,
+            "privateKey": private_key,
+            "maintenanceTimeout": maintenance_timeout,
+            "installTimeout": install_timeout,
+            "reboot": reboot,
+            "pollInterval": poll_interval,
         }
         # Protected as the deployment is: a destroy would undeploy node after node before it reached the
         # deployment, and leave the Engine VM with fewer hosts to run on.
-        super().__init__(HostedEngineNodeProvider(), name, base.properties(inputs, ("hostId", "configured", "score")),
-                         base.options(opts, ["adminPassword", "privateKey"], protect=True))
+        super().__init__(
+            HostedEngineNodeProvider(),
+            name,
+            base.properties(inputs, ("hostId", "configured", "score")),
+            base.options(opts, ["adminPassword", "privateKey"], protect=True),
+        )

@@ -20,7 +20,7 @@ FORBIDDEN = {
 # The procedure says to change these only when the storage vendor requires it.
 VENDOR_ONLY = {
     "no_path_retry": "VDSM's `16` (since vdsm 4.40.40) queues I/O for 80 seconds after the last path is lost, "
-                     "as long as sanlock's lease timeout",
+    "as long as sanlock's lease timeout",
     "polling_interval": "VDSM's `5` seconds lets the host notice path failures quickly",
 }
 
@@ -113,7 +113,9 @@ def _settings(sections: dict):
 
 def problems(sections: dict) -> list[str]:
     """What makes these settings unfit for an oVirt host; empty when they are fine."""
-    found = [f"unknown section `{name}`: a drop-in holds {', '.join(SECTIONS)}" for name in sections if name not in SECTIONS]
+    found = [
+        f"unknown section `{name}`: a drop-in holds {', '.join(SECTIONS)}" for name in sections if name not in SECTIONS
+    ]
     for section in FLAT_SECTIONS:
         if not isinstance(sections.get(section) or {}, dict):
             found.append(f"`{section}` must be a map of setting to value")

@@ -54,8 +54,11 @@ def _apply(props: dict, wanted: str | None) -> None:
         else:
             connection.run(*step)
     if _facts(props) != wanted:
-        raise StepError(connection.host.name, f"{path} is not as written ({'still there' if wanted is None else 'other text'})",
-                        f"Check what else writes to {CONF_D} on {connection.host.name}, then run `pulumi up` again.")
+        raise StepError(
+            connection.host.name,
+            f"{path} is not as written ({'still there' if wanted is None else 'other text'})",
+            f"Check what else writes to {CONF_D} on {connection.host.name}, then run `pulumi up` again.",
+        )
 
 
 def _outputs(props: dict) -> dict:
@@ -69,8 +72,13 @@ class MultipathOverrideProvider(ResourceProvider):
 
     def diff(self, _id, olds, news):
         settings = ("settings", lambda value: multipath_conf.normalise(value or {}))  # compared as the file reads
-        return base.diff(olds, news, replace=["file", ("connection", base.host_identity)], update=[settings],
-                         delete_before_replace=False)
+        return base.diff(
+            olds,
+            news,
+            replace=["file", ("connection", base.host_identity)],
+            update=[settings],
+            delete_before_replace=False,
+        )
 
     @timed
     def create(self, props):
@@ -102,5 +110,6 @@ class MultipathOverride(Resource, module="ovirt", name="MultipathOverride"):
 
     def __init__(self, name: str, *, connection: dict, private_key, file: str, settings: dict, opts=None):
         inputs = {"connection": connection, "privateKey": private_key, "file": file, "settings": settings}
-        super().__init__(MultipathOverrideProvider(), name, base.properties(inputs, ("path",)),
-                         base.options(opts, ["privateKey"]))
+        super().__init__(
+            MultipathOverrideProvider(), name, base.properties(inputs, ("path",)), base.options(opts, ["privateKey"])
+        )

@@ -28,7 +28,10 @@ WORKERS = 64
 def _with_workers(make_server):
     def server(thread_pool, *args, **kwargs):
         thread_pool.shutdown(wait=False)
-        return make_server(futures.ThreadPoolExecutor(max_workers=WORKERS, thread_name_prefix="provider"), *args, **kwargs)
+        return make_server(
+            futures.ThreadPoolExecutor(max_workers=WORKERS, thread_name_prefix="provider"), *args, **kwargs
+        )
+
     return server
 
 
@@ -59,6 +62,7 @@ def _operations_know_their_resource() -> None:
         def operation(request, context):
             progress.for_resource(getattr(request, "urn", ""))
             return method(request, context)
+
         return operation
 
     def add(servicer, server):

@@ -13,7 +13,7 @@ from __future__ import annotations
 import sys
 import threading
 
-_engine = None           # the engine's Log service, set by the plugin
+_engine = None  # the engine's Log service, set by the plugin
 _operation = threading.local()
 
 
@@ -36,9 +36,9 @@ def say(message: str, ephemeral: bool = False) -> None:
     urn = getattr(_operation, "urn", None)
     if _engine is not None and urn:
         from pulumi.runtime.proto import engine_pb2
+
         try:
-            _engine.Log(engine_pb2.LogRequest(severity=engine_pb2.INFO, message=message, urn=urn,
-                                              ephemeral=ephemeral))
+            _engine.Log(engine_pb2.LogRequest(severity=engine_pb2.INFO, message=message, urn=urn, ephemeral=ephemeral))
             return
         except Exception:  # the engine is going away: the line still goes somewhere
             pass

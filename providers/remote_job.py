@@ -61,8 +61,10 @@ class Ended:
 
 def progress(host: str):
     """Shows each line of a job's output, with its host's name, under the resource whose step it is."""
+
     def show(line: str) -> None:
         say(f"{host}: {line}")
+
     return show
 
 
@@ -88,8 +90,15 @@ def start(connection: Connection, job: Job, argv: list[str]) -> None:
     """Starts the step as the job's unit, with standard input /dev/null and its output in a fresh file."""
     connection.run("mkdir", "-p", posixpath.dirname(job.output_file))
     connection.run("rm", "-f", "--", job.output_file)
-    connection.run("systemd-run", f"--unit={job.unit}", "--property=RemainAfterExit=yes",
-                   f"--property=StandardOutput=file:{job.output_file}", "--quiet", "--", *argv)
+    connection.run(
+        "systemd-run",
+        f"--unit={job.unit}",
+        "--property=RemainAfterExit=yes",
+        f"--property=StandardOutput=file:{job.output_file}",
+        "--quiet",
+        "--",
+        *argv,
+    )
 
 
 def new_lines(text: str, finished: bool) -> list[str]:

@@ -27,14 +27,19 @@ class RetryPolicy:
     @classmethod
     def from_env(cls, prefix: str, base: RetryPolicy | None = None) -> RetryPolicy:
         """`base` (default: SSH's) with what the PREFIX_* environment variables set."""
+
         def get(name, default, kind):
             value = os.environ.get(prefix + name)
             return kind(value) if value else default
+
         base = base or cls()
-        return replace(base, attempts=get("ATTEMPTS", base.attempts, int),
-                       first_delay=get("FIRST_DELAY", base.first_delay, float),
-                       max_delay=get("MAX_DELAY", base.max_delay, float),
-                       total_seconds=get("RETRY_SECONDS", base.total_seconds, float))
+        return replace(
+            base,
+            attempts=get("ATTEMPTS", base.attempts, int),
+            first_delay=get("FIRST_DELAY", base.first_delay, float),
+            max_delay=get("MAX_DELAY", base.max_delay, float),
+            total_seconds=get("RETRY_SECONDS", base.total_seconds, float),
+        )
 
     def pauses(self, deadline: float | None = None):
         """The pause before each retry, as long as the policy allows another one."""

@@ -33,9 +33,14 @@ class RemoteCommandError(StepError):
 
     def __init__(self, host: str, command: str, result: "Result"):
         self.result = result
-        super().__init__(host, f"exited with status {result.exit_status}",
-                         f"It was not retried (it is not a connection failure): fix the cause on {host}, then run "
-                         f"`pulumi up` again.", command=command, output=(result.stderr or result.stdout).strip())
+        super().__init__(
+            host,
+            f"exited with status {result.exit_status}",
+            f"It was not retried (it is not a connection failure): fix the cause on {host}, then run "
+            f"`pulumi up` again.",
+            command=command,
+            output=(result.stderr or result.stdout).strip(),
+        )
 
 
 class HostUnreachable(Exception):
@@ -48,22 +53,45 @@ class ConnectionLost(Exception):
     def __init__(self, host: str, command: str, idempotent: bool, attempts: int, cause: BaseException):
         self.host, self.command, self.idempotent = host, command, idempotent
         if idempotent:
-            text = (f"{host}: `{command}` (a read) did not complete in {attempts} attempts: the SSH connection "
-                    f"dropped ({cause or 'closed before the exit status'}). Check that the host is up and reachable, "
-                    f"then run `pulumi up` again.")
+            text = (
+                f"{host}: `{command}` (a read) did not complete in {attempts} attempts: the SSH connection "
+                f"dropped ({cause or 'closed before the exit status'}). Check that the host is up and reachable, "
+                f"then run `pulumi up` again."
+            )
         else:
             reason = cause or "closed before the exit status"
-            text = (f"{host}: the SSH connection dropped while `{command}` ran ({reason}), so whether it took "
-                    f"effect is unknown; it was not run again because it changes the host. Check the host (is it up, did the command finish?), then run `pulumi up` again: "
-                    f"the providers read each host's state before they change anything.")
+            text = (
+                f"{host}: the SSH connection dropped while `{command}` ran ({reason}), so whether it took "
+                f"effect is unknown; it was not run again because it changes the host. Check the host (is it up, did the command finish?), then run `pulumi up` again: "
+                f"the providers read each host's state before they change anything."
+            )
         super().__init__(text)
 
 
 RETRY = RetryPolicy.from_env("OVIRT_SHE_SSH_")
 
 # Commands that only read the host: re-run after a dropped connection or ssh's own failure status 255.
-_READ_COMMANDS = {"cat", "tail", "stat", "sha256sum", "getent", "id", "ls", "test", "hostname", "uname", "readlink",
-                  "ssh-keyscan", "engine-upgrade-check", "lsblk", "df", "pgrep", "nproc", "showmount", "host"}
+_READ_COMMANDS = {
+    "cat",
+    "tail",
+    "stat",
+    "sha256sum",
+    "getent",
+    "id",
+    "ls",
+    "test",
+    "hostname",
+    "uname",
+    "readlink",
+    "ssh-keyscan",
+    "engine-upgrade-check",
+    "lsblk",
+    "df",
+    "pgrep",
+    "nproc",
+    "showmount",
+    "host",
+}
 
 
 def is_read(argv) -> bool:
@@ -73,12 +101,19 @@ def is_read(argv) -> bool:
     name, rest = argv[0], list(argv[1:])
     if name in _READ_COMMANDS:
         return True
-    return ((name == "systemctl" and rest[:1] and rest[0] in ("is-active", "is-enabled", "is-failed", "status", "show"))
-            or (name == "rpm" and rest[:1] == ["-q"]) or (name == "exportfs" and rest == ["-v"])
-            or (name == "hosted-engine" and "--vm-status" in rest) or (name == "dnf" and rest[:2] == ["module", "list"])
-            or (name == "nodectl" and rest[:1] == ["check"]) or (name == "ip" and "show" in rest)
-            or (name == "blockdev" and rest[:1] == ["--getss"]) or (name == "gluster" and rest[:2] == ["volume", "info"])
-            or (name == "qemu-img" and rest[:1] == ["info"]) or (name == "tar" and _tar_reads(rest)))
+    return (
+        (name == "systemctl" and rest[:1] and rest[0] in ("is-active", "is-enabled", "is-failed", "status", "show"))
+        or (name == "rpm" and rest[:1] == ["-q"])
+        or (name == "exportfs" and rest == ["-v"])
+        or (name == "hosted-engine" and "--vm-status" in rest)
+        or (name == "dnf" and rest[:2] == ["module", "list"])
+        or (name == "nodectl" and rest[:1] == ["check"])
+        or (name == "ip" and "show" in rest)
+        or (name == "blockdev" and rest[:1] == ["--getss"])
+        or (name == "gluster" and rest[:2] == ["volume", "info"])
+        or (name == "qemu-img" and rest[:1] == ["info"])
+        or (name == "tar" and _tar_reads(rest))
+    )
 
 
 def _tar_reads(args) -> bool:
@@ -215,9 +250,17 @@ class Connection:
             client.set_missing_host_key_policy(_PinnedKeysOnly(host))
             try:
                 timeout = max(1.0, min(self._timeout, deadline - time.monotonic()))  # the whole stays bounded
-                client.connect(host.address, port=host.port, username=host.user, pkey=self._pkey,
-                               allow_agent=False, look_for_keys=False, sock=_socket(host, timeout),
-                               banner_timeout=timeout, auth_timeout=timeout)
+                client.connect(
+                    host.address,
+                    port=host.port,
+                    username=host.user,
+                    pkey=self._pkey,
+                    allow_agent=False,
+                    look_for_keys=False,
+                    sock=_socket(host, timeout),
+                    banner_timeout=timeout,
+                    auth_timeout=timeout,
+                )
                 return client
             except paramiko.BadHostKeyException as err:
                 client.close()
@@ -255,8 +298,9 @@ class Connection:
         transport = self.client.get_transport()
         return transport is not None and transport.is_active()
 
-    def run(self, *argv: str, stdin: bytes | None = None, check: bool = True, on_line=None,
-            idempotent: bool | None = None) -> Result:
+    def run(
+        self, *argv: str, stdin: bytes | None = None, check: bool = True, on_line=None, idempotent: bool | None = None
+    ) -> Result:
         """Runs one command given as separate arguments, each quoted for the remote shell.
 
         `on_line` is called with each line of output as it arrives, for commands that run long.
@@ -280,8 +324,9 @@ class Connection:
             except (_Dropped, paramiko.SSHException, EOFError, OSError) as err:
                 pause = next(pauses, None)
                 if pause is None:
-                    raise ConnectionLost(self.host.name, command, idempotent, attempts,
-                                         None if isinstance(err, _Dropped) else err) from err
+                    raise ConnectionLost(
+                        self.host.name, command, idempotent, attempts, None if isinstance(err, _Dropped) else err
+                    ) from err
                 if client is self.client and not self.alive:
                     self._reopen(client)
                 time.sleep(pause)
@@ -342,12 +387,14 @@ class Connection:
 
     def read_file(self, path: str) -> bytes | None:
         """The file's content, or None when there is no such file."""
+
         def read():
             try:
                 with self.sftp() as sftp, sftp.open(path, "rb") as remote:
                     return remote.read()
             except FileNotFoundError:
                 return None
+
         return self._read(read)
 
     def write_file(self, path: str, data: bytes, mode: int = 0o644) -> None:
@@ -361,12 +408,14 @@ class Connection:
 
     def list_dir(self, path: str) -> list[str] | None:
         """The names in a directory, or None when there is no such directory."""
+
         def read():
             try:
                 with self.sftp() as sftp:
                     return sftp.listdir(path)
             except FileNotFoundError:
                 return None
+
         return self._read(read)
 
     def file_mode(self, path: str) -> int | None:
@@ -376,6 +425,7 @@ class Connection:
                     return stat.S_IMODE(sftp.stat(path).st_mode)
             except FileNotFoundError:
                 return None
+
         return self._read(read)
 
     def close(self) -> None:
@@ -422,8 +472,9 @@ class Copied:
     examined: object = None  # what `examine` read from the copy
 
 
-def copy_file(source: Connection, source_path: str, target: Connection, target_path: str,
-              mode: int = 0o600, examine=None) -> Copied:
+def copy_file(
+    source: Connection, source_path: str, target: Connection, target_path: str, mode: int = 0o600, examine=None
+) -> Copied:
     """Streams a file from one host to another through this process, never half-written at the target;
     `examine(file)`, when given, reads the copy (of any size: it is spooled to disk past 64 MiB)."""
     digest, size, partial = hashlib.sha256(), 0, target_path + ".part"

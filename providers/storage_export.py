@@ -45,6 +45,7 @@ SAFE_OPTIONS = re.compile(r"^[a-z_]+(=[A-Za-z0-9_.:/@+-]+)?(,[a-z_]+(=[A-Za-z0-9
 
 # --- pure logic: validation, the exports format, comparison ---------------------------------------
 
+
 def path_problems(path) -> list[str]:
     fix = "give the export directory as an absolute, normalised path such as /exports/data"
     if not isinstance(path, str) or not path:
@@ -54,8 +55,10 @@ def path_problems(path) -> list[str]:
     if ".." in path.split("/"):
         return [f"is {path!r}, which contains `..`: {fix}"]
     if not SAFE_PATH.match(path):
-        return [f"is {path!r}, which has whitespace, quotes or other characters exports(5) would need escaped: "
-                f"use letters, digits and . _ + - only"]
+        return [
+            f"is {path!r}, which has whitespace, quotes or other characters exports(5) would need escaped: "
+            f"use letters, digits and . _ + - only"
+        ]
     if posixpath.normpath(path) != path:
         return [f"is {path!r}, which is not normalised: write it as {posixpath.normpath(path)}"]
     return []
@@ -64,16 +67,20 @@ def path_problems(path) -> list[str]:
 def clients_problems(clients) -> list[str]:
     if isinstance(clients, str) and SAFE_CLIENT.match(clients):
         return []
-    return [f"is {clients!r}: give one client specification as exports(5) takes it: a host name, an address, "
-            f"a network (192.0.2.0/24), a wildcard (*.lab.example) or * for every host; list more clients as "
-            f"separate entries"]
+    return [
+        f"is {clients!r}: give one client specification as exports(5) takes it: a host name, an address, "
+        f"a network (192.0.2.0/24), a wildcard (*.lab.example) or * for every host; list more clients as "
+        f"separate entries"
+    ]
 
 
 def options_problems(options) -> list[str]:
     if isinstance(options, str) and SAFE_OPTIONS.match(options):
         return []
-    return [f"is {options!r}: give exports(5) options separated by commas, without spaces or quotes, "
-            f"for example rw,sync,no_subtree_check"]
+    return [
+        f"is {options!r}: give exports(5) options separated by commas, without spaces or quotes, "
+        f"for example rw,sync,no_subtree_check"
+    ]
 
 
 def problems(props: dict) -> dict[str, list[str]]:
@@ -121,11 +128,11 @@ class Facts:
     """What the storage server holds now, as read by `getent`, `stat`, the exports files and `exportfs -v`."""
 
     host: str
-    kvm_gid: int | None = None          # getent group kvm 36: the kvm line
-    gid_36_name: str | None = None      # getent group kvm 36: the gid 36 line
-    vdsm_ids: tuple | None = None       # getent passwd vdsm 36: the vdsm line (uid, gid)
-    uid_36_name: str | None = None      # getent passwd vdsm 36: the uid 36 line
-    directory: tuple | None = None      # stat: (uid, gid, "755")
+    kvm_gid: int | None = None  # getent group kvm 36: the kvm line
+    gid_36_name: str | None = None  # getent group kvm 36: the gid 36 line
+    vdsm_ids: tuple | None = None  # getent passwd vdsm 36: the vdsm line (uid, gid)
+    uid_36_name: str | None = None  # getent passwd vdsm 36: the uid 36 line
+    directory: tuple | None = None  # stat: (uid, gid, "755")
     lines: list = field(default_factory=list)  # (file, line number, path, client, options) for this path
     exported: bool = False
 
@@ -140,28 +147,40 @@ class Facts:
         """What belongs to someone else and must not be overwritten; each names what to do."""
         found = []
         if self.gid_36_name not in (None, "kvm"):
-            found.append(f"gid {KVM_GID} belongs to the group {self.gid_36_name!r}, but oVirt needs it for kvm: "
-                         f"move that group to another gid (groupmod -g) and chgrp its files, then run again")
+            found.append(
+                f"gid {KVM_GID} belongs to the group {self.gid_36_name!r}, but oVirt needs it for kvm: "
+                f"move that group to another gid (groupmod -g) and chgrp its files, then run again"
+            )
         if self.kvm_gid not in (None, KVM_GID):
-            found.append(f"the group kvm has gid {self.kvm_gid}, but oVirt needs gid {KVM_GID}: change it "
-                         f"(groupmod -g {KVM_GID} kvm) and chgrp its files, then run again")
+            found.append(
+                f"the group kvm has gid {self.kvm_gid}, but oVirt needs gid {KVM_GID}: change it "
+                f"(groupmod -g {KVM_GID} kvm) and chgrp its files, then run again"
+            )
         if self.uid_36_name not in (None, "vdsm"):
-            found.append(f"uid {VDSM_UID} belongs to the user {self.uid_36_name!r}, but oVirt needs it for vdsm: "
-                         f"move that user to another uid (usermod -u) and chown its files, then run again")
+            found.append(
+                f"uid {VDSM_UID} belongs to the user {self.uid_36_name!r}, but oVirt needs it for vdsm: "
+                f"move that user to another uid (usermod -u) and chown its files, then run again"
+            )
         if self.vdsm_ids not in (None, (VDSM_UID, KVM_GID)):
-            found.append(f"the user vdsm has uid:gid {self.vdsm_ids[0]}:{self.vdsm_ids[1]}, but oVirt needs "
-                         f"{OWNER}: fix it (usermod -u {VDSM_UID} -g {KVM_GID} vdsm), then run again")
+            found.append(
+                f"the user vdsm has uid:gid {self.vdsm_ids[0]}:{self.vdsm_ids[1]}, but oVirt needs "
+                f"{OWNER}: fix it (usermod -u {VDSM_UID} -g {KVM_GID} vdsm), then run again"
+            )
         if self.directory is not None and self.directory[:2] not in ((0, 0), (VDSM_UID, KVM_GID)):
             uid, gid, _ = self.directory
-            found.append(f"{props['path']} exists and belongs to {uid}:{gid}, not root or {OWNER}: it may hold "
-                         f"someone else's data. Check it; if it is meant for oVirt, `chown -R {OWNER} "
-                         f"{props['path']}` yourself, otherwise choose another `path`")
+            found.append(
+                f"{props['path']} exists and belongs to {uid}:{gid}, not root or {OWNER}: it may hold "
+                f"someone else's data. Check it; if it is meant for oVirt, `chown -R {OWNER} "
+                f"{props['path']}` yourself, otherwise choose another `path`"
+            )
         mine = drop_in(props["path"])
         for file, number, _path, client, options in self.lines:
             if client == props["clients"] and file != mine and _option_set(options) != _option_set(props["options"]):
-                found.append(f"{file}:{number} already exports {props['path']} to {client} with options "
-                             f"({options}), not ({props['options']}): edit or remove that line, or set `options` "
-                             f"to match it")
+                found.append(
+                    f"{file}:{number} already exports {props['path']} to {client} with options "
+                    f"({options}), not ({props['options']}): edit or remove that line, or set `options` "
+                    f"to match it"
+                )
         return [f"{self.host}: {c}" for c in found]
 
     def state(self, props: dict) -> dict:
@@ -203,6 +222,7 @@ def plan(facts: Facts, props: dict) -> list[tuple]:
 
 # --- the host ---------------------------------------------------------------------------------------
 
+
 def parse_getent(stdout: str) -> list[list[str]]:
     """The entries `getent` printed, each split on `:`."""
     return [line.split(":") for line in stdout.splitlines() if line]
@@ -218,7 +238,9 @@ def _getent(connection, database: str, *keys: str) -> str:
 
 def _exports_files(connection) -> list[str]:
     names = connection.list_dir(EXPORTS_D) or []
-    return [EXPORTS] + sorted(posixpath.join(EXPORTS_D, n) for n in names if n.endswith(".exports") and not n.startswith("."))
+    return [EXPORTS] + sorted(
+        posixpath.join(EXPORTS_D, n) for n in names if n.endswith(".exports") and not n.startswith(".")
+    )
 
 
 def facts_from(host: str, props: dict, reads: dict) -> Facts:
@@ -250,9 +272,16 @@ def gather(props: dict) -> Facts:
     groups = _getent(connection, "group", "kvm", str(KVM_GID))
     users = _getent(connection, "passwd", "vdsm", str(VDSM_UID))
     stat = connection.run(*host_facts.OWNERSHIP, props["path"], check=False)
-    exports = {file: (connection.read_file(file) or b"").decode(errors="replace") for file in _exports_files(connection)}
-    reads = {"groups": groups, "users": users, "stat": stat.stdout if stat.exit_status == 0 else None,
-             "exports": exports, "exportfs": connection.run("exportfs", "-v").stdout}
+    exports = {
+        file: (connection.read_file(file) or b"").decode(errors="replace") for file in _exports_files(connection)
+    }
+    reads = {
+        "groups": groups,
+        "users": users,
+        "stat": stat.stdout if stat.exit_status == 0 else None,
+        "exports": exports,
+        "exportfs": connection.run("exportfs", "-v").stdout,
+    }
     return facts_from(connection.host.name, props, reads)
 
 
@@ -264,7 +293,9 @@ def _host_lock(props: dict) -> threading.RLock:
     """Exports on one host share its accounts and its SSH connection (one SFTP session), so this
     process reads and prepares them one at a time."""
     with _host_locks_lock:
-        return _host_locks.setdefault(props["connection"]["address"] + ":" + str(props["connection"]["port"]), threading.RLock())
+        return _host_locks.setdefault(
+            props["connection"]["address"] + ":" + str(props["connection"]["port"]), threading.RLock()
+        )
 
 
 def _run_account_step(connection, props: dict, step: tuple) -> None:
@@ -288,9 +319,12 @@ def _apply_unlocked(props: dict) -> Facts:
     facts = gather(props)
     clashes = facts.clashes(props)
     if clashes:
-        raise StepError(facts.host, f"the NFS export of {props['path']} cannot be prepared; nothing was changed",
-                        "Settle each of these as it says, then run `pulumi up` again.",
-                        output="\n".join(f"  - {c}" for c in clashes))
+        raise StepError(
+            facts.host,
+            f"the NFS export of {props['path']} cannot be prepared; nothing was changed",
+            "Settle each of these as it says, then run `pulumi up` again.",
+            output="\n".join(f"  - {c}" for c in clashes),
+        )
     connection = base.ssh_host(props)
     steps = plan(facts, props)
     if not steps:
@@ -304,8 +338,11 @@ def _apply_unlocked(props: dict) -> Facts:
             connection.run(*step)
     after = gather(props)
     if after.state(props) != desired():
-        raise StepError(facts.host, f"{props['path']} is still not ready for oVirt after the changes: {after.state(props)}",
-                        "Check `exportfs -v` and the nfs-server logs, then run `pulumi up` again.")
+        raise StepError(
+            facts.host,
+            f"{props['path']} is still not ready for oVirt after the changes: {after.state(props)}",
+            "Check `exportfs -v` and the nfs-server logs, then run `pulumi up` again.",
+        )
     return after
 
 
@@ -325,7 +362,9 @@ def _remove_line(props: dict) -> None:
         connection.run("rm", "-f", "--", file)
     else:
         lines = connection.read_file(file).decode().splitlines(keepends=True)
-        connection.write_file(file, "".join(lines[: number - 1] + lines[number:]).encode(), connection.file_mode(file) or 0o644)
+        connection.write_file(
+            file, "".join(lines[: number - 1] + lines[number:]).encode(), connection.file_mode(file) or 0o644
+        )
     connection.run("exportfs", "-r")
 
 
@@ -335,8 +374,14 @@ class StorageExportProvider(ResourceProvider):
         return CheckResult(news, failures)
 
     def diff(self, _id, olds, news):
-        return base.diff(olds, news, replace=["path", ("connection", base.host_identity)], update=["clients", "options"],
-                         drifted=["state"] if olds.get("state") != desired() else [], delete_before_replace=True)
+        return base.diff(
+            olds,
+            news,
+            replace=["path", ("connection", base.host_identity)],
+            update=["clients", "options"],
+            drifted=["state"] if olds.get("state") != desired() else [],
+            delete_before_replace=True,
+        )
 
     @timed
     def create(self, props):
@@ -370,6 +415,16 @@ class StorageExport(Resource, module="ovirt", name="StorageExport"):
     state: pulumi.Output[dict]
 
     def __init__(self, name: str, *, connection: dict, private_key, path: str, clients: str, options: str, opts=None):
-        inputs = {"connection": connection, "privateKey": private_key, "path": path, "clients": clients, "options": options}
-        super().__init__(StorageExportProvider(), name, base.properties(inputs, ("state", "exportFile")),
-                         base.options(opts, ["privateKey"]))
+        inputs = {
+            "connection": connection,
+            "privateKey": private_key,
+            "path": path,
+            "clients": clients,
+            "options": options,
+        }
+        super().__init__(
+            StorageExportProvider(),
+            name,
+            base.properties(inputs, ("state", "exportFile")),
+            base.options(opts, ["privateKey"]),
+        )

@@ -14,7 +14,9 @@ def client_key(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory, client_key):
-    with LabProcess(tmp_path_factory.mktemp("lab"), authorized_keys=[client_key[1]], client_key=client_key[0]) as running:
+    with LabProcess(
+        tmp_path_factory.mktemp("lab"), authorized_keys=[client_key[1]], client_key=client_key[0]
+    ) as running:
         yield running
 
 
@@ -32,6 +34,8 @@ def migration_lab(tmp_path_factory, client_key):
     """A fresh default site for a whole migration: its new Engine API and Engine VM ports are known
     before the deploy (`lab.ports`), so a stack can be configured for them up front."""
     site, ports = pinned_ports_site(tmp_path_factory.mktemp("site") / "site.yaml")
-    with LabProcess(tmp_path_factory.mktemp("lab"), site=site, authorized_keys=[client_key[1]], client_key=client_key[0]) as running:
+    with LabProcess(
+        tmp_path_factory.mktemp("lab"), site=site, authorized_keys=[client_key[1]], client_key=client_key[0]
+    ) as running:
         running.ports = ports
         yield running

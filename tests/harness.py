@@ -133,11 +133,12 @@ class ProjectStack:
             "PULUMI_SKIP_UPDATE_CHECK": "true",
             "PULUMI_HOME": str(work_dir / ".pulumi-home"),
         }
-        workspace = auto.LocalWorkspace(
-            work_dir=str(self.work_dir), env_vars=self.env, secrets_provider="passphrase"
+        workspace = auto.LocalWorkspace(work_dir=str(self.work_dir), env_vars=self.env, secrets_provider="passphrase")
+        self.stack = (
+            auto.Stack.create_or_select(stack_name, workspace)
+            if backend_url
+            else auto.Stack.create(stack_name, workspace)
         )
-        self.stack = auto.Stack.create_or_select(stack_name, workspace) if backend_url else \
-            auto.Stack.create(stack_name, workspace)
 
     def configure(self, plain: dict, secrets: dict | None = None) -> None:
         values = {f"{PROJECT_NAME}:{k}": auto.ConfigValue(_text(v)) for k, v in plain.items()}
@@ -164,14 +165,25 @@ class ProjectStack:
 
     def run_cli(self, *args: str, check: bool = False) -> subprocess.CompletedProcess:
         """`pulumi ARGS --stack NAME` in the project copy; its output (stdout and stderr) and exit status."""
-        return subprocess.run(["pulumi", *args, "--stack", self.stack.name], cwd=self.work_dir,
-                              env={**os.environ, **self.env}, capture_output=True, text=True, check=check)
+        return subprocess.run(
+            ["pulumi", *args, "--stack", self.stack.name],
+            cwd=self.work_dir,
+            env={**os.environ, **self.env},
+            capture_output=True,
+            text=True,
+            check=check,
+        )
 
     def popen(self, *args: str) -> subprocess.Popen:
         """`pulumi ARGS --stack NAME` started, its output (stdout and stderr together) to read."""
-        return subprocess.Popen(["pulumi", *args, "--stack", self.stack.name], cwd=self.work_dir,
-                                env={**os.environ, **self.env}, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                text=True)
+        return subprocess.Popen(
+            ["pulumi", *args, "--stack", self.stack.name],
+            cwd=self.work_dir,
+            env={**os.environ, **self.env},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
 
     def up_killed_when(self, started, timeout: float = 120) -> str:
         """Runs `pulumi up` and SIGKILLs it as soon as started(output so far) says the step is under way."""
@@ -201,8 +213,14 @@ class ProjectStack:
         ran = []
         for line in block(step)[lines]:
             line = line.replace(RUNBOOK_STACK, self.stack.name).replace("./run ", f"{PROJECT_DIR}/run ", 1)
-            done = subprocess.run(["bash", "-c", line], cwd=self.work_dir, env={**os.environ, **self.env},
-                                  capture_output=True, text=True, timeout=300)
+            done = subprocess.run(
+                ["bash", "-c", line],
+                cwd=self.work_dir,
+                env={**os.environ, **self.env},
+                capture_output=True,
+                text=True,
+                timeout=300,
+            )
             ran.append((line, done))
             if done.returncode:
                 break
@@ -239,35 +257,41 @@ def lab_stack_settings() -> dict:
     """The committed lab stack's plain settings, as the README's `./run lab-up` uses them."""
     config = yaml.safe_load((PROJECT_DIR / "stacks" / "Pulumi.lab.yaml").read_text())["config"]
     prefix = f"{PROJECT_NAME}:"
-    return {k[len(prefix):]: v for k, v in config.items() if not (isinstance(v, dict) and "secure" in v)}
+    return {k[len(prefix) :]: v for k, v in config.items() if not (isinstance(v, dict) and "secure" in v)}
 
 
 def migration_settings(lab, ports: dict) -> dict:
     """The lab stack's settings pointed at a running lab started from pinned_ports_site()."""
     settings = {**lab_stack_settings(), **lab_config(lab)}
     settings["hostedEngine"]["engineVm"] = {"address": "127.0.0.1", "port": ports["engine_vm_ssh_port"]}
-    settings["engineApi"] = {"url": f"https://127.0.0.1:{ports['engine_api_new_port']}/ovirt-engine/api",
-                             "caFile": lab.info["engine_api"]["ca_file"]}
+    settings["engineApi"] = {
+        "url": f"https://127.0.0.1:{ports['engine_api_new_port']}/ovirt-engine/api",
+        "caFile": lab.info["engine_api"]["ca_file"],
+    }
     settings["originalEngineApi"] = {"url": lab.info["engine_api"]["url"], "caFile": lab.info["engine_api"]["ca_file"]}
     return settings
 
 
 def fault_took_effect(lab, host, prefix):
     """A predicate on `up`'s output: true once a lab fault acted on a command of `host` starting with prefix."""
-    return lambda _output: any(c["kind"] == "fault" and c["host"] == host and c["command"].startswith(prefix)
-                               for c in lab.commands())
+    return lambda _output: any(
+        c["kind"] == "fault" and c["host"] == host and c["command"].startswith(prefix) for c in lab.commands()
+    )
 
 
 def changing_commands(lab, host=None) -> list[str]:
     """What changed the lab's hosts: SFTP writes and every command but the reads (providers.ssh.is_read)."""
-    return [c["command"] for c in lab.commands(host)
-            if c["kind"] == "sftp" or (c["kind"] == "exec" and not is_read(shlex.split(c["command"])))]
+    return [
+        c["command"]
+        for c in lab.commands(host)
+        if c["kind"] == "sftp" or (c["kind"] == "exec" and not is_read(shlex.split(c["command"])))
+    ]
 
 
 def runbook_blocks() -> list[tuple[str, list[str]]]:
     """(step heading, command lines) for every sh block of the README's runbook, in order."""
     text = (PROJECT_DIR / "README.md").read_text()
-    section = text[text.index("## Runbook"):text.index("## Reference for a site's stack")]
+    section = text[text.index("## Runbook") : text.index("## Reference for a site's stack")]
     blocks, heading = [], None
     for match in re.finditer(r"^### ([^\n]+)$|^```sh\n(.*?)^```", section, re.S | re.M):
         if match.group(1):
@@ -370,8 +394,15 @@ def engine_vm_client(lab, host_key: str) -> paramiko.SSHClient:
     key = paramiko.PKey.from_type_string(key_type, base64.b64decode(key_data))
     client.get_host_keys().add(f"[127.0.0.1]:{lab.port('engine-vm')}", key_type, key)
     client.set_missing_host_key_policy(paramiko.RejectPolicy())
-    client.connect("127.0.0.1", port=lab.port("engine-vm"), username="root", key_filename=str(lab.client_key),
-                   look_for_keys=False, allow_agent=False, timeout=10)
+    client.connect(
+        "127.0.0.1",
+        port=lab.port("engine-vm"),
+        username="root",
+        key_filename=str(lab.client_key),
+        look_for_keys=False,
+        allow_agent=False,
+        timeout=10,
+    )
     return client
 
 

@@ -3,6 +3,7 @@
 Playbooks in tests/ansible/ run with the virtualenv's interpreter (the collection's modules import ovirtsdk4),
 connection local, and every Ansible directory under the test's own tmp dir.
 """
+
 import json
 import os
 import subprocess
@@ -24,14 +25,27 @@ def run_playbook(work: Path, playbook: str, **variables) -> dict:
     work.mkdir(parents=True, exist_ok=True)
     home = work / "ansible-home"
     (home / "tmp").mkdir(parents=True, exist_ok=True)
-    env = dict(os.environ, ANSIBLE_HOME=str(home), ANSIBLE_LOCAL_TEMP=str(home / "tmp"),
-               ANSIBLE_REMOTE_TEMP=str(home / "tmp"), ANSIBLE_COLLECTIONS_PATH=str(home / "collections"),
-               ANSIBLE_NOCOLOR="1", ANSIBLE_RETRY_FILES_ENABLED="0", ANSIBLE_CONFIG=str(home / "none.cfg"))
+    env = dict(
+        os.environ,
+        ANSIBLE_HOME=str(home),
+        ANSIBLE_LOCAL_TEMP=str(home / "tmp"),
+        ANSIBLE_REMOTE_TEMP=str(home / "tmp"),
+        ANSIBLE_COLLECTIONS_PATH=str(home / "collections"),
+        ANSIBLE_NOCOLOR="1",
+        ANSIBLE_RETRY_FILES_ENABLED="0",
+        ANSIBLE_CONFIG=str(home / "none.cfg"),
+    )
     out = work / "result.json"
     extra = work / "vars.json"
     extra.write_text(json.dumps({**variables, "out": str(out), "ansible_python_interpreter": sys.executable}))
-    command = [str(Path(sys.executable).parent / "ansible-playbook"), "-i", "localhost,", "-e", f"@{extra}",
-               str(PLAYBOOKS / playbook)]
+    command = [
+        str(Path(sys.executable).parent / "ansible-playbook"),
+        "-i",
+        "localhost,",
+        "-e",
+        f"@{extra}",
+        str(PLAYBOOKS / playbook),
+    ]
     done = subprocess.run(command, env=env, cwd=work, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stdout[-6000:] + done.stderr[-3000:]
     return json.loads(out.read_text())
@@ -41,8 +55,13 @@ def run_playbook(work: Path, playbook: str, **variables) -> dict:
 def original(lab, tmp_path_factory):
     """The rehearsal playbook's results on the original Engine."""
     api = lab.engine_api
-    return run_playbook(tmp_path_factory.mktemp("ansible"), "original_engine.yml", url=api["url"],
-                        ca_file=api["ca_file"], password=ADMIN_PASSWORD)
+    return run_playbook(
+        tmp_path_factory.mktemp("ansible"),
+        "original_engine.yml",
+        url=api["url"],
+        ca_file=api["ca_file"],
+        password=ADMIN_PASSWORD,
+    )
 
 
 def by_name(items):
@@ -104,8 +123,14 @@ def new_engine(tmp_path_factory, migration_lab, client_key):
     stack = ProjectStack(tmp_path_factory.mktemp("project"), "site")
     settings = migration_settings(migration_lab, migration_lab.ports)
     settings["hostedEngineNodes"] = ["host1"]
-    stack.configure(settings, {"sshPrivateKey": client_key[0].read_text(), "adminPassword": ADMIN_PASSWORD,
-                               "engineRootPassword": "engine-vm-root-Pa55"})
+    stack.configure(
+        settings,
+        {
+            "sshPrivateKey": client_key[0].read_text(),
+            "adminPassword": ADMIN_PASSWORD,
+            "engineRootPassword": "engine-vm-root-Pa55",
+        },
+    )
     assert stack.up().summary.result == "succeeded"
     migration_lab.refresh()
     return migration_lab
@@ -113,8 +138,15 @@ def new_engine(tmp_path_factory, migration_lab, client_key):
 
 def test_reinstall_with_hosted_engine_deploy_makes_a_node_on_the_new_engine(new_engine, tmp_path):
     api = new_engine.engine_api_new
-    result = run_playbook(tmp_path, "new_engine.yml", url=api["url"], ca_file=api["ca_file"],
-                          password=ADMIN_PASSWORD, host="host2", root_password=HOST_ROOT_PASSWORD)
+    result = run_playbook(
+        tmp_path,
+        "new_engine.yml",
+        url=api["url"],
+        ca_file=api["ca_file"],
+        password=ADMIN_PASSWORD,
+        host="host2",
+        root_password=HOST_ROOT_PASSWORD,
+    )
     (before,) = result["before"]
     assert before["hosted_engine"]["configured"] is False and before["status"] == "up"
     assert result["reinstalled"]["changed"]

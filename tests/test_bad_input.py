@@ -9,7 +9,8 @@ import copy
 import shlex
 
 import pytest
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from components import site_config
 from lab.testing import run
@@ -21,11 +22,34 @@ from providers.multipath_override import MultipathOverrideProvider
 from providers.storage_export import StorageExportProvider
 from tests.harness import FakeConfig, ProjectStack, migration_settings
 
-HOSTILE = ["; touch /tmp/PWNED", "$(touch PWNED)", "`touch PWNED`", "a && touch PWNED", "x | tee PWNED", "a\nb",
-           "'\"", "ünïcødé ☃", "x" * 5000, "", " ", "-rf", "--help", "../../etc/passwd", "a\x00b", "*", "~root", "${IFS}"]
+HOSTILE = [
+    "; touch /tmp/PWNED",
+    "$(touch PWNED)",
+    "`touch PWNED`",
+    "a && touch PWNED",
+    "x | tee PWNED",
+    "a\nb",
+    "'\"",
+    "ünïcødé ☃",
+    "x" * 5000,
+    "",
+    " ",
+    "-rf",
+    "--help",
+    "../../etc/passwd",
+    "a\x00b",
+    "*",
+    "~root",
+    "${IFS}",
+]
 VALUES = st.one_of(
-    st.none(), st.booleans(), st.integers(-(2 ** 40), 2 ** 40), st.floats(allow_nan=True, allow_infinity=True),
-    st.text(max_size=40), st.sampled_from(HOSTILE), st.lists(st.integers(), max_size=3),
+    st.none(),
+    st.booleans(),
+    st.integers(-(2**40), 2**40),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.text(max_size=40),
+    st.sampled_from(HOSTILE),
+    st.lists(st.integers(), max_size=3),
     st.dictionaries(st.text(max_size=5), st.integers(), max_size=3),
 )
 
@@ -38,13 +62,22 @@ def base(tmp_path_factory):
     (folder / "ca.pem").write_text("-----BEGIN CERTIFICATE-----\n-----END CERTIFICATE-----\n")
     return {
         "ssh": {"user": "root", "knownHostsFile": str(folder / "known_hosts")},
-        "hosts": {name: {"address": "127.0.0.1", "port": 2220 + i} for i, name in enumerate(["engine", "storage", "deploy", "host1", "host2", "backup"])},
+        "hosts": {
+            name: {"address": "127.0.0.1", "port": 2220 + i}
+            for i, name in enumerate(["engine", "storage", "deploy", "host1", "host2", "backup"])
+        },
         "storageExports": [{"host": "storage", "path": "/exports/data"}],
-        "multipathOverrides": [{"host": "host1", "file": "90-x.conf", "settings": {"devices": [{"vendor": "X", "path_checker": "tur"}]}}],
+        "multipathOverrides": [
+            {"host": "host1", "file": "90-x.conf", "settings": {"devices": [{"vendor": "X", "path_checker": "tur"}]}}
+        ],
         "roles": {"originalEngine": "engine", "deploymentHost": "deploy", "backupServer": "backup"},
         "backup": {"directory": "/backup", "fileName": "engine.backup"},
-        "hostedEngine": {"fqdn": "engine.lab.example", "gateway": "192.0.2.1", "vm": {"memoryMB": 16384, "vcpus": 4},
-                         "storage": {"type": "nfs", "connection": "storage.lab.example:/exports/he"}},
+        "hostedEngine": {
+            "fqdn": "engine.lab.example",
+            "gateway": "192.0.2.1",
+            "vm": {"memoryMB": 16384, "vcpus": 4},
+            "storage": {"type": "nfs", "connection": "storage.lab.example:/exports/he"},
+        },
         "engineApi": {"url": "https://127.0.0.1:8444/ovirt-engine/api", "caFile": str(folder / "ca.pem")},
         "hostedEngineNodes": ["host1", "host2"],
     }
@@ -77,18 +110,21 @@ def test_the_base_config_is_accepted(base):
     assert site_config.load(FakeConfig(base)).migration.nodes == ["host1", "host2"]
 
 
-@pytest.mark.parametrize("path,value,setting", [
-    (("hostedEngine", "smtp", "server"), "SMTP.example.com", "hostedEngine.smtp.server"),  # ha_notifications.py
-    (("hostedEngine", "smtp", "server"), "smtp_relay", "hostedEngine.smtp.server"),
-    (("hostedEngine", "smtp", "recipients"), ["ops@Example.COM"], "hostedEngine.smtp.recipients"),
-    (("hostedEngine", "storage", "nfsVersion"), "v5", "hostedEngine.storage.nfsVersion"),  # constants.NfsVersions
-    (("hostedEngine", "storage", "diskSizeGB"), 0, "hostedEngine.storage.diskSizeGB"),  # vm/image.py: int() > 0
-    (("hostedEngine", "dataCenterName"), "Data Centre 1", "hostedEngine.dataCenterName"),
-    (("hostedEngine", "networkTest"), {"type": "arp"}, "hostedEngine.networkTest.type"),
-    (("hostedEngine", "networkTest"), {"type": "tcp"}, "hostedEngine.networkTest.address"),
-    (("hostedEngine", "vm", "staticCIDR"), "192.0.2.60", "hostedEngine.vm.staticCIDR"),  # 4.4 needs the prefix
-    (("hostedEngine", "vm", "rootSshAccess"), "no", "hostedEngine.vm.rootSshAccess"),
-])
+@pytest.mark.parametrize(
+    "path,value,setting",
+    [
+        (("hostedEngine", "smtp", "server"), "SMTP.example.com", "hostedEngine.smtp.server"),  # ha_notifications.py
+        (("hostedEngine", "smtp", "server"), "smtp_relay", "hostedEngine.smtp.server"),
+        (("hostedEngine", "smtp", "recipients"), ["ops@Example.COM"], "hostedEngine.smtp.recipients"),
+        (("hostedEngine", "storage", "nfsVersion"), "v5", "hostedEngine.storage.nfsVersion"),  # constants.NfsVersions
+        (("hostedEngine", "storage", "diskSizeGB"), 0, "hostedEngine.storage.diskSizeGB"),  # vm/image.py: int() > 0
+        (("hostedEngine", "dataCenterName"), "Data Centre 1", "hostedEngine.dataCenterName"),
+        (("hostedEngine", "networkTest"), {"type": "arp"}, "hostedEngine.networkTest.type"),
+        (("hostedEngine", "networkTest"), {"type": "tcp"}, "hostedEngine.networkTest.address"),
+        (("hostedEngine", "vm", "staticCIDR"), "192.0.2.60", "hostedEngine.vm.staticCIDR"),  # 4.4 needs the prefix
+        (("hostedEngine", "vm", "rootSshAccess"), "no", "hostedEngine.vm.rootSshAccess"),
+    ],
+)
 def test_what_the_deploy_would_refuse_is_refused_at_preview(base, path, value, setting):
     changed = copy.deepcopy(base)
     target = changed
@@ -117,24 +153,43 @@ def test_a_bad_value_anywhere_is_rejected_naming_the_setting_or_accepted(base, d
 
 def resource_failures(site) -> list[str]:
     """What the resources' own checks would refuse in an accepted site: the reader must have said it at preview."""
-    checks = [(StorageExportProvider(), {"path": e.path, "clients": e.clients, "options": e.options})
-              for e in site.storage_exports]
-    checks += [(MultipathOverrideProvider(), {"file": o.file, "settings": o.settings}) for o in site.multipath_overrides]
+    checks = [
+        (StorageExportProvider(), {"path": e.path, "clients": e.clients, "options": e.options})
+        for e in site.storage_exports
+    ]
+    checks += [
+        (MultipathOverrideProvider(), {"file": o.file, "settings": o.settings}) for o in site.multipath_overrides
+    ]
     if site.migration:
         backup, timeouts = site.migration.backup, site.migration.node_timeouts
         checks += [
-            (EngineBackupProvider(), {"fileName": backup.file_name, "directory": backup.directory,
-                                      "engineDirectory": backup.engine_directory}),
+            (
+                EngineBackupProvider(),
+                {
+                    "fileName": backup.file_name,
+                    "directory": backup.directory,
+                    "engineDirectory": backup.engine_directory,
+                },
+            ),
             (HostedEngineDeploymentProvider(), {"storage": site.migration.hosted_engine["storage"]}),
-            (HostedEngineNodeProvider(), {"maintenanceTimeout": timeouts["maintenance"], "installTimeout": timeouts["install"]}),
+            (
+                HostedEngineNodeProvider(),
+                {"maintenanceTimeout": timeouts["maintenance"], "installTimeout": timeouts["install"]},
+            ),
         ]
     hosts = [site.connection(name) for name in site.hosts]
-    unreachable = [h["name"] for h in hosts if not (h["address"] and isinstance(h["port"], int) and 0 < h["port"] < 65536)]
+    unreachable = [
+        h["name"] for h in hosts if not (h["address"] and isinstance(h["port"], int) and 0 < h["port"] < 65536)
+    ]
     return [f.reason for provider, props in checks for f in provider.check({}, props).failures] + unreachable
 
 
 @settings(max_examples=300, deadline=None)
-@given(args=st.lists(st.one_of(st.text(), st.sampled_from(HOSTILE)).filter(lambda a: "\x00" not in a), min_size=1, max_size=4))
+@given(
+    args=st.lists(
+        st.one_of(st.text(), st.sampled_from(HOSTILE)).filter(lambda a: "\x00" not in a), min_size=1, max_size=4
+    )
+)
 def test_every_argument_reaches_the_remote_shell_as_one_word(args):
     """What providers.ssh sends (shlex.join of the argv), parsed as the lab's POSIX shell parses it."""
     pipelines = shell.parse(shlex.join(["cmd", *args]))
@@ -152,14 +207,22 @@ INJECTIONS = {
 }
 
 
-def test_a_migration_with_shell_metacharacters_in_its_settings_runs_only_what_it_should(tmp_path, migration_lab, client_key):
+def test_a_migration_with_shell_metacharacters_in_its_settings_runs_only_what_it_should(
+    tmp_path, migration_lab, client_key
+):
     settings = migration_settings(migration_lab, migration_lab.ports)
     for path, value in INJECTIONS.items():
         settings = with_value(settings, path, value, delete=False)
     settings["multipathOverrides"][0]["settings"]["devices"][0]["vendor"] = "IBM$(touch PWNED8);`touch PWNED9`"
     stack = ProjectStack(tmp_path / "project")
-    stack.configure(settings, {"sshPrivateKey": client_key[0].read_text(), "adminPassword": "lab-admin-password",
-                               "engineRootPassword": "root-Pa55"})
+    stack.configure(
+        settings,
+        {
+            "sshPrivateKey": client_key[0].read_text(),
+            "adminPassword": "lab-admin-password",
+            "engineRootPassword": "root-Pa55",
+        },
+    )
     assert stack.up().summary.result == "succeeded"
 
     ran = [shell.parse(c["command"]) for c in migration_lab.commands() if c["kind"] == "exec"]

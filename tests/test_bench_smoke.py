@@ -12,14 +12,45 @@ from pathlib import Path
 from bench.report import RATIO_COLUMNS
 
 REPO = Path(__file__).resolve().parent.parent
-RATIOS = ("up_over_cp_plus_floor", "up_default_over_bound_plus_floor", "prep_speedup", "preview_over_floor", "noop_up_over_preview",
-          "ssh_connections_per_host_max", "provider_peak_mib")
+RATIOS = (
+    "up_over_cp_plus_floor",
+    "up_default_over_bound_plus_floor",
+    "prep_speedup",
+    "preview_over_floor",
+    "noop_up_over_preview",
+    "ssh_connections_per_host_max",
+    "provider_peak_mib",
+)
 
 
 def test_smallest_benchmark_writes_the_ratio_table(tmp_path):
-    argv = [sys.executable, "-m", "bench", "--sizes", "1x1", "--repeat", "1", "--nodes", "1", "--prep-delay", "0.1",
-            "--deploy-seconds", "0.2", "--migration", "0.1", "--maintenance", "0.1", "--install", "0.2",
-            "--initializing", "0.1", "--out", str(tmp_path / "results"), "--work", str(tmp_path / "work")]
+    argv = [
+        sys.executable,
+        "-m",
+        "bench",
+        "--sizes",
+        "1x1",
+        "--repeat",
+        "1",
+        "--nodes",
+        "1",
+        "--prep-delay",
+        "0.1",
+        "--deploy-seconds",
+        "0.2",
+        "--migration",
+        "0.1",
+        "--maintenance",
+        "0.1",
+        "--install",
+        "0.2",
+        "--initializing",
+        "0.1",
+        "--out",
+        str(tmp_path / "results"),
+        "--work",
+        str(tmp_path / "work"),
+    ]
     if shutil.which("pulumi"):
         argv += ["--pulumi-bin", str(Path(shutil.which("pulumi")).parent)]
     done = subprocess.run(argv, cwd=REPO, capture_output=True, text=True, timeout=300)

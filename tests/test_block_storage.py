@@ -16,11 +16,17 @@ DATA_TARGET = "iqn.2003-01.org.linux-iscsi.storage.x8664:sn.data"
 HE_LUN = "36001405d0c0ffee000000000000000a1"
 DATA_LUN = "36001405d0c0ffee000000000000000b1"
 FC_LUN = "3600a098038303053453f463045727a41"
-STORAGE_READS = READ_ONLY + ("blockdev --getss ", "blkid -p ", "iscsiadm -m discovery -t sendtargets ",
-                             "gluster volume info ", "cat /etc/")
+STORAGE_READS = READ_ONLY + (
+    "blockdev --getss ",
+    "blkid -p ",
+    "iscsiadm -m discovery -t sendtargets ",
+    "gluster volume info ",
+    "cat /etc/",
+)
 
 
 # --- the lab's commands, with real paramiko ------------------------------------------------------------
+
 
 @pytest.fixture(scope="module")
 def clients(lab):
@@ -53,7 +59,9 @@ def test_multipath_lists_every_lun_the_host_sees(clients):
 
 
 def test_iscsiadm_sendtargets_discovery_lists_portal_tpgt_and_target(clients, lab):
-    status, out, err = run(clients["deploy"], "iscsiadm -m discovery -t sendtargets -p storage.lab.example -o nonpersistent")
+    status, out, err = run(
+        clients["deploy"], "iscsiadm -m discovery -t sendtargets -p storage.lab.example -o nonpersistent"
+    )
     assert status == 0, err
     assert out.splitlines() == [f"192.0.2.20:3260,1 {HE_TARGET}", f"192.0.2.20:3260,1 {DATA_TARGET}"]
     assert run(clients["deploy"], "iscsiadm -m node") == (21, "", "iscsiadm: No records found\n")
@@ -77,7 +85,13 @@ def test_iscsiadm_login_is_refused_with_status_24_for_an_initiator_outside_the_a
     run(client, "iscsiadm -m discovery -t sendtargets -p 192.0.2.20")
     status, out, _ = run(client, f"iscsiadm -m node -T {HE_TARGET} -p 192.0.2.20:3260 -l")
     assert status == 0 and f"Login to [iface: default, target: {HE_TARGET}, portal: 192.0.2.20,3260] successful." in out
-    assert run(client, "mkdir -p /etc/iscsi && echo InitiatorName=iqn.1994-05.com.redhat:stranger > /etc/iscsi/initiatorname.iscsi")[0] == 0
+    assert (
+        run(
+            client,
+            "mkdir -p /etc/iscsi && echo InitiatorName=iqn.1994-05.com.redhat:stranger > /etc/iscsi/initiatorname.iscsi",
+        )[0]
+        == 0
+    )
     status, out, err = run(client, f"iscsiadm -m node -T {HE_TARGET} -p 192.0.2.20:3260 -l")
     assert status == 24
     assert "iscsiadm: initiator reported error (24 - iSCSI login failed due to authorization failure)" in err
@@ -85,7 +99,11 @@ def test_iscsiadm_login_is_refused_with_status_24_for_an_initiator_outside_the_a
 
 
 def test_initiator_name_and_the_lio_configuration_are_readable(clients):
-    assert run(clients["deploy"], "cat /etc/iscsi/initiatorname.iscsi") == (0, "InitiatorName=iqn.1994-05.com.redhat:she-deploy\n", "")
+    assert run(clients["deploy"], "cat /etc/iscsi/initiatorname.iscsi") == (
+        0,
+        "InitiatorName=iqn.1994-05.com.redhat:she-deploy\n",
+        "",
+    )
     status, out, _ = run(clients["storage"], "cat /etc/target/saveconfig.json")
     assert status == 0
     targets = {t["wwn"]: t["tpgs"][0] for t in yaml.safe_load(out)["targets"]}
@@ -99,10 +117,20 @@ def test_gluster_volume_info_prints_the_cli_layout(clients):
     assert status == 0
     lines = out.splitlines()
     assert lines[:2] == ["", "Volume Name: engine"]
-    for expected in ("Type: Replicate", "Status: Started", "Number of Bricks: 1 x 3 = 3", "Transport-type: tcp",
-                     "Bricks:", "Brick1: storage.lab.example:/gluster_bricks/engine/engine", "Options Reconfigured:",
-                     "features.shard: on", "performance.strict-o-direct: on", "network.remote-dio: off",
-                     "storage.owner-uid: 36", "network.ping-timeout: 30"):
+    for expected in (
+        "Type: Replicate",
+        "Status: Started",
+        "Number of Bricks: 1 x 3 = 3",
+        "Transport-type: tcp",
+        "Bricks:",
+        "Brick1: storage.lab.example:/gluster_bricks/engine/engine",
+        "Options Reconfigured:",
+        "features.shard: on",
+        "performance.strict-o-direct: on",
+        "network.remote-dio: off",
+        "storage.owner-uid: 36",
+        "network.ping-timeout: 30",
+    ):
         assert expected in lines, expected
     assert any(line.startswith("Volume ID: ") for line in lines)
     assert run(clients["storage"], "gluster volume info nosuch") == (1, "", "Volume nosuch does not exist\n")
@@ -112,40 +140,66 @@ def test_gluster_volume_info_prints_the_cli_layout(clients):
 def test_host_prints_bind_forward_and_reverse_answers(clients):
     client = clients["deploy"]
     assert run(client, "host storage.lab.example") == (0, "storage.lab.example has address 192.0.2.20\n", "")
-    assert run(client, "host 192.0.2.20") == (0, "20.2.0.192.in-addr.arpa domain name pointer storage.lab.example.\n", "")
+    assert run(client, "host 192.0.2.20") == (
+        0,
+        "20.2.0.192.in-addr.arpa domain name pointer storage.lab.example.\n",
+        "",
+    )
     assert run(client, "host nosuch.lab.example") == (1, "Host nosuch.lab.example not found: 3(NXDOMAIN)\n", "")
     assert run(client, "host 192.0.2.199") == (1, "Host 199.2.0.192.in-addr.arpa. not found: 3(NXDOMAIN)\n", "")
 
 
 # --- the preflight's storage checks, through the real engine ---------------------------------------------
 
+
 def assert_storage_read_only(lab, before_count, before_state):
     ran = lab.commands()[before_count:]
     assert ran, "the preflight read nothing from the site"
     assert [c for c in ran if c["kind"] != "exec" or not c["command"].startswith(STORAGE_READS)] == []
-    assert any(c["command"].startswith(STORAGE_READS[len(READ_ONLY):]) for c in ran), "no storage fact was read"
+    assert any(c["command"].startswith(STORAGE_READS[len(READ_ONLY) :]) for c in ran), "no storage fact was read"
     assert snapshot(lab) == before_state
 
 
 def break_storage(data, tmp):
     storage = data["storage"]
     luns = {lun["wwid"]: lun for lun in storage["luns"]}
-    luns[HE_LUN]["block_size"] = 4096                               # 3.2: a 4K LUN
-    luns[FC_LUN]["data"] = "LVM2_member"                            # 6.18: the FC LUN holds data
+    luns[HE_LUN]["block_size"] = 4096  # 3.2: a 4K LUN
+    luns[FC_LUN]["data"] = "LVM2_member"  # 6.18: the FC LUN holds data
     he_target = next(t for t in storage["iscsi"]["targets"] if t["iqn"] == HE_TARGET)
-    he_target["acl"] = ["iqn.1994-05.com.redhat:host1"]           # 6: the deployment host is not in the ACL
-    storage["gluster"]["volumes"][0].update(                        # 6.18: replica 2, options missing
-        replica=2, bricks=["storage.lab.example:/gluster_bricks/engine/engine", "host1.lab.example:/gluster_bricks/engine/engine"],
-        groups=[], options={"storage.owner-uid": "36", "network.remote-dio": "enable"})
+    he_target["acl"] = ["iqn.1994-05.com.redhat:host1"]  # 6: the deployment host is not in the ACL
+    storage["gluster"]["volumes"][0].update(  # 6.18: replica 2, options missing
+        replica=2,
+        bricks=["storage.lab.example:/gluster_bricks/engine/engine", "host1.lab.example:/gluster_bricks/engine/engine"],
+        groups=[],
+        options={"storage.owner-uid": "36", "network.remote-dio": "enable"},
+    )
     model = yaml.safe_load((PROJECT_DIR / "lab" / "engine_api" / "default_model.yaml").read_text())
-    model["storage_domains"].append({"name": "san-data", "type": "data", "datacenter": "Default", "status": "active",
-                                     "storage": {"type": "iscsi", "logical_units": [                # 3: shared target
-                                         {"id": DATA_LUN, "address": "192.0.2.20", "port": 3260, "target": HE_TARGET}]}})
+    model["storage_domains"].append(
+        {
+            "name": "san-data",
+            "type": "data",
+            "datacenter": "Default",
+            "status": "active",
+            "storage": {
+                "type": "iscsi",
+                "logical_units": [  # 3: shared target
+                    {"id": DATA_LUN, "address": "192.0.2.20", "port": 3260, "target": HE_TARGET}
+                ],
+            },
+        }
+    )
     (tmp / "model.yaml").write_text(yaml.safe_dump(model, sort_keys=False))
     data["ovirt"] = {"engine_model": str(tmp / "model.yaml")}
 
 
-ISCSI = {"type": "iscsi", "portal": "storage.lab.example", "port": 3260, "target": HE_TARGET, "lun": HE_LUN, "diskSizeGB": 51}
+ISCSI = {
+    "type": "iscsi",
+    "portal": "storage.lab.example",
+    "port": 3260,
+    "target": HE_TARGET,
+    "lun": HE_LUN,
+    "diskSizeGB": 51,
+}
 FC = {"type": "fc", "lun": FC_LUN, "diskSizeGB": 51}
 GLUSTER = {"type": "glusterfs", "connection": "storage.lab.example:/engine", "diskSizeGB": 51}
 
@@ -154,7 +208,9 @@ GLUSTER = {"type": "glusterfs", "connection": "storage.lab.example:/engine", "di
 def broken_storage_lab(tmp_path_factory, client_key):
     tmp = tmp_path_factory.mktemp("broken-storage")
     site = site_variant(tmp / "site.yaml", lambda d: break_storage(d, tmp))
-    with LabProcess(tmp_path_factory.mktemp("lab"), site=site, authorized_keys=[client_key[1]], client_key=client_key[0]) as lab:
+    with LabProcess(
+        tmp_path_factory.mktemp("lab"), site=site, authorized_keys=[client_key[1]], client_key=client_key[0]
+    ) as lab:
         yield lab
 
 
@@ -172,39 +228,50 @@ def assert_all_in(expected, text):
     assert [m for m in expected if m not in text] == [], text
 
 
-def test_an_iscsi_lun_with_4k_blocks_on_a_shared_target_fails_the_preview(tmp_path_factory, broken_storage_lab, client_key):
+def test_an_iscsi_lun_with_4k_blocks_on_a_shared_target_fails_the_preview(
+    tmp_path_factory, broken_storage_lab, client_key
+):
     text = failing_preview(tmp_path_factory, broken_storage_lab, client_key, ISCSI)
-    assert_all_in([
-        "preflight found",
-        f"LUN {HE_LUN} (`hostedEngine.storage.lun`) has 4096-byte logical blocks (`blockdev --getss /dev/mapper/{HE_LUN}` on deploy)",
-        "configure the LUN in legacy 512-byte mode",
-        f"iSCSI target {HE_TARGET} (`hostedEngine.storage.target`) is already used by storage domain san-data of the original Engine",
-        "create a new target for it and set `hostedEngine.storage.target`",
-        # the procedure's STORAGE_DOMAIN_UNREACHABLE case, a warning
-        "filters connections by initiator ACL and the deployment host's IQN iqn.1994-05.com.redhat:she-deploy is not in it",
-    ], text)
+    assert_all_in(
+        [
+            "preflight found",
+            f"LUN {HE_LUN} (`hostedEngine.storage.lun`) has 4096-byte logical blocks (`blockdev --getss /dev/mapper/{HE_LUN}` on deploy)",
+            "configure the LUN in legacy 512-byte mode",
+            f"iSCSI target {HE_TARGET} (`hostedEngine.storage.target`) is already used by storage domain san-data of the original Engine",
+            "create a new target for it and set `hostedEngine.storage.target`",
+            # the procedure's STORAGE_DOMAIN_UNREACHABLE case, a warning
+            "filters connections by initiator ACL and the deployment host's IQN iqn.1994-05.com.redhat:she-deploy is not in it",
+        ],
+        text,
+    )
 
 
 def test_an_fc_lun_holding_data_fails_the_preview(tmp_path_factory, broken_storage_lab, client_key):
     text = failing_preview(tmp_path_factory, broken_storage_lab, client_key, FC)
-    assert_all_in([
-        f"FC LUN {FC_LUN} (`hostedEngine.storage.lun`) holds existing data (`blkid -p /dev/mapper/{FC_LUN}`: LVM2_member)",
-        f"`wipefs -a /dev/mapper/{FC_LUN}`",
-    ], text)
+    assert_all_in(
+        [
+            f"FC LUN {FC_LUN} (`hostedEngine.storage.lun`) holds existing data (`blkid -p /dev/mapper/{FC_LUN}`: LVM2_member)",
+            f"`wipefs -a /dev/mapper/{FC_LUN}`",
+        ],
+        text,
+    )
     assert "4096-byte" not in text
 
 
 def test_a_replica_2_gluster_volume_missing_options_fails_the_preview(tmp_path_factory, broken_storage_lab, client_key):
     text = failing_preview(tmp_path_factory, broken_storage_lab, client_key, GLUSTER)
-    assert_all_in([
-        "gluster volume engine (`hostedEngine.storage.connection`) is replica 2 (`Number of Bricks: 1 x 2 = 2`): only "
-        "replica 1 and replica 3 Gluster storage are supported",
-        "run `gluster volume set engine group virt`",
-        "run `gluster volume set engine performance.strict-o-direct on`",
-        "lacks network.remote-dio off, it is enable: run `gluster volume set engine network.remote-dio off`",
-        "run `gluster volume set engine storage.owner-gid 36`",
-        "run `gluster volume set engine network.ping-timeout 30`",
-    ], text)
+    assert_all_in(
+        [
+            "gluster volume engine (`hostedEngine.storage.connection`) is replica 2 (`Number of Bricks: 1 x 2 = 2`): only "
+            "replica 1 and replica 3 Gluster storage are supported",
+            "run `gluster volume set engine group virt`",
+            "run `gluster volume set engine performance.strict-o-direct on`",
+            "lacks network.remote-dio off, it is enable: run `gluster volume set engine network.remote-dio off`",
+            "run `gluster volume set engine storage.owner-gid 36`",
+            "run `gluster volume set engine network.ping-timeout 30`",
+        ],
+        text,
+    )
     assert "storage.owner-uid 36`" not in text
 
 

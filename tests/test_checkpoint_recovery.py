@@ -31,14 +31,19 @@ DATA = {"host": "storage", "path": "/exports/data", "clients": "*", "options": "
 
 def checkpoint_bytes(stack=STACK, resources=3, time_="2026-12-01T23:45:10.015219373Z") -> bytes:
     """A checkpoint as the DIY backend writes it (compact JSON, version 3)."""
-    latest = {"manifest": {"time": time_, "magic": "ca47", "version": "v3.252.0"},
-              "resources": [{"urn": f"urn:pulumi:{stack}::p::t::r{i}", "type": "t"} for i in range(resources)]
-              + [{"urn": f"urn:pulumi:{stack}::p::pulumi:providers:p::default", "type": "pulumi:providers:p"}]}
-    return json.dumps({"version": 3, "checkpoint": {"stack": f"organization/{PROJECT_NAME}/{stack}",
-                                                      "latest": latest}}, separators=(",", ":")).encode()
+    latest = {
+        "manifest": {"time": time_, "magic": "ca47", "version": "v3.252.0"},
+        "resources": [{"urn": f"urn:pulumi:{stack}::p::t::r{i}", "type": "t"} for i in range(resources)]
+        + [{"urn": f"urn:pulumi:{stack}::p::pulumi:providers:p::default", "type": "pulumi:providers:p"}],
+    }
+    return json.dumps(
+        {"version": 3, "checkpoint": {"stack": f"organization/{PROJECT_NAME}/{stack}", "latest": latest}},
+        separators=(",", ":"),
+    ).encode()
 
 
 # --- is this checkpoint good -------------------------------------------------------------------------
+
 
 def test_a_whole_checkpoint_is_good_with_its_resources_and_time():
     verdict = inspect(checkpoint_bytes(), GOOD_ATTRS, STACK)
@@ -82,6 +87,7 @@ def test_zstd_is_refused_rather_than_guessed_without_a_zstd_reader():
 
 # --- which copy to restore -------------------------------------------------------------------------------
 
+
 def candidate(name, kind, stamp):
     return Candidate(Path(name), kind, stamp)
 
@@ -91,8 +97,14 @@ def test_the_newest_copy_comes_first_and_the_bak_wins_a_tie():
     backups = [candidate(f"s.{n}.json", "backup", n) for n in (20, 40, 30)]
     history = candidate("s-40.checkpoint.json", "history", 40)
     order = restore_order([stale_bak, *backups, history, bak])
-    assert [c.path.name for c in order] == ["s.json.bak", "s.40.json", "s-40.checkpoint.json", "s.30.json",
-                                            "s.20.json", "s.json.gz.bak"]
+    assert [c.path.name for c in order] == [
+        "s.json.bak",
+        "s.40.json",
+        "s-40.checkpoint.json",
+        "s.30.json",
+        "s.20.json",
+        "s.json.gz.bak",
+    ]
 
 
 def test_the_first_good_copy_is_chosen_and_no_later_one_read():
@@ -110,6 +122,7 @@ def test_the_first_good_copy_is_chosen_and_no_later_one_read():
 
 
 # --- where the checkpoint is --------------------------------------------------------------------------------
+
 
 def test_the_backend_is_picked_as_the_cli_picks_it():
     creds = Path("/h/.pulumi/credentials.json")
@@ -139,6 +152,7 @@ def test_project_scoped_and_flat_layouts():
 
 # --- the command on a backend laid out as the CLI lays it out --------------------------------------------
 
+
 def write_blob(path: Path, data: bytes, attrs: bytes | None = GOOD_ATTRS, mtime_ns: int | None = None):
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(data)
@@ -154,8 +168,11 @@ def backend(tmp_path) -> tuple[Path, dict]:
     stacks, backups = state / ".pulumi/stacks" / PROJECT_NAME, state / ".pulumi/backups" / PROJECT_NAME / STACK
     write_blob(state / ".pulumi/meta.yaml", b"version: 1\n")
     write_blob(stacks / f"{STACK}.json", checkpoint_bytes(resources=4), mtime_ns=4_000_000_000_000_000_000)
-    write_blob(stacks / f"{STACK}.json.bak", checkpoint_bytes(resources=3, time_="2026-12-01T10:00:03Z"),
-               mtime_ns=3_000_000_000_000_000_000)
+    write_blob(
+        stacks / f"{STACK}.json.bak",
+        checkpoint_bytes(resources=3, time_="2026-12-01T10:00:03Z"),
+        mtime_ns=3_000_000_000_000_000_000,
+    )
     for n in (1, 2):
         write_blob(backups / f"{STACK}.{n}000000000000000000.json", checkpoint_bytes(resources=n))
     (tmp_path / "project").mkdir()
@@ -201,8 +218,11 @@ def test_a_torn_bak_falls_back_to_the_newest_backup(tmp_path):
 
 def test_with_nothing_good_left_it_says_what_to_do_and_changes_nothing(tmp_path):
     stacks, env = backend(tmp_path)
-    for path in [stacks / f"{STACK}.json", stacks / f"{STACK}.json.bak",
-                 *(tmp_path / "state/.pulumi/backups").rglob("*.json")]:
+    for path in [
+        stacks / f"{STACK}.json",
+        stacks / f"{STACK}.json.bak",
+        *(tmp_path / "state/.pulumi/backups").rglob("*.json"),
+    ]:
         Path(f"{path}.attrs").write_bytes(b"")
     before = snapshot(tmp_path / "state")
     status, message = checkpoint.recover(STACK, env, tmp_path / "project")
@@ -222,6 +242,7 @@ def test_a_stack_the_backend_lacks_is_refused_naming_the_setting(tmp_path):
 
 
 # --- with the real CLI ----------------------------------------------------------------------------------------
+
 
 @pytest.fixture(scope="module")
 def stack(lab_stack):
@@ -269,8 +290,9 @@ def test_step_9_repairs_a_torn_checkpoint_and_the_stack_converges(stack, tear):
     assert stack.up().summary.result == "succeeded"
     path = stack_checkpoint(stack)
     whole, earlier = path.read_bytes(), kept_aside(path)
-    resources = sum(not r["type"].startswith("pulumi:providers:")
-                    for r in json.loads(stack.export())["deployment"]["resources"])
+    resources = sum(
+        not r["type"].startswith("pulumi:providers:") for r in json.loads(stack.export())["deployment"]["resources"]
+    )
     expected_source = tear(path)
     torn = path.read_bytes(), Path(f"{path}.attrs").read_bytes()
 

@@ -1,6 +1,7 @@
 """The deploy through the real engine as the real one behaves: it runs as a transient unit whose output the
 provider follows, so a dropped session costs nothing; a restore that fails pauses the role, and `up`
 says so and leaves it waiting; a refresh while the Engine VM is down keeps the deployment."""
+
 import pytest
 from pulumi import automation as auto
 
@@ -20,8 +21,14 @@ def migration(tmp_path, client_key, modify=None):
     lab.start()
     stack = ProjectStack(tmp_path / "project", "site")
     settings = {**migration_settings(lab, ports), "haDrill": {"enabled": False}}  # the Engine VM stays on deploy
-    stack.configure(settings, {"sshPrivateKey": client_key[0].read_text(),
-                               "adminPassword": ADMIN_PASSWORD, "engineRootPassword": "root-Pa55"})
+    stack.configure(
+        settings,
+        {
+            "sshPrivateKey": client_key[0].read_text(),
+            "adminPassword": ADMIN_PASSWORD,
+            "engineRootPassword": "root-Pa55",
+        },
+    )
     return lab, stack
 
 
@@ -44,6 +51,7 @@ def test_a_failed_restore_pauses_the_deploy_and_up_says_how_to_go_on(tmp_path, c
     def older_appliance(data):
         data["ovirt"].update(appliance_engine_version="4.5.5")
         ship_appliance(next(h for h in data["hosts"] if h["name"] == "deploy"), "4.5.5", docs=False)
+
     lab, stack = migration(tmp_path, client_key, older_appliance)
     try:
         with pytest.raises(auto.errors.CommandError) as paused:

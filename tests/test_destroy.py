@@ -18,8 +18,14 @@ NODES = ("hosted-engine-node-host1", "hosted-engine-node-host2")
 @pytest.fixture(scope="module")
 def migrated(tmp_path_factory, migration_lab, client_key):
     stack = ProjectStack(tmp_path_factory.mktemp("project"), "site")
-    stack.configure(migration_settings(migration_lab, migration_lab.ports), {
-        "sshPrivateKey": client_key[0].read_text(), "adminPassword": ADMIN_PASSWORD, "engineRootPassword": "root-Pa55"})
+    stack.configure(
+        migration_settings(migration_lab, migration_lab.ports),
+        {
+            "sshPrivateKey": client_key[0].read_text(),
+            "adminPassword": ADMIN_PASSWORD,
+            "engineRootPassword": "root-Pa55",
+        },
+    )
     assert stack.up().summary.result == "succeeded"
     return migration_lab, stack
 

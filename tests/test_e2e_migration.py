@@ -18,15 +18,25 @@ from pulumi import automation as auto
 
 from lab.testing import run
 from tests.harness import (
-    ProjectStack, assert_no_stack_file_beside_project, changing_commands, engine_vm_client, migration_settings,
+    ProjectStack,
+    assert_no_stack_file_beside_project,
+    changing_commands,
+    engine_vm_client,
+    migration_settings,
 )
 
 ADMIN_PASSWORD = "lab-admin-password"  # the original Engine's, restored from the backup
 ROOT_PASSWORD = "engine-vm-root-Pa55"
 # Storage and multipath preparation are independent of each other (one tier), then one step after another.
-PROCEDURE_TIERS = [("StorageExport", "MultipathOverride"), ("EngineBackup",), ("HostedEngineDeployment",),
-                   ("hosted-engine-node-host1",), ("hosted-engine-node-host2",), ("HighAvailabilityDrill",),
-                   ("MigrationEvidence",)]
+PROCEDURE_TIERS = [
+    ("StorageExport", "MultipathOverride"),
+    ("EngineBackup",),
+    ("HostedEngineDeployment",),
+    ("hosted-engine-node-host1",),
+    ("hosted-engine-node-host2",),
+    ("HighAvailabilityDrill",),
+    ("MigrationEvidence",),
+]
 
 
 @pytest.fixture(scope="module")
@@ -34,8 +44,11 @@ def stack(tmp_path_factory, migration_lab, client_key):
     stack = ProjectStack(tmp_path_factory.mktemp("project"), "site")
     settings = migration_settings(migration_lab, migration_lab.ports)
     stack.settings = settings
-    stack.secrets = {"sshPrivateKey": client_key[0].read_text(), "adminPassword": ADMIN_PASSWORD,
-                     "engineRootPassword": ROOT_PASSWORD}
+    stack.secrets = {
+        "sshPrivateKey": client_key[0].read_text(),
+        "adminPassword": ADMIN_PASSWORD,
+        "engineRootPassword": ROOT_PASSWORD,
+    }
     stack.configure(settings, stack.secrets)
     return stack
 
@@ -135,7 +148,9 @@ def test_the_evidence_archive_on_the_backup_server_holds_every_log_and_no_secret
     assert "backup/backup/engine-lab.backup.log" in names
     assert any(n.startswith("deploy/var/log/ovirt-hosted-engine-setup/ovirt-hosted-engine-setup-") for n in names)
     assert any(n.startswith("engine-vm/var/log/ovirt-engine/setup/restore-backup-") for n in names)
-    assert sum(n.startswith("engine-vm/var/log/ovirt-engine/host-deploy/ovirt-host-deploy-ansible-") for n in names) == 2
+    assert (
+        sum(n.startswith("engine-vm/var/log/ovirt-engine/host-deploy/ovirt-host-deploy-ansible-") for n in names) == 2
+    )
     for node in ("deploy", "host1", "host2"):
         entries = json.loads(members[f"{node}/hosted-engine-vm-status-json.txt"])
         assert all(e["score"] == 3400 for e in entries.values() if isinstance(e, dict)), node
@@ -171,19 +186,27 @@ def test_local_maintenance_is_refused_where_the_engine_vm_runs_and_each_mode_cle
     here = system.hosts_service().host_service(system.vms_service().list(search="name=HostedEngine")[0].host.id).get()
     other = "host2" if here.name == "host1" else "host1"
     assert ssh_run(migration_lab, here.name, "hosted-engine --set-maintenance --mode=local") == (
-        1, "", "Unable to enter local maintenance mode: the engine VM is running on the current host, please migrate "
-               "it before entering local maintenance mode.\n")
+        1,
+        "",
+        "Unable to enter local maintenance mode: the engine VM is running on the current host, please migrate "
+        "it before entering local maintenance mode.\n",
+    )
 
     def mine(host):
         entries = json.loads(ssh_run(migration_lab, host, "hosted-engine --vm-status --json")[1])
         return next(e for e in entries.values() if isinstance(e, dict) and e["hostname"].startswith(host + "."))
+
     assert ssh_run(migration_lab, other, "hosted-engine --set-maintenance --mode=local")[0] == 0
     assert mine(other)["maintenance"] is True and mine(other)["score"] == 0
     assert ssh_run(migration_lab, other, "hosted-engine --set-maintenance --mode=global")[0] == 0
-    assert mine(other)["maintenance"] is False and "GLOBAL MAINTENANCE" in ssh_run(
-        migration_lab, other, "hosted-engine --vm-status")[1]
+    assert (
+        mine(other)["maintenance"] is False
+        and "GLOBAL MAINTENANCE" in ssh_run(migration_lab, other, "hosted-engine --vm-status")[1]
+    )
     assert ssh_run(migration_lab, other, "hosted-engine --set-maintenance --mode=none")[0] == 0
-    assert mine(other)["score"] == 3400 and "GLOBAL" not in ssh_run(migration_lab, other, "hosted-engine --vm-status")[1]
+    assert (
+        mine(other)["score"] == 3400 and "GLOBAL" not in ssh_run(migration_lab, other, "hosted-engine --vm-status")[1]
+    )
 
 
 def test_an_export_mode_changed_on_the_storage_server_shows_in_refresh_and_up_puts_it_back(stack, migration_lab):
@@ -254,8 +277,10 @@ def test_decommissioning_waits_for_every_node_then_masks_the_original_engine(sta
     assert ssh_run(migration_lab, resting, "hosted-engine --set-maintenance --mode=local")[0] == 0
     with pytest.raises(auto.errors.CommandError) as refused:
         stack.up()
-    assert f"not decommissioning the original Engine (engine): `hosted-engine --vm-status` shows {resting}.lab.example " \
-           "with score 0" in str(refused.value)
+    assert (
+        f"not decommissioning the original Engine (engine): `hosted-engine --vm-status` shows {resting}.lab.example "
+        "with score 0" in str(refused.value)
+    )
     assert ssh_run(migration_lab, "engine", "systemctl is-enabled ovirt-engine") == (1, "disabled\n", "")
 
     assert ssh_run(migration_lab, resting, "hosted-engine --set-maintenance --mode=none")[0] == 0
@@ -263,18 +288,31 @@ def test_decommissioning_waits_for_every_node_then_masks_the_original_engine(sta
     assert result.summary.result == "succeeded" and result.outputs["originalEngine"].value == "masked"
     assert ssh_run(migration_lab, "engine", "systemctl is-enabled ovirt-engine") == (1, "masked\n", "")
     assert ssh_run(migration_lab, "engine", "systemctl start ovirt-engine") == (
-        1, "", "Failed to start ovirt-engine.service: Unit ovirt-engine.service is masked.\n")
+        1,
+        "",
+        "Failed to start ovirt-engine.service: Unit ovirt-engine.service is masked.\n",
+    )
     assert set(stack.up().summary.resource_changes) <= {"same", "read"}
 
 
 def test_the_decommission_gate_names_every_missing_proof():
     from providers.decommission import gate_problems
-    status = json.dumps({"1": {"hostname": "a", "score": 3400, "live-data": True},
-                         "2": {"hostname": "b", "score": 3400, "live-data": False}, "global_maintenance": False})
+
+    status = json.dumps(
+        {
+            "1": {"hostname": "a", "score": 3400, "live-data": True},
+            "2": {"hostname": "b", "score": 3400, "live-data": False},
+            "global_maintenance": False,
+        }
+    )
     assert gate_problems({"host1": 3400, "host2": 0}, status, True, None) == [
-        "node host2 scores 0", "`hosted-engine --vm-status` shows b with score 3400 (stale)", "the HA drill has not passed"]
+        "node host2 scores 0",
+        "`hosted-engine --vm-status` shows b with score 3400 (stale)",
+        "the HA drill has not passed",
+    ]
     assert gate_problems({"host1": 3400}, None, False, None) == [
-        "`hosted-engine --vm-status` did not answer on the deployment host"]
+        "`hosted-engine --vm-status` did not answer on the deployment host"
+    ]
     assert gate_problems({"host1": 3400}, status.replace("false", "true", 1), True, "host1") == []
 
 
@@ -290,13 +328,19 @@ def test_the_report_opens_in_a_real_browser_with_every_section(stack, tmp_path):
     assert browser, "Debian's chromium is not installed: scripts/setup.sh installs it"
     flags = [browser, "--headless", "--no-sandbox", "--disable-gpu", f"--user-data-dir={tmp_path / 'profile'}"]
     dom = subprocess.run([*flags, "--dump-dom", page.as_uri()], capture_output=True, text=True, timeout=120).stdout
-    for section in ("Result", "Preflight", "Steps, in the procedure's order",
-                    "Hosted-engine nodes (hosted-engine --vm-status score)", "High-availability drill"):
+    for section in (
+        "Result",
+        "Preflight",
+        "Steps, in the procedure's order",
+        "Hosted-engine nodes (hosted-engine --vm-status score)",
+        "High-availability drill",
+    ):
         assert f"<h2>{section}</h2>" in dom, section
     drill = outputs["haDrill"]
     assert f"<td>{drill['fromNode']}</td><td>{drill['toNode']}</td>" in dom
     assert outputs["evidence"]["sha256"] in dom and "decommissioned: ovirt-engine masked" in dom
     shot = tmp_path / "report.png"
-    subprocess.run([*flags, f"--screenshot={shot}", "--window-size=1280,2400", page.as_uri()],
-                   capture_output=True, timeout=120)
+    subprocess.run(
+        [*flags, f"--screenshot={shot}", "--window-size=1280,2400", page.as_uri()], capture_output=True, timeout=120
+    )
     assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and shot.stat().st_size > 20_000  # a page, not a blank

@@ -7,7 +7,7 @@ import pytest
 from pulumi import automation as auto
 
 from lab.testing import run
-from tests.harness import changing_commands, assert_no_stack_file_beside_project
+from tests.harness import assert_no_stack_file_beside_project, changing_commands
 
 PATH = "/etc/multipath/conf.d/90-vendor.conf"
 

@@ -13,12 +13,20 @@ from tests.harness import assert_no_stack_file_beside_project, changing_commands
 
 DATA = {"host": "storage", "path": "/exports/data", "clients": "*", "options": "rw,sync,no_subtree_check"}
 # Not in the site's /etc/exports and not on disk yet: the directory and a drop-in are made.
-ISO = {"host": "storage", "path": "/exports/iso", "clients": "192.0.2.0/24",
-       "options": "rw,sync,no_subtree_check,anonuid=36,anongid=36"}
+ISO = {
+    "host": "storage",
+    "path": "/exports/iso",
+    "clients": "192.0.2.0/24",
+    "options": "rw,sync,no_subtree_check,anonuid=36,anongid=36",
+}
 DROP_IN = "/etc/exports.d/ovirt-exports-iso.exports"
+
+
 @pytest.fixture(scope="module")
 def stack(lab_stack):
-    lab_stack.configure({**lab_stack.lab_settings, "storageExports": [DATA, ISO]}, {"sshPrivateKey": lab_stack.private_key})
+    lab_stack.configure(
+        {**lab_stack.lab_settings, "storageExports": [DATA, ISO]}, {"sshPrivateKey": lab_stack.private_key}
+    )
     return lab_stack
 
 
@@ -39,9 +47,15 @@ def test_up_makes_the_accounts_owns_and_exports(stack, lab):
     assert remote(lab, "storage", "stat -c '%u %g %a' /exports/data /exports/iso") == (0, "36 36 755\n36 36 755\n", "")
     status, listed, _ = remote(lab, "storage", "exportfs -v")
     assert status == 0
-    assert "/exports/data \t<world>(sync,wdelay,hide,no_subtree_check,sec=sys,rw,secure,root_squash,no_all_squash)\n" in listed
+    assert (
+        "/exports/data \t<world>(sync,wdelay,hide,no_subtree_check,sec=sys,rw,secure,root_squash,no_all_squash)\n"
+        in listed
+    )
     assert "/exports/iso  \t192.0.2.0/24(sync,wdelay,hide,no_subtree_check,anonuid=36,anongid=36,sec=sys,rw," in listed
-    assert remote(lab, "storage", f"cat {DROP_IN}")[1] == "/exports/iso 192.0.2.0/24(rw,sync,no_subtree_check,anonuid=36,anongid=36)\n"
+    assert (
+        remote(lab, "storage", f"cat {DROP_IN}")[1]
+        == "/exports/iso 192.0.2.0/24(rw,sync,no_subtree_check,anonuid=36,anongid=36)\n"
+    )
     ran = changing_commands(lab, "storage")
     assert ran.count("groupadd kvm -g 36") == 1 and ran.count("useradd vdsm -u 36 -g 36") == 1
     assert "chown -R 36:36 /exports/data" in ran and "mkdir -p -- /exports/iso" in ran

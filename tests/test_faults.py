@@ -32,11 +32,20 @@ def small_stack(tmp_path, lab, client_key, name, exports=(), overrides=()):
     stack = ProjectStack(tmp_path / "project")
     stack.env.update(FAST_RETRIES)
     stack.stack.workspace.env_vars.update(FAST_RETRIES)
-    settings = {**lab_config(lab),
-                "storageExports": [{"host": "storage", "path": f"/exports/{name}-{i}", "clients": "*",
-                                    "options": "rw,sync,no_subtree_check"} for i in range(exports)] if exports else [],
-                "multipathOverrides": [{"host": "host1", "file": f"80-{name}-{i}.conf", "settings": MULTIPATH}
-                                       for i in range(overrides)] if overrides else []}
+    settings = {
+        **lab_config(lab),
+        "storageExports": [
+            {"host": "storage", "path": f"/exports/{name}-{i}", "clients": "*", "options": "rw,sync,no_subtree_check"}
+            for i in range(exports)
+        ]
+        if exports
+        else [],
+        "multipathOverrides": [
+            {"host": "host1", "file": f"80-{name}-{i}.conf", "settings": MULTIPATH} for i in range(overrides)
+        ]
+        if overrides
+        else [],
+    }
     stack.configure(settings, {"sshPrivateKey": client_key[0].read_text()})
     return stack
 
@@ -73,12 +82,22 @@ def test_a_read_that_fails_or_drops_once_is_retried(tmp_path, lab, client_key):
 
 def test_a_command_that_always_fails_names_the_host_the_command_and_what_to_do(tmp_path, lab, client_key):
     stack = small_stack(tmp_path, lab, client_key, "broken", overrides=1)
-    lab.inject_fault("command", host="host1", match="^systemctl reload multipathd$", status=1,
-                     stderr="Job for multipathd.service failed.\n", times="always")
+    lab.inject_fault(
+        "command",
+        host="host1",
+        match="^systemctl reload multipathd$",
+        status=1,
+        stderr="Job for multipathd.service failed.\n",
+        times="always",
+    )
     with pytest.raises(auto.CommandError) as failed:
         stack.up()
     message = str(failed.value)
-    assert "host1" in message and "systemctl reload multipathd" in message and "Job for multipathd.service failed" in message
+    assert (
+        "host1" in message
+        and "systemctl reload multipathd" in message
+        and "Job for multipathd.service failed" in message
+    )
     assert "run `pulumi up` again" in message
     assert not any(t.endswith("MultipathOverride") for t in resource_types(stack))
     assert len([f for f in lab.faults("host1") if f["fault"] == "command"]) == 1  # a change is never re-run
@@ -119,7 +138,9 @@ def test_a_changed_host_key_is_refused_with_its_fingerprint_and_nothing_changes(
 @pytest.fixture(scope="module")
 def api_lab(tmp_path_factory, client_key):
     site, ports = pinned_ports_site(tmp_path_factory.mktemp("site") / "site.yaml")
-    with LabProcess(tmp_path_factory.mktemp("lab"), site=site, authorized_keys=[client_key[1]], client_key=client_key[0]) as lab:
+    with LabProcess(
+        tmp_path_factory.mktemp("lab"), site=site, authorized_keys=[client_key[1]], client_key=client_key[0]
+    ) as lab:
         lab.ports = ports
         yield lab
 
@@ -130,8 +151,14 @@ def test_the_migration_succeeds_through_engine_api_503s_and_a_hang(tmp_path, api
     stack.env.update(env)
     stack.stack.workspace.env_vars.update(env)
     settings = migration_settings(api_lab, api_lab.ports)
-    stack.configure(settings, {"sshPrivateKey": client_key[0].read_text(), "adminPassword": ADMIN_PASSWORD,
-                               "engineRootPassword": ROOT_PASSWORD})
+    stack.configure(
+        settings,
+        {
+            "sshPrivateKey": client_key[0].read_text(),
+            "adminPassword": ADMIN_PASSWORD,
+            "engineRootPassword": ROOT_PASSWORD,
+        },
+    )
     # Taken by the new API's first requests once hosted-engine --deploy has started it.
     api_lab.inject_fault("engine-api", api="new", status=503, times=2)
     api_lab.inject_fault("engine-api", api="new", hang=4)
@@ -142,10 +169,10 @@ def test_the_migration_succeeds_through_engine_api_503s_and_a_hang(tmp_path, api
     assert [f["status"] for f in injected] == [503, 503, None] and "hang 4" in injected[-1]["command"]
 
 
-
 def test_a_changed_host_key_is_never_retried_and_an_unreachable_host_says_what_to_check(lab, client_key):
     from providers.retry import RetryPolicy
     from providers.ssh import Connection, Host, HostKeyError, HostUnreachable
+
     lab.inject_fault("host-key", host="host2")
     trusted = Host("host2", "127.0.0.1", lab.port("host2"), "root", lab.known_hosts.read_text())
     started = time.monotonic()

@@ -17,11 +17,16 @@ from tests.harness import ProjectStack, block, fault_took_effect, migration_sett
 
 ADMIN_PASSWORD = "lab-admin-password"
 
+
 @pytest.fixture(scope="module")
 def site(tmp_path_factory, migration_lab, client_key):
     stack = ProjectStack(tmp_path_factory.mktemp("project"), "site")
     stack.settings = migration_settings(migration_lab, migration_lab.ports)
-    stack.secrets = {"sshPrivateKey": client_key[0].read_text(), "adminPassword": ADMIN_PASSWORD, "engineRootPassword": "root-Pa55"}
+    stack.secrets = {
+        "sshPrivateKey": client_key[0].read_text(),
+        "adminPassword": ADMIN_PASSWORD,
+        "engineRootPassword": "root-Pa55",
+    }
     stack.configure(stack.settings, stack.secrets)
     return migration_lab, stack
 
@@ -35,10 +40,12 @@ def recover(stack):
 
 def in_flight(lab, host, prefix):
     """A command line that started and has not ended yet (the lab records both)."""
+
     def check(_output):
         started = sum(c["command"].startswith(prefix) for c in lab.started(host))
         ended = sum(c["command"].startswith(prefix) for c in lab.commands(host) if c["kind"] in ("exec", "unit"))
         return started > ended
+
     return check
 
 
@@ -65,19 +72,24 @@ def api_host_status(lab, name, statuses):
             return bool(hosts) and hosts[0].status.value in statuses
         finally:
             api.close()
+
     return check
 
 
 def api_host_out_of_service(lab, name):
-    return api_host_status(lab, name, {"preparing_for_maintenance", "maintenance", "installing", "reboot", "initializing"})
+    return api_host_status(
+        lab, name, {"preparing_for_maintenance", "maintenance", "installing", "reboot", "initializing"}
+    )
 
 
 def preparation_in_flight(lab):
     """Both kinds of preparation creates at once: the lab slows an export's chown and a drop-in's reload."""
     lab.inject_fault("slow", host="storage", match="^chown", seconds=4, times=1)
     lab.inject_fault("slow", host="host1", match="^systemctl reload multipathd", seconds=4, times=1)
-    return lambda output: fault_took_effect(lab, "storage", "chown")(output) and \
-        fault_took_effect(lab, "host1", "systemctl reload multipathd")(output)
+    return lambda output: (
+        fault_took_effect(lab, "storage", "chown")(output)
+        and fault_took_effect(lab, "host1", "systemctl reload multipathd")(output)
+    )
 
 
 BACKUP_FILE = "engine-lab.backup"
@@ -126,12 +138,19 @@ def test_the_resumed_migration_converges_to_the_uninterrupted_end_state(site):
     outputs = {k: v.value for k, v in result.outputs.items()}
     assert outputs["nodeScores"] == {"host1": 3400, "host2": 3400}
     started = [c["command"] for c in lab.started()]
-    for step in ("yum update -y", "engine-setup --accept-defaults", "engine-backup --mode=backup",
-                 "hosted-engine --deploy"):
+    for step in (
+        "yum update -y",
+        "engine-setup --accept-defaults",
+        "engine-backup --mode=backup",
+        "hosted-engine --deploy",
+    ):
         times = sum(c.startswith(step) for c in started)
         assert times == 1, f"`{step}` started {times} times"
-    for host, path in (("engine", f"/var/lib/ovirt-engine-backup/{BACKUP_FILE}"), ("backup", f"/backup/{BACKUP_FILE}"),
-                       ("deploy", f"/root/backup/{BACKUP_FILE}")):
+    for host, path in (
+        ("engine", f"/var/lib/ovirt-engine-backup/{BACKUP_FILE}"),
+        ("backup", f"/backup/{BACKUP_FILE}"),
+        ("deploy", f"/root/backup/{BACKUP_FILE}"),
+    ):
         status, listing, _ = run(lab.ssh(host), f"sha256sum {path}")
         assert status == 0 and listing.split()[0] == outputs["backup"]["sha256"], f"{host}:{path} is the backup taken"
     api = lab.engine_connection(new=True, password=ADMIN_PASSWORD)
@@ -146,8 +165,10 @@ def test_the_resumed_migration_converges_to_the_uninterrupted_end_state(site):
     assert drill["fromNode"] != drill["toNode"] == names[vm.host.id], drill
     assert all(h.status.value == "up" for h in api.system_service().hosts_service().list())
     assert stack.up().summary.resource_changes.get("create", 0) == 0
-    assert "pending_operations" not in json.loads(stack.export())["deployment"] or \
-        not json.loads(stack.export())["deployment"]["pending_operations"]
+    assert (
+        "pending_operations" not in json.loads(stack.export())["deployment"]
+        or not json.loads(stack.export())["deployment"]["pending_operations"]
+    )
 
 
 @pytest.mark.parametrize("what", ["MultipathOverride update", "StorageExport update"])
@@ -181,10 +202,15 @@ def test_a_killed_node_update_resumes_and_converges(site):
     service = hosts.host_service(host1.id)
     service.deactivate()
     wait_until(lambda: service.get().status.value == "maintenance", timeout=60)
-    service.install(ssh=types.Ssh(authentication_method=types.SshAuthenticationMethod.PUBLICKEY),
-                    undeploy_hosted_engine=True, activate=True)
-    wait_until(lambda: service.get().status.value == "up" and not service.get(all_content=True).hosted_engine.configured,
-               timeout=60)
+    service.install(
+        ssh=types.Ssh(authentication_method=types.SshAuthenticationMethod.PUBLICKEY),
+        undeploy_hosted_engine=True,
+        activate=True,
+    )
+    wait_until(
+        lambda: service.get().status.value == "up" and not service.get(all_content=True).hosted_engine.configured,
+        timeout=60,
+    )
     stack.stack.refresh()
     stack.up_killed_when(api_host_out_of_service(lab, "host1"))
     recover(stack)

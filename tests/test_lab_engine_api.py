@@ -1,4 +1,5 @@
 """The simulated engine API, exercised with the real ovirtsdk4 over verified TLS."""
+
 import base64
 import copy
 import io
@@ -16,8 +17,8 @@ import pytest
 
 from lab.engine_api import EngineApi, load_model
 
-FAST = {'migration': 0.2, 'maintenance': 0.1, 'install': 0.3, 'reboot': 0.1, 'initializing': 0.1}
-PASSWORD = 'lab-admin-password'
+FAST = {"migration": 0.2, "maintenance": 0.1, "install": 0.3, "reboot": 0.1, "initializing": 0.1}
+PASSWORD = "lab-admin-password"
 
 
 def start(state_dir, model=None, **kwargs):
@@ -25,9 +26,9 @@ def start(state_dir, model=None, **kwargs):
 
 
 def connect(engine, password=PASSWORD, **kwargs):
-    kwargs.setdefault('ca_file', engine.ca_file)
-    kwargs.setdefault('timeout', 10)
-    return sdk.Connection(url=engine.url, username='admin@internal', password=password, **kwargs)
+    kwargs.setdefault("ca_file", engine.ca_file)
+    kwargs.setdefault("timeout", 10)
+    return sdk.Connection(url=engine.url, username="admin@internal", password=password, **kwargs)
 
 
 @pytest.fixture
@@ -46,7 +47,7 @@ def system(engine):
 
 def host_service(system, name):
     hosts = system.hosts_service()
-    return hosts.host_service(hosts.list(search='name=%s' % name)[0].id)
+    return hosts.host_service(hosts.list(search="name=%s" % name)[0].id)
 
 
 def wait_status(service, wanted, timeout=5.0):
@@ -56,7 +57,7 @@ def wait_status(service, wanted, timeout=5.0):
         if status == wanted:
             return
         time.sleep(0.05)
-    raise AssertionError('still %s, wanted %s' % (status, wanted))
+    raise AssertionError("still %s, wanted %s" % (status, wanted))
 
 
 def vms_on(system, host_id):
@@ -73,55 +74,58 @@ def test_connect_and_product_version(engine):
     conn = connect(engine)
     assert conn.test(raise_exception=True)
     api = conn.system_service().get()
-    assert api.product_info.version.full_version.startswith('4.5.6')
+    assert api.product_info.version.full_version.startswith("4.5.6")
     assert (api.product_info.version.major, api.product_info.version.minor) == (4, 5)
     conn.close()
 
 
 def test_wrong_password_is_auth_error(engine):
-    with pytest.raises(sdk.AuthError, match='access_denied'):
-        connect(engine, password='wrong').authenticate()
+    with pytest.raises(sdk.AuthError, match="access_denied"):
+        connect(engine, password="wrong").authenticate()
 
 
 def test_client_without_lab_ca_fails_tls_verification(engine):
-    with pytest.raises(sdk.Error, match='(?i)ssl|certificate'):
+    with pytest.raises(sdk.Error, match="(?i)ssl|certificate"):
         connect(engine, ca_file=None).system_service().get()
 
 
 def test_inventory(system):
-    assert [h.name for h in system.hosts_service().list()] == ['host1', 'host2']
-    assert [h.name for h in system.hosts_service().list(search='name=host2')] == ['host2']
+    assert [h.name for h in system.hosts_service().list()] == ["host1", "host2"]
+    assert [h.name for h in system.hosts_service().list(search="name=host2")] == ["host2"]
     assert all(h.status == types.HostStatus.UP for h in system.hosts_service().list())
     (domain,) = system.storage_domains_service().list()
-    assert (domain.name, domain.type, domain.storage.type) == ('data', types.StorageDomainType.DATA,
-                                                               types.StorageType.NFS)
-    assert (domain.storage.address, domain.storage.path) == ('storage.lab.example', '/exports/data')
+    assert (domain.name, domain.type, domain.storage.type) == (
+        "data",
+        types.StorageDomainType.DATA,
+        types.StorageType.NFS,
+    )
+    assert (domain.storage.address, domain.storage.path) == ("storage.lab.example", "/exports/data")
     (dc,) = system.data_centers_service().list()
     attached = system.data_centers_service().data_center_service(dc.id).storage_domains_service().list()
-    assert [(d.name, d.status) for d in attached] == [('data', types.StorageDomainStatus.ACTIVE)]
+    assert [(d.name, d.status) for d in attached] == [("data", types.StorageDomainStatus.ACTIVE)]
     vms = {v.name: v for v in system.vms_service().list()}
-    assert set(vms) == {'vm1', 'vm2'}
-    assert vms['vm1'].placement_policy.affinity == types.VmAffinity.MIGRATABLE
-    assert vms['vm1'].status == types.VmStatus.UP
+    assert set(vms) == {"vm1", "vm2"}
+    assert vms["vm1"].placement_policy.affinity == types.VmAffinity.MIGRATABLE
+    assert vms["vm1"].status == types.VmStatus.UP
 
 
 def test_ovirtmgmt_is_vm_network(system):
     (net,) = system.networks_service().list()
-    assert net.name == 'ovirtmgmt' and types.NetworkUsage.VM in net.usages
+    assert net.name == "ovirtmgmt" and types.NetworkUsage.VM in net.usages
     (cluster,) = system.clusters_service().list()
     cluster_nets = system.clusters_service().cluster_service(cluster.id).networks_service().list()
-    assert [n.name for n in cluster_nets] == ['ovirtmgmt']
+    assert [n.name for n in cluster_nets] == ["ovirtmgmt"]
 
 
 def test_hosted_engine_only_with_all_content(system):
-    host = host_service(system, 'host1')
+    host = host_service(system, "host1")
     assert host.get().hosted_engine is None
     he = host.get(all_content=True).hosted_engine
     assert (he.configured, he.active, he.score) == (False, False, 0)
 
 
 def test_deactivate_migrates_vms_then_maintenance(system):
-    host = host_service(system, 'host1')
+    host = host_service(system, "host1")
     host_id = host.get().id
     host.deactivate()
     assert host.get().status == types.HostStatus.PREPARING_FOR_MAINTENANCE
@@ -135,13 +139,14 @@ def test_deactivate_migrates_vms_then_maintenance(system):
 
 def test_pinned_vm_blocks_maintenance_with_fault(tmp_path):
     def pin(model):
-        model['vms'][0]['placement'] = 'pinned'
+        model["vms"][0]["placement"] = "pinned"
+
     engine = start(tmp_path, model_with(pin))
     conn = connect(engine)
-    host = host_service(conn.system_service(), 'host1')
+    host = host_service(conn.system_service(), "host1")
     with pytest.raises(sdk.Error) as err:
         host.deactivate()
-    assert err.value.code == 409 and 'vm1' in err.value.fault.detail
+    assert err.value.code == 409 and "vm1" in err.value.fault.detail
     assert host.get().status == types.HostStatus.UP
     conn.close()
     engine.stop()
@@ -149,15 +154,16 @@ def test_pinned_vm_blocks_maintenance_with_fault(tmp_path):
 
 def test_vm_without_room_leaves_host_preparing_for_maintenance(tmp_path):
     def big_vm(model):
-        model['vms'][0]['memory_mb'] = 30000
+        model["vms"][0]["memory_mb"] = 30000
+
     engine = start(tmp_path, model_with(big_vm))
     conn = connect(engine)
-    host = host_service(conn.system_service(), 'host1')
+    host = host_service(conn.system_service(), "host1")
     host.deactivate()
     time.sleep(0.5)
     status = host.get()
     assert status.status == types.HostStatus.PREPARING_FOR_MAINTENANCE
-    assert 'vm1' in status.status_detail
+    assert "vm1" in status.status_detail
     host.activate()
     assert host.get().status == types.HostStatus.UP
     conn.close()
@@ -174,15 +180,25 @@ class HostDeploy:
         with engine.site.lock:
             for call in engine.site.host_calls():
                 self.calls.append(call)
-                if call['call'] == 'host-deploy' and call['hosted_engine'] == 'deploy':
-                    self.deployed.add(call['name'])
+                if call["call"] == "host-deploy" and call["hosted_engine"] == "deploy":
+                    self.deployed.add(call["name"])
 
     def monitor(self, host):
-        if host['name'] not in self.deployed:
-            return {'configured': False, 'active': False, 'score': 0, 'global_maintenance': False,
-                    'local_maintenance': False}
-        return {'configured': True, 'active': True, 'score': 3400, 'global_maintenance': False,
-                'local_maintenance': False}
+        if host["name"] not in self.deployed:
+            return {
+                "configured": False,
+                "active": False,
+                "score": 0,
+                "global_maintenance": False,
+                "local_maintenance": False,
+            }
+        return {
+            "configured": True,
+            "active": True,
+            "score": 3400,
+            "global_maintenance": False,
+            "local_maintenance": False,
+        }
 
 
 def in_maintenance(system, name):
@@ -193,11 +209,19 @@ def in_maintenance(system, name):
     return host
 
 
-def self_hosted_model(datacenter='Default'):
+def self_hosted_model(datacenter="Default"):
     """The default model as a self-hosted Engine sees it: its HostedEngine VM on host1."""
     model = copy.deepcopy(load_model())
-    model['vms'].append({'name': 'HostedEngine', 'host': 'host1', 'status': 'up', 'memory_mb': 16384,
-                         'placement': 'migratable', 'origin': 'managed_hosted_engine'})
+    model["vms"].append(
+        {
+            "name": "HostedEngine",
+            "host": "host1",
+            "status": "up",
+            "memory_mb": 16384,
+            "placement": "migratable",
+            "origin": "managed_hosted_engine",
+        }
+    )
     return model
 
 
@@ -214,7 +238,7 @@ def monitored(tmp_path):
 def test_install_defaults_reboot_and_leave_the_host_in_maintenance(monitored):
     """BackendHostResource.install: reboot defaults to true, activate to false."""
     engine, system, hosts = monitored
-    host = in_maintenance(system, 'host2')
+    host = in_maintenance(system, "host2")
     host.install(ssh=types.Ssh(authentication_method=types.SshAuthenticationMethod.PUBLICKEY))
     assert host.get().status == types.HostStatus.INSTALLING
     wait_status(host, types.HostStatus.REBOOT)
@@ -222,26 +246,27 @@ def test_install_defaults_reboot_and_leave_the_host_in_maintenance(monitored):
     time.sleep(0.3)
     assert host.get().status == types.HostStatus.MAINTENANCE
     hosts.run(engine)
-    assert [(c['call'], c['name'], c['reboot'], c['hosted_engine']) for c in hosts.calls] == [
-        ('host-deploy', 'host2', True, None)]
+    assert [(c["call"], c["name"], c["reboot"], c["hosted_engine"]) for c in hosts.calls] == [
+        ("host-deploy", "host2", True, None)
+    ]
 
 
 def test_reinstall_with_hosted_engine_deploy(monitored):
     """`configured` comes from host monitoring, which skips hosts in maintenance: it changes only once the
     host is activated and Up (VDSStatus.isEligibleForHostMonitoring)."""
     engine, system, hosts = monitored
-    host = host_service(system, 'host2')
+    host = host_service(system, "host2")
     with pytest.raises(sdk.Error) as err:
-        host.install(root_password='lab-root-password', deploy_hosted_engine=True)
+        host.install(root_password="lab-root-password", deploy_hosted_engine=True)
     assert err.value.code == 409  # must be in maintenance first
     host.deactivate()
     wait_status(host, types.HostStatus.MAINTENANCE)
-    host.install(root_password='lab-root-password', deploy_hosted_engine=True, reboot=False)
+    host.install(root_password="lab-root-password", deploy_hosted_engine=True, reboot=False)
     assert host.get().status == types.HostStatus.INSTALLING
     wait_status(host, types.HostStatus.MAINTENANCE)
     time.sleep(0.2)
     hosts.run(engine)
-    assert 'host2' in hosts.deployed
+    assert "host2" in hosts.deployed
     assert not host.get(all_content=True).hosted_engine.configured  # not monitored in maintenance
     host.activate()
     wait_status(host, types.HostStatus.UP)
@@ -251,22 +276,23 @@ def test_reinstall_with_hosted_engine_deploy(monitored):
 
 def test_hosted_engine_deploy_needs_an_engine_vm_in_the_hosts_data_centre(system, tmp_path):
     """HostValidator.supportsDeployingHostedEngine: 409 without a managed Engine VM, or for a host in another DC."""
-    host = in_maintenance(system, 'host2')
+    host = in_maintenance(system, "host2")
     with pytest.raises(sdk.Error) as err:
-        host.install(root_password='lab-root-password', deploy_hosted_engine=True)
-    assert err.value.code == 409 and 'unmanaged hosted engine VM' in str(err.value)
+        host.install(root_password="lab-root-password", deploy_hosted_engine=True)
+    assert err.value.code == 409 and "unmanaged hosted engine VM" in str(err.value)
     model = self_hosted_model()
-    model['datacenters'].append({'name': 'Other'})
-    model['clusters'].append({'name': 'Elsewhere', 'datacenter': 'Other'})
-    model['hosts'][1]['cluster'] = 'Elsewhere'
-    model['hosts'][1]['status'] = 'maintenance'
-    other = start(tmp_path / 'other', model)
+    model["datacenters"].append({"name": "Other"})
+    model["clusters"].append({"name": "Elsewhere", "datacenter": "Other"})
+    model["hosts"][1]["cluster"] = "Elsewhere"
+    model["hosts"][1]["status"] = "maintenance"
+    other = start(tmp_path / "other", model)
     conn = connect(other)
     try:
         with pytest.raises(sdk.Error) as err:
-            host_service(conn.system_service(), 'host2').install(root_password='lab-root-password',
-                                                                 deploy_hosted_engine=True)
-        assert err.value.code == 409 and 'data center other than hosted engine VM runs on' in str(err.value)
+            host_service(conn.system_service(), "host2").install(
+                root_password="lab-root-password", deploy_hosted_engine=True
+            )
+        assert err.value.code == 409 and "data center other than hosted engine VM runs on" in str(err.value)
     finally:
         conn.close()
         other.stop()
@@ -274,38 +300,41 @@ def test_hosted_engine_deploy_needs_an_engine_vm_in_the_hosts_data_centre(system
 
 def test_install_needs_credentials_and_right_password(monitored):
     _, system, _ = monitored
-    host = in_maintenance(system, 'host2')  # host1 runs the Engine VM, which only a hosted-engine host takes
+    host = in_maintenance(system, "host2")  # host1 runs the Engine VM, which only a hosted-engine host takes
     with pytest.raises(sdk.Error) as err:
         host.install(deploy_hosted_engine=True)
     assert err.value.code == 400
-    host.install(root_password='wrong', deploy_hosted_engine=True)
+    host.install(root_password="wrong", deploy_hosted_engine=True)
     wait_status(host, types.HostStatus.INSTALL_FAILED)
-    host.install(ssh=types.Ssh(authentication_method=types.SshAuthenticationMethod.PUBLICKEY),
-                 deploy_hosted_engine=True, activate=True)
+    host.install(
+        ssh=types.Ssh(authentication_method=types.SshAuthenticationMethod.PUBLICKEY),
+        deploy_hosted_engine=True,
+        activate=True,
+    )
     wait_status(host, types.HostStatus.UP)
 
 
 def test_vm_migrate(system):
     vms = system.vms_service()
-    vm1 = vms.vm_service(vms.list(search='name=vm1')[0].id)
-    host2 = host_service(system, 'host2').get()
-    vm1.migrate(host=types.Host(name='host2'))
+    vm1 = vms.vm_service(vms.list(search="name=vm1")[0].id)
+    host2 = host_service(system, "host2").get()
+    vm1.migrate(host=types.Host(name="host2"))
     assert vm1.get().status == types.VmStatus.MIGRATING
     time.sleep(0.3)
     assert vm1.get().host.id == host2.id
 
 
 def test_engine_down_answers_503(tmp_path):
-    up = {'value': True}
-    engine = start(tmp_path, is_up=lambda: up['value'])
+    up = {"value": True}
+    engine = start(tmp_path, is_up=lambda: up["value"])
     conn = connect(engine)
     conn.system_service().get()
-    up['value'] = False
-    with pytest.raises(sdk.Error, match='text/html'):
+    up["value"] = False
+    with pytest.raises(sdk.Error, match="text/html"):
         conn.system_service().get()
     with pytest.raises(sdk.Error):
         connect(engine).authenticate()
-    up['value'] = True
+    up["value"] = True
     assert conn.system_service().get().product_info is not None
     conn.close()
     engine.stop()
@@ -314,7 +343,7 @@ def test_engine_down_answers_503(tmp_path):
 def test_restart_keeps_state(tmp_path):
     engine = start(tmp_path)
     conn = connect(engine)
-    host = host_service(conn.system_service(), 'host1')
+    host = host_service(conn.system_service(), "host1")
     host.deactivate()
     wait_status(host, types.HostStatus.MAINTENANCE)
     conn.close()
@@ -322,8 +351,8 @@ def test_restart_keeps_state(tmp_path):
     engine = start(tmp_path)  # new port, same CA and state
     conn = connect(engine)
     system = conn.system_service()
-    assert host_service(system, 'host1').get().status == types.HostStatus.MAINTENANCE
-    assert vms_on(system, host_service(system, 'host1').get().id) == []
+    assert host_service(system, "host1").get().status == types.HostStatus.MAINTENANCE
+    assert vms_on(system, host_service(system, "host1").get().id) == []
     conn.close()
     engine.stop()
 
@@ -337,7 +366,7 @@ def test_injected_failures_and_hangs(engine, system):
     assert system.get().product_info is not None
     engine.hang_next(1.5)
     conn = connect(engine, timeout=1)
-    with pytest.raises(sdk.Error, match='(?i)timed? ?out'):
+    with pytest.raises(sdk.Error, match="(?i)timed? ?out"):
         conn.system_service().get()
     conn.close()
 
@@ -353,12 +382,12 @@ def test_api_requires_bearer_token(engine):
     curl.close()
 
 
-def http(engine, path, headers=None, method='GET', body=None, basic=True):
+def http(engine, path, headers=None, method="GET", body=None, basic=True):
     """A raw HTTPS request to the API (path after /ovirt-engine/api): (status, headers, body)."""
     context = ssl.create_default_context(cafile=engine.ca_file)
     headers = dict(headers or {})
     if basic:
-        headers['Authorization'] = 'Basic ' + base64.b64encode(b'admin@internal:' + PASSWORD.encode()).decode()
+        headers["Authorization"] = "Basic " + base64.b64encode(b"admin@internal:" + PASSWORD.encode()).decode()
     request = urllib.request.Request(engine.url + path, data=body, headers=headers, method=method)
     try:
         with urllib.request.urlopen(request, context=context, timeout=10) as answer:
@@ -368,69 +397,72 @@ def http(engine, path, headers=None, method='GET', body=None, basic=True):
 
 
 def test_entities_link_their_sub_collections_and_the_sdk_follows_them(system):
-    host = system.hosts_service().list(search='name=host1')[0]
+    host = system.hosts_service().list(search="name=host1")[0]
     conn = system._connection
     stats = {s.name: s.values[0].datum for s in conn.follow_link(host.statistics)}
-    assert stats['memory.total'] == 32768 * 1024 * 1024 and stats['memory.used'] == 4096 * 1024 * 1024
+    assert stats["memory.total"] == 32768 * 1024 * 1024 and stats["memory.used"] == 4096 * 1024 * 1024
     (nic,) = conn.follow_link(host.nics)
-    assert nic.name == 'eth0' and nic.mac.address.startswith('56:6f:')
-    vm = system.vms_service().list(search='name=vm1')[0]
+    assert nic.name == "eth0" and nic.mac.address.startswith("56:6f:")
+    vm = system.vms_service().list(search="name=vm1")[0]
     (attachment,) = conn.follow_link(vm.disk_attachments)
     disk = conn.follow_link(attachment.disk)
-    assert (disk.name, disk.provisioned_size, attachment.bootable) == ('vm1_Disk1', 20 * 1024 ** 3, True)
-    assert [n.name for n in conn.follow_link(vm.nics)] == ['nic1']
+    assert (disk.name, disk.provisioned_size, attachment.bootable) == ("vm1_Disk1", 20 * 1024**3, True)
+    assert [n.name for n in conn.follow_link(vm.nics)] == ["nic1"]
     assert [d.type for d in conn.follow_link(vm.reported_devices)] == [types.ReportedDeviceType.NETWORK]
     assert conn.follow_link(vm.tags) == []
 
 
 def test_entities_carry_actions_and_links_as_the_engine_writes_them(engine):
-    status, _, body = http(engine, '/hosts')
+    status, _, body = http(engine, "/hosts")
     root = ET.fromstring(body)
-    host = root.find('host')
-    actions = {link.get('rel') for link in host.find('actions')}
-    assert {'activate', 'deactivate', 'install', 'upgradecheck'} <= actions
-    links = {link.get('rel'): link.get('href') for link in host.findall('link')}
-    assert links['statistics'] == host.get('href') + '/statistics' and 'nics' in links
+    host = root.find("host")
+    actions = {link.get("rel") for link in host.find("actions")}
+    assert {"activate", "deactivate", "install", "upgradecheck"} <= actions
+    links = {link.get("rel"): link.get("href") for link in host.findall("link")}
+    assert links["statistics"] == host.get("href") + "/statistics" and "nics" in links
 
 
 def test_system_collections(system):
     disks = system.disks_service().list()
-    assert sorted(d.alias for d in disks) == ['vm1_Disk1', 'vm2_Disk1']
+    assert sorted(d.alias for d in disks) == ["vm1_Disk1", "vm2_Disk1"]
     domain = system.storage_domains_service().list()[0]
-    assert domain.committed == 40 * 1024 ** 3 and domain.used == 10 * 1024 ** 3 and domain.available > 0
+    assert domain.committed == 40 * 1024**3 and domain.used == 10 * 1024**3 and domain.available > 0
     tags = system.tags_service().list()
-    assert [(t.name, t.id) for t in tags] == [('root', '00000000-0000-0000-0000-000000000000')]
+    assert [(t.name, t.id) for t in tags] == [("root", "00000000-0000-0000-0000-000000000000")]
     roles = {r.name: r for r in system.roles_service().list()}
-    assert roles['SuperUser'].administrative and not roles['UserRole'].administrative
-    assert roles['SuperUser'].id == '00000000-0000-0000-0000-000000000001'
+    assert roles["SuperUser"].administrative and not roles["UserRole"].administrative
+    assert roles["SuperUser"].id == "00000000-0000-0000-0000-000000000001"
     (user,) = system.users_service().list()
-    assert user.user_name == 'admin@internal-authz'
-    host = host_service(system, 'host1')
+    assert user.user_name == "admin@internal-authz"
+    host = host_service(system, "host1")
     host.deactivate()
-    assert [j.description for j in system.jobs_service().list()] == ['Moving Host(s) host1 to Maintenance']
+    assert [j.description for j in system.jobs_service().list()] == ["Moving Host(s) host1 to Maintenance"]
 
 
 def test_api_root_summary_special_objects_and_collection_links(engine, system):
     api = system.get()
     assert (api.summary.hosts.total, api.summary.vms.active, api.summary.users.total) == (2, 2, 1)
     assert api.summary.users.active == 1 and api.summary.storage_domains.total == 1
-    assert api.special_objects.root_tag.id == api.special_objects.blank_template.id == '0' * 8 + '-0000' * 3 + '-' + \
-        '0' * 12
-    root = ET.fromstring(http(engine, '')[2])
-    rels = {link.get('rel'): link.get('href') for link in root.findall('link')}
-    assert rels['hosts'] == '/ovirt-engine/api/hosts'
-    assert rels['hosts/search'] == '/ovirt-engine/api/hosts?search={query}'
-    assert root.find('authenticated_user').get('id') == api.authenticated_user.id
+    assert (
+        api.special_objects.root_tag.id
+        == api.special_objects.blank_template.id
+        == "0" * 8 + "-0000" * 3 + "-" + "0" * 12
+    )
+    root = ET.fromstring(http(engine, "")[2])
+    rels = {link.get("rel"): link.get("href") for link in root.findall("link")}
+    assert rels["hosts"] == "/ovirt-engine/api/hosts"
+    assert rels["hosts/search"] == "/ovirt-engine/api/hosts?search={query}"
+    assert root.find("authenticated_user").get("id") == api.authenticated_user.id
 
 
 def test_vm_start_and_stop(system):
     vms = system.vms_service()
-    vm = vms.vm_service(vms.list(search='name=vm1')[0].id)
+    vm = vms.vm_service(vms.list(search="name=vm1")[0].id)
     vm.stop()
     assert (vm.get().status, vm.get().host) == (types.VmStatus.DOWN, None)
     with pytest.raises(sdk.Error) as err:
         vm.stop()
-    assert err.value.code == 409 and err.value.fault.detail == '[Cannot stop VM. VM is not running.]'
+    assert err.value.code == 409 and err.value.fault.detail == "[Cannot stop VM. VM is not running.]"
     vm.start()
     assert vm.get().status == types.VmStatus.POWERING_UP
     wait_status(vm, types.VmStatus.UP)
@@ -441,66 +473,79 @@ def test_upgrade_check_reports_in_the_audit_log(system):
     """HostUpgradeCheckCommand's result is in events 884 and 885 (what ovirt_host state=upgraded waits for)."""
     events = system.events_service()
     last = events.list(max=1)[0]
-    host = host_service(system, 'host2')
+    host = host_service(system, "host2")
     host.upgrade_check()
-    new = events.list(from_=int(last.index), search='host.name=host2')
+    new = events.list(from_=int(last.index), search="host.name=host2")
     assert [e.code for e in new] == [885, 884]
-    assert new[0].description == "Check for available updates on host host2 was completed successfully with " \
-                                 "message 'no updates found.'."
+    assert (
+        new[0].description == "Check for available updates on host host2 was completed successfully with "
+        "message 'no updates found.'."
+    )
     assert host.get().update_available is False
 
 
 def test_updates_by_put(system):
-    host = host_service(system, 'host1')
-    updated = host.update(types.Host(comment='rack 4', spm=types.Spm(priority=7),
-                                     power_management=types.PowerManagement(kdump_detection=False)))
-    assert (updated.comment, updated.spm.priority, updated.power_management.kdump_detection) == ('rack 4', 7, False)
-    assert host.get().comment == 'rack 4'
+    host = host_service(system, "host1")
+    updated = host.update(
+        types.Host(
+            comment="rack 4", spm=types.Spm(priority=7), power_management=types.PowerManagement(kdump_detection=False)
+        )
+    )
+    assert (updated.comment, updated.spm.priority, updated.power_management.kdump_detection) == ("rack 4", 7, False)
+    assert host.get().comment == "rack 4"
     vms = system.vms_service()
-    vm = vms.vm_service(vms.list(search='name=vm2')[0].id)
-    assert vm.update(types.Vm(description='web server')).description == 'web server'
-    (event,) = system.events_service().list(search='type=35')
-    assert event.description == 'VM vm2 configuration was updated by admin@internal-authz.'
+    vm = vms.vm_service(vms.list(search="name=vm2")[0].id)
+    assert vm.update(types.Vm(description="web server")).description == "web server"
+    (event,) = system.events_service().list(search="type=35")
+    assert event.description == "VM vm2 configuration was updated by admin@internal-authz."
 
 
 def test_json_basic_auth_v4_and_correlation_id(engine):
-    status, headers, body = http(engine, '/v4/hosts?search=name%3Dhost1', {'Accept': 'application/json'})
-    assert status == 200 and headers['Content-Type'] == 'application/json'
-    (host,) = json.loads(body)['host']
-    assert host['name'] == 'host1' and host['href'].startswith('/ovirt-engine/api/v4/hosts/')
-    assert host['memory'] == 32768 * 1024 * 1024 and host['power_management']['kdump_detection'] is True
-    assert {link['rel'] for link in host['actions']['link']} >= {'deactivate'}
-    status, headers, body = http(engine, '/hosts', basic=False)
-    assert status == 401 and headers['WWW-Authenticate'] == 'Basic realm="RESTAPI"'
-    action = json.dumps({'correlation_id': 'ignored'}).encode()
-    status, headers, _ = http(engine, '/hosts/%s/deactivate' % host['id'], method='POST', body=action,
-                              headers={'Content-Type': 'application/json', 'Correlation-Id': 'maint-42'})
-    assert status == 200 and headers['Correlation-Id'] == 'maint-42'
-    events = json.loads(http(engine, '/events?search=type%3D620', {'Accept': 'application/json'})[2])['event']
-    assert [(e['correlation_id'], e['user']['name'], e['host']['name']) for e in events] == [
-        ('maint-42', 'admin@internal-authz', 'host1')]
+    status, headers, body = http(engine, "/v4/hosts?search=name%3Dhost1", {"Accept": "application/json"})
+    assert status == 200 and headers["Content-Type"] == "application/json"
+    (host,) = json.loads(body)["host"]
+    assert host["name"] == "host1" and host["href"].startswith("/ovirt-engine/api/v4/hosts/")
+    assert host["memory"] == 32768 * 1024 * 1024 and host["power_management"]["kdump_detection"] is True
+    assert {link["rel"] for link in host["actions"]["link"]} >= {"deactivate"}
+    status, headers, body = http(engine, "/hosts", basic=False)
+    assert status == 401 and headers["WWW-Authenticate"] == 'Basic realm="RESTAPI"'
+    action = json.dumps({"correlation_id": "ignored"}).encode()
+    status, headers, _ = http(
+        engine,
+        "/hosts/%s/deactivate" % host["id"],
+        method="POST",
+        body=action,
+        headers={"Content-Type": "application/json", "Correlation-Id": "maint-42"},
+    )
+    assert status == 200 and headers["Correlation-Id"] == "maint-42"
+    events = json.loads(http(engine, "/events?search=type%3D620", {"Accept": "application/json"})[2])["event"]
+    assert [(e["correlation_id"], e["user"]["name"], e["host"]["name"]) for e in events] == [
+        ("maint-42", "admin@internal-authz", "host1")
+    ]
 
 
 def test_follow_and_all_content_header(engine):
-    root = ET.fromstring(http(engine, '/vms?search=name%3Dvm1&follow=disk_attachments.disk,cluster')[2])
-    vm = root.find('vm')
-    assert vm.find('cluster/name').text == 'Default'
-    assert vm.find('disk_attachments/disk_attachment/disk/provisioned_size').text == str(20 * 1024 ** 3)
+    root = ET.fromstring(http(engine, "/vms?search=name%3Dvm1&follow=disk_attachments.disk,cluster")[2])
+    vm = root.find("vm")
+    assert vm.find("cluster/name").text == "Default"
+    assert vm.find("disk_attachments/disk_attachment/disk/provisioned_size").text == str(20 * 1024**3)
     assert vm.find("link[@rel='diskattachments']") is None  # followed: the content replaces the link
-    plain = ET.fromstring(http(engine, '/hosts')[2])
-    full = ET.fromstring(http(engine, '/hosts', {'All-Content': 'true'})[2])
-    assert plain.find('host/hosted_engine') is None and full.find('host/hosted_engine/score') is not None
+    plain = ET.fromstring(http(engine, "/hosts")[2])
+    full = ET.fromstring(http(engine, "/hosts", {"All-Content": "true"})[2])
+    assert plain.find("host/hosted_engine") is None and full.find("host/hosted_engine/score") is not None
 
 
 def test_search_pages_negation_and_free_text(system):
     vms = system.vms_service()
-    assert [v.name for v in vms.list(search='page 2', max=1)] == ['vm2']
-    assert [v.name for v in vms.list(search='page 3', max=1)] == []
-    assert [h.name for h in system.hosts_service().list(search='name!=host1')] == ['host2']
-    assert [h.name for h in system.hosts_service().list(search='host2')] == ['host2']
-    assert [h.name for h in system.hosts_service().list(search='name=host1 or name=host2')] == ['host1', 'host2']
-    assert [h.name for h in system.hosts_service().list(search='Hosts: status=up and cluster=Default')] == [
-        'host1', 'host2']
+    assert [v.name for v in vms.list(search="page 2", max=1)] == ["vm2"]
+    assert [v.name for v in vms.list(search="page 3", max=1)] == []
+    assert [h.name for h in system.hosts_service().list(search="name!=host1")] == ["host2"]
+    assert [h.name for h in system.hosts_service().list(search="host2")] == ["host2"]
+    assert [h.name for h in system.hosts_service().list(search="name=host1 or name=host2")] == ["host1", "host2"]
+    assert [h.name for h in system.hosts_service().list(search="Hosts: status=up and cluster=Default")] == [
+        "host1",
+        "host2",
+    ]
 
 
 def test_events_from_index_only_newer_and_engine_fault_texts(system):
@@ -510,17 +555,21 @@ def test_events_from_index_only_newer_and_engine_fault_texts(system):
     assert events.list(from_=first[0].index) == []
     assert [e.index for e in events.list(from_=first[1].index)] == [first[0].index]
     with pytest.raises(sdk.NotFoundError) as err:
-        system.hosts_service().host_service('00000000-0000-0000-0000-00000000abcd').get()
-    assert err.value.fault.reason == 'Operation Failed'
-    assert err.value.fault.detail == 'Entity not found: 00000000-0000-0000-0000-00000000abcd'
+        system.hosts_service().host_service("00000000-0000-0000-0000-00000000abcd").get()
+    assert err.value.fault.reason == "Operation Failed"
+    assert err.value.fault.detail == "Entity not found: 00000000-0000-0000-0000-00000000abcd"
 
 
 def test_json_request_bodies(engine, system):
     """A JSON body is read as the element the path names (a PUT's entity), as restapi's JSONProvider reads it."""
-    vm = system.vms_service().list(search='name=vm1')[0]
-    status, _, body = http(engine, '/vms/%s' % vm.id, method='PUT',
-                           body=json.dumps({'comment': 'from json', 'memory': 8 * 1024 ** 3}).encode(),
-                           headers={'Content-Type': 'application/json', 'Accept': 'application/json'})
+    vm = system.vms_service().list(search="name=vm1")[0]
+    status, _, body = http(
+        engine,
+        "/vms/%s" % vm.id,
+        method="PUT",
+        body=json.dumps({"comment": "from json", "memory": 8 * 1024**3}).encode(),
+        headers={"Content-Type": "application/json", "Accept": "application/json"},
+    )
     answer = json.loads(body)
-    assert status == 200 and (answer['comment'], answer['memory']) == ('from json', 8 * 1024 ** 3)
-    assert system.vms_service().vm_service(vm.id).get().comment == 'from json'
+    assert status == 200 and (answer["comment"], answer["memory"]) == ("from json", 8 * 1024**3)
+    assert system.vms_service().vm_service(vm.id).get().comment == "from json"

@@ -12,8 +12,14 @@ import pytest
 from lab.testing import REPO_ROOT, LabProcess, site_variant
 from tests.harness import remote
 
-SITE_FAULT = {"kind": "command", "host": "storage", "match": "^getent group site-fault$", "status": 7,
-              "stderr": "injected from the site file\n", "times": "always"}
+SITE_FAULT = {
+    "kind": "command",
+    "host": "storage",
+    "match": "^getent group site-fault$",
+    "status": 7,
+    "stderr": "injected from the site file\n",
+    "times": "always",
+}
 
 
 @pytest.fixture(scope="module")
@@ -21,9 +27,11 @@ def flab(tmp_path_factory, client_key):
     def modify(data):
         data["faults"] = [SITE_FAULT]
         data.setdefault("ovirt", {})["backup_seconds"] = 1.0
+
     site = site_variant(tmp_path_factory.mktemp("site") / "site.yaml", modify)
-    with LabProcess(tmp_path_factory.mktemp("flab"), site=site, authorized_keys=[client_key[1]],
-                    client_key=client_key[0]) as lab:
+    with LabProcess(
+        tmp_path_factory.mktemp("flab"), site=site, authorized_keys=[client_key[1]], client_key=client_key[0]
+    ) as lab:
         yield lab
 
 
@@ -52,8 +60,14 @@ def test_a_site_file_fault_fails_its_command_every_time_and_is_recorded(flab):
 
 
 def test_a_command_fails_n_times_then_runs(flab):
-    flab.inject_fault("command", host="storage", match=r"^stat -c %a /exports/data$", status=255,
-                      stderr="ssh: connect to host: Connection reset\n", times=2)
+    flab.inject_fault(
+        "command",
+        host="storage",
+        match=r"^stat -c %a /exports/data$",
+        status=255,
+        stderr="ssh: connect to host: Connection reset\n",
+        times=2,
+    )
     assert [remote(flab, "storage", "stat -c %a /exports/data")[0] for _ in range(3)] == [255, 255, 0]
     assert remote(flab, "storage", "stat -c %a /exports/data")[1] == "755\n"
     entries = [e for e in flab.commands("storage") if e["command"] == "stat -c %a /exports/data"]
@@ -149,8 +163,21 @@ def test_a_changed_host_key_is_refused_until_cleared(flab):
 def test_the_cli_injects_and_lists_faults(flab):
     def cli(*args):
         return subprocess.run([sys.executable, "-m", "lab", *args], cwd=REPO_ROOT, capture_output=True, text=True)
-    done = cli("fault", "--state", str(flab.state_dir), "command", "--host", "backup", "--match", "^id nobody$",
-               "--status", "3", "--stderr", "cli fault")
+
+    done = cli(
+        "fault",
+        "--state",
+        str(flab.state_dir),
+        "command",
+        "--host",
+        "backup",
+        "--match",
+        "^id nobody$",
+        "--status",
+        "3",
+        "--stderr",
+        "cli fault",
+    )
     assert done.returncode == 0 and "active" in done.stdout, done.stderr
     assert remote(flab, "backup", "id nobody") == (3, "", "cli fault")
     listed = cli("fault", "--state", str(flab.state_dir), "list").stdout
@@ -161,6 +188,7 @@ def test_the_cli_injects_and_lists_faults(flab):
 
 def test_a_restart_forgets_taken_rules_and_applies_rules_added_while_stopped(flab):
     from lab import faults
+
     flab.inject_fault("command", host="backup", match="^id daemon$", status=4, times="always")
     assert remote(flab, "backup", "id daemon")[0] == 4
     flab.stop()
@@ -173,12 +201,20 @@ def test_a_restart_forgets_taken_rules_and_applies_rules_added_while_stopped(fla
 
 def test_critical_path_adds_the_sites_long_steps(tmp_path):
     def modify(data):
-        data.setdefault("ovirt", {}).update(backup_seconds=30, deploy_seconds=600,
-                                            engine_delays={"migration": 20, "install": 300, "reboot": 60,
-                                                          "initializing": 10})
+        data.setdefault("ovirt", {}).update(
+            backup_seconds=30,
+            deploy_seconds=600,
+            engine_delays={"migration": 20, "install": 300, "reboot": 60, "initializing": 10},
+        )
+
     site = site_variant(tmp_path / "site.yaml", modify)
-    done = subprocess.run([sys.executable, "-m", "lab", "critical-path", "--site", str(site)], cwd=REPO_ROOT,
-                          capture_output=True, text=True, check=True)
+    done = subprocess.run(
+        [sys.executable, "-m", "lab", "critical-path", "--site", str(site)],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     lines = done.stdout.splitlines()
     assert lines[-1].split() == ["1410.0", "total"]  # 30 + 600 + 2 * (20 + 300 + 60 + 10)
     assert "host1: install" in done.stdout and "engine-backup" in lines[0]

@@ -4,6 +4,7 @@ progressive output of hosted-engine --deploy (real paramiko and ovirtsdk4 agains
 The tests run in order: deploy, convert host1 through the new Engine, undeploy it, then the
 Engine VM host (ssh-keyscan as the trusted path to its new key) and a lab restart.
 """
+
 import json
 import time
 
@@ -14,8 +15,7 @@ import pytest
 from lab.testing import run
 from tests.harness import ANSWERS, answer_file, engine_vm_client, get, put, wait_until
 
-DEPLOY = ("hosted-engine --deploy --restore-from-file=/root/engine.backup "
-          "--config-append=/root/answers.conf")
+DEPLOY = "hosted-engine --deploy --restore-from-file=/root/engine.backup --config-append=/root/answers.conf"
 DEPLOY_SECONDS = 2  # ovirt_site.DEFAULTS["deploy_seconds"]
 
 
@@ -34,8 +34,9 @@ def reinstall_in_maintenance(service, **hosted_engine):
     installing and ends back in maintenance, as the Engine's UI does it."""
     service.deactivate()
     wait_status(service, types.HostStatus.MAINTENANCE)
-    service.install(activate=False, ssh=types.Ssh(authentication_method=types.SshAuthenticationMethod.PUBLICKEY),
-                    **hosted_engine)
+    service.install(
+        activate=False, ssh=types.Ssh(authentication_method=types.SshAuthenticationMethod.PUBLICKEY), **hosted_engine
+    )
     wait_status(service, types.HostStatus.INSTALLING)
     wait_status(service, types.HostStatus.MAINTENANCE)
 
@@ -55,8 +56,12 @@ def test_vm_status_fails_on_a_host_that_is_not_a_node(lab):
 
 def test_deploy_output_arrives_while_it_runs(lab):
     engine, deploy = lab.ssh("engine"), lab.ssh("deploy")
-    assert run(engine, "engine-backup --mode=backup --scope=all --file=/root/engine.backup "
-                       "--log=/root/engine-backup.log")[0] == 0
+    assert (
+        run(engine, "engine-backup --mode=backup --scope=all --file=/root/engine.backup --log=/root/engine-backup.log")[
+            0
+        ]
+        == 0
+    )
     put(deploy, "/root/engine.backup", get(engine, "/root/engine.backup"))
     put(deploy, "/root/answers.conf", answer_file(ANSWERS))
     assert run(lab.ssh("storage"), "chown 36:36 /exports/hosted_engine")[0] == 0
@@ -84,8 +89,9 @@ def test_host_reinstalled_with_deploy_hosted_engine_becomes_a_node(lab):
     for unit in ("ovirt-ha-agent", "ovirt-ha-broker"):
         assert run(client, f"systemctl is-active {unit}") == (0, "active\n", "")
     assert run(client, "stat -c '%a %u:%g' /etc/ovirt-hosted-engine/hosted-engine.conf") == (0, "440 36:36\n", "")
-    conf = dict(line.split("=", 1) for line in
-                get(client, "/etc/ovirt-hosted-engine/hosted-engine.conf").decode().splitlines())
+    conf = dict(
+        line.split("=", 1) for line in get(client, "/etc/ovirt-hosted-engine/hosted-engine.conf").decode().splitlines()
+    )
     assert conf["fqdn"] == "engine.lab.example" and conf["host_id"] == "2"
     assert conf["storage"] == "storage.lab.example:/exports/hosted_engine" and conf["domainType"] == "nfs"
     in_maintenance = vm_status(client)["2"]
@@ -101,12 +107,24 @@ def test_host_reinstalled_with_deploy_hosted_engine_becomes_a_node(lab):
         assert set(data) == {"1", "2", "global_maintenance"} and data["global_maintenance"] is False
         node, first = data["2"], data["1"]
         assert node["hostname"] == "host1.lab.example" and node["score"] > 0 and node["maintenance"] is False
-        assert node["engine-status"] == {"vm": "down", "health": "bad", "detail": "unknown",
-                                         "reason": "vm not running on this host"}
+        assert node["engine-status"] == {
+            "vm": "down",
+            "health": "bad",
+            "detail": "unknown",
+            "reason": "vm not running on this host",
+        }
         assert first["hostname"] == "she-deploy.lab.example" and first["score"] == 3400
         assert first["engine-status"] == {"vm": "up", "health": "good", "detail": "Up"}
-        assert {"conf_on_shared_storage", "live-data", "stopped", "crc32", "local_conf_timestamp",
-                "host-ts", "extra", "host-id"} <= set(node)
+        assert {
+            "conf_on_shared_storage",
+            "live-data",
+            "stopped",
+            "crc32",
+            "local_conf_timestamp",
+            "host-ts",
+            "extra",
+            "host-id",
+        } <= set(node)
     status, out, _ = run(client, "hosted-engine --vm-status")
     assert status == 0 and "--== Host host1.lab.example (id: 2) status ==--" in out
     assert "--== Host she-deploy.lab.example (id: 1) status ==--" in out

@@ -1,4 +1,5 @@
 """The lab's simulated hosts, driven through real paramiko clients over loopback."""
+
 import json
 import os
 import subprocess
@@ -18,8 +19,7 @@ def keys(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory, keys):
-    with LabProcess(tmp_path_factory.mktemp("lab"), authorized_keys=[keys[1]],
-                    client_key=keys[0]) as lab:
+    with LabProcess(tmp_path_factory.mktemp("lab"), authorized_keys=[keys[1]], client_key=keys[0]) as lab:
         yield lab
 
 
@@ -31,6 +31,7 @@ def clients(lab):
         if name not in opened:
             opened[name] = lab.ssh(name)
         return opened[name]
+
     yield get
     for client in opened.values():
         client.close()
@@ -42,6 +43,7 @@ def sh(clients, host, command, stdin=None):
 
 # --- accounts (procedure 3.1) -------------------------------------------------
 
+
 def test_nfs_storage_preparation_on_storage_host(clients, lab):
     assert sh(clients, "storage", "getent group kvm") == (2, "", "")
     assert sh(clients, "storage", "groupadd kvm -g 36") == (0, "", "")
@@ -51,7 +53,11 @@ def test_nfs_storage_preparation_on_storage_host(clients, lab):
     assert sh(clients, "storage", "id -u vdsm; id -g vdsm") == (0, "36\n36\n", "")
     assert sh(clients, "storage", "chown -R 36:36 /exports/data && chmod 0755 /exports/data") == (0, "", "")
     assert sh(clients, "storage", "stat -c '%u:%g %a' /exports/data") == (0, "36:36 755\n", "")
-    assert sh(clients, "storage", "stat -c '%U:%G %F %n' /exports/data") == (0, "vdsm:kvm directory /exports/data\n", "")
+    assert sh(clients, "storage", "stat -c '%U:%G %F %n' /exports/data") == (
+        0,
+        "vdsm:kvm directory /exports/data\n",
+        "",
+    )
     status, out, _ = sh(clients, "storage", "cat /etc/group")
     assert status == 0 and out.endswith("kvm:x:36:\n")
     assert "vdsm:x:36:36::/home/vdsm:/bin/bash\n" in sh(clients, "storage", "cat /etc/passwd")[1]
@@ -65,11 +71,15 @@ def test_account_errors_use_shadow_utils_exit_values(clients):
     assert sh(clients, "host1", "useradd other -g 4242") == (6, "", "useradd: group '4242' does not exist\n")
     assert sh(clients, "host1", "id nosuch") == (1, "", "id: 'nosuch': no such user\n")
     assert sh(clients, "host1", "getent passwd 36") == (
-        0, "vdsm:x:36:36:Node Virtualization Manager:/var/lib/vdsm:/sbin/nologin\n", "")
+        0,
+        "vdsm:x:36:36:Node Virtualization Manager:/var/lib/vdsm:/sbin/nologin\n",
+        "",
+    )
     assert sh(clients, "host1", "getent group 4242")[0] == 2
 
 
 # --- shell --------------------------------------------------------------------
+
 
 def test_quoted_filename_stays_one_argument(clients, lab):
     name = "/tmp/a b; touch evil"
@@ -88,38 +98,58 @@ def test_unimplemented_fails_loudly(clients):
 
 
 def test_lists_pipes_redirections_and_globs(clients):
-    script = ("printf 'a\\n' > /tmp/g1.conf; echo b >> /tmp/g1.conf; echo c > /tmp/g2.conf; "
-              "cat /tmp/g*.conf | sha256sum")
+    script = "printf 'a\\n' > /tmp/g1.conf; echo b >> /tmp/g1.conf; echo c > /tmp/g2.conf; cat /tmp/g*.conf | sha256sum"
     import hashlib
+
     digest = hashlib.sha256(b"a\nb\nc\n").hexdigest()
     assert sh(clients, "engine", script) == (0, f"{digest}  -\n", "")
     assert sh(clients, "engine", "stat /nope 2>&1 | cat") == (
-        0, "stat: cannot statx '/nope': No such file or directory\n", "")
+        0,
+        "stat: cannot statx '/nope': No such file or directory\n",
+        "",
+    )
     assert sh(clients, "engine", "stat /nope 2>/dev/null || echo missing") == (0, "missing\n", "")
     assert sh(clients, "engine", "stat /nope") == (1, "", "stat: cannot statx '/nope': No such file or directory\n")
     assert sh(clients, "engine", "sh -c 'echo one && false' || echo two") == (0, "one\ntwo\n", "")
     assert sh(clients, "engine", "sha256sum < /tmp/g2.conf >/dev/null") == (0, "", "")
     assert sh(clients, "engine", "echo '/tmp/g*.conf' \"*\"") == (0, "/tmp/g*.conf *\n", "")
-    assert sh(clients, "engine", "install -D -m 0640 -o ovirt -g ovirt /dev/stdin /srv/x/y.txt && "
-              "stat -c '%a %U:%G %s' /srv/x/y.txt", stdin=b"data\n") == (0, "640 ovirt:ovirt 5\n", "")
+    assert sh(
+        clients,
+        "engine",
+        "install -D -m 0640 -o ovirt -g ovirt /dev/stdin /srv/x/y.txt && stat -c '%a %U:%G %s' /srv/x/y.txt",
+        stdin=b"data\n",
+    ) == (0, "640 ovirt:ovirt 5\n", "")
     assert sh(clients, "engine", "test -d /srv/x && [ -s /srv/x/y.txt ] && ! test -e /srv/q")[0] == 0
 
 
 # --- SSH ----------------------------------------------------------------------
 
+
 def test_unknown_host_key_is_refused_by_client(lab, tmp_path):
     client = paramiko.SSHClient()
     client.set_missing_host_key_policy(paramiko.RejectPolicy())
     with pytest.raises(paramiko.SSHException, match="not found in known_hosts"):
-        client.connect("127.0.0.1", port=lab.port("engine"), username="root",
-                       key_filename=str(lab.client_key), look_for_keys=False, allow_agent=False)
+        client.connect(
+            "127.0.0.1",
+            port=lab.port("engine"),
+            username="root",
+            key_filename=str(lab.client_key),
+            look_for_keys=False,
+            allow_agent=False,
+        )
     # A known_hosts entry with another host's key for this port is a mismatch.
     wrong = tmp_path / "known_hosts"
     wrong.write_text(f"[127.0.0.1]:{lab.port('engine')} {lab.info['hosts']['storage']['host_key']}\n")
     client.load_host_keys(str(wrong))
     with pytest.raises(paramiko.BadHostKeyException):
-        client.connect("127.0.0.1", port=lab.port("engine"), username="root",
-                       key_filename=str(lab.client_key), look_for_keys=False, allow_agent=False)
+        client.connect(
+            "127.0.0.1",
+            port=lab.port("engine"),
+            username="root",
+            key_filename=str(lab.client_key),
+            look_for_keys=False,
+            allow_agent=False,
+        )
 
 
 def test_wrong_client_key_is_refused_by_server(lab, tmp_path):
@@ -148,13 +178,18 @@ def test_sftp_round_trip_with_mode(clients, lab, tmp_path):
     sftp.mkdir("/root/d")
     sftp.rename("/root/new.txt", "/root/d/new.txt")
     sftp.close()
-    assert sh(clients, "deploy", "stat -c '%a %U %s' /root/answers.conf") == (0, f"600 root {local.stat().st_size}\n", "")
+    assert sh(clients, "deploy", "stat -c '%a %U %s' /root/answers.conf") == (
+        0,
+        f"600 root {local.stat().st_size}\n",
+        "",
+    )
     assert sh(clients, "deploy", "cat /root/d/new.txt") == (0, "new\n", "")
     logged = [c["command"] for c in lab.commands("deploy") if c["kind"] == "sftp"]
     assert "write /root/answers.conf" in logged and "mkdir /root/d" in logged
 
 
 # --- services -----------------------------------------------------------------
+
 
 def test_systemctl_exit_codes(clients):
     assert sh(clients, "engine", "systemctl is-active ovirt-engine") == (0, "active\n", "")
@@ -164,14 +199,20 @@ def test_systemctl_exit_codes(clients):
     assert sh(clients, "engine", "systemctl status ovirt-engine")[0] == 3
     assert sh(clients, "engine", "systemctl status nosuch") == (4, "", "Unit nosuch.service could not be found.\n")
     assert sh(clients, "engine", "systemctl start nosuch") == (
-        5, "", "Failed to start nosuch.service: Unit nosuch.service not found.\n")
+        5,
+        "",
+        "Failed to start nosuch.service: Unit nosuch.service not found.\n",
+    )
     assert sh(clients, "engine", "systemctl reload ovirt-engine") == (
-        1, "", "ovirt-engine.service is not active, cannot reload.\n")
+        1,
+        "",
+        "ovirt-engine.service is not active, cannot reload.\n",
+    )
     assert sh(clients, "engine", "systemctl is-enabled httpd") == (0, "enabled\n", "")
 
 
 def test_multipath_dropin_applies_on_reload_not_before(clients, lab):
-    dropin = "devices {\n  device {\n    vendor \"LAB\"\n    product \"ARRAY\"\n    no_path_retry 8\n  }\n}\ndefaults {\n  polling_interval 10\n}\n"
+    dropin = 'devices {\n  device {\n    vendor "LAB"\n    product "ARRAY"\n    no_path_retry 8\n  }\n}\ndefaults {\n  polling_interval 10\n}\n'
     sftp = clients("host1").open_sftp()
     with sftp.open("/etc/multipath/conf.d/90-lab.conf", "w") as f:
         f.write(dropin.encode())
@@ -195,6 +236,7 @@ def test_restart_is_recorded_separately(clients, lab):
 
 # --- lifecycle and site -------------------------------------------------------
 
+
 def test_state_and_host_keys_survive_restart(tmp_path, keys):
     lab = LabProcess(tmp_path / "state", authorized_keys=[keys[1]], client_key=keys[0])
     with lab:
@@ -213,8 +255,15 @@ def test_cli_start_status_stop(tmp_path, keys):
     env = dict(os.environ, PYTHONPATH=str(REPO_ROOT))
 
     def cli(*args):
-        return subprocess.run([sys.executable, "-m", "lab", *args, "--state", str(tmp_path)],
-                              cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=60)
+        return subprocess.run(
+            [sys.executable, "-m", "lab", *args, "--state", str(tmp_path)],
+            cwd=REPO_ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+
     started = cli("start", "--random-ports", "--authorized-key", str(keys[1]))
     assert started.returncode == 0, started.stderr
     try:
@@ -240,5 +289,6 @@ def test_site_file_defaults_and_extra_sections(tmp_path):
 
     def bad_role(data):
         data["hosts"][0]["role"] = "toaster"
+
     with pytest.raises(site_mod.SiteError, match="toaster"):
         site_mod.load(site_variant(tmp_path / "bad.yaml", bad_role))

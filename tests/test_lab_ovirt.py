@@ -4,6 +4,7 @@ The tests in this module run in order against one lab: update the Engine,
 back it up, deploy the self-hosted Engine from the backup, then check the
 new Engine API and the HA status.
 """
+
 import io
 import json
 import tarfile
@@ -16,8 +17,10 @@ import pytest
 from lab.testing import run
 from tests.harness import ANSWERS, answer_file, get, put
 
-DC_PROMPT = ("Please enter the name of the data center where you want to deploy this hosted-engine host.\n"
-             "          Please note: If you are restoring a backup of a hosted-engine,")
+DC_PROMPT = (
+    "Please enter the name of the data center where you want to deploy this hosted-engine host.\n"
+    "          Please note: If you are restoring a backup of a hosted-engine,"
+)
 
 
 def hosts_of(connection):
@@ -79,8 +82,9 @@ def test_engine_backup_errors(lab):
 def test_engine_backup_archive(lab):
     engine = lab.ssh("engine")
     assert run(engine, "systemctl stop ovirt-engine")[0] == 0  # procedure 5.1
-    status, out, err = run(engine, "engine-backup --mode=backup --scope=all "
-                                   "--file=/root/engine.backup --log=/root/engine-backup.log")
+    status, out, err = run(
+        engine, "engine-backup --mode=backup --scope=all --file=/root/engine.backup --log=/root/engine-backup.log"
+    )
     assert status == 0, err
     assert "- Engine database 'engine'" in out and out.endswith("Done.\n")
     archive = tarfile.open(fileobj=io.BytesIO(get(engine, "/root/engine.backup")), mode="r:gz")
@@ -88,9 +92,15 @@ def test_engine_backup_archive(lab):
     assert {"./files", "./db/engine_backup.db", "./version", "./os_version", "./config", "./sha256sum"} <= names
     assert "./md5sum" not in names  # sha256sum since 4.4.0
     assert archive.extractfile("./config").read().decode().splitlines() == [
-        "DB_DUMP_COMPRESSOR=", "DB_DUMP_FORMAT=custom", "DWH_DB_DUMP_COMPRESSOR=", "DWH_DB_DUMP_FORMAT=custom",
-        "KEYCLOAK_DB_DUMP_COMPRESSOR=", "KEYCLOAK_DB_DUMP_FORMAT=custom", "CINDERLIB_DB_DUMP_COMPRESSOR=",
-        "CINDERLIB_DB_DUMP_FORMAT=custom"]
+        "DB_DUMP_COMPRESSOR=",
+        "DB_DUMP_FORMAT=custom",
+        "DWH_DB_DUMP_COMPRESSOR=",
+        "DWH_DB_DUMP_FORMAT=custom",
+        "KEYCLOAK_DB_DUMP_COMPRESSOR=",
+        "KEYCLOAK_DB_DUMP_FORMAT=custom",
+        "CINDERLIB_DB_DUMP_COMPRESSOR=",
+        "CINDERLIB_DB_DUMP_FORMAT=custom",
+    ]
     assert archive.extractfile("./version").read() == b"4.5.6\n"
     assert archive.extractfile("./os_version").read() == b"centos8\n"
     files = tarfile.open(fileobj=io.BytesIO(archive.extractfile("./files").read()), mode="r:xz")
@@ -109,15 +119,17 @@ def test_deploy_prompts_for_a_missing_answer(lab):
     deploy = lab.ssh("deploy")
     partial = {k: v for k, v in ANSWERS.items() if k != "OVEHOSTED_ENGINE/datacenterName"}
     put(deploy, "/root/partial.conf", answer_file(partial))
-    status, out, _ = run(deploy, "hosted-engine --deploy --restore-from-file=/root/engine.backup "
-                                 "--config-append=/root/partial.conf")
+    status, out, _ = run(
+        deploy, "hosted-engine --deploy --restore-from-file=/root/engine.backup --config-append=/root/partial.conf"
+    )
     assert status == 1
     assert DC_PROMPT in out and "Data center: " in out
     assert "[ ERROR ] Failed to execute stage 'Environment customization': End of file" in out
     assert "[ INFO  ] Using Engine VM FQDN engine.lab.example from backup file." in out
     put(deploy, "/root/answers.conf", answer_file(ANSWERS))
-    status, out, err = run(deploy, "hosted-engine --deploy --restore-from-file=/root/missing.backup "
-                                   "--config-append=/root/answers.conf")
+    status, out, err = run(
+        deploy, "hosted-engine --deploy --restore-from-file=/root/missing.backup --config-append=/root/answers.conf"
+    )
     assert (status, out, err) == (1, "", "FATAL: File /root/missing.backup not found!\n")
     assert run(deploy, "hosted-engine --vm-status") == (1, "You must run deploy first\n", "")
     assert lab.engine_api_new is None
@@ -127,23 +139,29 @@ def test_deploy_over_ssh_without_a_tty_stops_at_once(lab):
     """gr-he-common/core/shell.py: an SSH session without a pseudo-tty is refused unless skipTTYCheck."""
     deploy = lab.ssh("deploy")
     put(deploy, "/root/tty.conf", answer_file({k: v for k, v in ANSWERS.items() if "skipTTYCheck" not in k}))
-    status, out, _ = run(deploy, "hosted-engine --deploy --restore-from-file=/root/engine.backup "
-                                 "--config-append=/root/tty.conf")
+    status, out, _ = run(
+        deploy, "hosted-engine --deploy --restore-from-file=/root/engine.backup --config-append=/root/tty.conf"
+    )
     assert status == 1 and "without pseudo-tty allocation" in out
     assert "Failed to execute stage 'Environment setup': Aborted due to missing requirement" in out
 
 
 def test_deploy_checks_storage_permissions(lab):
-    status, out, _ = run(lab.ssh("deploy"), "hosted-engine --deploy --restore-from-file=/root/engine.backup "
-                                            "--config-append=/root/answers.conf")
+    status, out, _ = run(
+        lab.ssh("deploy"),
+        "hosted-engine --deploy --restore-from-file=/root/engine.backup --config-append=/root/answers.conf",
+    )
     assert status == 1 and "Permission settings on the specified path do not allow access" in out
 
 
 def test_deploy_restores_the_backup_into_the_new_engine(lab):
     assert run(lab.ssh("storage"), "chown 36:36 /exports/hosted_engine")[0] == 0
     deploy = lab.ssh("deploy")
-    status, out, err = run(deploy, "hosted-engine --deploy --restore-from-file=/root/engine.backup "
-                                   "--config-append=/root/answers.conf", timeout=30)
+    status, out, err = run(
+        deploy,
+        "hosted-engine --deploy --restore-from-file=/root/engine.backup --config-append=/root/answers.conf",
+        timeout=30,
+    )
     assert status == 0, out + err
     assert "[ INFO  ] Hosted Engine successfully deployed" in out
     assert lab.engine_api_new is not None
@@ -179,8 +197,7 @@ def test_vm_status_json_has_the_ha_client_fields(lab):
 def test_new_engine_survives_a_lab_restart(lab):
     lab.stop()
     lab.start()
-    assert "HostedEngine" in [vm.name for vm in
-                              lab.engine_connection(new=True).system_service().vms_service().list()]
+    assert "HostedEngine" in [vm.name for vm in lab.engine_connection(new=True).system_service().vms_service().list()]
 
 
 def test_dnf_modules_repolist_nodectl_getent(lab):

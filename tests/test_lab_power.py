@@ -1,4 +1,5 @@
 """systemctl mask/unmask and poweroff on a lab host, as systemd 239 (EL8) answers them."""
+
 import time
 
 import paramiko
@@ -17,16 +18,32 @@ def test_a_masked_unit_refuses_start_and_enable_until_unmasked(fresh_lab):
     client = fresh_lab.ssh("engine")
     try:
         assert run(client, "systemctl mask --now ovirt-engine") == (
-            0, "", "Created symlink /etc/systemd/system/ovirt-engine.service \u2192 /dev/null.\n")
+            0,
+            "",
+            "Created symlink /etc/systemd/system/ovirt-engine.service \u2192 /dev/null.\n",
+        )
         assert run(client, "systemctl is-active ovirt-engine") == (3, "inactive\n", "")
         assert run(client, "systemctl is-enabled ovirt-engine") == (1, "masked\n", "")
         assert run(client, "systemctl start ovirt-engine") == (
-            1, "", "Failed to start ovirt-engine.service: Unit ovirt-engine.service is masked.\n")
+            1,
+            "",
+            "Failed to start ovirt-engine.service: Unit ovirt-engine.service is masked.\n",
+        )
         assert run(client, "systemctl enable ovirt-engine") == (
-            1, "", "Failed to enable unit: Unit file /etc/systemd/system/ovirt-engine.service is masked.\n")
+            1,
+            "",
+            "Failed to enable unit: Unit file /etc/systemd/system/ovirt-engine.service is masked.\n",
+        )
         assert run(client, "systemctl show ovirt-engine -p LoadState,UnitFileState") == (
-            0, "LoadState=masked\nUnitFileState=masked\n", "")
-        assert run(client, "systemctl unmask ovirt-engine") == (0, "", "Removed /etc/systemd/system/ovirt-engine.service.\n")
+            0,
+            "LoadState=masked\nUnitFileState=masked\n",
+            "",
+        )
+        assert run(client, "systemctl unmask ovirt-engine") == (
+            0,
+            "",
+            "Removed /etc/systemd/system/ovirt-engine.service.\n",
+        )
         assert run(client, "systemctl start ovirt-engine")[0] == 0
     finally:
         client.close()

@@ -11,23 +11,36 @@ OTOPI = "/bin/python3 -B -m otopi.__main__  APPEND:BASE/pluginPath=str:/usr/shar
 
 
 def show(client, unit):
-    status, out, _ = run(client, f"systemctl show {unit} --property=LoadState,ActiveState,SubState,Result,ExecMainStatus")
+    status, out, _ = run(
+        client, f"systemctl show {unit} --property=LoadState,ActiveState,SubState,Result,ExecMainStatus"
+    )
     assert status == 0
     return dict(line.split("=", 1) for line in out.splitlines())
 
 
 def test_a_background_unit_outlives_its_session_and_keeps_its_result(lab):
     client = lab.ssh("deploy")
-    assert run(client, "systemd-run --unit=pause -p RemainAfterExit=yes -p StandardOutput=file:/root/pause.log "
-                       "-- sh -c 'echo started; sleep 1; echo done'") == (0, "", "Running as unit: pause.service\n")
+    assert run(
+        client,
+        "systemd-run --unit=pause -p RemainAfterExit=yes -p StandardOutput=file:/root/pause.log "
+        "-- sh -c 'echo started; sleep 1; echo done'",
+    ) == (0, "", "Running as unit: pause.service\n")
     client.close()  # the session that started it is gone
     client = lab.ssh("deploy")
     assert show(client, "pause")["SubState"] == "running"
     assert run(client, "systemd-run --unit=pause --quiet -- true") == (
-        1, "", "Failed to start transient service unit: Unit pause.service already exists.\n")
+        1,
+        "",
+        "Failed to start transient service unit: Unit pause.service already exists.\n",
+    )
     wait_until(lambda: show(client, "pause")["SubState"] == "exited")
-    assert show(client, "pause") == {"LoadState": "loaded", "ActiveState": "active", "SubState": "exited",
-                                     "Result": "success", "ExecMainStatus": "0"}
+    assert show(client, "pause") == {
+        "LoadState": "loaded",
+        "ActiveState": "active",
+        "SubState": "exited",
+        "Result": "success",
+        "ExecMainStatus": "0",
+    }
     assert get(client, "/root/pause.log") == b"started\ndone\n"
     assert run(client, "systemctl stop pause")[0] == 0
     assert show(client, "pause")["LoadState"] == "not-found"
@@ -70,19 +83,35 @@ def test_a_piped_deploy_dies_with_the_session_that_reads_it(lab):
     assert run(deploy, "systemctl reset-failed piped")[0] == 0
 
 
-@pytest.mark.parametrize("key,value,stage,message", [
-    ("OVEHOSTED_NOTIF/smtpServer", "str:SMTP.example.com", "Environment customization",
-     "Invalid input for environment value OVEHOSTED_NOTIF/smtpServer"),
-    ("OVEHOSTED_VM/vmMACAddr", "str:01:16:3e:00:00:01", "Environment customization",
-     "Invalid unicast MAC address specified"),
-    ("OVEHOSTED_NETWORK/host_name", "str:host1.lab.example", "Setup validation",
-     "host1.lab.example resolves to 192.0.2.41 and not all of them can be mapped"),
-])
+@pytest.mark.parametrize(
+    "key,value,stage,message",
+    [
+        (
+            "OVEHOSTED_NOTIF/smtpServer",
+            "str:SMTP.example.com",
+            "Environment customization",
+            "Invalid input for environment value OVEHOSTED_NOTIF/smtpServer",
+        ),
+        (
+            "OVEHOSTED_VM/vmMACAddr",
+            "str:01:16:3e:00:00:01",
+            "Environment customization",
+            "Invalid unicast MAC address specified",
+        ),
+        (
+            "OVEHOSTED_NETWORK/host_name",
+            "str:host1.lab.example",
+            "Setup validation",
+            "host1.lab.example resolves to 192.0.2.41 and not all of them can be mapped",
+        ),
+    ],
+)
 def test_the_deploy_refuses_what_its_plugins_refuse(lab, key, value, stage, message):
     deploy = lab.ssh("deploy")
     put(deploy, "/root/bad.conf", answer_file({**ANSWERS, key: value}))
-    status, out, _ = run(deploy, "hosted-engine --deploy --restore-from-file=/root/engine.backup "
-                                 "--config-append=/root/bad.conf")
+    status, out, _ = run(
+        deploy, "hosted-engine --deploy --restore-from-file=/root/engine.backup --config-append=/root/bad.conf"
+    )
     assert status == 1 and f"[ ERROR ] Failed to execute stage '{stage}': {message}" in out, out
 
 
@@ -90,8 +119,11 @@ def test_the_answer_file_the_old_provider_wrote_stops_at_its_first_unanswered_qu
     """Run as the old provider ran it: the deploy asks forceIpProceed (2.6.5+) and finds no input."""
     deploy = lab.ssh("deploy")
     put(deploy, "/root/old.conf", OLD_ANSWER_FILE)
-    status, out, _ = run(deploy, "systemd-run --unit=old --collect --wait --pipe --quiet -- hosted-engine --deploy "
-                                 "--restore-from-file=/root/engine.backup --config-append=/root/old.conf")
+    status, out, _ = run(
+        deploy,
+        "systemd-run --unit=old --collect --wait --pipe --quiet -- hosted-engine --deploy "
+        "--restore-from-file=/root/engine.backup --config-append=/root/old.conf",
+    )
     assert status == 1
     assert "Do you want to continue anyway? (Yes, No)[No]:" in out
     assert "[ ERROR ] Failed to execute stage 'Environment setup': End of file" in out

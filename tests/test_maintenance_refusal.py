@@ -25,15 +25,21 @@ from tests.harness import ProjectStack, migration_settings, pinned_ports_site
 ADMIN_PASSWORD = "lab-admin-password"
 # AppErrors.properties VDS_CANNOT_MAINTENANCE_IT_INCLUDES_NON_MIGRATABLE_VM with HostsList and VmsList (joined
 # with " , ", MaintenanceNumberOfVdssCommand.handleNonMigratableVms), in the brackets of Java's List.toString.
-REFUSAL = ("[Cannot switch the following Hosts to Maintenance mode: host1.\nOne or more running VMs are indicated "
-           "as non-migratable. The non-migratable VMs are: db1 , vm1.]")
-SAID = ("Cannot switch the following Hosts to Maintenance mode: host1. One or more running VMs are indicated as "
-        "non-migratable. The non-migratable VMs are: db1 , vm1.")
-SENTENCE = (f'host1: the Engine refused to put host1 in maintenance ("{SAID}") because it runs VMs that cannot migrate '
-            'away: db1, vm1; nothing changed on the site (host1 stays up). Unpin them so that maintenance migrates them '
-            '(Edit Virtual Machine > Host > Migration mode: "Allow manual and automatic migration" or "Allow manual '
-            'migration only"), or shut them down while the host is reinstalled, or leave host1 out of '
-            '`hostedEngineNodes`, then run `pulumi up` again.')
+REFUSAL = (
+    "[Cannot switch the following Hosts to Maintenance mode: host1.\nOne or more running VMs are indicated "
+    "as non-migratable. The non-migratable VMs are: db1 , vm1.]"
+)
+SAID = (
+    "Cannot switch the following Hosts to Maintenance mode: host1. One or more running VMs are indicated as "
+    "non-migratable. The non-migratable VMs are: db1 , vm1."
+)
+SENTENCE = (
+    f'host1: the Engine refused to put host1 in maintenance ("{SAID}") because it runs VMs that cannot migrate '
+    "away: db1, vm1; nothing changed on the site (host1 stays up). Unpin them so that maintenance migrates them "
+    '(Edit Virtual Machine > Host > Migration mode: "Allow manual and automatic migration" or "Allow manual '
+    'migration only"), or shut them down while the host is reinstalled, or leave host1 out of '
+    "`hostedEngineNodes`, then run `pulumi up` again."
+)
 
 
 def pinned_model():
@@ -41,10 +47,19 @@ def pinned_model():
     model = copy.deepcopy(load_model())
     vm1 = next(vm for vm in model["vms"] if vm["name"] == "vm1")
     vm1["placement"] = "pinned"
-    model["vms"].insert(1, {"name": "db1", "host": "host1", "status": "up", "memory_mb": 2048,
-                            "placement": "pinned", "origin": "ovirt"})
-    model["vms"].append({"name": "batch1", "host": "host1", "status": "up", "memory_mb": 2048,
-                         "placement": "user_migratable", "origin": "ovirt"})
+    model["vms"].insert(
+        1, {"name": "db1", "host": "host1", "status": "up", "memory_mb": 2048, "placement": "pinned", "origin": "ovirt"}
+    )
+    model["vms"].append(
+        {
+            "name": "batch1",
+            "host": "host1",
+            "status": "up",
+            "memory_mb": 2048,
+            "placement": "user_migratable",
+            "origin": "ovirt",
+        }
+    )
     return model
 
 
@@ -52,10 +67,13 @@ def pinned_model():
 def pinned_lab(tmp_path_factory, client_key):
     tmp = tmp_path_factory.mktemp("pinned-site")
     (tmp / "model.yaml").write_text(yaml.safe_dump(pinned_model(), sort_keys=False))
-    base = site_variant(tmp / "base.yaml", lambda d: d.setdefault("ovirt", {}).update(engine_model=str(tmp / "model.yaml")))
+    base = site_variant(
+        tmp / "base.yaml", lambda d: d.setdefault("ovirt", {}).update(engine_model=str(tmp / "model.yaml"))
+    )
     site, ports = pinned_ports_site(tmp / "site.yaml", base=base)
-    with LabProcess(tmp_path_factory.mktemp("lab"), site=site, authorized_keys=[client_key[1]],
-                    client_key=client_key[0]) as lab:
+    with LabProcess(
+        tmp_path_factory.mktemp("lab"), site=site, authorized_keys=[client_key[1]], client_key=client_key[0]
+    ) as lab:
         lab.ports = ports
         yield lab
 
@@ -67,9 +85,15 @@ def by_name(service, name):
 def placements(system):
     """Each VM's (status, host name, affinity, pinned host names), as the API gives them."""
     hosts = {h.id: h.name for h in system.hosts_service().list()}
-    return {vm.name: (vm.status, hosts.get(vm.host.id) if vm.host else None, vm.placement_policy.affinity,
-                      [hosts[h.id] for h in vm.placement_policy.hosts or []])
-            for vm in system.vms_service().list()}
+    return {
+        vm.name: (
+            vm.status,
+            hosts.get(vm.host.id) if vm.host else None,
+            vm.placement_policy.affinity,
+            [hosts[h.id] for h in vm.placement_policy.hosts or []],
+        )
+        for vm in system.vms_service().list()
+    }
 
 
 def test_the_engine_refuses_maintenance_of_a_host_running_pinned_vms(pinned_lab):
@@ -87,8 +111,9 @@ def test_the_engine_refuses_maintenance_of_a_host_running_pinned_vms(pinned_lab)
         host1.deactivate()
     assert refused.value.code == 409
     assert (refused.value.fault.reason, refused.value.fault.detail) == ("Operation Failed", REFUSAL)
-    assert str(refused.value).startswith(f'Fault reason is "Operation Failed". Fault detail is "{REFUSAL}". '
-                                         'HTTP response code is 409.')
+    assert str(refused.value).startswith(
+        f'Fault reason is "Operation Failed". Fault detail is "{REFUSAL}". HTTP response code is 409.'
+    )
     time.sleep(0.5)  # a started maintenance would show by now (engine_delays: migration 1 s)
     assert host1.get().status == types.HostStatus.UP
     assert placements(system) == before and len(system.events_service().list()) == events
@@ -126,8 +151,14 @@ def node_engine(tmp_path):
 def node_props(api):
     with open(api.ca_file) as ca:
         ca_pem = ca.read()
-    return {"engine": engine_api.Engine(api.url, "admin@internal", ca_pem).to_props(), "adminPassword": ADMIN_PASSWORD,
-            "host": "host1", "connection": {"name": "host1"}, "maintenanceTimeout": 5, "pollInterval": 0.1}
+    return {
+        "engine": engine_api.Engine(api.url, "admin@internal", ca_pem).to_props(),
+        "adminPassword": ADMIN_PASSWORD,
+        "host": "host1",
+        "connection": {"name": "host1"},
+        "maintenanceTimeout": 5,
+        "pollInterval": 0.1,
+    }
 
 
 def test_another_refusal_is_quoted_with_what_to_do(engine):
@@ -138,9 +169,10 @@ def test_another_refusal_is_quoted_with_what_to_do(engine):
         hosted_engine_node._to_maintenance(props, host)
     assert str(refused.value) == (
         'host1: the Engine refused to put host1 in maintenance ("The following Hosts have running VMs and cannot be switched '
-        'to maintenance mode: host1. Please ensure that the following Clusters have at least one Host in UP state: '
+        "to maintenance mode: host1. Please ensure that the following Clusters have at least one Host in UP state: "
         'Default.") and nothing changed on the site (host1 stays up). Do what the Engine asks, or leave host1 out of '
-        '`hostedEngineNodes`, then run `pulumi up` again.')
+        "`hostedEngineNodes`, then run `pulumi up` again."
+    )
     assert hosted_engine_node._host(props).status == types.HostStatus.UP
 
 
@@ -151,7 +183,8 @@ def test_a_node_being_undeployed_is_told_to_stay_in_the_list(node_engine):
     with pytest.raises(StepError) as refused:
         hosted_engine_node._to_maintenance(props, host)
     assert str(refused.value) == SENTENCE.replace(
-        "leave host1 out of `hostedEngineNodes`", "keep host1 in `hostedEngineNodes` (it stays a node)")
+        "leave host1 out of `hostedEngineNodes`", "keep host1 in `hostedEngineNodes` (it stays a node)"
+    )
     assert hosted_engine_node._host(props).status == types.HostStatus.UP
 
 
@@ -164,9 +197,14 @@ def test_the_vms_come_from_the_refusal_when_the_api_does_not_list_them():
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory, pinned_lab, client_key):
     stack = ProjectStack(tmp_path_factory.mktemp("project"), "site")
-    stack.configure(migration_settings(pinned_lab, pinned_lab.ports),
-                    {"sshPrivateKey": client_key[0].read_text(), "adminPassword": ADMIN_PASSWORD,
-                     "engineRootPassword": "engine-vm-root-Pa55"})
+    stack.configure(
+        migration_settings(pinned_lab, pinned_lab.ports),
+        {
+            "sshPrivateKey": client_key[0].read_text(),
+            "adminPassword": ADMIN_PASSWORD,
+            "engineRootPassword": "engine-vm-root-Pa55",
+        },
+    )
     return stack
 
 

@@ -22,6 +22,7 @@ GONE_WITHIN = 5  # seconds; the watchers poll every second or faster
 
 def run_processes(work_dir: Path) -> dict[int, list[str]]:
     """Live processes whose cwd or command line is inside work_dir: pid -> command line."""
+
     def inside(path):
         return path == str(work_dir) or path.startswith(f"{work_dir}/")
 
@@ -49,7 +50,9 @@ def role(argv: list[str]) -> str:
 
 @pytest.fixture()
 def stack(lab_stack):
-    lab_stack.configure({**lab_stack.lab_settings, "storageExports": [EXPORT]}, {"sshPrivateKey": lab_stack.private_key})
+    lab_stack.configure(
+        {**lab_stack.lab_settings, "storageExports": [EXPORT]}, {"sshPrivateKey": lab_stack.private_key}
+    )
     return lab_stack
 
 

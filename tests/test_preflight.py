@@ -12,17 +12,32 @@ from lab.testing import LabProcess, run, site_variant
 from tests.harness import PROJECT_DIR, PROJECT_NAME, ProjectStack, lab_config
 
 ADMIN_PASSWORD = "lab-admin-password"
-READ_ONLY = ("hostname -f", "getent hosts ", "cat /proc/", "nproc", "engine-upgrade-check", "rpm -q ", "showmount -e ",
-             "stat -c ", "df -B1 --output=avail ", "systemctl is-active ", "ip -o -4 addr show", "ip -o link show",
-             "ip route show default", "cat /usr/share/doc/",  # the appliance's rpm manifest
-             "cat /etc/ovirt-engine",  # backup_contents: the original Engine's setup files
-             "cat /etc/ovirt-hosted-engine/", "qemu-img info ", "tar -xzOf ")  # appliance_disk: the image
+READ_ONLY = (
+    "hostname -f",
+    "getent hosts ",
+    "cat /proc/",
+    "nproc",
+    "engine-upgrade-check",
+    "rpm -q ",
+    "showmount -e ",
+    "stat -c ",
+    "df -B1 --output=avail ",
+    "systemctl is-active ",
+    "ip -o -4 addr show",
+    "ip -o link show",
+    "ip route show default",
+    "cat /usr/share/doc/",  # the appliance's rpm manifest
+    "cat /etc/ovirt-engine",  # backup_contents: the original Engine's setup files
+    "cat /etc/ovirt-hosted-engine/",
+    "qemu-img info ",
+    "tar -xzOf ",
+)  # appliance_disk: the image
 
 
 def lab_stack_settings() -> dict:
     config = yaml.safe_load((PROJECT_DIR / "stacks" / "Pulumi.lab.yaml").read_text())["config"]
     prefix = f"{PROJECT_NAME}:"
-    return {k[len(prefix):]: v for k, v in config.items() if not (isinstance(v, dict) and "secure" in v)}
+    return {k[len(prefix) :]: v for k, v in config.items() if not (isinstance(v, dict) and "secure" in v)}
 
 
 def make_stack(tmp_path_factory, lab, client_key, change=None):
@@ -32,8 +47,14 @@ def make_stack(tmp_path_factory, lab, client_key, change=None):
     settings["originalEngineApi"] = {"url": lab.info["engine_api"]["url"], "caFile": lab.info["engine_api"]["ca_file"]}
     if change:
         change(settings)
-    stack.configure(settings, {"sshPrivateKey": client_key[0].read_text(), "adminPassword": ADMIN_PASSWORD,
-                               "engineRootPassword": "engine-vm-root-Pa55"})
+    stack.configure(
+        settings,
+        {
+            "sshPrivateKey": client_key[0].read_text(),
+            "adminPassword": ADMIN_PASSWORD,
+            "engineRootPassword": "engine-vm-root-Pa55",
+        },
+    )
     return stack
 
 
@@ -54,39 +75,41 @@ def assert_read_only(lab, before_count, before_state):
     assert ran, "the preflight read nothing from the site"
     assert [c for c in ran if c["kind"] != "exec" or not c["command"].startswith(READ_ONLY)] == []
     after = snapshot(lab)
-    diff = {h: [k for k in after["hosts"][h] if after["hosts"][h][k] != before_state["hosts"][h][k]] for h in after["hosts"]}
+    diff = {
+        h: [k for k in after["hosts"][h] if after["hosts"][h][k] != before_state["hosts"][h][k]] for h in after["hosts"]
+    }
     assert after == before_state, diff
 
 
 def break_site(data, tmp):
     hosts = {h["name"]: h for h in data["hosts"]}
-    hosts["engine"]["fqdn"] = "old-engine.lab.example"          # 1: FQDN differs, and has no DNS record
-    hosts["engine"]["ram_mb"] = 32768                           # 2: more RAM than the VM gets
+    hosts["engine"]["fqdn"] = "old-engine.lab.example"  # 1: FQDN differs, and has no DNS record
+    hosts["engine"]["ram_mb"] = 32768  # 2: more RAM than the VM gets
     deploy = hosts["deploy"]
-    deploy["cpu_flags"] = ["sse4_2", "avx2"]                    # 8: no virtualization
+    deploy["cpu_flags"] = ["sse4_2", "avx2"]  # 8: no virtualization
     deploy["services"] = deploy["services"] + [{"name": "watchdog", "active": True, "enabled": True}]
     deploy["nics"] = [{"name": "ens3", "cidr": "192.0.2.30/24", "mac": "52:54:00:00:00:30"}]
-    deploy["gateway"] = None                                    # 8: no default gateway, no eth0
-    hosts["storage"]["disk_avail"] = {"/exports": 50 << 30}      # 10: too small
+    deploy["gateway"] = None  # 8: no default gateway, no eth0
+    hosts["storage"]["disk_avail"] = {"/exports": 50 << 30}  # 10: too small
     model = yaml.safe_load((PROJECT_DIR / "lab" / "engine_api" / "default_model.yaml").read_text())
-    model["clusters"][0]["name"] = "Production"                 # 9: no cluster Default
+    model["clusters"][0]["name"] = "Production"  # 9: no cluster Default
     for host in model["hosts"]:
         host["cluster"] = "Production"
     model["networks"][0]["usages"] = ["management", "display"]  # 4: not a VM network
     model["networks"][0]["clusters"] = ["Production"]
-    model["storage_domains"] = []                               # 11: no data domain
-    model["vms"], model["disks"] = [], []                       # (the VMs' disks were on it)
+    model["storage_domains"] = []  # 11: no data domain
+    model["vms"], model["disks"] = [], []  # (the VMs' disks were on it)
     (tmp / "model.yaml").write_text(yaml.safe_dump(model, sort_keys=False))
     data["ovirt"] = {"engine_model": str(tmp / "model.yaml")}
-    ship_appliance(deploy, "4.4.10")                            # 3: an appliance of Engine 4.4.10
+    ship_appliance(deploy, "4.4.10")  # 3: an appliance of Engine 4.4.10
 
 
 def break_stack(settings):
-    settings["backup"]["allowEngineUpdate"] = False             # 3: update pending
+    settings["backup"]["allowEngineUpdate"] = False  # 3: update pending
     settings["hostedEngine"]["vm"]["staticCIDR"] = "198.51.100.60/24"  # 7: not the host's subnet
-    settings.pop("storageExports")                              # 5: nothing will export/chown it
-    settings["hostedEngineNodes"] = []                          # 11: no HA
-    settings["haDrill"] = {"enabled": False}                    # (the drill would need a node: a config error)
+    settings.pop("storageExports")  # 5: nothing will export/chown it
+    settings["hostedEngineNodes"] = []  # 11: no HA
+    settings["haDrill"] = {"enabled": False}  # (the drill would need a node: a config error)
 
 
 EXPECTED_ERRORS = [
@@ -118,7 +141,9 @@ EXPECTED_WARNINGS = [
 def broken_lab(tmp_path_factory, client_key):
     tmp = tmp_path_factory.mktemp("broken-site")
     site = site_variant(tmp / "site.yaml", lambda d: break_site(d, tmp))
-    with LabProcess(tmp_path_factory.mktemp("lab"), site=site, authorized_keys=[client_key[1]], client_key=client_key[0]) as lab:
+    with LabProcess(
+        tmp_path_factory.mktemp("lab"), site=site, authorized_keys=[client_key[1]], client_key=client_key[0]
+    ) as lab:
         yield lab
 
 
@@ -129,7 +154,8 @@ def default_lab(tmp_path_factory, client_key):
 
 
 def test_a_site_that_breaks_many_prerequisites_reports_all_of_them_in_one_preview_and_changes_nothing(
-        tmp_path_factory, broken_lab, client_key):
+    tmp_path_factory, broken_lab, client_key
+):
     stack = make_stack(tmp_path_factory, broken_lab, client_key, break_stack)
     before_count, before_state = len(broken_lab.commands()), snapshot(broken_lab)
     with pytest.raises(auto.errors.CommandError) as failed:
@@ -156,12 +182,15 @@ def test_the_default_site_passes_every_check_with_warnings_only(tmp_path_factory
     assert_read_only(default_lab, before_count, before_state)
 
 
-def test_api_checks_are_skipped_with_a_note_once_the_original_engine_is_stopped(tmp_path_factory, default_lab, client_key):
+def test_api_checks_are_skipped_with_a_note_once_the_original_engine_is_stopped(
+    tmp_path_factory, default_lab, client_key
+):
     client = default_lab.ssh("engine")
     try:
         assert run(client, "systemctl stop ovirt-engine")[0] == 0
-        stack = make_stack(tmp_path_factory, default_lab, client_key,
-                           lambda s: s["hostedEngine"].update(clusterName="NoSuchCluster"))
+        stack = make_stack(
+            tmp_path_factory, default_lab, client_key, lambda s: s["hostedEngine"].update(clusterName="NoSuchCluster")
+        )
         result = stack.preview()
         output = result.stdout + result.stderr
         assert "API cannot answer" in output and "checks are skipped" in output
@@ -172,7 +201,8 @@ def test_api_checks_are_skipped_with_a_note_once_the_original_engine_is_stopped(
 
 
 def test_an_original_engine_api_that_cannot_be_reached_before_the_backup_fails_the_preview(
-        tmp_path_factory, default_lab, client_key):
+    tmp_path_factory, default_lab, client_key
+):
     """The stack names no `originalEngineApi` (its default URL, the FQDN's, does not resolve here): an error
     naming the setting and the opt-out, and nothing changed."""
     stack = make_stack(tmp_path_factory, default_lab, client_key, lambda s: s.pop("originalEngineApi"))
@@ -180,15 +210,23 @@ def test_an_original_engine_api_that_cannot_be_reached_before_the_backup_fails_t
     with pytest.raises(auto.errors.CommandError) as failed:
         stack.preview()
     text = str(failed.value)
-    assert "the original Engine's API at https://engine.lab.example/ovirt-engine/api did not answer before the backup" in text
+    assert (
+        "the original Engine's API at https://engine.lab.example/ovirt-engine/api did not answer before the backup"
+        in text
+    )
     assert "`originalEngineApi.url` (unset" in text and "`originalEngineApi.check: false`" in text, text
     assert_read_only(default_lab, before_count, before_state)
 
 
 def test_a_stack_that_opts_out_of_the_api_checks_is_told_they_are_skipped(tmp_path_factory, default_lab, client_key):
-    stack = make_stack(tmp_path_factory, default_lab, client_key,
-                       lambda s: s.update(originalEngineApi={"check": False}, hostedEngine={
-                           **s["hostedEngine"], "clusterName": "NoSuchCluster"}))
+    stack = make_stack(
+        tmp_path_factory,
+        default_lab,
+        client_key,
+        lambda s: s.update(
+            originalEngineApi={"check": False}, hostedEngine={**s["hostedEngine"], "clusterName": "NoSuchCluster"}
+        ),
+    )
     output = (lambda r: r.stdout + r.stderr)(stack.preview())
     assert "`originalEngineApi.check` is false" in output and "checks are skipped" in output
     assert "`hostedEngine.clusterName` is NoSuchCluster" not in output
@@ -196,11 +234,15 @@ def test_a_stack_that_opts_out_of_the_api_checks_is_told_they_are_skipped(tmp_pa
 
 DNS_CASES = {
     # The Engine's FQDN resolves to an address of the deployment host.
-    "engine-on-deploy": (lambda hosts: hosts["engine"].update(address=hosts["deploy"]["address"]),
-                         "resolves to 192.0.2.30, an address of the deployment host"),
+    "engine-on-deploy": (
+        lambda hosts: hosts["engine"].update(address=hosts["deploy"]["address"]),
+        "resolves to 192.0.2.30, an address of the deployment host",
+    ),
     # The deployment host's address resolves back to another name (the storage server, listed first).
-    "deploy-reverse": (lambda hosts: hosts["storage"].update(address=hosts["deploy"]["address"]),
-                       "the reverse DNS record of 192.0.2.30 names storage.lab.example, not she-deploy.lab.example"),
+    "deploy-reverse": (
+        lambda hosts: hosts["storage"].update(address=hosts["deploy"]["address"]),
+        "the reverse DNS record of 192.0.2.30 names storage.lab.example, not she-deploy.lab.example",
+    ),
 }
 
 
@@ -209,7 +251,9 @@ def test_dns_records_that_disagree_fail_the_preview_and_change_nothing(tmp_path_
     change, message = DNS_CASES[case]
     tmp = tmp_path_factory.mktemp(case)
     site = site_variant(tmp / "site.yaml", lambda d: change({h["name"]: h for h in d["hosts"]}))
-    with LabProcess(tmp_path_factory.mktemp("lab"), site=site, authorized_keys=[client_key[1]], client_key=client_key[0]) as lab:
+    with LabProcess(
+        tmp_path_factory.mktemp("lab"), site=site, authorized_keys=[client_key[1]], client_key=client_key[0]
+    ) as lab:
         stack = make_stack(tmp_path_factory, lab, client_key)
         before_count, before_state = len(lab.commands()), snapshot(lab)
         with pytest.raises(auto.errors.CommandError) as failed:

@@ -43,17 +43,23 @@ def test_ovf_sizes_are_read_as_integers_or_decimals():
 
 def kiwi_variant(tmp_path_factory, disk_gb):
     def change(data):
-        ovirt_site.ship_appliance(next(h for h in data["hosts"] if h["name"] == "deploy"), "4.5.7", kiwi=True,
-                                  disk_gb=disk_gb)
+        ovirt_site.ship_appliance(
+            next(h for h in data["hosts"] if h["name"] == "deploy"), "4.5.7", kiwi=True, disk_gb=disk_gb
+        )
         data["ovirt"] = {"pause_seconds": 0.2}
+
     return site_variant(tmp_path_factory.mktemp("site") / "site.yaml", change)
 
 
 @pytest.fixture(scope="module")
 def big_lab(tmp_path_factory, client_key):
     """A 4.5.7 appliance whose qcow2 is a 60 GiB disk: the deploy needs 61 GiB."""
-    with LabProcess(tmp_path_factory.mktemp("lab"), site=kiwi_variant(tmp_path_factory, 60),
-                    authorized_keys=[client_key[1]], client_key=client_key[0]) as lab:
+    with LabProcess(
+        tmp_path_factory.mktemp("lab"),
+        site=kiwi_variant(tmp_path_factory, 60),
+        authorized_keys=[client_key[1]],
+        client_key=client_key[0],
+    ) as lab:
         yield lab
 
 
@@ -73,7 +79,10 @@ def test_lab_qemu_img_and_tar_read_the_appliance_images(lab, big_lab):
         status, out, _ = run(deploy, f"tar -xzOf {OVA} --wildcards 'master/vms/*.ovf'")
         assert status == 0 and appliance_disk.ovf_disk_gb(out) == 50
         assert run(deploy, f"tar -xzOf {OVA} nothing/here") == (
-            2, "", "tar: nothing/here: Not found in archive\ntar: Exiting with failure status due to previous errors\n")
+            2,
+            "",
+            "tar: nothing/here: Not found in archive\ntar: Exiting with failure status due to previous errors\n",
+        )
         assert run(deploy, "qemu-img info --output=json /no/such.qcow2")[0] == 1
     finally:
         deploy.close()
@@ -81,7 +90,9 @@ def test_lab_qemu_img_and_tar_read_the_appliance_images(lab, big_lab):
 
 
 def preview_error(tmp_path_factory, lab, client_key, disk_gb):
-    stack = make_stack(tmp_path_factory, lab, client_key, lambda s: s["hostedEngine"]["storage"].update(diskSizeGB=disk_gb))
+    stack = make_stack(
+        tmp_path_factory, lab, client_key, lambda s: s["hostedEngine"]["storage"].update(diskSizeGB=disk_gb)
+    )
     before_count, before_state = len(lab.commands()), snapshot(lab)
     try:
         result = stack.preview()
@@ -94,16 +105,20 @@ def preview_error(tmp_path_factory, lab, client_key, disk_gb):
 
 def test_a_disk_smaller_than_the_qcow2_appliance_needs_fails_the_preview(tmp_path_factory, big_lab, client_key):
     text = preview_error(tmp_path_factory, big_lab, client_key, 60)
-    assert ("`hostedEngine.storage.diskSizeGB` is 60, but the appliance image " + QCOW2 + " is a 60 GiB disk and the "
-            "deploy needs at least 61 GiB for it") in text, text
+    assert (
+        "`hostedEngine.storage.diskSizeGB` is 60, but the appliance image " + QCOW2 + " is a 60 GiB disk and the "
+        "deploy needs at least 61 GiB for it"
+    ) in text, text
     assert "set `hostedEngine.storage.diskSizeGB` to 61 or more" in text
     assert "diskSizeGB` is" not in preview_error(tmp_path_factory, big_lab, client_key, 61)
 
 
 def test_the_ova_appliance_bounds_the_disk_by_its_ovf(tmp_path_factory, lab, client_key):
     text = preview_error(tmp_path_factory, lab, client_key, 49)
-    assert ("`hostedEngine.storage.diskSizeGB` is 49, but the appliance OVA " + OVA + " holds a 50 GiB disk (its OVF) "
-            "and the deploy needs at least 51 GiB for it") in text, text
+    assert (
+        "`hostedEngine.storage.diskSizeGB` is 49, but the appliance OVA " + OVA + " holds a 50 GiB disk (its OVF) "
+        "and the deploy needs at least 51 GiB for it"
+    ) in text, text
     warned = preview_error(tmp_path_factory, lab, client_key, 50)
     assert "preflight found" not in warned and "the deploy needs one GiB more" in warned, warned
 
@@ -111,10 +126,13 @@ def test_the_ova_appliance_bounds_the_disk_by_its_ovf(tmp_path_factory, lab, cli
 def test_an_applianceova_setting_is_the_image_checked(tmp_path_factory, lab, client_key):
     def change(settings):
         settings["hostedEngine"]["applianceOva"] = "/root/custom.ova"
+
     stack = make_stack(tmp_path_factory, lab, client_key, change)
     with pytest.raises(auto.errors.CommandError) as failed:
         stack.preview()
-    assert "the appliance OVA /root/custom.ova on the deployment host (deploy) holds no readable OVF" in str(failed.value)
+    assert "the appliance OVA /root/custom.ova on the deployment host (deploy) holds no readable OVF" in str(
+        failed.value
+    )
     assert "tar: /root/custom.ova: Cannot open: No such file or directory" in str(failed.value)
 
 
@@ -126,9 +144,14 @@ def test_the_lab_deploy_sizes_the_disk_from_the_image(big_lab):
         assert run(engine, "engine-backup --mode=backup --file=/root/engine.backup --log=/root/backup.log")[0] == 0
         put(deploy, "/root/engine.backup", get(engine, "/root/engine.backup"))
         put(deploy, "/root/answers.conf", answer_file({**ANSWERS, "OVEHOSTED_STORAGE/imgSizeGB": "str:51"}))
-        status, out, _ = run(deploy, "hosted-engine --deploy --restore-from-file=/root/engine.backup "
-                                     "--config-append=/root/answers.conf", timeout=30)
+        status, out, _ = run(
+            deploy,
+            "hosted-engine --deploy --restore-from-file=/root/engine.backup --config-append=/root/answers.conf",
+            timeout=30,
+        )
     finally:
         for client in (engine, deploy, storage):
             client.close()
-    assert status == 1 and "Minimum requirements to fit the disk from the appliance OVF not met (required 61 GiB)" in out, out
+    assert (
+        status == 1 and "Minimum requirements to fit the disk from the appliance OVF not met (required 61 GiB)" in out
+    ), out

@@ -72,17 +72,27 @@ def add_networks(model):
     backup-net required but non_operational there (the engine enforces neither on a new host)."""
     model["networks"] += [
         {"name": "storage-net", "datacenter": "Default", "usages": [], "clusters": ["Default"], "mtu": 9000},
-        {"name": "vm-net", "datacenter": "Default", "usages": ["vm"],
-         "clusters": [{"name": "Default", "required": False}]},
-        {"name": "backup-net", "datacenter": "Default", "usages": [],
-         "clusters": [{"name": "Default", "required": True, "status": "non_operational"}]},
+        {
+            "name": "vm-net",
+            "datacenter": "Default",
+            "usages": ["vm"],
+            "clusters": [{"name": "Default", "required": False}],
+        },
+        {
+            "name": "backup-net",
+            "datacenter": "Default",
+            "usages": [],
+            "clusters": [{"name": "Default", "required": True, "status": "non_operational"}],
+        },
     ]
 
 
 def lab_for(tmp_path_factory, client_key, name, modify):
     tmp = tmp_path_factory.mktemp(name)
     site = site_variant(tmp / "site.yaml", lambda d: modify(d, tmp))
-    return LabProcess(tmp_path_factory.mktemp("lab"), site=site, authorized_keys=[client_key[1]], client_key=client_key[0])
+    return LabProcess(
+        tmp_path_factory.mktemp("lab"), site=site, authorized_keys=[client_key[1]], client_key=client_key[0]
+    )
 
 
 def check_results(output: str) -> dict:
@@ -119,12 +129,14 @@ def passed_preview(stack, lab) -> str:
 
 # --- the lab Engine API's cluster networks, with the real ovirtsdk4 -----------------------------------------
 
+
 def test_cluster_networks_carry_required_status_and_the_cluster_roles_as_the_rest_api_maps_them(tmp_path):
     model = copy.deepcopy(load_model())
     add_networks(model)
     api = EngineApi(str(tmp_path), model).start()
-    connection = sdk.Connection(url=api.url, username="admin@internal", password="lab-admin-password",
-                                ca_file=api.ca_file, timeout=10)
+    connection = sdk.Connection(
+        url=api.url, username="admin@internal", password="lab-admin-password", ca_file=api.ca_file, timeout=10
+    )
     try:
         system = connection.system_service()
         (cluster,) = system.clusters_service().list()
@@ -132,9 +144,18 @@ def test_cluster_networks_carry_required_status_and_the_cluster_roles_as_the_res
         found = {n.name: n for n in listed}
         assert sorted(found) == ["backup-net", "ovirtmgmt", "storage-net", "vm-net"]
         assert [(found[n].required, found[n].status) for n in ("ovirtmgmt", "storage-net", "vm-net", "backup-net")] == [
-            (True, types.NetworkStatus.OPERATIONAL), (True, types.NetworkStatus.OPERATIONAL),
-            (False, types.NetworkStatus.OPERATIONAL), (True, types.NetworkStatus.NON_OPERATIONAL)]
-        assert {u.value for u in found["ovirtmgmt"].usages} == {"vm", "management", "display", "migration", "default_route"}
+            (True, types.NetworkStatus.OPERATIONAL),
+            (True, types.NetworkStatus.OPERATIONAL),
+            (False, types.NetworkStatus.OPERATIONAL),
+            (True, types.NetworkStatus.NON_OPERATIONAL),
+        ]
+        assert {u.value for u in found["ovirtmgmt"].usages} == {
+            "vm",
+            "management",
+            "display",
+            "migration",
+            "default_route",
+        }
         assert found["ovirtmgmt"].display is True and found["storage-net"].display is False
         assert all(n.cluster.id == cluster.id for n in listed)
         # NetworkMapper: the top-level collection has no network_cluster row: only `vm`, no required/status
@@ -149,10 +170,12 @@ def test_cluster_networks_carry_required_status_and_the_cluster_roles_as_the_res
 def test_the_default_model_requires_only_the_management_network():
     (network,) = load_model()["networks"]
     assert network["name"] == "ovirtmgmt" and network["clusters"] == [
-        {"name": "Default", "required": True, "status": "operational"}]
+        {"name": "Default", "required": True, "status": "operational"}
+    ]
 
 
 # --- the default site ------------------------------------------------------------------------------------
+
 
 @pytest.fixture(scope="module")
 def default_lab(tmp_path_factory, client_key):
@@ -160,36 +183,50 @@ def default_lab(tmp_path_factory, client_key):
         yield lab
 
 
-def test_the_default_site_passes_the_restore_checks_and_lists_what_the_backup_holds(tmp_path_factory, default_lab,
-                                                                                   client_key):
+def test_the_default_site_passes_the_restore_checks_and_lists_what_the_backup_holds(
+    tmp_path_factory, default_lab, client_key
+):
     output = passed_preview(make_stack(tmp_path_factory, default_lab, client_key), default_lab)
     results = check_results(output)
     assert {c: results.get(c) for c in ("required_networks", "backup_contents", "admin_principal")} == {
-        "required_networks": "passed", "backup_contents": "passed", "admin_principal": "passed"}, results
+        "required_networks": "passed",
+        "backup_contents": "passed",
+        "admin_principal": "passed",
+    }, results
     assert "/networks" in output  # required_networks read clusters/<id>/networks
-    assert '"engine: backup holds engine DB engine@localhost, DWH DB ovirt_engine_history@localhost, Grafana; not ' \
-           'Keycloak DB, Cinderlib DB"' in output
+    assert (
+        '"engine: backup holds engine DB engine@localhost, DWH DB ovirt_engine_history@localhost, Grafana; not '
+        'Keycloak DB, Cinderlib DB"' in output
+    )
 
 
 def test_keycloak_with_the_keycloak_admin_as_the_api_user_passes(tmp_path_factory, default_lab, client_key):
     """A backup without Keycloak restored with `enableKeycloak`: the deploy gives Keycloak's admin@ovirt the
     `adminPassword`, so `engineApi.username: admin@ovirt@internalsso` works after the deploy."""
-    stack = make_stack(tmp_path_factory, default_lab, client_key, lambda s: (
-        s["hostedEngine"].update(enableKeycloak=True), s["engineApi"].update(username=KEYCLOAK_ADMIN)))
+    stack = make_stack(
+        tmp_path_factory,
+        default_lab,
+        client_key,
+        lambda s: (s["hostedEngine"].update(enableKeycloak=True), s["engineApi"].update(username=KEYCLOAK_ADMIN)),
+    )
     output = passed_preview(stack, default_lab)
     assert check_results(output).get("admin_principal") == "passed"
 
 
 def test_a_keycloak_api_user_without_keycloak_fails_the_preview(tmp_path_factory, default_lab, client_key):
-    stack = make_stack(tmp_path_factory, default_lab, client_key,
-                       lambda s: s["engineApi"].update(username=KEYCLOAK_ADMIN))
+    stack = make_stack(
+        tmp_path_factory, default_lab, client_key, lambda s: s["engineApi"].update(username=KEYCLOAK_ADMIN)
+    )
     text = failed_preview(stack, default_lab)
-    assert f"`engineApi.username` is {KEYCLOAK_ADMIN}, but neither the original Engine nor " \
-           "`hostedEngine.enableKeycloak` (false) gives the new Engine Keycloak" in text, text
+    assert (
+        f"`engineApi.username` is {KEYCLOAK_ADMIN}, but neither the original Engine nor "
+        "`hostedEngine.enableKeycloak` (false) gives the new Engine Keycloak" in text
+    ), text
     assert "set `engineApi.username: admin@internal`, or `hostedEngine.enableKeycloak: true`" in text
 
 
 # --- a site that breaks all three -------------------------------------------------------------------------
+
 
 def break_restore(data, tmp):
     files = engine_files(data)
@@ -207,38 +244,54 @@ def broken_lab(tmp_path_factory, client_key):
 
 
 def test_a_site_that_breaks_the_restore_rules_fails_the_preview_with_every_message_and_changes_nothing(
-        tmp_path_factory, broken_lab, client_key):
-    stack = make_stack(tmp_path_factory, broken_lab, client_key,
-                       lambda s: s["hostedEngine"].update(enableKeycloak=True))  # engineApi.username stays admin@internal
+    tmp_path_factory, broken_lab, client_key
+):
+    stack = make_stack(
+        tmp_path_factory, broken_lab, client_key, lambda s: s["hostedEngine"].update(enableKeycloak=True)
+    )  # engineApi.username stays admin@internal
     text = " ".join(failed_preview(stack, broken_lab).split())
     # required_networks: storage-net only (ovirtmgmt is the management network, vm-net is not required,
     # backup-net is non_operational)
-    assert "cluster Default (`hostedEngine.clusterName`) requires the network(s) storage-net, which the fresh " \
-           "deployment host (deploy) will not have" in text, text
+    assert (
+        "cluster Default (`hostedEngine.clusterName`) requires the network(s) storage-net, which the fresh "
+        "deployment host (deploy) will not have" in text
+    ), text
     assert "the following networks are missing on host: 'storage-net'" in text
-    assert "make them not required in cluster Default (Compute > Clusters > Default > Logical Networks > Manage " \
-           "Networks: clear Require)" in text
+    assert (
+        "make them not required in cluster Default (Compute > Clusters > Default > Logical Networks > Manage "
+        "Networks: clear Require)" in text
+    )
     assert "examples/required_networks_fix.yml" in text
     assert "vm-net" not in text and "backup-net" not in text
     # backup_contents: the remote DWH database, the secured engine database
-    assert "the original Engine's DWH database ovirt_engine_history is on dwh-db.lab.example (`DWH_DB_HOST` in " \
-           f"{DWH_CONF}), not localhost" in text
+    assert (
+        "the original Engine's DWH database ovirt_engine_history is on dwh-db.lab.example (`DWH_DB_HOST` in "
+        f"{DWH_CONF}), not localhost" in text
+    )
     assert "`engine-backup --provision-all-databases`, which can provision a database only in localhost" in text
-    assert f"the original Engine's engine database engine is reached over TLS (`ENGINE_DB_SECURED` in {ENGINE_CONF})" \
-           in text
+    assert (
+        f"the original Engine's engine database engine is reached over TLS (`ENGINE_DB_SECURED` in {ENGINE_CONF})"
+        in text
+    )
     assert "move it to the original Engine machine (localhost, unsecured) before the backup" in text
     # admin_principal: admin@internal is refused by the Keycloak the deploy sets up
-    assert "`hostedEngine.enableKeycloak` is true, so the new Engine will use Keycloak and the deploy itself logs in " \
-           f"as {KEYCLOAK_ADMIN}; but `engineApi.username` is admin@internal, which that Engine will refuse" in text
-    assert f"set `engineApi.username: {KEYCLOAK_ADMIN}` (its password is `adminPassword`, which the deploy gives it)" \
-           in text
+    assert (
+        "`hostedEngine.enableKeycloak` is true, so the new Engine will use Keycloak and the deploy itself logs in "
+        f"as {KEYCLOAK_ADMIN}; but `engineApi.username` is admin@internal, which that Engine will refuse" in text
+    )
+    assert (
+        f"set `engineApi.username: {KEYCLOAK_ADMIN}` (its password is `adminPassword`, which the deploy gives it)"
+        in text
+    )
 
 
 def networks_only(data, tmp):
     data["ovirt"] = {"engine_model": model_with(tmp, add_networks), "pause_seconds": 0.2}
 
 
-def test_the_lab_deploy_stops_at_a_host_set_non_operational_for_a_missing_required_network(tmp_path_factory, client_key):
+def test_the_lab_deploy_stops_at_a_host_set_non_operational_for_a_missing_required_network(
+    tmp_path_factory, client_key
+):
     """The witness of required_networks: the restored Engine sets the fresh host Non Operational for storage-net, the
     role reports event 519, pauses, checks again and fails (05_add_host.yml); no new Engine is left running."""
     with lab_for(tmp_path_factory, client_key, "networks", networks_only) as lab:
@@ -248,15 +301,19 @@ def test_the_lab_deploy_stops_at_a_host_set_non_operational_for_a_missing_requir
             assert run(engine, "engine-backup --mode=backup --file=/root/engine.backup --log=/root/backup.log")[0] == 0
             put(deploy, "/root/engine.backup", get(engine, "/root/engine.backup"))
             put(deploy, "/root/answers.conf", answer_file(ANSWERS))
-            _, stdout, _ = deploy.exec_command("hosted-engine --deploy --restore-from-file=/root/engine.backup "
-                                               "--config-append=/root/answers.conf", timeout=30)
+            _, stdout, _ = deploy.exec_command(
+                "hosted-engine --deploy --restore-from-file=/root/engine.backup --config-append=/root/answers.conf",
+                timeout=30,
+            )
             lock = end_pause(lab)  # the administrator "fixes" nothing and ends the pause
             out, status = stdout.read().decode(), stdout.channel.recv_exit_status()
         finally:
             for client in (engine, deploy, storage):
                 client.close()
-        missing = ("code 519: Host she-deploy.lab.example does not comply with the cluster Default networks, the "
-                   "following networks are missing on host: 'storage-net',")
+        missing = (
+            "code 519: Host she-deploy.lab.example does not comply with the cluster Default networks, the "
+            "following networks are missing on host: 'storage-net',"
+        )
         assert status == 1 and f"The host has been set in non_operational status, deployment errors: {missing}" in out
         assert f"Pause execution until {lock} is removed" in out and "Check if the host is up" in out, out
         assert f"{missing} fix accordingly and re-deploy." in out
@@ -281,18 +338,21 @@ def end_pause(lab, timeout=20):
 
 # --- an original Engine with Keycloak, and a hook for the required network ---------------------------------
 
+
 def keycloak_site(data, tmp):
     files = engine_files(data)
     files[KEYCLOAK_CONF]["content"] = KEYCLOAK_BUNDLED
     post = files[POST_CONF]
     post["content"] = post["content"].replace("keycloakEnable=bool:False", "keycloakEnable=bool:True")
     deploy = next(h for h in data["hosts"] if h["name"] == "deploy")
-    deploy.setdefault("files", []).append({"path": f"{HOOKS}/attach-storage-net.yml", "mode": 0o644,
-                                           "content": "- name: Attach storage-net\n"})
+    deploy.setdefault("files", []).append(
+        {"path": f"{HOOKS}/attach-storage-net.yml", "mode": 0o644, "content": "- name: Attach storage-net\n"}
+    )
 
     def edit(model):
         add_networks(model)
         model["engine"]["admin_user"] = KEYCLOAK_ADMIN  # a Keycloak Engine's API knows only Keycloak's users
+
     data["ovirt"] = {"engine_model": model_with(tmp, edit)}
 
 
@@ -307,14 +367,20 @@ def keycloak_stack(enable, original_user=KEYCLOAK_ADMIN, check=True):
         settings["hostedEngine"]["enableKeycloak"] = enable
         settings["engineApi"]["username"] = KEYCLOAK_ADMIN
         settings["originalEngineApi"].update(username=original_user, check=check)
+
     return change
 
 
 def test_keycloak_in_the_backup_without_enable_keycloak_fails_the_preview(tmp_path_factory, keycloak_lab, client_key):
-    text = " ".join(failed_preview(make_stack(tmp_path_factory, keycloak_lab, client_key, keycloak_stack(False)),
-                                   keycloak_lab).split())
-    assert "the original Engine uses its bundled Keycloak (KEYCLOAK_BUNDLED=true), which a restore keeps, but " \
-           "`hostedEngine.enableKeycloak` is false" in text, text
+    text = " ".join(
+        failed_preview(
+            make_stack(tmp_path_factory, keycloak_lab, client_key, keycloak_stack(False)), keycloak_lab
+        ).split()
+    )
+    assert (
+        "the original Engine uses its bundled Keycloak (KEYCLOAK_BUNDLED=true), which a restore keeps, but "
+        "`hostedEngine.enableKeycloak` is false" in text
+    ), text
     assert f"set `hostedEngine.enableKeycloak: true` and `engineApi.username: {KEYCLOAK_ADMIN}`" in text
     # the hook on the deployment host makes the required network a warning, not an error
     assert "unless the role's after_add_host hook(s) on deploy (attach-storage-net.yml in " in text
@@ -322,7 +388,8 @@ def test_keycloak_in_the_backup_without_enable_keycloak_fails_the_preview(tmp_pa
 
 
 def test_keycloak_in_the_backup_restored_with_keycloak_passes_and_the_backup_holds_its_database(
-        tmp_path_factory, keycloak_lab, client_key):
+    tmp_path_factory, keycloak_lab, client_key
+):
     output = passed_preview(make_stack(tmp_path_factory, keycloak_lab, client_key, keycloak_stack(True)), keycloak_lab)
     results = check_results(output)
     assert (results.get("admin_principal"), results.get("required_networks")) == ("passed", "warned"), results
@@ -331,10 +398,13 @@ def test_keycloak_in_the_backup_restored_with_keycloak_passes_and_the_backup_hol
 
 
 def test_keycloak_in_the_backup_unverified_admin_password_is_a_warning(tmp_path_factory, keycloak_lab, client_key):
-    output = passed_preview(make_stack(tmp_path_factory, keycloak_lab, client_key, keycloak_stack(True, check=False)),
-                            keycloak_lab)
-    assert "the original Engine already uses Keycloak (KEYCLOAK_BUNDLED=true), so admin@ovirt keeps its password " \
-           f"from the backup, and the deploy logs in as {KEYCLOAK_ADMIN} with `adminPassword`" in " ".join(output.split())
+    output = passed_preview(
+        make_stack(tmp_path_factory, keycloak_lab, client_key, keycloak_stack(True, check=False)), keycloak_lab
+    )
+    assert (
+        "the original Engine already uses Keycloak (KEYCLOAK_BUNDLED=true), so admin@ovirt keeps its password "
+        f"from the backup, and the deploy logs in as {KEYCLOAK_ADMIN} with `adminPassword`" in " ".join(output.split())
+    )
     assert check_results(output).get("admin_principal") == "warned"
 
 
@@ -344,22 +414,47 @@ def test_the_readme_lists_the_new_checks():
         assert f"`{name}`" in section, name
 
 
-@pytest.mark.parametrize("fixture,expected", [
-    ("default_lab", ["- Engine database 'engine'", "- DWH database 'ovirt_engine_history'",
-                     "- Grafana database '/var/lib/grafana/grafana.db'"]),
-    ("keycloak_lab", ["- Engine database 'engine'", "- DWH database 'ovirt_engine_history'",
-                      "- KEYCLOAK database 'ovirt_engine_keycloak'", "- Grafana database '/var/lib/grafana/grafana.db'"]),
-])
+@pytest.mark.parametrize(
+    "fixture,expected",
+    [
+        (
+            "default_lab",
+            [
+                "- Engine database 'engine'",
+                "- DWH database 'ovirt_engine_history'",
+                "- Grafana database '/var/lib/grafana/grafana.db'",
+            ],
+        ),
+        (
+            "keycloak_lab",
+            [
+                "- Engine database 'engine'",
+                "- DWH database 'ovirt_engine_history'",
+                "- KEYCLOAK database 'ovirt_engine_keycloak'",
+                "- Grafana database '/var/lib/grafana/grafana.db'",
+            ],
+        ),
+    ],
+)
 def test_the_lab_backup_holds_the_databases_the_setup_files_enable(request, fixture, expected):
     """The witness of backup_contents: engine-backup dumps each database whose service engine-setup enabled and
     whose credentials it wrote (DWH, Keycloak, Cinderlib), and Grafana's SQLite file, printing each as it goes."""
     lab = request.getfixturevalue(fixture)
     engine = lab.ssh("engine")
     try:
-        status, out, _ = run(engine, "engine-backup --mode=backup --file=/root/contents.backup --log=/root/contents.log")
+        status, out, _ = run(
+            engine, "engine-backup --mode=backup --file=/root/contents.backup --log=/root/contents.log"
+        )
         members = read_backup(get(engine, "/root/contents.backup"))
     finally:
         engine.close()
-    assert status == 0 and [line for line in out.splitlines() if line.startswith("- ") and "database" in line] == expected
-    dumps = {"Engine": "engine_backup.db", "DWH": "dwh_backup.db", "KEYCLOAK": "keycloak_backup.db", "Grafana": "grafana.db"}
+    assert (
+        status == 0 and [line for line in out.splitlines() if line.startswith("- ") and "database" in line] == expected
+    )
+    dumps = {
+        "Engine": "engine_backup.db",
+        "DWH": "dwh_backup.db",
+        "KEYCLOAK": "keycloak_backup.db",
+        "Grafana": "grafana.db",
+    }
     assert sorted(n for n in members if n.startswith("db/")) == sorted(f"db/{dumps[e.split()[1]]}" for e in expected)

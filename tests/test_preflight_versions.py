@@ -27,31 +27,31 @@ REFUSED = "FATAL: Backup was created by version '{}' and can not be restored usi
 
 # (backup's `version`, the installed engine-backup's PACKAGE_VERSION, what engine-backup prints or None)
 VERIFY_VERSION_TABLE = [
-    ("4.5.6", "4.5.5", REFUSED.format("4.5.6", "4.5.5")),      # the issue's case: the backup is newer
+    ("4.5.6", "4.5.5", REFUSED.format("4.5.6", "4.5.5")),  # the issue's case: the backup is newer
     ("4.5.5", "4.5.6", None),
     ("4.5.6", "4.5.6", None),
     ("4.5.7", "4.5.6", REFUSED.format("4.5.7", "4.5.6")),
-    ("4.5.6", "4.5.8_master", None),                           # a master-snapshot appliance
+    ("4.5.6", "4.5.8_master", None),  # a master-snapshot appliance
     ("4.5.6_master", "4.5.6", REFUSED.format("4.5.6_master", "4.5.6")),  # LooseVersion: longer is newer
     ("4.5.0_master", "4.5.0.2", REFUSED.format("4.5.0_master", "4.5.0.2")),  # '_' against 2: TypeError, refused
-    ("4.4.10", "4.5.0.2", None),                               # 4.4 -> 4.5 from 4.5.0.2 ...
+    ("4.4.10", "4.5.0.2", None),  # 4.4 -> 4.5 from 4.5.0.2 ...
     ("4.4.10", "4.5.6", None),
-    ("4.4.10", "4.5.0", REFUSED.format("4.4.10", "4.5.0")),    # ... not with 4.5.0 or 4.5.0.1
+    ("4.4.10", "4.5.0", REFUSED.format("4.4.10", "4.5.0")),  # ... not with 4.5.0 or 4.5.0.1
     ("4.4.10", "4.5.0.1", REFUSED.format("4.4.10", "4.5.0.1")),
-    ("4.3.9", "4.4.10", REFUSED.format("4.3.9", "4.4.10")),    # 4.3 needs z >= 10 (from 4.4.3.4)
+    ("4.3.9", "4.4.10", REFUSED.format("4.3.9", "4.4.10")),  # 4.3 needs z >= 10 (from 4.4.3.4)
     ("4.3.10", "4.4.10", None),
     ("4.3.10", "4.5.6", None),
     ("4.3.9", "4.5.6", REFUSED.format("4.3.9", "4.5.6")),
-    ("4.3", "4.4.10", None),                                   # no z: `[ "" -lt 10 ]` fails, the pair stands
-    ("4.3.9", "4.4.3.3", None),                                # before 4.4.3.4: no z rule ...
+    ("4.3", "4.4.10", None),  # no z: `[ "" -lt 10 ]` fails, the pair stands
+    ("4.3.9", "4.4.3.3", None),  # before 4.4.3.4: no z rule ...
     ("4.3.9", "4.4.3.4", REFUSED.format("4.3.9", "4.4.3.4")),
-    ("4.4.3", "4.4.1", None),                                  # ... and a newer z of the same X.Y passes
-    ("4.4.8", "4.4.7", REFUSED.format("4.4.8", "4.4.7")),      # from 4.4.7: not newer, by LooseVersion
-    ("4.4.10", "4.4.9", REFUSED.format("4.4.10", "4.4.9")),    # numbers, not text: 10 > 9
+    ("4.4.3", "4.4.1", None),  # ... and a newer z of the same X.Y passes
+    ("4.4.8", "4.4.7", REFUSED.format("4.4.8", "4.4.7")),  # from 4.4.7: not newer, by LooseVersion
+    ("4.4.10", "4.4.9", REFUSED.format("4.4.10", "4.4.9")),  # numbers, not text: 10 > 9
     ("4.5.6", "4.4.10", REFUSED.format("4.5.6", "4.4.10")),
-    ("4.2.8", "4.3.11.4", REFUSED.format("4.2", "4.3")),       # 4.2 -> 4.3 refused; 4.3 prints the X.Y
+    ("4.2.8", "4.3.11.4", REFUSED.format("4.2", "4.3")),  # 4.2 -> 4.3 refused; 4.3 prints the X.Y
     ("4.3.11", "4.4.0", None),
-    ("4.5.6", "4.6.0", REFUSED.format("4.5.6", "4.6.0")),      # no 4.5 -> 4.6 pair anywhere
+    ("4.5.6", "4.6.0", REFUSED.format("4.5.6", "4.6.0")),  # no 4.5 -> 4.6 pair anywhere
 ]
 
 
@@ -69,19 +69,28 @@ def test_verify_version_decides_as_engine_backup_does(rule, backup, installed, e
 
 def test_a_refusal_says_which_rule_refused():
     assert engine_version.verify_version("4.5.6", "4.5.5").why == "the backup's 4.5.6 is newer than the installed 4.5.5"
-    assert engine_version.verify_version("4.4.10", "4.5.0").why == "engine-backup 4.5.0 restores only 4.5 backups, not 4.4"
+    assert (
+        engine_version.verify_version("4.4.10", "4.5.0").why == "engine-backup 4.5.0 restores only 4.5 backups, not 4.4"
+    )
     assert engine_version.verify_version("4.2.8", "4.5.6").why == (
-        "engine-backup 4.5.6 restores only 4.5 backups and 4.3 -> 4.5, 4.4 -> 4.5, not 4.2")
+        "engine-backup 4.5.6 restores only 4.5 backups and 4.3 -> 4.5, 4.4 -> 4.5, not 4.2"
+    )
     assert engine_version.verify_version("4.3.9", "4.5.6").why == "a 4.3 backup must come from 4.3.10 or later"
 
 
 MANIFESTS = [  # (manifest text, the Engine's PACKAGE_VERSION)
-    ("bash-4.4.20-5.el8.x86_64\novirt-engine-4.5.5-1.el8.noarch\novirt-engine-tools-4.5.5-1.el8.noarch\n"
-     "ovirt-engine-tools-backup-4.5.5-1.el8.noarch\n", "4.5.5"),
-    ("ovirt-engine|(none)|4.5.7|1.el9|noarch|(none)|ASL 2.0\n"
-     "ovirt-engine-tools-backup|(none)|4.5.7|1.el9|noarch|(none)|ASL 2.0\n", "4.5.7"),
+    (
+        "bash-4.4.20-5.el8.x86_64\novirt-engine-4.5.5-1.el8.noarch\novirt-engine-tools-4.5.5-1.el8.noarch\n"
+        "ovirt-engine-tools-backup-4.5.5-1.el8.noarch\n",
+        "4.5.5",
+    ),
+    (
+        "ovirt-engine|(none)|4.5.7|1.el9|noarch|(none)|ASL 2.0\n"
+        "ovirt-engine-tools-backup|(none)|4.5.7|1.el9|noarch|(none)|ASL 2.0\n",
+        "4.5.7",
+    ),
     ("ovirt-engine-tools-backup|(none)|4.5.8|0.master.20250101000000.el9|noarch|(none)|ASL 2.0\n", "4.5.8_master"),
-    ("ovirt-engine-4.4.10.7-1.el8.noarch\n", "4.4.10.7"),      # no tools-backup line: ovirt-engine's version
+    ("ovirt-engine-4.4.10.7-1.el8.noarch\n", "4.4.10.7"),  # no tools-backup line: ovirt-engine's version
     ("bash-4.4.20-5.el8.x86_64\nqemu-guest-agent-6.2.0-1.el8.x86_64\n", None),
 ]
 
@@ -108,12 +117,14 @@ def test_the_default_site_ships_the_appliance_its_builder_makes():
 
 def test_a_site_pinning_another_version_than_its_appliance_manifest_is_refused(tmp_path):
     from lab.site import load
+
     path = site_variant(tmp_path / "site.yaml", lambda d: d.update(ovirt={"appliance_engine_version": "4.5.5"}))
     with pytest.raises(SiteError, match="lists Engine 4.5.6, but ovirt.appliance_engine_version is 4.5.5"):
         ovirt_site.check_appliances(load(path))
 
 
 # --- the check, on canned command results ---------------------------------------------------------------
+
 
 class CannedHosts:
     """hosts.run() answering from a table of (host, argv) -> Result, recording what was read."""
@@ -127,17 +138,26 @@ class CannedHosts:
 
 
 def canned_site():
-    return SimpleNamespace(migration=SimpleNamespace(original_engine="engine", deployment_host="deploy",
-                                                     backup=SimpleNamespace(allow_engine_update=True)))
+    return SimpleNamespace(
+        migration=SimpleNamespace(
+            original_engine="engine", deployment_host="deploy", backup=SimpleNamespace(allow_engine_update=True)
+        )
+    )
 
 
 def answers(appliances, manifests=None):
-    table = {("engine", ("engine-upgrade-check",)): Result(1, "No upgrade\n", ""),
-             ("engine", ("rpm", "-q", "--qf", r"%{VERSION}\t%{RELEASE}\n", "ovirt-engine-tools-backup")):
-                 Result(0, "4.5.6\t1.el8\n", ""),
-             ("deploy", ("rpm", "-q", "--whatprovides", "ovirt-engine-appliance", "--qf", appliance_reader.QUERY_FORMAT)):
-                 Result(0, "".join(f"{n}\t{v}\t{r}\n" for n, v, r, _ in appliances), "") if appliances
-                 else Result(1, "no package provides ovirt-engine-appliance\n", "")}
+    table = {
+        ("engine", ("engine-upgrade-check",)): Result(1, "No upgrade\n", ""),
+        ("engine", ("rpm", "-q", "--qf", r"%{VERSION}\t%{RELEASE}\n", "ovirt-engine-tools-backup")): Result(
+            0, "4.5.6\t1.el8\n", ""
+        ),
+        (
+            "deploy",
+            ("rpm", "-q", "--whatprovides", "ovirt-engine-appliance", "--qf", appliance_reader.QUERY_FORMAT),
+        ): Result(0, "".join(f"{n}\t{v}\t{r}\n" for n, v, r, _ in appliances), "")
+        if appliances
+        else Result(1, "no package provides ovirt-engine-appliance\n", ""),
+    }
     for name, _, _, docs in appliances:
         table[("deploy", ("rpm", "-q", "--docfiles", name))] = Result(0, "".join(f"{d}\n" for d in docs), "")
     for path, text in (manifests or {}).items():
@@ -155,17 +175,22 @@ MANIFEST_457 = "/usr/share/doc/ovirt-engine-appliance-centos9/ovirt-engine-appli
 
 
 def test_check_accepts_a_4_5_7_appliance_found_by_what_it_provides():
-    table = answers([("ovirt-engine-appliance-centos9", "4.5.7", "1.el9", [MANIFEST_457])],
-                    {MANIFEST_457: MANIFESTS[1][0]})
+    table = answers(
+        [("ovirt-engine-appliance-centos9", "4.5.7", "1.el9", [MANIFEST_457])], {MANIFEST_457: MANIFESTS[1][0]}
+    )
     assert vars(run_check(table)) == {"errors": [], "warnings": [], "notes": []}
 
 
 def test_check_refuses_an_appliance_whose_engine_is_older_than_the_backup():
     path = "/usr/share/doc/ovirt-engine-appliance/ovirt-engine-appliance-manifest-rpm"
-    findings = run_check(answers([("ovirt-engine-appliance", "4.5", "20231201.1.el8", [path])], {path: MANIFESTS[0][0]}))
+    findings = run_check(
+        answers([("ovirt-engine-appliance", "4.5", "20231201.1.el8", [path])], {path: MANIFESTS[0][0]})
+    )
     [error] = findings.errors
-    assert error.startswith("the appliance on the deployment host (deploy), ovirt-engine-appliance-4.5-20231201.1.el8, "
-                            "holds Engine 4.5.5 (ovirt-engine-tools-backup in its manifest " + path)
+    assert error.startswith(
+        "the appliance on the deployment host (deploy), ovirt-engine-appliance-4.5-20231201.1.el8, "
+        "holds Engine 4.5.5 (ovirt-engine-tools-backup in its manifest " + path
+    )
     assert REFUSED.format("4.5.6", "4.5.5") in error and "`dnf update ovirt-engine-appliance`" in error
 
 
@@ -174,8 +199,14 @@ def test_check_warns_when_the_appliance_cannot_tell_its_engine():
     assert findings.errors == [] and len(findings.warnings) == 1
     assert "no Engine Appliance is installed on the deployment host (deploy)" in findings.warnings[0]
     assert "the deploy installs the appliance from the host's repositories" in findings.warnings[0]
-    findings = run_check(answers([("ovirt-engine-appliance", "4.5", "1", []),
-                                  ("ovirt-engine-appliance-centos9", "4.5.7", "1.el9", [MANIFEST_457])]))
+    findings = run_check(
+        answers(
+            [
+                ("ovirt-engine-appliance", "4.5", "1", []),
+                ("ovirt-engine-appliance-centos9", "4.5.7", "1.el9", [MANIFEST_457]),
+            ]
+        )
+    )
     assert findings.errors == []
     assert [w.split(":")[0] for w in findings.warnings] == [
         "several packages provide ovirt-engine-appliance on the deployment host (deploy)",
@@ -183,14 +214,16 @@ def test_check_warns_when_the_appliance_cannot_tell_its_engine():
         "(`rpm -q --docfiles ovirt-engine-appliance` lists none), so the version of the Engine that will restore "
         "the backup cannot be compared with the original's (4.5.6)",
         "the Engine Appliance on the deployment host (deploy), ovirt-engine-appliance-centos9-4.5.7-1.el9, lists its "
-        f"manifest {MANIFEST_457} but it is not on disk (installed without documentation"]
+        f"manifest {MANIFEST_457} but it is not on disk (installed without documentation",
+    ]
 
 
 def test_check_says_when_the_original_engine_has_no_engine_backup():
     table = answers([])
     del table[("engine", ("rpm", "-q", "--qf", r"%{VERSION}\t%{RELEASE}\n", "ovirt-engine-tools-backup"))]
     table[("engine", ("rpm", "-q", "--qf", r"%{VERSION}\t%{RELEASE}\n", "ovirt-engine-tools-backup"))] = Result(
-        1, "package ovirt-engine-tools-backup is not installed\n", "")
+        1, "package ovirt-engine-tools-backup is not installed\n", ""
+    )
     [error] = run_check(table).errors
     assert error.startswith("the original Engine (engine) has no ovirt-engine-tools-backup")
     assert "`dnf install ovirt-engine-tools-backup`" in error
@@ -198,19 +231,25 @@ def test_check_says_when_the_original_engine_has_no_engine_backup():
 
 # --- through the lab: rpm, the preview, the restore -----------------------------------------------------
 
+
 def assert_read_only(lab, before_count, before_state):
     """tests/test_preflight.py's assert_read_only, a command also passing when the project counts it a read
     (providers.ssh.is_read), since other checks read what READ_ONLY does not list yet."""
     ran = lab.commands()[before_count:]
     assert ran, "the preflight read nothing from the site"
-    assert [c for c in ran if c["kind"] != "exec" or not (c["command"].startswith(READ_ONLY)
-                                                          or is_read(shlex.split(c["command"])))] == []
+    assert [
+        c
+        for c in ran
+        if c["kind"] != "exec" or not (c["command"].startswith(READ_ONLY) or is_read(shlex.split(c["command"])))
+    ] == []
     assert snapshot(lab) == before_state
+
 
 def variant(tmp_path_factory, name, engine=None, **options):
     def change(data):
         ovirt_site.ship_appliance(next(h for h in data["hosts"] if h["name"] == "deploy"), engine, **options)
         data["ovirt"] = {"pause_seconds": 0.2}  # a refused restore's pause ends at once
+
     return site_variant(tmp_path_factory.mktemp(name) / "site.yaml", change)
 
 
@@ -218,8 +257,9 @@ def variant(tmp_path_factory, name, engine=None, **options):
 def older_lab(tmp_path_factory, client_key):
     """The deployment host's appliance holds Engine 4.5.5 (4.5.5-style package); the original runs 4.5.6."""
     site = variant(tmp_path_factory, "older", "4.5.5")
-    with LabProcess(tmp_path_factory.mktemp("lab"), site=site, authorized_keys=[client_key[1]],
-                    client_key=client_key[0]) as lab:
+    with LabProcess(
+        tmp_path_factory.mktemp("lab"), site=site, authorized_keys=[client_key[1]], client_key=client_key[0]
+    ) as lab:
         yield lab
 
 
@@ -227,29 +267,51 @@ def older_lab(tmp_path_factory, client_key):
 def kiwi_lab(tmp_path_factory, client_key):
     """A 4.5.7 kiwi appliance, `ovirt-engine-appliance-centos9`, holding Engine 4.5.7."""
     site = variant(tmp_path_factory, "kiwi", "4.5.7", kiwi=True)
-    with LabProcess(tmp_path_factory.mktemp("lab"), site=site, authorized_keys=[client_key[1]],
-                    client_key=client_key[0]) as lab:
+    with LabProcess(
+        tmp_path_factory.mktemp("lab"), site=site, authorized_keys=[client_key[1]], client_key=client_key[0]
+    ) as lab:
         yield lab
 
 
 def test_lab_rpm_answers_the_queries_the_check_makes(kiwi_lab):
     deploy, engine = kiwi_lab.ssh("deploy"), kiwi_lab.ssh("engine")
     try:
-        assert run(deploy, r"rpm -q --whatprovides ovirt-engine-appliance --qf '%{NAME}\t%{VERSION}\t%{RELEASE}\n'") == (
-            0, "ovirt-engine-appliance-centos9\t4.5.7\t1.el9\n", "")
-        assert run(deploy, "rpm -q ovirt-engine-appliance") == (1, "package ovirt-engine-appliance is not installed\n", "")
+        assert run(
+            deploy, r"rpm -q --whatprovides ovirt-engine-appliance --qf '%{NAME}\t%{VERSION}\t%{RELEASE}\n'"
+        ) == (0, "ovirt-engine-appliance-centos9\t4.5.7\t1.el9\n", "")
+        assert run(deploy, "rpm -q ovirt-engine-appliance") == (
+            1,
+            "package ovirt-engine-appliance is not installed\n",
+            "",
+        )
         assert run(deploy, "rpm -q ovirt-engine-appliance-centos9") == (
-            0, "ovirt-engine-appliance-centos9-4.5.7-1.el9.x86_64\n", "")
+            0,
+            "ovirt-engine-appliance-centos9-4.5.7-1.el9.x86_64\n",
+            "",
+        )
         assert run(deploy, "rpm -q --docfiles ovirt-engine-appliance-centos9") == (0, MANIFEST_457 + "\n", "")
         assert run(deploy, "rpm -ql ovirt-engine-appliance-centos9")[1].splitlines() == [
-            "/etc/ovirt-hosted-engine/10-appliance-centos9.conf", MANIFEST_457, "/usr/share/ovirt-engine-appliance",
-            "/usr/share/ovirt-engine-appliance/ovirt-engine-appliance-centos9-4.5.7-1.el9.qcow2"]
+            "/etc/ovirt-hosted-engine/10-appliance-centos9.conf",
+            MANIFEST_457,
+            "/usr/share/ovirt-engine-appliance",
+            "/usr/share/ovirt-engine-appliance/ovirt-engine-appliance-centos9-4.5.7-1.el9.qcow2",
+        ]
         assert "ovirt-engine-tools-backup|(none)|4.5.7|1.el9|noarch|" in run(deploy, f"cat {MANIFEST_457}")[1]
         assert run(deploy, "rpm -q --whatprovides ovirt-engine-no-such") == (
-            1, "no package provides ovirt-engine-no-such\n", "")
+            1,
+            "no package provides ovirt-engine-no-such\n",
+            "",
+        )
         assert run(deploy, "rpm -q --qf '%{NOSUCHTAG}' ovirt-engine-appliance-centos9") == (
-            1, "", "error: incorrect format: unknown tag\n")
-        assert run(engine, r"rpm -q --qf '%{VERSION}\t%{RELEASE}\n' ovirt-engine-tools-backup") == (0, "4.5.6\t1.el8\n", "")
+            1,
+            "",
+            "error: incorrect format: unknown tag\n",
+        )
+        assert run(engine, r"rpm -q --qf '%{VERSION}\t%{RELEASE}\n' ovirt-engine-tools-backup") == (
+            0,
+            "4.5.6\t1.el8\n",
+            "",
+        )
         assert run(engine, "rpm -ql ovirt-engine") == (0, "(contains no files)\n", "")
     finally:
         deploy.close()
@@ -266,15 +328,19 @@ def test_a_4_5_7_appliance_found_by_what_it_provides_passes_the_preview(tmp_path
     assert_read_only(kiwi_lab, before_count, before_state)
 
 
-def test_an_appliance_older_than_the_backup_fails_the_preview_and_changes_nothing(tmp_path_factory, older_lab, client_key):
+def test_an_appliance_older_than_the_backup_fails_the_preview_and_changes_nothing(
+    tmp_path_factory, older_lab, client_key
+):
     stack = make_stack(tmp_path_factory, older_lab, client_key)
     before_count, before_state = len(older_lab.commands()), snapshot(older_lab)
     with pytest.raises(auto.errors.CommandError) as failed:
         stack.preview()
     text = str(failed.value)
-    assert ("the appliance on the deployment host (deploy), ovirt-engine-appliance-4.5-20240101000000.1.el8, holds "
-            "Engine 4.5.5 (ovirt-engine-tools-backup in its manifest "
-            "/usr/share/doc/ovirt-engine-appliance/ovirt-engine-appliance-manifest-rpm)") in text, text
+    assert (
+        "the appliance on the deployment host (deploy), ovirt-engine-appliance-4.5-20240101000000.1.el8, holds "
+        "Engine 4.5.5 (ovirt-engine-tools-backup in its manifest "
+        "/usr/share/doc/ovirt-engine-appliance/ovirt-engine-appliance-manifest-rpm)"
+    ) in text, text
     assert "the backup's 4.5.6 is newer than the installed 4.5.5" in text
     assert REFUSED.format("4.5.6", "4.5.5") in text and "`dnf update ovirt-engine-appliance`" in text
     assert ADMIN_PASSWORD not in text
@@ -289,8 +355,11 @@ def test_the_lab_restore_refuses_the_backup_with_the_appliance_manifest_engine(o
         assert run(engine, "engine-backup --mode=backup --file=/root/engine.backup --log=/root/backup.log")[0] == 0
         put(deploy, "/root/engine.backup", get(engine, "/root/engine.backup"))
         put(deploy, "/root/answers.conf", answer_file(ANSWERS))
-        status, out, _ = run(deploy, "hosted-engine --deploy --restore-from-file=/root/engine.backup "
-                                     "--config-append=/root/answers.conf", timeout=30)
+        status, out, _ = run(
+            deploy,
+            "hosted-engine --deploy --restore-from-file=/root/engine.backup --config-append=/root/answers.conf",
+            timeout=30,
+        )
     finally:
         engine.close()
         deploy.close()

@@ -44,8 +44,12 @@ def running(pid: int) -> bool:
 
 def test_the_plugin_exits_when_the_cli_that_started_it_is_killed(tmp_path):
     project = copy_project(tmp_path / "project")
-    cli = subprocess.Popen(["sh", "-c", "./tools/provider-plugin/pulumi-resource-pulumi-python & echo $!; wait"],
-                           cwd=project, stdout=subprocess.PIPE, text=True)
+    cli = subprocess.Popen(
+        ["sh", "-c", "./tools/provider-plugin/pulumi-resource-pulumi-python & echo $!; wait"],
+        cwd=project,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     plugin_pid = int(cli.stdout.readline())
     assert cli.stdout.readline().strip().isdigit()  # its gRPC port: it is serving
     os.kill(cli.pid, signal.SIGKILL)
@@ -74,9 +78,16 @@ def test_eight_hosts_are_prepared_side_by_side(tmp_path, client_key):
     with LabProcess(tmp_path / "lab", site=site, authorized_keys=[client_key[1]], client_key=client_key[0]) as lab:
         lab.inject_fault("slow", host="*", match=f"^{RELOAD}$", seconds=2)
         stack = ProjectStack(tmp_path / "project")
-        stack.configure({**lab_config(lab), "multipathOverrides": [
-            {"host": name, "file": "90-bench-san.conf", "settings": site_gen.OVERRIDE} for name in site_gen.hypervisors(HOSTS)
-        ]}, {"sshPrivateKey": client_key[0].read_text()})
+        stack.configure(
+            {
+                **lab_config(lab),
+                "multipathOverrides": [
+                    {"host": name, "file": "90-bench-san.conf", "settings": site_gen.OVERRIDE}
+                    for name in site_gen.hypervisors(HOSTS)
+                ],
+            },
+            {"sshPrivateKey": client_key[0].read_text()},
+        )
         assert stack.up().summary.result == "succeeded"
         assert len([e for e in lab.faults() if RELOAD in e["command"]]) == HOSTS
         assert most_at_once(lab, RELOAD) == HOSTS

@@ -17,10 +17,22 @@ def test_a_failed_deploy_then_destroy_brings_the_original_engine_back(tmp_path, 
     before = engine_service(migration_lab)
     assert before["active"] and before["enabled"]
     stack = ProjectStack(tmp_path / "project", "site")
-    stack.configure(migration_settings(migration_lab, migration_lab.ports), {
-        "sshPrivateKey": client_key[0].read_text(), "adminPassword": ADMIN_PASSWORD, "engineRootPassword": "root-Pa55"})
-    migration_lab.inject_fault("command", host="deploy", match="hosted-engine --deploy", status=1,
-                               stderr="[ ERROR ] Failed to execute stage 'Closing up': storage unreachable", times="always")
+    stack.configure(
+        migration_settings(migration_lab, migration_lab.ports),
+        {
+            "sshPrivateKey": client_key[0].read_text(),
+            "adminPassword": ADMIN_PASSWORD,
+            "engineRootPassword": "root-Pa55",
+        },
+    )
+    migration_lab.inject_fault(
+        "command",
+        host="deploy",
+        match="hosted-engine --deploy",
+        status=1,
+        stderr="[ ERROR ] Failed to execute stage 'Closing up': storage unreachable",
+        times="always",
+    )
 
     with pytest.raises(auto.errors.CommandError) as failed:
         stack.up()
@@ -39,4 +51,3 @@ def test_a_failed_deploy_then_destroy_brings_the_original_engine_back(tmp_path, 
     status, listing, _ = run(client, "ls -1 /backup")
     client.close()
     assert status == 0 and "engine-lab.backup" in listing.split(), "the backup files stay"
-

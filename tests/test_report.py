@@ -13,9 +13,19 @@ from tests.harness import PROJECT_DIR, ProjectStack, migration_settings, pinned_
 
 ADMIN_PASSWORD = "lab-admin-password"
 ROOT_PASSWORD = "report-root-Pa55"
-STEPS = ["export-storage-exports-data", "export-storage-exports-hosted_engine", "multipath-host1-90-lab-san.conf",
-         "multipath-host2-90-lab-san.conf", "multipath-deploy-90-boot-lun.conf", "engine-backup", "hosted-engine",
-         "hosted-engine-node-host1", "hosted-engine-node-host2", "ha-drill", "evidence"]
+STEPS = [
+    "export-storage-exports-data",
+    "export-storage-exports-hosted_engine",
+    "multipath-host1-90-lab-san.conf",
+    "multipath-host2-90-lab-san.conf",
+    "multipath-deploy-90-boot-lun.conf",
+    "engine-backup",
+    "hosted-engine",
+    "hosted-engine-node-host1",
+    "hosted-engine-node-host2",
+    "ha-drill",
+    "evidence",
+]
 STAMP = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ")
 
 
@@ -23,10 +33,15 @@ STAMP = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ")
 def migrated(tmp_path_factory, client_key):
     """The lab site, migrated with `up`: (stack, up result)."""
     site, ports = pinned_ports_site(tmp_path_factory.mktemp("site") / "site.yaml")
-    with LabProcess(tmp_path_factory.mktemp("lab"), site=site, authorized_keys=[client_key[1]], client_key=client_key[0]) as lab:
+    with LabProcess(
+        tmp_path_factory.mktemp("lab"), site=site, authorized_keys=[client_key[1]], client_key=client_key[0]
+    ) as lab:
         stack = ProjectStack(tmp_path_factory.mktemp("project"), "site")
-        stack.secrets = {"sshPrivateKey": client_key[0].read_text(), "adminPassword": ADMIN_PASSWORD,
-                         "engineRootPassword": ROOT_PASSWORD}
+        stack.secrets = {
+            "sshPrivateKey": client_key[0].read_text(),
+            "adminPassword": ADMIN_PASSWORD,
+            "engineRootPassword": ROOT_PASSWORD,
+        }
         stack.configure(migration_settings(lab, ports), stack.secrets)
         result = stack.up()
         assert result.summary.result == "succeeded"
@@ -44,8 +59,11 @@ def assert_complete(text: str, stack, sha256: str) -> None:
     assert sha256 in text and "/backup/engine-lab.backup" in text
     assert "https://engine.lab.example/ovirt-engine/" in text
     assert text.count("3400") >= 2
-    drill = re.search(r"(\| she-deploy\.lab\.example \| (host1|host2) \| [0-9.]+ s \|)|"
-                      r"(<td>she-deploy\.lab\.example</td><td>(host1|host2)</td><td>[0-9.]+ s</td>)", text)
+    drill = re.search(
+        r"(\| she-deploy\.lab\.example \| (host1|host2) \| [0-9.]+ s \|)|"
+        r"(<td>she-deploy\.lab\.example</td><td>(host1|host2)</td><td>[0-9.]+ s</td>)",
+        text,
+    )
     assert drill, "the drill's row: which node took the Engine VM, and how long it took"
     for check in preflight.CHECKS:  # every check, with its result, on the lab's site that passes them all
         name = check.__name__.rsplit(".", 1)[-1]
@@ -66,8 +84,13 @@ def test_up_exports_the_report_with_every_step_timed_and_no_secret(migrated):
 def test_the_report_command_writes_markdown_and_html_from_the_state(migrated, tmp_path):
     stack, result = migrated
     out = tmp_path / "report.md"
-    done = subprocess.run([sys.executable, "-m", "cli.report", "--stack", "site", "--out", str(out)],
-                          cwd=stack.work_dir, env={**os.environ, **stack.env}, capture_output=True, text=True)
+    done = subprocess.run(
+        [sys.executable, "-m", "cli.report", "--stack", "site", "--out", str(out)],
+        cwd=stack.work_dir,
+        env={**os.environ, **stack.env},
+        capture_output=True,
+        text=True,
+    )
     assert done.returncode == 0, done.stderr
     sha256 = result.outputs["backup"].value["sha256"]
     assert_complete(out.read_text(), stack, sha256)
@@ -80,11 +103,22 @@ def test_the_plan_picture_of_the_lab_site_shows_every_step_in_order(tmp_path, la
     """Regenerates docs/lab-plan.svg from a preview of the lab stack's settings and checks it against the committed one."""
     stack = ProjectStack(tmp_path / "project", "lab")
     settings = migration_settings(lab, {"engine_vm_ssh_port": 1, "engine_api_new_port": 1})
-    stack.configure(settings, {"sshPrivateKey": client_key[0].read_text(), "adminPassword": ADMIN_PASSWORD,
-                               "engineRootPassword": ROOT_PASSWORD})
+    stack.configure(
+        settings,
+        {
+            "sshPrivateKey": client_key[0].read_text(),
+            "adminPassword": ADMIN_PASSWORD,
+            "engineRootPassword": ROOT_PASSWORD,
+        },
+    )
     out = tmp_path / "lab-plan.svg"
-    done = subprocess.run([sys.executable, "-m", "cli.plan", "--stack", "lab", "--out", str(out)],
-                          cwd=stack.work_dir, env={**os.environ, **stack.env}, capture_output=True, text=True)
+    done = subprocess.run(
+        [sys.executable, "-m", "cli.plan", "--stack", "lab", "--out", str(out)],
+        cwd=stack.work_dir,
+        env={**os.environ, **stack.env},
+        capture_output=True,
+        text=True,
+    )
     assert done.returncode == 0, done.stderr
     svg, dot = out.read_text(), out.with_suffix(".dot").read_text()
     assert svg.startswith("<svg") and svg.rstrip().endswith("</svg>")
@@ -95,10 +129,15 @@ def test_the_plan_picture_of_the_lab_site_shows_every_step_in_order(tmp_path, la
         assert f'"{before}" -> "engine-backup";' in dot
     for before, after in zip(STEPS[5:], STEPS[6:]):
         assert f'"{before}" -> "{after}";' in dot
-    columns = {step: int(re.search(rf'<rect x="(\d+)"[^>]*/><text[^>]*>[^<]*</text><text[^>]*>{re.escape(step)}<', svg).group(1))
-               for step in STEPS}
+    columns = {
+        step: int(
+            re.search(rf'<rect x="(\d+)"[^>]*/><text[^>]*>[^<]*</text><text[^>]*>{re.escape(step)}<', svg).group(1)
+        )
+        for step in STEPS
+    }
     assert all(columns[p] < columns["engine-backup"] < columns["hosted-engine"] for p in preparation)
     assert columns["hosted-engine"] < columns["hosted-engine-node-host1"] < columns["hosted-engine-node-host2"]
     committed = (PROJECT_DIR / "docs" / "lab-plan.svg").read_text()
-    assert sorted(re.findall(r"<text[^>]*>([^<]*)</text>", committed)) == sorted(re.findall(r"<text[^>]*>([^<]*)</text>", svg)), \
-        "docs/lab-plan.svg is out of date: regenerate it with `./run plan lab`"
+    assert sorted(re.findall(r"<text[^>]*>([^<]*)</text>", committed)) == sorted(
+        re.findall(r"<text[^>]*>([^<]*)</text>", svg)
+    ), "docs/lab-plan.svg is out of date: regenerate it with `./run plan lab`"

@@ -22,14 +22,27 @@ import pytest
 import yaml
 
 from lab.testing import LabProcess
-from tests.harness import PROJECT_DIR, PROJECT_NAME, block, copy_project, migration_settings, pinned_ports_site, runbook_blocks
+from tests.harness import (
+    PROJECT_DIR,
+    PROJECT_NAME,
+    block,
+    copy_project,
+    migration_settings,
+    pinned_ports_site,
+    runbook_blocks,
+)
 
 README = PROJECT_DIR / "README.md"
 ADMIN_PASSWORD = "lab-admin-password"
 ROOT_PASSWORD = "runbook-root-Pa55"
 PULUMI_BIN = shutil.which("pulumi")
-EXAMPLE_HOSTS = {"engine.example.com": "engine", "storage.example.com": "storage", "she-host.example.com": "deploy",
-                 "host1.example.com": "host1", "host2.example.com": "host2"}
+EXAMPLE_HOSTS = {
+    "engine.example.com": "engine",
+    "storage.example.com": "storage",
+    "she-host.example.com": "deploy",
+    "host1.example.com": "host1",
+    "host2.example.com": "host2",
+}
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
 
@@ -62,16 +75,22 @@ class Site:
         config = "".join(
             f"Host {name}\n  HostName 127.0.0.1\n  Port {lab.port(host)}\n  User root\n  IdentityFile {ssh_dir / 'id_ed25519'}\n"
             f"  IdentitiesOnly yes\n  UserKnownHostsFile {ssh_dir / 'known_hosts'}\n  StrictHostKeyChecking yes\n"
-            for name, host in EXAMPLE_HOSTS.items())
+            for name, host in EXAMPLE_HOSTS.items()
+        )
         (ssh_dir / "config").write_text(config)
         wrappers = root / "bin"
         wrappers.mkdir()
         self._wrapper(wrappers / "ssh", f'exec /usr/bin/ssh -F {ssh_dir / "config"} "$@"')
         self._wrapper(wrappers / "ssh-keygen", f'exec /usr/bin/ssh-keygen "$@" -f {ssh_dir / "known_hosts"}')
         self.state = root / "state"
-        self.env = {**os.environ, "HOME": str(self.home), "PULUMI_CONFIG_PASSPHRASE": "runbook-passphrase",
-                    "PULUMI_HOME": str(root / "pulumi-home"), "PULUMI_SKIP_UPDATE_CHECK": "true",
-                    "PATH": f"{wrappers}:{os.path.dirname(PULUMI_BIN)}:{os.environ['PATH']}"}
+        self.env = {
+            **os.environ,
+            "HOME": str(self.home),
+            "PULUMI_CONFIG_PASSPHRASE": "runbook-passphrase",
+            "PULUMI_HOME": str(root / "pulumi-home"),
+            "PULUMI_SKIP_UPDATE_CHECK": "true",
+            "PATH": f"{wrappers}:{os.path.dirname(PULUMI_BIN)}:{os.environ['PATH']}",
+        }
         self.env.pop("PULUMI_BACKEND_URL", None)
         self.substitutions = {"/srv/pulumi-state": str(self.state)}
 
@@ -99,11 +118,20 @@ class Site:
             line = line.replace(old, new)
         answers = {"--secret adminPassword": self.admin_password, "--secret engineRootPassword": ROOT_PASSWORD}
         stdin = next((value + "\n" for key, value in answers.items() if key in line and "<" not in line), "")
-        done = subprocess.run(["bash", "-o", "pipefail", "-c", line], cwd=self.project, env=self.env, input=stdin,
-                              capture_output=True, text=True, timeout=240)
+        done = subprocess.run(
+            ["bash", "-o", "pipefail", "-c", line],
+            cwd=self.project,
+            env=self.env,
+            input=stdin,
+            capture_output=True,
+            text=True,
+            timeout=240,
+        )
         if expect is None:
             expect = next((status for command, status in EXPECTED_STATUS.items() if command in line), 0)
-        assert done.returncode == expect, f"{line}\nexit {done.returncode}\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
+        assert done.returncode == expect, (
+            f"{line}\nexit {done.returncode}\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
+        )
         if line.startswith("export "):  # each line is its own shell; the exports carry over, as in one terminal
             name, value = line.split("#")[0].split()[1].split("=", 1)
             self.env[name] = value
@@ -121,8 +149,12 @@ def labs(tmp_path_factory, client_key):
     try:
         for name in ("migrated", "recovered"):
             site, ports = pinned_ports_site(tmp_path_factory.mktemp(f"site-{name}") / "site.yaml")
-            lab = LabProcess(tmp_path_factory.mktemp(f"lab-{name}"), site=site, authorized_keys=[client_key[1]],
-                             client_key=client_key[0])
+            lab = LabProcess(
+                tmp_path_factory.mktemp(f"lab-{name}"),
+                site=site,
+                authorized_keys=[client_key[1]],
+                client_key=client_key[0],
+            )
             lab.start()
             lab.ports = ports
             started.append(lab)
@@ -136,8 +168,17 @@ def test_the_runbook_covers_the_procedure_in_order():
     headings = [heading for heading, _ in runbook_blocks()]
     assert [h.split(".")[0] for h in headings] == [str(n) for n in range(1, 10)], headings
     commands = "\n".join(line for _, lines in runbook_blocks() for line in lines)
-    for needed in ("pulumi stack init", "pulumi config set --stack site-a --secret", "pulumi preview", "pulumi up",
-                   "hosted-engine --vm-status", "hostedEngineNodes", "pulumi destroy", "./run sites preview", "./run report"):
+    for needed in (
+        "pulumi stack init",
+        "pulumi config set --stack site-a --secret",
+        "pulumi preview",
+        "pulumi up",
+        "hosted-engine --vm-status",
+        "hostedEngineNodes",
+        "pulumi destroy",
+        "./run sites preview",
+        "./run report",
+    ):
         assert needed in commands, needed
 
 
@@ -149,17 +190,27 @@ def test_every_run_subcommand_in_the_readme_exists():
 
 def test_the_runbook_migrates_a_site_from_install_to_decommissioning(labs, tmp_path, client_key):
     site = Site(tmp_path, labs[0], labs[0].ports, client_key, ADMIN_PASSWORD)
-    site.substitutions.update({"host3.example.com": "127.0.0.1", "hosts.host3.port 22": f"hosts.host2.port {labs[0].port('host2')}",
-                               "hosts.host3": "hosts.host2", "'hostedEngineNodes[2]' host3": "'hostedEngineNodes[1]' host2"})
+    site.substitutions.update(
+        {
+            "host3.example.com": "127.0.0.1",
+            "hosts.host3.port 22": f"hosts.host2.port {labs[0].port('host2')}",
+            "hosts.host3": "hosts.host2",
+            "'hostedEngineNodes[2]' host3": "'hostedEngineNodes[1]' host2",
+        }
+    )
     prerequisites = site.run_block(1)
     assert "cannot log in" not in "".join(r.stdout for r in prerequisites.values())
 
     created = site.run_block(2)
-    listing = created["pulumi config --stack site-a                                     # secrets show as [secret]"].stdout
+    listing = created[
+        "pulumi config --stack site-a                                     # secrets show as [secret]"
+    ].stdout
     assert listing.count("[secret]") == 3 and ADMIN_PASSWORD not in listing
 
     preview, readiness, plan = site.run_block(3).values()
-    assert "+ 11 to create" in preview.stdout, preview.stdout  # the stack, the component, 7 steps, the drill and the evidence
+    assert "+ 11 to create" in preview.stdout, (
+        preview.stdout
+    )  # the stack, the component, 7 steps, the drill and the evidence
     row = readiness.stdout.splitlines()[1].split()
     assert row[:3] == ["site-a", "yes", "0"] and row[-1] == "11", readiness.stdout
     assert "hosted-engine-node-host1" in (site.project / "docs" / "site-a-plan.svg").read_text()
@@ -177,7 +228,9 @@ def test_the_runbook_migrates_a_site_from_install_to_decommissioning(labs, tmp_p
 
     converted = site.run_block(6)
     later_preview = [r for line, r in converted.items() if line.startswith("pulumi preview")][0]
-    assert "1 to create" in later_preview.stdout and "hosted-engine-node-host2" in later_preview.stdout, later_preview.stdout
+    assert "1 to create" in later_preview.stdout and "hosted-engine-node-host2" in later_preview.stdout, (
+        later_preview.stdout
+    )
     status = site.run("ssh root@she-host.example.com hosted-engine --vm-status --json").stdout
     assert len(re.findall(r'"score": 3400', status)) == 3, status
 
@@ -188,8 +241,14 @@ def test_the_runbook_migrates_a_site_from_install_to_decommissioning(labs, tmp_p
 
 def test_the_recovery_path_brings_the_original_engine_back(labs, tmp_path, client_key):
     site = Site(tmp_path, labs[1], labs[1].ports, client_key, ADMIN_PASSWORD)
-    labs[1].inject_fault("command", host="deploy", match="hosted-engine --deploy", status=1, times="always",
-                         stderr="[ ERROR ] Failed to execute stage 'Closing up': storage unreachable")
+    labs[1].inject_fault(
+        "command",
+        host="deploy",
+        match="hosted-engine --deploy",
+        status=1,
+        times="always",
+        stderr="[ ERROR ] Failed to execute stage 'Closing up': storage unreachable",
+    )
     site.run_block(2)
     failed = site.run(block(4)[0], expect=1)
     assert "hosted-engine" in failed.stdout + failed.stderr

@@ -55,7 +55,9 @@ def own_config_store(monkeypatch):
 
 def load(settings: dict) -> site_config.SiteConfig:
     """The program's path: site_config.load(pulumi.Config()) over the stack's config, as the language host passes it."""
-    runtime_config.set_all_config({f"{PROJECT_NAME}:{k}": v if isinstance(v, str) else json.dumps(v) for k, v in settings.items()})
+    runtime_config.set_all_config(
+        {f"{PROJECT_NAME}:{k}": v if isinstance(v, str) else json.dumps(v) for k, v in settings.items()}
+    )
     return site_config.load(pulumi.Config(PROJECT_NAME))
 
 
@@ -70,8 +72,11 @@ def problems(settings: dict) -> list[str]:
 def stack_settings(path: Path) -> dict:
     """A stack file's settings; its sealed secrets stand in as plain text, since only their names matter here."""
     config = yaml.safe_load(path.read_text())["config"]
-    return {key.split(":", 1)[1]: "sealed" if isinstance(value, dict) and "secure" in value else value
-            for key, value in config.items() if key.startswith(f"{PROJECT_NAME}:")}
+    return {
+        key.split(":", 1)[1]: "sealed" if isinstance(value, dict) and "secure" in value else value
+        for key, value in config.items()
+        if key.startswith(f"{PROJECT_NAME}:")
+    }
 
 
 def pointed(settings: dict, files: Path) -> dict:
@@ -101,7 +106,8 @@ def misspelt(settings: dict, where: tuple, key: str) -> dict:
 def test_a_misspelt_setting_is_an_error_naming_it_and_the_key_meant(files, where, key, meant):
     path = ".".join(where)
     assert problems(misspelt(lab(files), where, key)) == [
-        f"`{path}.{key}` is not a setting; did you mean `{path}.{meant}`?"]
+        f"`{path}.{key}` is not a setting; did you mean `{path}.{meant}`?"
+    ]
 
 
 def test_every_misspelling_is_reported_together_with_the_other_problems(files):
@@ -115,26 +121,51 @@ def test_every_misspelling_is_reported_together_with_the_other_problems(files):
         assert f"`{'.'.join(where)}.{key}` is not a setting; did you mean `{'.'.join(where)}.{meant}`?" in found
 
 
-@pytest.mark.parametrize("change,problem", [
-    (lambda s: s.update(nodeTimeout={"poll": 1}), "`nodeTimeout` is not a setting; did you mean `nodeTimeouts`?"),
-    (lambda s: s.update(adminPasword="x"), "`adminPasword` is not a setting; did you mean `adminPassword`?"),
-    (lambda s: s.update(NodeReboot=False), "`NodeReboot` is not a setting; did you mean `nodeReboot`?"),
-    (lambda s: s["hosts"]["host1"].update(adress="x"), "`hosts.host1.adress` is not a setting; did you mean `hosts.host1.address`?"),
-    (lambda s: s["multipathOverrides"][2].update(vendorrequired=True),
-     "`multipathOverrides[2].vendorrequired` is not a setting; did you mean `multipathOverrides[2].vendorRequired`?"),
-    (lambda s: s["storageExports"][1].update(option="ro"),
-     "`storageExports[1].option` is not a setting; did you mean `storageExports[1].options`?"),
-    (lambda s: s["hostedEngine"]["engineVm"].update(Port=22), "`hostedEngine.engineVm.Port` is not a setting; did you mean `hostedEngine.engineVm.port`?"),
-    (lambda s: s["hostedEngine"].update(networkTest={"type": "tcp", "address": "192.0.2.1", "port": 53, "timeout": 5}),
-     "`hostedEngine.networkTest.timeout` is not a setting: `hostedEngine.networkTest` takes type, address, port (README.md, Settings)"),
-    (lambda s: s["originalEngineApi"].update(chek=False), "`originalEngineApi.chek` is not a setting; did you mean `originalEngineApi.check`?"),
-    (lambda s: s["hostedEngine"].update(smtp={"recipient": ["ops@example.com"]}),
-     "`hostedEngine.smtp.recipient` is not a setting; did you mean `hostedEngine.smtp.recipients`?"),
-    (lambda s: s.update(region="eu-1"),
-     "`region` is not a setting: the settings are ssh, hosts, storageExports, multipathOverrides, roles, backup, "
-     "hostedEngine, engineApi, originalEngineApi, hostedEngineNodes, nodeTimeouts, nodeReboot, haDrill, decommission, sshPrivateKey, "
-     "adminPassword, engineRootPassword, iscsiDiscoverPassword, iscsiPortalPassword (README.md, Settings)"),
-], ids=lambda p: p.split("`")[1] if isinstance(p, str) else "")
+@pytest.mark.parametrize(
+    "change,problem",
+    [
+        (lambda s: s.update(nodeTimeout={"poll": 1}), "`nodeTimeout` is not a setting; did you mean `nodeTimeouts`?"),
+        (lambda s: s.update(adminPasword="x"), "`adminPasword` is not a setting; did you mean `adminPassword`?"),
+        (lambda s: s.update(NodeReboot=False), "`NodeReboot` is not a setting; did you mean `nodeReboot`?"),
+        (
+            lambda s: s["hosts"]["host1"].update(adress="x"),
+            "`hosts.host1.adress` is not a setting; did you mean `hosts.host1.address`?",
+        ),
+        (
+            lambda s: s["multipathOverrides"][2].update(vendorrequired=True),
+            "`multipathOverrides[2].vendorrequired` is not a setting; did you mean `multipathOverrides[2].vendorRequired`?",
+        ),
+        (
+            lambda s: s["storageExports"][1].update(option="ro"),
+            "`storageExports[1].option` is not a setting; did you mean `storageExports[1].options`?",
+        ),
+        (
+            lambda s: s["hostedEngine"]["engineVm"].update(Port=22),
+            "`hostedEngine.engineVm.Port` is not a setting; did you mean `hostedEngine.engineVm.port`?",
+        ),
+        (
+            lambda s: s["hostedEngine"].update(
+                networkTest={"type": "tcp", "address": "192.0.2.1", "port": 53, "timeout": 5}
+            ),
+            "`hostedEngine.networkTest.timeout` is not a setting: `hostedEngine.networkTest` takes type, address, port (README.md, Settings)",
+        ),
+        (
+            lambda s: s["originalEngineApi"].update(chek=False),
+            "`originalEngineApi.chek` is not a setting; did you mean `originalEngineApi.check`?",
+        ),
+        (
+            lambda s: s["hostedEngine"].update(smtp={"recipient": ["ops@example.com"]}),
+            "`hostedEngine.smtp.recipient` is not a setting; did you mean `hostedEngine.smtp.recipients`?",
+        ),
+        (
+            lambda s: s.update(region="eu-1"),
+            "`region` is not a setting: the settings are ssh, hosts, storageExports, multipathOverrides, roles, backup, "
+            "hostedEngine, engineApi, originalEngineApi, hostedEngineNodes, nodeTimeouts, nodeReboot, haDrill, decommission, sshPrivateKey, "
+            "adminPassword, engineRootPassword, iscsiDiscoverPassword, iscsiPortalPassword (README.md, Settings)",
+        ),
+    ],
+    ids=lambda p: p.split("`")[1] if isinstance(p, str) else "",
+)
 def test_an_unknown_key_at_any_depth_is_an_error_with_its_full_path(files, change, problem):
     settings = lab(files)
     settings.setdefault("originalEngineApi", {})
@@ -158,58 +189,128 @@ def test_every_committed_stack_loads_with_no_unknown_key(files, stack):
 
 
 def test_a_stack_without_a_migration_loads_as_before(files):
-    settings = {"ssh": {"knownHostsFile": str(files / "known_hosts")}, "hosts": {"storage": {"address": "10.0.0.9"}},
-                "storageExports": [{"host": "storage", "path": "/exports/data"}]}
+    settings = {
+        "ssh": {"knownHostsFile": str(files / "known_hosts")},
+        "hosts": {"storage": {"address": "10.0.0.9"}},
+        "storageExports": [{"host": "storage", "path": "/exports/data"}],
+    }
     assert dataclasses.asdict(load(settings)) == {
-        "ssh_user": "root", "known_hosts": KNOWN_HOSTS, "migration": None, "multipath_overrides": [],
-        "hosts": {"storage": {"name": "storage", "address": "10.0.0.9", "port": 22, "host_key": None, "engine_name": None}},
-        "storage_exports": [{"host": "storage", "path": "/exports/data", "clients": "*", "options": "rw,sync,no_subtree_check"}]}
+        "ssh_user": "root",
+        "known_hosts": KNOWN_HOSTS,
+        "migration": None,
+        "multipath_overrides": [],
+        "hosts": {
+            "storage": {"name": "storage", "address": "10.0.0.9", "port": 22, "host_key": None, "engine_name": None}
+        },
+        "storage_exports": [
+            {"host": "storage", "path": "/exports/data", "clients": "*", "options": "rw,sync,no_subtree_check"}
+        ],
+    }
 
 
 # The loader before the models (commit 0d64db4) on a migration giving only what has no default.
 MINIMAL = {
-    "ssh": {}, "hosts": {n: {"address": f"10.0.0.{i}"} for i, n in enumerate(["engine", "deploy", "backup"], 1)},
+    "ssh": {},
+    "hosts": {n: {"address": f"10.0.0.{i}"} for i, n in enumerate(["engine", "deploy", "backup"], 1)},
     "roles": {"originalEngine": "engine", "deploymentHost": "deploy", "backupServer": "backup"},
-    "hostedEngine": {"fqdn": "engine.example.com", "gateway": "10.0.0.254", "vm": {"memoryMB": 16384},
-                     "storage": {"connection": "nfs.example.com:/he"}},
+    "hostedEngine": {
+        "fqdn": "engine.example.com",
+        "gateway": "10.0.0.254",
+        "vm": {"memoryMB": 16384},
+        "storage": {"connection": "nfs.example.com:/he"},
+    },
     "engineApi": {"caFile": "ca.pem"},
 }
 MINIMAL_BEFORE = {
-    "backup": {"allow_engine_update": False, "directory": "/backup", "engine_directory": "/var/lib/ovirt-engine-backup",
-               "file_name": "engine.backup"},
-    "backup_server": "backup", "deployment_host": "deploy", "original_engine": "engine", "nodes": [], "node_reboot": True,
+    "backup": {
+        "allow_engine_update": False,
+        "directory": "/backup",
+        "engine_directory": "/var/lib/ovirt-engine-backup",
+        "file_name": "engine.backup",
+    },
+    "backup_server": "backup",
+    "deployment_host": "deploy",
+    "original_engine": "engine",
+    "nodes": [],
+    "node_reboot": True,
     "engine_api": {"caPem": CA_PEM, "url": "https://engine.example.com/ovirt-engine/api", "username": "admin@internal"},
     "hosted_engine": {
-        "applianceOva": "", "backupDirectory": "/root/backup", "bridgeInterface": "eth0", "clusterName": "Default",
-        "dataCenterName": "Default", "deployTimeout": 7200, "enableKeycloak": False, "fqdn": "engine.example.com",
-        "gateway": "10.0.0.254", "networkTest": {"type": "dns"}, "renewPki": False,
+        "applianceOva": "",
+        "backupDirectory": "/root/backup",
+        "bridgeInterface": "eth0",
+        "clusterName": "Default",
+        "dataCenterName": "Default",
+        "deployTimeout": 7200,
+        "enableKeycloak": False,
+        "fqdn": "engine.example.com",
+        "gateway": "10.0.0.254",
+        "networkTest": {"type": "dns"},
+        "renewPki": False,
         "smtp": {"port": 25, "recipients": ["root@localhost"], "sender": "root@localhost", "server": "localhost"},
-        "storage": {"connection": "nfs.example.com:/he", "discoverUser": "", "diskSizeGB": 51, "mountOptions": "",
-                    "nfsVersion": "auto", "portalUser": "", "type": "nfs"},
-        "vm": {"etcHosts": True, "fips": False, "memoryMB": 16384, "openScapProfile": None,
-               "rootSshAccess": "without-password", "vcpus": 4}},
+        "storage": {
+            "connection": "nfs.example.com:/he",
+            "discoverUser": "",
+            "diskSizeGB": 51,
+            "mountOptions": "",
+            "nfsVersion": "auto",
+            "portalUser": "",
+            "type": "nfs",
+        },
+        "vm": {
+            "etcHosts": True,
+            "fips": False,
+            "memoryMB": 16384,
+            "openScapProfile": None,
+            "rootSshAccess": "without-password",
+            "vcpus": 4,
+        },
+    },
     "node_timeouts": {"install": 3600, "maintenance": 1800, "poll": 2},
 }
-ISCSI_STORAGE_BEFORE = {"discoverUser": "", "diskSizeGB": 51, "lun": "36001", "mountOptions": "", "nfsVersion": "auto",
-                        "portal": "192.0.2.5", "portalUser": "", "target": "iqn.2020-01.x:t", "type": "iscsi"}
+ISCSI_STORAGE_BEFORE = {
+    "discoverUser": "",
+    "diskSizeGB": 51,
+    "lun": "36001",
+    "mountOptions": "",
+    "nfsVersion": "auto",
+    "portal": "192.0.2.5",
+    "portalUser": "",
+    "target": "iqn.2020-01.x:t",
+    "type": "iscsi",
+}
 # The same loader on the committed lab stack.
 LAB_BEFORE = {
     **MINIMAL_BEFORE,
-    "backup": {"allow_engine_update": True, "directory": "/backup", "engine_directory": "/var/lib/ovirt-engine-backup",
-               "file_name": "engine-lab.backup"},
+    "backup": {
+        "allow_engine_update": True,
+        "directory": "/backup",
+        "engine_directory": "/var/lib/ovirt-engine-backup",
+        "file_name": "engine-lab.backup",
+    },
     "engine_api": {"caPem": CA_PEM, "url": "https://127.0.0.1:8444/ovirt-engine/api", "username": "admin@internal"},
     "hosted_engine": {
-        **MINIMAL_BEFORE["hosted_engine"], "fqdn": "engine.lab.example", "gateway": "192.0.2.1",
+        **MINIMAL_BEFORE["hosted_engine"],
+        "fqdn": "engine.lab.example",
+        "gateway": "192.0.2.1",
         "engineVm": {"address": "127.0.0.1", "port": 2227},
-        "storage": {**MINIMAL_BEFORE["hosted_engine"]["storage"], "connection": "storage.lab.example:/exports/hosted_engine"},
-        "vm": {**MINIMAL_BEFORE["hosted_engine"]["vm"], "macAddress": "00:16:3e:4c:61:62"}},
+        "storage": {
+            **MINIMAL_BEFORE["hosted_engine"]["storage"],
+            "connection": "storage.lab.example:/exports/hosted_engine",
+        },
+        "vm": {**MINIMAL_BEFORE["hosted_engine"]["vm"], "macAddress": "00:16:3e:4c:61:62"},
+    },
     "nodes": ["host1", "host2"],
     "node_timeouts": {"install": 120, "maintenance": 120, "poll": 0.5},
 }
 # What the models add: the defaults consumers repeat today, none of them an input of a resource.
 ADDED = {"managementNetwork": "ovirtmgmt"}
-ORIGINAL_API_DEFAULT = {"url": "https://engine.example.com/ovirt-engine/api", "username": "admin@internal",
-                        "configured": False, "check": True, "caPem": CA_PEM}
+ORIGINAL_API_DEFAULT = {
+    "url": "https://engine.example.com/ovirt-engine/api",
+    "username": "admin@internal",
+    "configured": False,
+    "check": True,
+    "caPem": CA_PEM,
+}
 
 
 def as_before(migration) -> dict:
@@ -231,7 +332,12 @@ def test_the_defaults_come_out_as_before(files):
     assert migration.original_engine_api == ORIGINAL_API_DEFAULT
     assert as_before(migration) == MINIMAL_BEFORE
 
-    settings["hostedEngine"]["storage"] = {"type": "iscsi", "portal": "192.0.2.5", "target": "iqn.2020-01.x:t", "lun": "36001"}
+    settings["hostedEngine"]["storage"] = {
+        "type": "iscsi",
+        "portal": "192.0.2.5",
+        "target": "iqn.2020-01.x:t",
+        "lun": "36001",
+    }
     assert load(settings).migration.hosted_engine["storage"] == ISCSI_STORAGE_BEFORE
 
 
@@ -266,10 +372,13 @@ def test_the_ha_drill_is_off_by_default_on_in_the_lab_and_needs_a_node(files):
     assert load(pointed(MINIMAL, files)).migration.ha_drill == {"enabled": False, "timeout": 1800}
     assert load(lab(files)).migration.ha_drill == {"enabled": True, "timeout": 300}
     alone = {**lab(files), "hostedEngineNodes": []}
-    assert problems(alone) == ["`haDrill.enabled` is true but `hostedEngineNodes` is empty: the drill needs a second "
-                               "node to move the Engine VM to; add one, or disable the drill"]
+    assert problems(alone) == [
+        "`haDrill.enabled` is true but `hostedEngineNodes` is empty: the drill needs a second "
+        "node to move the Engine VM to; add one, or disable the drill"
+    ]
     assert problems({**lab(files), "haDrill": {"enabled": "yes"}}) == [
-        "`haDrill.enabled` must be true (move the Engine VM once to prove high availability after the last node) or false"]
+        "`haDrill.enabled` must be true (move the Engine VM once to prove high availability after the last node) or false"
+    ]
 
 
 def test_decommissioning_is_asked_for_by_name_or_not_at_all(files):
@@ -277,4 +386,5 @@ def test_decommissioning_is_asked_for_by_name_or_not_at_all(files):
     assert load({**lab(files), "decommission": {"originalEngine": "power-off"}}).migration.decommission == "power-off"
     assert problems({**lab(files), "decommission": {"originalEngine": "delete"}}) == [
         "`decommission.originalEngine` is 'delete': give keep-disabled (mask ovirt-engine on the original machine) or "
-        "power-off (and shut it down), or leave it out to keep the way back"]
+        "power-off (and shut it down), or leave it out to keep the way back"
+    ]

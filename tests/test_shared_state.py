@@ -38,19 +38,44 @@ def backend_url():
     bin_dir, data = binaries[-1], Path(tempfile.mkdtemp(prefix="ovirt-she-postgres-"))
     if os.geteuid() == 0:
         shutil.chown(data, "postgres", "postgres")
-    subprocess.run(_as_postgres([f"{bin_dir}/initdb", "-D", str(data), "-A", "trust", "-U", "pulumi"]),
-                   check=True, capture_output=True)
+    subprocess.run(
+        _as_postgres([f"{bin_dir}/initdb", "-D", str(data), "-A", "trust", "-U", "pulumi"]),
+        check=True,
+        capture_output=True,
+    )
     port = reserved_port()
-    server = subprocess.Popen(_as_postgres([f"{bin_dir}/postgres", "-D", str(data), "-p", str(port), "-k", str(data),
-                                            "-c", "listen_addresses=127.0.0.1", "-c", "fsync=off"]),
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    server = subprocess.Popen(
+        _as_postgres(
+            [
+                f"{bin_dir}/postgres",
+                "-D",
+                str(data),
+                "-p",
+                str(port),
+                "-k",
+                str(data),
+                "-c",
+                "listen_addresses=127.0.0.1",
+                "-c",
+                "fsync=off",
+            ]
+        ),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         deadline = time.monotonic() + 30
-        while subprocess.run([f"{bin_dir}/pg_isready", "-h", "127.0.0.1", "-p", str(port)],
-                             capture_output=True).returncode != 0:
+        while (
+            subprocess.run(
+                [f"{bin_dir}/pg_isready", "-h", "127.0.0.1", "-p", str(port)], capture_output=True
+            ).returncode
+            != 0
+        ):
             assert time.monotonic() < deadline and server.poll() is None, "PostgreSQL did not start"
             time.sleep(0.2)
-        subprocess.run([f"{bin_dir}/createdb", "-h", "127.0.0.1", "-p", str(port), "-U", "pulumi", "pulumi"], check=True)
+        subprocess.run(
+            [f"{bin_dir}/createdb", "-h", "127.0.0.1", "-p", str(port), "-U", "pulumi", "pulumi"], check=True
+        )
         yield f"postgres://pulumi@127.0.0.1:{port}/pulumi?sslmode=disable", bin_dir, port
     finally:
         server.terminate()
@@ -60,8 +85,12 @@ def backend_url():
 
 def psql(backend, sql):
     _, bin_dir, port = backend
-    return subprocess.run([f"{bin_dir}/psql", "-h", "127.0.0.1", "-p", str(port), "-U", "pulumi", "-d", "pulumi",
-                           "-At", "-c", sql], check=True, capture_output=True, text=True).stdout
+    return subprocess.run(
+        [f"{bin_dir}/psql", "-h", "127.0.0.1", "-p", str(port), "-U", "pulumi", "-d", "pulumi", "-At", "-c", sql],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
 
 
 @pytest.fixture(scope="module")
@@ -69,8 +98,9 @@ def site_labs(tmp_path_factory, client_key):
     labs = []
     for name in ("a", "b"):
         site, ports = pinned_ports_site(tmp_path_factory.mktemp(f"site-{name}") / "site.yaml")
-        lab = LabProcess(tmp_path_factory.mktemp(f"lab-{name}"), site=site, authorized_keys=[client_key[1]],
-                         client_key=client_key[0])
+        lab = LabProcess(
+            tmp_path_factory.mktemp(f"lab-{name}"), site=site, authorized_keys=[client_key[1]], client_key=client_key[0]
+        )
         lab.start()
         lab.ports = ports
         labs.append(lab)
@@ -81,11 +111,24 @@ def site_labs(tmp_path_factory, client_key):
 
 def site_stack(tmp_path_factory, backend, name, lab, client_key, full):
     stack = ProjectStack(tmp_path_factory.mktemp(f"project-{name}"), f"site-{name}", backend_url=backend[0])
-    settings = migration_settings(lab, lab.ports) if full else {
-        **lab_config(lab), "storageExports": [{"host": "storage", "path": "/exports/data", "clients": "*",
-                                               "options": "rw,sync,no_subtree_check"}]}
-    stack.configure(settings, {"sshPrivateKey": client_key[0].read_text(), "adminPassword": ADMIN_PASSWORD,
-                               "engineRootPassword": ROOT_PASSWORD})
+    settings = (
+        migration_settings(lab, lab.ports)
+        if full
+        else {
+            **lab_config(lab),
+            "storageExports": [
+                {"host": "storage", "path": "/exports/data", "clients": "*", "options": "rw,sync,no_subtree_check"}
+            ],
+        }
+    )
+    stack.configure(
+        settings,
+        {
+            "sshPrivateKey": client_key[0].read_text(),
+            "adminPassword": ADMIN_PASSWORD,
+            "engineRootPassword": ROOT_PASSWORD,
+        },
+    )
     return stack
 
 
@@ -121,14 +164,21 @@ def test_two_sites_share_one_postgresql_backend_and_its_lock(tmp_path_factory, b
 
 
 def test_a_run_killed_on_the_postgresql_backend_leaves_a_readable_stack_that_resumes(
-        tmp_path_factory, backend_url, site_labs, client_key):
+    tmp_path_factory, backend_url, site_labs, client_key
+):
     """Each checkpoint is one row written in one transaction: after a SIGKILL the state reads back whole, and the
     runbook's recovery (cancel, refresh --clear-pending-creates) and `up` finish the job."""
     lab = site_labs[1]
     stack = ProjectStack(tmp_path_factory.mktemp("project-c"), "site-c", backend_url=backend_url[0])
-    stack.configure({**lab_config(lab), "storageExports": [
-        {"host": "storage", "path": "/exports/iso", "clients": "*", "options": "rw,sync,no_subtree_check"}]},
-        {"sshPrivateKey": client_key[0].read_text()})
+    stack.configure(
+        {
+            **lab_config(lab),
+            "storageExports": [
+                {"host": "storage", "path": "/exports/iso", "clients": "*", "options": "rw,sync,no_subtree_check"}
+            ],
+        },
+        {"sshPrivateKey": client_key[0].read_text()},
+    )
     lab.inject_fault("slow", host="storage", match="^chown", seconds=4, times=1)
     stack.up_killed_when(fault_took_effect(lab, "storage", "chown"))
     deployment = json.loads(stack.export())["deployment"]  # it reads back whole, with what the dead run began

@@ -41,7 +41,9 @@ def test_up_against_an_untrusted_host_fails_and_changes_nothing(tmp_path, lab, c
     empty.write_text("")
     stack = ProjectStack(tmp_path / "project")
     override = {"host": "host2", "file": "90-trust.conf", "settings": {"defaults": {"max_fds": 2048}}}
-    stack.configure({**lab_config(lab, empty), "multipathOverrides": [override]}, {"sshPrivateKey": client_key[0].read_text()})
+    stack.configure(
+        {**lab_config(lab, empty), "multipathOverrides": [override]}, {"sshPrivateKey": client_key[0].read_text()}
+    )
     before = len(lab.commands("host2"))
     with pytest.raises(auto.errors.CommandError) as failure:
         stack.up()

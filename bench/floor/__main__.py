@@ -4,6 +4,7 @@
 `chain` do-nothing resources each depending on the one before (backup, deployment, nodes), all
 children of one component, as the migration's program has them.
 """
+
 import pulumi
 from pulumi.dynamic import CreateResult, DiffResult, Resource, ResourceProvider, UpdateResult
 

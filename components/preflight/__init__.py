@@ -33,24 +33,52 @@ from __future__ import annotations
 import pulumi
 from pulumi.dynamic import ReadResult, Resource, ResourceProvider
 
-from components.preflight import (admin_principal, appliance_disk, backup_contents, block_storage, deployment_host,
-                                  engine_version, gluster, memory_and_cpus, names_and_dns, nodes,
-                                  original_engine_api as engine_api_check, required_networks, storage,
-                                  vm_network_address)
+from components.preflight import (
+    admin_principal,
+    appliance_disk,
+    backup_contents,
+    block_storage,
+    deployment_host,
+    engine_version,
+    gluster,
+    memory_and_cpus,
+    names_and_dns,
+    nodes,
+    required_networks,
+    storage,
+    vm_network_address,
+)
+from components.preflight import original_engine_api as engine_api_check
 from components.preflight.facts import Findings, Site
 from components.site_config import SiteConfig
 
 # In order: a later check may use what an earlier one read (`facts`).
-CHECKS = (names_and_dns, memory_and_cpus, engine_version, appliance_disk, storage, vm_network_address, deployment_host,
-          engine_api_check, required_networks, backup_contents, admin_principal, block_storage, gluster, nodes)
+CHECKS = (
+    names_and_dns,
+    memory_and_cpus,
+    engine_version,
+    appliance_disk,
+    storage,
+    vm_network_address,
+    deployment_host,
+    engine_api_check,
+    required_networks,
+    backup_contents,
+    admin_principal,
+    block_storage,
+    gluster,
+    nodes,
+)
 
 
 class PreflightError(pulumi.RunError):
     """The site does not meet the procedure's prerequisites; the message lists every problem."""
 
     def __init__(self, errors: list[str]):
-        super().__init__(f"preflight found {len(errors)} problem(s) on the site; nothing was changed:\n"
-                         + "\n".join(f"  - {e}" for e in errors))
+        super().__init__(
+            f"preflight found {len(errors)} problem(s) on the site; nothing was changed:\n"
+            + "\n".join(f"  - {e}" for e in errors)
+        )
 
 
 class PreflightProvider(ResourceProvider):
@@ -64,8 +92,9 @@ class PreflightProvider(ResourceProvider):
         if "privateKey" not in props:  # `pulumi refresh` hands back the last findings, not the inputs
             return ReadResult(id_, props)
         findings, results = collect(self.site, props["privateKey"], props.get("adminPassword"), self.api)
-        return ReadResult(id_, {"errors": findings.errors, "warnings": findings.warnings, "notes": findings.notes,
-                                "results": results})
+        return ReadResult(
+            id_, {"errors": findings.errors, "warnings": findings.warnings, "notes": findings.notes, "results": results}
+        )
 
 
 class SitePreflight(Resource, module="ovirt", name="Preflight"):
@@ -77,13 +106,21 @@ class SitePreflight(Resource, module="ovirt", name="Preflight"):
     results: pulumi.Output[list]
 
     def __init__(self, site: SiteConfig, api: dict, private_key, admin_password):
-        props = {"privateKey": private_key, "adminPassword": admin_password, "errors": None, "warnings": None, "notes": None,
-                 "results": None}
+        props = {
+            "privateKey": private_key,
+            "adminPassword": admin_password,
+            "errors": None,
+            "warnings": None,
+            "notes": None,
+            "results": None,
+        }
         opts = pulumi.ResourceOptions(id="site", additional_secret_outputs=["privateKey", "adminPassword"])
         super().__init__(PreflightProvider(site, api), "preflight", props, opts)
 
 
-def run(site: SiteConfig, private_key: pulumi.Input[str], admin_password: pulumi.Input[str] | None) -> tuple[pulumi.Output[str], pulumi.Output[list]]:
+def run(
+    site: SiteConfig, private_key: pulumi.Input[str], admin_password: pulumi.Input[str] | None
+) -> tuple[pulumi.Output[str], pulumi.Output[list]]:
     """The SSH key, released only once every check has passed (see the module docstring), and the
     result of every check for the migration report: [{check, result, messages, read}], none of them secret."""
     if site.migration is None:
@@ -100,8 +137,9 @@ def run(site: SiteConfig, private_key: pulumi.Input[str], admin_password: pulumi
             raise PreflightError(errors)
         return key, results
 
-    outcome = pulumi.Output.all(private_key, preflight.errors, preflight.warnings, preflight.notes,
-                                 preflight.results).apply(checked)
+    outcome = pulumi.Output.all(
+        private_key, preflight.errors, preflight.warnings, preflight.notes, preflight.results
+    ).apply(checked)
     return outcome.apply(lambda o: o[0]), pulumi.Output.unsecret(outcome.apply(lambda o: o[1]))
 
 
@@ -126,7 +164,12 @@ def _name(module) -> str:
 def _result(module, findings: Findings, before: dict) -> dict:
     """What one check found and read: failed on an error, warned on a warning, skipped when it left only a
     note (it could not decide, e.g. the original Engine already stopped), else passed."""
-    new = {kind: getattr(findings, kind)[before[kind]:] for kind in before}
-    result = ("failed" if new["errors"] else "warned" if new["warnings"] else "skipped" if new["notes"] else "passed")
-    return {"check": _name(module), "result": result, "checks": (module.__doc__ or "").split("\n\n")[0].replace("\n", " "),
-            "messages": new["errors"] + new["warnings"] + new["notes"], "read": new["read"]}
+    new = {kind: getattr(findings, kind)[before[kind] :] for kind in before}
+    result = "failed" if new["errors"] else "warned" if new["warnings"] else "skipped" if new["notes"] else "passed"
+    return {
+        "check": _name(module),
+        "result": result,
+        "checks": (module.__doc__ or "").split("\n\n")[0].replace("\n", " "),
+        "messages": new["errors"] + new["warnings"] + new["notes"],
+        "read": new["read"],
+    }

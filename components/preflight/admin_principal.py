@@ -8,8 +8,10 @@ KEYCLOAK_PROFILE = "internalsso"
 # Why, from ovirt-engine 4.5.x: OAuthTokenServlet sends a password grant (what ovirtsdk4 logs in with) to
 # ExternalOIDCService when ENGINE_SSO_ENABLE_EXTERNAL_SSO is true (12-setup-keycloak.conf with the bundled
 # Keycloak), which asks Keycloak's ovirt-internal realm for the name before the last "@"; that realm has admin@ovirt.
-WHY = ("with Keycloak, ENGINE_SSO_ENABLE_EXTERNAL_SSO sends every API login to Keycloak, whose ovirt-internal realm "
-       f"has only admin@ovirt, who logs in as {KEYCLOAK_ADMIN}")
+WHY = (
+    "with Keycloak, ENGINE_SSO_ENABLE_EXTERNAL_SSO sends every API login to Keycloak, whose ovirt-internal realm "
+    f"has only admin@ovirt, who logs in as {KEYCLOAK_ADMIN}"
+)
 
 
 def check(site, hosts, facts, findings, password, api):
@@ -28,20 +30,24 @@ def check(site, hosts, facts, findings, password, api):
             f"deploy ({WHY}), though {user} stays in the restored database: set `engineApi.username: {KEYCLOAK_ADMIN}` "
             f"(its password is `adminPassword`"
             + (", which must be admin@ovirt's in the backup)" if original else ", which the deploy gives it)")
-            + ", or `hostedEngine.enableKeycloak: false`")
+            + ", or `hostedEngine.enableKeycloak: false`"
+        )
     elif enable and original and not (facts.get("api") and api.get("username") == KEYCLOAK_ADMIN):
         findings.warnings.append(
             f"the original Engine already uses Keycloak (KEYCLOAK_BUNDLED=true), so admin@ovirt keeps its password "
             f"from the backup, and the deploy logs in as {KEYCLOAK_ADMIN} with `adminPassword`: they must be the "
-            f"same (set `originalEngineApi.username: {KEYCLOAK_ADMIN}` to have the preflight try it)")
+            f"same (set `originalEngineApi.username: {KEYCLOAK_ADMIN}` to have the preflight try it)"
+        )
     elif not enable and original:
         findings.errors.append(
             f"the original Engine uses its bundled Keycloak (KEYCLOAK_BUNDLED=true), which a restore keeps, but "
             f"`hostedEngine.enableKeycloak` is false, so the deploy would log in as admin@internal, which that Engine "
             f"refuses ({WHY}); Keycloak cannot be turned off again (ovirt-engine-keycloak's keycloak_usage.md: no "
-            f"fallback to AAA): set `hostedEngine.enableKeycloak: true` and `engineApi.username: {KEYCLOAK_ADMIN}`")
+            f"fallback to AAA): set `hostedEngine.enableKeycloak: true` and `engineApi.username: {KEYCLOAK_ADMIN}`"
+        )
     elif not enable and in_keycloak and original is not None:
         findings.errors.append(
             f"`engineApi.username` is {user}, but neither the original Engine nor `hostedEngine.enableKeycloak` (false) "
             f"gives the new Engine Keycloak, so its profile {KEYCLOAK_PROFILE} will not exist: set "
-            f"`engineApi.username: admin@internal`, or `hostedEngine.enableKeycloak: true`")
+            f"`engineApi.username: admin@internal`, or `hostedEngine.enableKeycloak: true`"
+        )

@@ -35,10 +35,10 @@ class Appliance:
     name: str
     version: str
     release: str
-    manifest: str | None = None     # path of the manifest, when rpm lists one
-    engine: str | None = None       # engine-backup's PACKAGE_VERSION inside the image
+    manifest: str | None = None  # path of the manifest, when rpm lists one
+    engine: str | None = None  # engine-backup's PACKAGE_VERSION inside the image
     engine_package: str | None = None
-    problem: str | None = None      # why the Engine version is unknown
+    problem: str | None = None  # why the Engine version is unknown
 
     @property
     def nvr(self) -> str:
@@ -105,8 +105,10 @@ def _read_manifest(hosts, host: str, appliance: Appliance) -> None:
         return
     text = out(hosts.run(host, "cat", appliance.manifest))
     if text is None:
-        appliance.problem = (f"lists its manifest {appliance.manifest} but it is not on disk (installed "
-                             f"without documentation: `tsflags=nodocs` or `--excludedocs`)")
+        appliance.problem = (
+            f"lists its manifest {appliance.manifest} but it is not on disk (installed "
+            f"without documentation: `tsflags=nodocs` or `--excludedocs`)"
+        )
         return
     engine = engine_in_manifest(text)
     if engine is None:

@@ -79,9 +79,11 @@ def check(site, hosts, facts, findings, password, api):
             return  # none, or several: engine_version says so, and which image the deploy takes is unknown
         image = _installed_image(hosts, deploy, appliances[0])
         if image is None:
-            findings.warnings.append(f"the appliance {appliances[0].nvr} on the deployment host ({deploy}) has no "
-                                     f"discovery file naming its image under {DISCOVERY_DIR}, so {setting} cannot be "
-                                     f"compared with its disk: reinstall the appliance package")
+            findings.warnings.append(
+                f"the appliance {appliances[0].nvr} on the deployment host ({deploy}) has no "
+                f"discovery file naming its image under {DISCOVERY_DIR}, so {setting} cannot be "
+                f"compared with its disk: reinstall the appliance package"
+            )
             return
     if image.endswith(".ova"):
         _check_ova(hosts, deploy, image, wanted, setting, findings)
@@ -95,15 +97,19 @@ def _check_qcow2(hosts, deploy, image, wanted, setting, findings):
         return
     virtual = qemu_img_virtual_size(info.stdout) if info.exit_status == 0 else None
     if virtual is None:
-        findings.errors.append(f"the appliance image {image} on the deployment host ({deploy}) cannot be read "
-                               f"(`qemu-img info`: {(info.stderr or info.stdout).strip()[-200:]}), and the deploy "
-                               f"reads it the same way: reinstall the appliance, or fix `hostedEngine.applianceOva`")
+        findings.errors.append(
+            f"the appliance image {image} on the deployment host ({deploy}) cannot be read "
+            f"(`qemu-img info`: {(info.stderr or info.stdout).strip()[-200:]}), and the deploy "
+            f"reads it the same way: reinstall the appliance, or fix `hostedEngine.applianceOva`"
+        )
         return
     needed = deploy_size_gb(virtual)
     if wanted < needed:
-        findings.errors.append(f"{setting} is {wanted}, but the appliance image {image} is a {virtual / GIB:g} GiB "
-                               f"disk and the deploy needs at least {needed} GiB for it (`Minimum requirements to fit "
-                               f"the disk from the appliance OVF not met`): set {setting} to {needed} or more")
+        findings.errors.append(
+            f"{setting} is {wanted}, but the appliance image {image} is a {virtual / GIB:g} GiB "
+            f"disk and the deploy needs at least {needed} GiB for it (`Minimum requirements to fit "
+            f"the disk from the appliance OVF not met`): set {setting} to {needed} or more"
+        )
 
 
 def _check_ova(hosts, deploy, image, wanted, setting, findings):
@@ -112,18 +118,24 @@ def _check_ova(hosts, deploy, image, wanted, setting, findings):
         return
     size = ovf_disk_gb(ovf.stdout) if ovf.exit_status == 0 else None
     if size is None:
-        findings.errors.append(f"the appliance OVA {image} on the deployment host ({deploy}) holds no readable OVF "
-                               f"disk size (`tar -xzOf {image} --wildcards '{OVF_MEMBERS}'`: "
-                               f"{(ovf.stderr or 'no Disk ovf:size').strip()[-200:]}), so the deploy cannot use it: "
-                               f"reinstall the appliance, or fix `hostedEngine.applianceOva`")
+        findings.errors.append(
+            f"the appliance OVA {image} on the deployment host ({deploy}) holds no readable OVF "
+            f"disk size (`tar -xzOf {image} --wildcards '{OVF_MEMBERS}'`: "
+            f"{(ovf.stderr or 'no Disk ovf:size').strip()[-200:]}), so the deploy cannot use it: "
+            f"reinstall the appliance, or fix `hostedEngine.applianceOva`"
+        )
         return
     at_least = math.ceil(size)
     if wanted < at_least:
-        findings.errors.append(f"{setting} is {wanted}, but the appliance OVA {image} holds a {at_least} GiB disk "
-                               f"(its OVF) and the deploy needs at least {at_least + 1} GiB for it (`Minimum "
-                               f"requirements to fit the disk from the appliance OVF not met`): set {setting} to "
-                               f"{at_least + 1} or more")
+        findings.errors.append(
+            f"{setting} is {wanted}, but the appliance OVA {image} holds a {at_least} GiB disk "
+            f"(its OVF) and the deploy needs at least {at_least + 1} GiB for it (`Minimum "
+            f"requirements to fit the disk from the appliance OVF not met`): set {setting} to "
+            f"{at_least + 1} or more"
+        )
     elif wanted == at_least:
-        findings.warnings.append(f"{setting} is {wanted}, the size of the appliance OVA's disk ({image}, its OVF); "
-                                 f"the deploy needs one GiB more when that disk is a whole number of GiB: set "
-                                 f"{setting} to {at_least + 1}")
+        findings.warnings.append(
+            f"{setting} is {wanted}, the size of the appliance OVA's disk ({image}, its OVF); "
+            f"the deploy needs one GiB more when that disk is a whole number of GiB: set "
+            f"{setting} to {at_least + 1}"
+        )

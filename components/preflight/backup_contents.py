@@ -14,7 +14,12 @@ DATABASES = (
     ("engine", "OVESETUP_ENGINE_CORE/enable", "ENGINE", "/etc/ovirt-engine/engine.conf.d/10-setup-database.conf"),
     ("DWH", "OVESETUP_DWH_CORE/enable", "DWH", "/etc/ovirt-engine-dwh/ovirt-engine-dwhd.conf.d/10-setup-database.conf"),
     ("Keycloak", "OVESETUP_CONFIG/keycloakEnable", "KEYCLOAK", KEYCLOAK_CONF),
-    ("Cinderlib", "OVESETUP_CL_DB/enable", "CINDERLIB", "/etc/ovirt-engine/engine.conf.d/10-setup-cinderlib-database.conf"),
+    (
+        "Cinderlib",
+        "OVESETUP_CL_DB/enable",
+        "CINDERLIB",
+        "/etc/ovirt-engine/engine.conf.d/10-setup-cinderlib-database.conf",
+    ),
 )
 GRAFANA_KEY = "OVESETUP_GRAFANA_CORE/enable"
 FIX = "move it to the original Engine machine (localhost, unsecured) before the backup"
@@ -29,9 +34,11 @@ def check(site, hosts, facts, findings, password, api):
     if post is None:
         return
     if post.exit_status != 0:
-        findings.errors.append(f"the original Engine ({engine}) has no readable {SETUP_POST} "
-                               f"({(post.stderr or post.stdout).strip()}): engine-backup decides from it which "
-                               f"databases the backup holds, so it must exist; run engine-setup on the original Engine")
+        findings.errors.append(
+            f"the original Engine ({engine}) has no readable {SETUP_POST} "
+            f"({(post.stderr or post.stdout).strip()}): engine-backup decides from it which "
+            f"databases the backup holds, so it must exist; run engine-setup on the original Engine"
+        )
         return
     enabled = otopi_values(post.stdout)
     keycloak = hosts.run(engine, "cat", KEYCLOAK_CONF)
@@ -48,8 +55,10 @@ def check(site, hosts, facts, findings, password, api):
         if not user:
             absent.append(f"{what} DB")
             if prefix == "ENGINE":
-                findings.errors.append(f"the original Engine ({engine}) has no ENGINE_DB_USER in {path}: engine-backup "
-                                       f"would leave the engine database out of the backup; run engine-setup on it")
+                findings.errors.append(
+                    f"the original Engine ({engine}) has no ENGINE_DB_USER in {path}: engine-backup "
+                    f"would leave the engine database out of the backup; run engine-setup on it"
+                )
             continue
         host = values.get(f"{prefix}_DB_HOST", "")
         name = values.get(f"{prefix}_DB_DATABASE", "?")
@@ -58,19 +67,24 @@ def check(site, hosts, facts, findings, password, api):
             findings.errors.append(
                 f"the original Engine's {what} database {name} is on {host} (`{prefix}_DB_HOST` in {path}), not "
                 f"localhost: the deploy restores the backup with `engine-backup --provision-all-databases`, which can "
-                f"provision a database only in localhost, so the restore would fail; {FIX}")
-        elif values.get(f"{prefix}_DB_SECURED", "False") != "False" or \
-                values.get(f"{prefix}_DB_SECURED_VALIDATION", "False") != "False":
+                f"provision a database only in localhost, so the restore would fail; {FIX}"
+            )
+        elif (
+            values.get(f"{prefix}_DB_SECURED", "False") != "False"
+            or values.get(f"{prefix}_DB_SECURED_VALIDATION", "False") != "False"
+        ):
             findings.errors.append(
                 f"the original Engine's {what} database {name} is reached over TLS (`{prefix}_DB_SECURED` in {path}): "
                 f"the deploy restores the backup with `engine-backup --provision-all-databases`, which cannot "
-                f"provision a database with a secured connection, so the restore would fail; {FIX}")
+                f"provision a database with a secured connection, so the restore would fail; {FIX}"
+            )
     # Grafana: its SQLite grafana.db, dumped when enabled; its read-only user lives in the DWH database
     (held if enabled.get(GRAFANA_KEY) is True else absent).append("Grafana")
     facts["backup_contents"] = held
     # What the backup will hold goes with what was read: a note would mark the check skipped (collect's _result).
-    findings.read.append(f"{engine}: backup holds {', '.join(held) or 'nothing'}"
-                         + (f"; not {', '.join(absent)}" if absent else ""))
+    findings.read.append(
+        f"{engine}: backup holds {', '.join(held) or 'nothing'}" + (f"; not {', '.join(absent)}" if absent else "")
+    )
 
 
 def _read(hosts, name, path) -> dict:
@@ -99,6 +113,7 @@ def otopi_values(text: str) -> dict:
         found = re.match(r"\s*([A-Za-z0-9_]+/[A-Za-z0-9_]+)\s*=\s*([a-z-]+):(.*)$", line)
         if found:
             kind, value = found.group(2), found.group(3).strip()
-            values[found.group(1)] = (value not in ("0", "f", "F", "false", "False") if kind == "bool"
-                                      else None if kind == "none" else value)
+            values[found.group(1)] = (
+                value not in ("0", "f", "F", "false", "False") if kind == "bool" else None if kind == "none" else value
+            )
     return values

@@ -29,11 +29,11 @@ BACKUP_PACKAGE = "ovirt-engine-tools-backup"  # ships engine-backup, whose PACKA
 class VerifyVersion:
     """One ovirt-engine line's verifyVersion."""
 
-    since: tuple                 # the first installed version with this code (by its leading numbers)
-    pairs: frozenset             # VALID_BACKUP_RESTORE_PAIRS: (backup X.Y, installed X.Y)
-    not_newer: bool              # same X.Y also needs looseVersion_le BACKUP INSTALLED
+    since: tuple  # the first installed version with this code (by its leading numbers)
+    pairs: frozenset  # VALID_BACKUP_RESTORE_PAIRS: (backup X.Y, installed X.Y)
+    not_newer: bool  # same X.Y also needs looseVersion_le BACKUP INSTALLED
     z_at_least_10_for_4_3: bool  # `[ "${z}" -lt 10 ] && ok=` for a 4.3 backup
-    full_versions: bool          # the message prints the full versions (before 4.4.3.4: the X.Y)
+    full_versions: bool  # the message prints the full versions (before 4.4.3.4: the X.Y)
 
 
 VERIFY_VERSION = (  # newest first
@@ -47,8 +47,8 @@ VERIFY_VERSION = (  # newest first
 
 @dataclass(frozen=True)
 class Refusal:
-    fatal: str   # engine-backup's exact line
-    why: str     # the rule that refused, in words
+    fatal: str  # engine-backup's exact line
+    why: str  # the rule that refused, in words
 
 
 def _numbers(version: str) -> tuple:
@@ -66,9 +66,11 @@ def loose_version_le(a: str, b: str) -> bool:
     else 1)'` (distutils.version up to 4.5.6, the looseversion package, same comparison, after). Components
     are runs of digits (compared as numbers) and of lowercase letters, other characters kept as text; an
     int compared with a str raises TypeError in Python 3, python exits 1, and the comparison fails."""
+
     def parse(text):
         parts = [p for p in re.split(r"(\d+|[a-z]+|\.)", text) if p and p != "."]
         return [int(p) if p.isdigit() else p for p in parts]
+
     try:
         return parse(a) <= parse(b)
     except TypeError:
@@ -87,16 +89,22 @@ def verify_version(backup: str, installed: str) -> Refusal | None:
         why = None if ok else f"the backup's {backup} is newer than the installed {installed}"
     if not ok and why is None:
         allowed = sorted(f"{b} -> {i}" for b, i in code.pairs if i == i_xy)
-        why = (f"engine-backup {installed} restores only {i_xy} backups"
-               + (f" and {', '.join(allowed)}" if allowed else "") + f", not {b_xy}")
+        why = (
+            f"engine-backup {installed} restores only {i_xy} backups"
+            + (f" and {', '.join(allowed)}" if allowed else "")
+            + f", not {b_xy}"
+        )
     z = backup.split(".")[2] if len(backup.split(".")) > 2 else ""
     if ok and code.z_at_least_10_for_4_3 and b_xy == "4.3" and re.fullmatch(r"\s*[-+]?\d+\s*", z) and int(z) < 10:
         ok, why = False, "a 4.3 backup must come from 4.3.10 or later"
     if ok:
         return None
     shown = (backup, installed) if code.full_versions else (b_xy, i_xy)
-    return Refusal(f"FATAL: Backup was created by version '{shown[0]}' and can not be restored using the "
-                   f"installed version {shown[1]}", why)
+    return Refusal(
+        f"FATAL: Backup was created by version '{shown[0]}' and can not be restored using the "
+        f"installed version {shown[1]}",
+        why,
+    )
 
 
 def check(site, hosts, facts, findings, password, api):
@@ -107,18 +115,24 @@ def check(site, hosts, facts, findings, password, api):
     if check is not None:
         if check.exit_status == host_facts.UPGRADE_AVAILABLE:
             pending = True
-            message = (f"the original Engine ({engine}) has updates pending (`engine-upgrade-check`): the procedure "
-                       f"(4) updates it to the latest minor version before the backup")
+            message = (
+                f"the original Engine ({engine}) has updates pending (`engine-upgrade-check`): the procedure "
+                f"(4) updates it to the latest minor version before the backup"
+            )
             if migration.backup.allow_engine_update:
-                findings.warnings.append(message + "; `backup.allowEngineUpdate` is true, so `up` will run "
-                                                   "engine-setup first")
+                findings.warnings.append(
+                    message + "; `backup.allowEngineUpdate` is true, so `up` will run engine-setup first"
+                )
             else:
-                findings.errors.append(message + "; update it yourself, or set `backup.allowEngineUpdate: true` "
-                                                 "to let `up` do it")
+                findings.errors.append(
+                    message + "; update it yourself, or set `backup.allowEngineUpdate: true` to let `up` do it"
+                )
         elif check.exit_status != host_facts.NO_UPGRADE:
-            findings.errors.append(f"`engine-upgrade-check` on the original Engine ({engine}) failed with status "
-                                   f"{check.exit_status}: {(check.stderr or check.stdout).strip()[-300:]}; fix the "
-                                   f"Engine's repositories so it can tell whether it is on the latest minor version")
+            findings.errors.append(
+                f"`engine-upgrade-check` on the original Engine ({engine}) failed with status "
+                f"{check.exit_status}: {(check.stderr or check.stdout).strip()[-300:]}; fix the "
+                f"Engine's repositories so it can tell whether it is on the latest minor version"
+            )
     original = _original_version(hosts, engine, findings)
     facts["original_version"] = original
     found = appliance_reader.installed(hosts, deploy)
@@ -129,23 +143,26 @@ def check(site, hosts, facts, findings, password, api):
     if not appliances:
         findings.warnings.append(
             f"no Engine Appliance is installed on the deployment host ({deploy}): `rpm -q --whatprovides "
-            f"ovirt-engine-appliance` says \"{none_found}\", so the Engine that will restore the backup cannot be "
+            f'ovirt-engine-appliance` says "{none_found}", so the Engine that will restore the backup cannot be '
             f"compared with the original's ({original or 'unknown'}); the deploy installs the appliance from the "
             f"host's repositories, whatever Engine it holds: install it now (`dnf install ovirt-engine-appliance`, "
-            f"4.5.7: `ovirt-engine-appliance-<distro>`) so that the preview checks it")
+            f"4.5.7: `ovirt-engine-appliance-<distro>`) so that the preview checks it"
+        )
         return
     if len(appliances) > 1:
         findings.warnings.append(
             f"several packages provide ovirt-engine-appliance on the deployment host ({deploy}): "
             f"{', '.join(a.nvr for a in appliances)}; the deploy picks one by name (`ovirt-engine-appliance` up to "
-            f"ovirt-ansible-collection 3.2.1, `ovirt-engine-appliance-<distro><major>` from 3.2.2): remove the others")
+            f"ovirt-ansible-collection 3.2.1, `ovirt-engine-appliance-<distro><major>` from 3.2.2): remove the others"
+        )
     for appliance in appliances:
         if appliance.engine is None:
             findings.warnings.append(
                 f"the Engine Appliance on the deployment host ({deploy}), {appliance.nvr}, {appliance.problem}, so "
                 f"the version of the Engine that will restore the backup cannot be compared with the original's "
                 f"({original or 'unknown'}): install an appliance package that ships its manifest, or make sure "
-                f"the image's ovirt-engine-tools-backup restores a {original or 'the original'} backup")
+                f"the image's ovirt-engine-tools-backup restores a {original or 'the original'} backup"
+            )
             continue
         if original is None:
             continue
@@ -156,11 +173,13 @@ def check(site, hosts, facts, findings, password, api):
                 f"({appliance.engine_package} in its manifest {appliance.manifest}), whose engine-backup will refuse "
                 f"the original Engine's backup (version {original}): {refusal.why}, so the deploy's restore fails "
                 f"with `{refusal.fatal}`; install an appliance whose Engine restores {original} (the same X.Y and "
-                f"not older, or 4.5 for a 4.3.10+ or 4.4 Engine), e.g. `dnf update {appliance.name}`")
+                f"not older, or 4.5 for a 4.3.10+ or 4.4 Engine), e.g. `dnf update {appliance.name}`"
+            )
         elif pending and migration.backup.allow_engine_update:
             findings.notes.append(
                 f"the appliance's Engine {appliance.engine} restores a {original} backup; the original Engine's "
-                f"version was read before the update `up` runs, and the backup records the version after it")
+                f"version was read before the update `up` runs, and the backup records the version after it"
+            )
 
 
 def _original_version(hosts, engine: str, findings) -> str | None:
@@ -173,8 +192,10 @@ def _original_version(hosts, engine: str, findings) -> str | None:
     text = out(query)
     fields = (text or "").split("\t")
     if len(fields) != 2:
-        findings.errors.append(f"the original Engine ({engine}) has no {BACKUP_PACKAGE} (`rpm -q {BACKUP_PACKAGE}`: "
-                               f"{(query.stdout or query.stderr).strip()[-200:]}): engine-backup, which takes the "
-                               f"procedure's backup, comes with it; install it (`dnf install {BACKUP_PACKAGE}`)")
+        findings.errors.append(
+            f"the original Engine ({engine}) has no {BACKUP_PACKAGE} (`rpm -q {BACKUP_PACKAGE}`: "
+            f"{(query.stdout or query.stderr).strip()[-200:]}): engine-backup, which takes the "
+            f"procedure's backup, comes with it; install it (`dnf install {BACKUP_PACKAGE}`)"
+        )
         return None
     return appliance_reader.package_version(fields[0].strip(), fields[1].strip())

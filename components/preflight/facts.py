@@ -41,7 +41,8 @@ class Site:
             except Exception as err:  # unreachable host, refused key: reported once, its checks skipped
                 self.findings.errors.append(
                     f"cannot reach `hosts.{name}` ({self.site.hosts[name].address}:{self.site.hosts[name].port}) "
-                    f"over SSH: {err}; fix `hosts.{name}` or the host, since its prerequisites cannot be checked")
+                    f"over SSH: {err}; fix `hosts.{name}` or the host, since its prerequisites cannot be checked"
+                )
                 self.connections[name] = None
         return self.connections[name]
 
@@ -59,17 +60,23 @@ def resolve(hosts: Site, deploy: str, name: str, setting: str, findings: Finding
     """Forward and reverse records of NAME as the deployment host resolves them; returns the address."""
     forward = out(hosts.run(deploy, "getent", "hosts", name))
     if not forward or not forward.split():
-        findings.errors.append(f"{name} ({setting}) has no forward DNS record: `getent hosts {name}` on the "
-                               f"deployment host finds nothing; add an A record for it")
+        findings.errors.append(
+            f"{name} ({setting}) has no forward DNS record: `getent hosts {name}` on the "
+            f"deployment host finds nothing; add an A record for it"
+        )
         return None
     address = forward.split()[0]
     reverse = out(hosts.run(deploy, "getent", "hosts", address))
     if not reverse or len(reverse.split()) < 2:
-        findings.errors.append(f"{address}, the address of {name} ({setting}), has no reverse DNS record: "
-                               f"`getent hosts {address}` finds nothing; add a PTR record naming {name}")
+        findings.errors.append(
+            f"{address}, the address of {name} ({setting}), has no reverse DNS record: "
+            f"`getent hosts {address}` finds nothing; add a PTR record naming {name}"
+        )
     elif reverse.split()[1].lower() != name.lower():
-        findings.errors.append(f"the reverse DNS record of {address} names {reverse.split()[1]}, not {name} "
-                               f"({setting}): make forward and reverse records agree")
+        findings.errors.append(
+            f"the reverse DNS record of {address} names {reverse.split()[1]}, not {name} "
+            f"({setting}): make forward and reverse records agree"
+        )
     return address
 
 
@@ -94,4 +101,3 @@ def storage_host(site: SiteConfig, hosts: Site, server: str) -> str | None:
         if found and found.strip().lower() == server.lower():
             return name
     return None
-

@@ -14,18 +14,23 @@ def check(site, hosts, facts, findings, password, api):
         original = original.strip()
         facts["original_fqdn"] = original
         if original.lower() != fqdn.lower():
-            findings.errors.append(f"`hostedEngine.fqdn` is {fqdn}, but the original Engine "
-                                   f"(`roles.originalEngine` = {migration.original_engine}) is {original}: the new "
-                                   f"Engine must have the original's FQDN; set `hostedEngine.fqdn` to {original}")
+            findings.errors.append(
+                f"`hostedEngine.fqdn` is {fqdn}, but the original Engine "
+                f"(`roles.originalEngine` = {migration.original_engine}) is {original}: the new "
+                f"Engine must have the original's FQDN; set `hostedEngine.fqdn` to {original}"
+            )
     deploy = migration.deployment_host
     deploy_fqdn = out(hosts.run(deploy, "hostname", "-f"))
     if deploy_fqdn is None:
         return
     deploy_fqdn = facts["deploy_fqdn"] = deploy_fqdn.strip()
     engine_address = resolve(hosts, deploy, fqdn, "`hostedEngine.fqdn`", findings)
-    facts["deploy_address"] = resolve(hosts, deploy, deploy_fqdn, f"the deployment host `roles.deploymentHost` = {deploy}", findings)
+    facts["deploy_address"] = resolve(
+        hosts, deploy, deploy_fqdn, f"the deployment host `roles.deploymentHost` = {deploy}", findings
+    )
     own = {i.ip for i in addresses(hosts, deploy, facts)} | {facts["deploy_address"]}
     if engine_address and engine_address in {str(a) for a in own if a}:
-        findings.errors.append(f"`hostedEngine.fqdn` {fqdn} resolves to {engine_address}, an address of the deployment "
-                               f"host {deploy_fqdn}: the Engine VM needs an address of its own; fix the DNS record")
-
+        findings.errors.append(
+            f"`hostedEngine.fqdn` {fqdn} resolves to {engine_address}, an address of the deployment "
+            f"host {deploy_fqdn}: the Engine VM needs an address of its own; fix the DNS record"
+        )

@@ -12,29 +12,41 @@ def check(site, hosts, facts, findings, password, api):
     migration = site.migration
     he = migration.hosted_engine
     if api.get("caFile") and api.get("caPem") is None:
-        findings.errors.append(f"`originalEngineApi.caFile` is {api['caFile']!r}, which does not exist: give the "
-                               f"original Engine's CA (/etc/pki/ovirt-engine/ca.pem)")
+        findings.errors.append(
+            f"`originalEngineApi.caFile` is {api['caFile']!r}, which does not exist: give the "
+            f"original Engine's CA (/etc/pki/ovirt-engine/ca.pem)"
+        )
         return
     running = hosts.run(migration.original_engine, "systemctl", "is-active", "ovirt-engine")
     if running is None:
         return
     if running.exit_status != 0:
-        findings.notes.append("the original Engine's ovirt-engine is stopped (the backup has been taken), so its "
-                              "API cannot answer: the management network, data centre, cluster, host and storage "
-                              "domain checks are skipped")
+        findings.notes.append(
+            "the original Engine's ovirt-engine is stopped (the backup has been taken), so its "
+            "API cannot answer: the management network, data centre, cluster, host and storage "
+            "domain checks are skipped"
+        )
         return
     if not api["check"]:
-        findings.notes.append("`originalEngineApi.check` is false: the management network, data centre, cluster, "
-                              "host and storage domain checks are skipped")
+        findings.notes.append(
+            "`originalEngineApi.check` is false: the management network, data centre, cluster, "
+            "host and storage domain checks are skipped"
+        )
         return
     if not api.get("caPem"):
-        findings.errors.append("the original Engine's API cannot be checked without its CA: set "
-                               "`originalEngineApi.caFile` (or `engineApi.caFile`) to its /etc/pki/ovirt-engine/ca.pem, "
-                               "or set `originalEngineApi.check: false` to skip the API checks")
+        findings.errors.append(
+            "the original Engine's API cannot be checked without its CA: set "
+            "`originalEngineApi.caFile` (or `engineApi.caFile`) to its /etc/pki/ovirt-engine/ca.pem, "
+            "or set `originalEngineApi.check: false` to skip the API checks"
+        )
         return
-    findings.read.append(f"original Engine API {api['url']}: GET networks, datacenters, clusters, hosts, storagedomains")
+    findings.read.append(
+        f"original Engine API {api['url']}: GET networks, datacenters, clusters, hosts, storagedomains"
+    )
     try:
-        connection = engine_api.connect(engine_api.Engine(api["url"], api["username"], api["caPem"]), password, timeout=15)
+        connection = engine_api.connect(
+            engine_api.Engine(api["url"], api["username"], api["caPem"]), password, timeout=15
+        )
         system = connection.system_service()
         networks = system.networks_service().list()
         datacenters = system.data_centers_service().list()
@@ -42,44 +54,72 @@ def check(site, hosts, facts, findings, password, api):
         api_hosts = system.hosts_service().list()
         domains = system.storage_domains_service().list()
         facts["api_domains"] = domains  # block_storage: the targets and LUNs other domains use
-        facts["api"] = {"connection": connection, "clusters": clusters, "networks": networks, "datacenters": datacenters}
+        facts["api"] = {
+            "connection": connection,
+            "clusters": clusters,
+            "networks": networks,
+            "datacenters": datacenters,
+        }
     except ovirtsdk4.Error as err:
         where = "`originalEngineApi.url`" if api["configured"] else f"`originalEngineApi.url` (unset: {api['url']})"
-        findings.errors.append(f"the original Engine's API at {api['url']} did not answer before the backup ({err}): "
-                               f"fix {where}, `originalEngineApi.caFile` or `adminPassword`, or set "
-                               f"`originalEngineApi.check: false` to skip the management network, data centre, cluster "
-                               f"and storage domain checks")
+        findings.errors.append(
+            f"the original Engine's API at {api['url']} did not answer before the backup ({err}): "
+            f"fix {where}, `originalEngineApi.caFile` or `adminPassword`, or set "
+            f"`originalEngineApi.check: false` to skip the management network, data centre, cluster "
+            f"and storage domain checks"
+        )
         return
     dc_names = {dc.id: dc.name for dc in datacenters}
     dc_name = he["dataCenterName"]
     cluster_name = he["clusterName"]
     if dc_name not in dc_names.values():
-        findings.errors.append(f"`hostedEngine.dataCenterName` is {dc_name}, which the original Engine does not have "
-                               f"(it has {', '.join(sorted(dc_names.values()))}): name its data centre")
+        findings.errors.append(
+            f"`hostedEngine.dataCenterName` is {dc_name}, which the original Engine does not have "
+            f"(it has {', '.join(sorted(dc_names.values()))}): name its data centre"
+        )
     cluster = next((c for c in clusters if c.name == cluster_name), None)
     if cluster is None:
-        findings.errors.append(f"`hostedEngine.clusterName` is {cluster_name}, which the original Engine does not have "
-                               f"(it has {', '.join(sorted(c.name for c in clusters))}): name one of its clusters")
+        findings.errors.append(
+            f"`hostedEngine.clusterName` is {cluster_name}, which the original Engine does not have "
+            f"(it has {', '.join(sorted(c.name for c in clusters))}): name one of its clusters"
+        )
     elif cluster.data_center is not None and dc_names.get(cluster.data_center.id, dc_name) != dc_name:
-        findings.errors.append(f"cluster {cluster_name} (`hostedEngine.clusterName`) is in data centre "
-                               f"{dc_names.get(cluster.data_center.id)}, not {dc_name} (`hostedEngine.dataCenterName`)")
+        findings.errors.append(
+            f"cluster {cluster_name} (`hostedEngine.clusterName`) is in data centre "
+            f"{dc_names.get(cluster.data_center.id)}, not {dc_name} (`hostedEngine.dataCenterName`)"
+        )
     dc_id = next((i for i, n in dc_names.items() if n == dc_name), None)
     mgmt = he["managementNetwork"]
-    network = next((n for n in networks if n.name == mgmt and (n.data_center is None or n.data_center.id == dc_id)), None)
+    network = next(
+        (n for n in networks if n.name == mgmt and (n.data_center is None or n.data_center.id == dc_id)), None
+    )
     if network is None:
-        findings.errors.append(f"the management network {mgmt} (`hostedEngine.managementNetwork`) does not exist in data "
-                               f"centre {dc_name} of the original Engine: name it")
+        findings.errors.append(
+            f"the management network {mgmt} (`hostedEngine.managementNetwork`) does not exist in data "
+            f"centre {dc_name} of the original Engine: name it"
+        )
     elif "vm" not in {u.value for u in (network.usages or [])}:
-        findings.errors.append(f"the management network {mgmt} is not a VM network in the original Engine: make it one "
-                               f"(Network > Edit > VM network) so it can carry the Engine VM (prerequisites)")
+        findings.errors.append(
+            f"the management network {mgmt} is not a VM network in the original Engine: make it one "
+            f"(Network > Edit > VM network) so it can carry the Engine VM (prerequisites)"
+        )
     deploy_names = {facts.get("deploy_fqdn"), facts.get("deploy_address"), migration.deployment_host} - {None}
     known = [h.name for h in api_hosts if {h.name, h.address} & deploy_names]
     if known:
-        findings.warnings.append(f"the deployment host is {known[0]} in the backed-up environment: it will be removed "
-                                 f"from the restored database (procedure 1); a fresh host is recommended")
-    data = [d for d in domains if d.type is not None and d.type.value == "data" and d.name != "hosted_storage"
-            and (d.data_centers is None or any(dc.id == dc_id for dc in d.data_centers))]
+        findings.warnings.append(
+            f"the deployment host is {known[0]} in the backed-up environment: it will be removed "
+            f"from the restored database (procedure 1); a fresh host is recommended"
+        )
+    data = [
+        d
+        for d in domains
+        if d.type is not None
+        and d.type.value == "data"
+        and d.name != "hosted_storage"
+        and (d.data_centers is None or any(dc.id == dc_id for dc in d.data_centers))
+    ]
     if not data:
-        findings.warnings.append(f"data centre {dc_name} has no data storage domain besides the hosted-engine one: add "
-                                 f"another, or a corrupted domain means redeploying (procedure 3)")
-
+        findings.warnings.append(
+            f"data centre {dc_name} has no data storage domain besides the hosted-engine one: add "
+            f"another, or a corrupted domain means redeploying (procedure 3)"
+        )

@@ -1,17 +1,33 @@
 """Registry of the commands a lab host understands."""
+
 COMMANDS = {}
 
 
-def command(*names):
+def command(*aliases):
     """Register a function as the implementation of one or more command names."""
+
     def register(func):
-        for name in names:
+        for name in aliases:
             COMMANDS[name] = func
         return func
+
     return register
 
 
 # Importing the modules registers their commands.
-from lab.commands import accounts, builtin, files, nfs, services  # noqa: E402,F401
-from lab.commands import engine_backup, engine_setup, hosted_engine, names, packages  # noqa: E402,F401
-from lab.commands import hostfacts, images, procs, storage  # noqa: E402,F401
+from lab.commands import (  # noqa: E402,F401
+    accounts,
+    builtin,
+    engine_backup,
+    engine_setup,
+    files,
+    hosted_engine,
+    hostfacts,
+    images,
+    names,
+    nfs,
+    packages,
+    procs,
+    services,
+    storage,
+)

@@ -1,4 +1,5 @@
 """Account tools: id, getent (glibc) and groupadd/useradd (shadow-utils exit values)."""
+
 from lab import accounts
 from lab.commands import command
 from lab.transport.shell import Unsupported
@@ -20,8 +21,7 @@ def id_(ctx):
     if user is None:
         ctx.error(f"id: '{args[0]}': no such user")
         return 1
-    gids = [user.gid] + [g.gid for g in accounts.groups(ctx.fs)
-                         if user.name in g.members and g.gid != user.gid]
+    gids = [user.gid] + [g.gid for g in accounts.groups(ctx.fs) if user.name in g.members and g.gid != user.gid]
     names = {"-n", "--name"} & flags
     if flags & {"-u", "--user"}:
         ctx.print(user.name if names else str(user.uid))
@@ -46,6 +46,7 @@ def getent_database(name):
     def register(func):
         GETENT_DATABASES[name] = func
         return func
+
     return register
 
 
@@ -131,9 +132,22 @@ def groupadd(ctx):
 @command("useradd")
 def useradd(ctx):
     """useradd with -u -g -G -m -M -s -d -c -r; EL8 defaults (user groups, create home)."""
-    opts, args = ctx.opts("u:g:G:mMs:d:c:rNU", [
-        "uid=", "gid=", "groups=", "create-home", "no-create-home", "shell=",
-        "home-dir=", "comment=", "system", "no-user-group", "user-group"])
+    opts, args = ctx.opts(
+        "u:g:G:mMs:d:c:rNU",
+        [
+            "uid=",
+            "gid=",
+            "groups=",
+            "create-home",
+            "no-create-home",
+            "shell=",
+            "home-dir=",
+            "comment=",
+            "system",
+            "no-user-group",
+            "user-group",
+        ],
+    )
     if len(args) != 1:
         ctx.error("Usage: useradd [options] LOGIN")
         return E_USAGE
@@ -163,10 +177,19 @@ def useradd(ctx):
     return 0
 
 
-_LONG = {"--uid": "-u", "--gid": "-g", "--groups": "-G", "--create-home": "-m",
-         "--no-create-home": "-M", "--shell": "-s", "--home-dir": "-d",
-         "--comment": "-c", "--system": "-r", "--no-user-group": "-N",
-         "--user-group": "-U"}
+_LONG = {
+    "--uid": "-u",
+    "--gid": "-g",
+    "--groups": "-G",
+    "--create-home": "-m",
+    "--no-create-home": "-M",
+    "--shell": "-s",
+    "--home-dir": "-d",
+    "--comment": "-c",
+    "--system": "-r",
+    "--no-user-group": "-N",
+    "--user-group": "-U",
+}
 
 
 def _new_uid(ctx, text, system):

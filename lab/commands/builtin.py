@@ -1,4 +1,5 @@
 """Shell builtins and trivial tools: echo, printf, true, false, test, sleep, sh -c, hostname."""
+
 import re
 
 from lab.commands import command
@@ -54,7 +55,7 @@ def printf(ctx):
     while True:
         used = 0
 
-        def conv(m):
+        def conv(m, args=args):
             nonlocal used
             if m.group(0) == "%%":
                 return "%"
@@ -63,6 +64,7 @@ def printf(ctx):
             if m.group(1) == "d":
                 return str(int(value or 0))
             return value
+
         if re.search(r"%[^sd%]", fmt):
             raise Unsupported("printf: only %s, %d and %% are implemented")
         ctx.print(re.sub(r"%%|%([sd])", conv, fmt), end="")
@@ -102,8 +104,7 @@ def _evaluate(ctx, args):
         if not ctx.fs.exists(path):
             return False
         node = ctx.fs.get(path)
-        return {"-e": True, "-f": not node.is_dir, "-d": node.is_dir,
-                "-s": node.size > 0}[op]
+        return {"-e": True, "-f": not node.is_dir, "-d": node.is_dir, "-s": node.size > 0}[op]
     if len(args) == 3 and args[1] in ("=", "==", "!="):
         return (args[0] == args[2]) == (args[1] != "!=")
     raise Unsupported(f"test expression not implemented: {' '.join(args)}")

@@ -1,4 +1,5 @@
 """engine-backup --mode=backup|verify (procedure 5), from ovirt-engine packaging/bin/engine-backup.sh.in."""
+
 import hashlib
 import io
 import json
@@ -14,18 +15,36 @@ from lab.transport.shell import Unsupported
 from lab.transport.vfs import FsError
 
 # engine-backup.sh: BACKUP_PATHS (those a lab engine host can have) and the /var/lib/ovirt-engine exclusions.
-BACKUP_PATHS = ["/etc/ovirt-engine", "/etc/ovirt-engine-dwh", "/etc/pki/ovirt-engine",
-                "/etc/ovirt-engine-setup.conf.d", "/etc/httpd/conf.d/ovirt-engine-root-redirect.conf",
-                "/etc/httpd/conf.d/ssl.conf", "/etc/httpd/conf.d/z-ovirt-engine-proxy.conf",
-                "/etc/yum/pluginconf.d/versionlock.list", "/etc/dnf/plugins/versionlock.list",
-                "/etc/firewalld/services/ovirt-https.xml", "/etc/firewalld/services/ovirt-http.xml",
-                "/etc/firewalld/services/ovirt-postgres.xml"]
+BACKUP_PATHS = [
+    "/etc/ovirt-engine",
+    "/etc/ovirt-engine-dwh",
+    "/etc/pki/ovirt-engine",
+    "/etc/ovirt-engine-setup.conf.d",
+    "/etc/httpd/conf.d/ovirt-engine-root-redirect.conf",
+    "/etc/httpd/conf.d/ssl.conf",
+    "/etc/httpd/conf.d/z-ovirt-engine-proxy.conf",
+    "/etc/yum/pluginconf.d/versionlock.list",
+    "/etc/dnf/plugins/versionlock.list",
+    "/etc/firewalld/services/ovirt-https.xml",
+    "/etc/firewalld/services/ovirt-http.xml",
+    "/etc/firewalld/services/ovirt-postgres.xml",
+]
 VAR_LIB_EXCLUSIONS = ["/var/lib/ovirt-engine/backups", "/var/lib/ovirt-engine/jboss_runtime"]
 DB_DUMP_MARK = "-- lab-engine-database: "
 
 
-_BACKUP_VALUES = {"--mode", "--scope", "--file", "--log", "--archive-compressor", "--files-compressor",
-                  "--db-compressor", "--db-dump-format", "--dwh-db-compressor", "--dwh-db-dump-format"}
+_BACKUP_VALUES = {
+    "--mode",
+    "--scope",
+    "--file",
+    "--log",
+    "--archive-compressor",
+    "--files-compressor",
+    "--db-compressor",
+    "--db-dump-format",
+    "--dwh-db-compressor",
+    "--dwh-db-dump-format",
+}
 _BACKUP_FLAGS = {"--fast-restore", "--small-size", "--fast-backup", "--help"}
 _COMPRESSORS = {"gzip": "gz", "bzip2": "bz2", "xz": "xz", "None": ""}
 
@@ -68,8 +87,9 @@ class _BackupRun:
 def _tar_bytes(members, compression):
     """A tar archive of (name, bytes or None for a directory, mode, uid, gid, mtime) members."""
     buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode=f"w:{compression}" if compression else "w",
-                      format=tarfile.GNU_FORMAT) as tar:
+    with tarfile.open(
+        fileobj=buffer, mode=f"w:{compression}" if compression else "w", format=tarfile.GNU_FORMAT
+    ) as tar:
         for name, data, mode, uid, gid, mtime in members:
             info = tarfile.TarInfo(name)
             info.mode, info.uid, info.gid, info.mtime = mode, uid, gid, int(mtime)
@@ -86,16 +106,20 @@ def _files_members(fs):
     """engine-backup's backupFiles: BACKUP_PATHS plus /var/lib/ovirt-engine/* minus exclusions."""
     roots = list(BACKUP_PATHS)
     if fs.exists("/var/lib/ovirt-engine"):
-        roots += [posixpath.join("/var/lib/ovirt-engine", n) for n in sorted(fs.listdir("/var/lib/ovirt-engine"))
-                  if posixpath.join("/var/lib/ovirt-engine", n) not in VAR_LIB_EXCLUSIONS]
+        roots += [
+            posixpath.join("/var/lib/ovirt-engine", n)
+            for n in sorted(fs.listdir("/var/lib/ovirt-engine"))
+            if posixpath.join("/var/lib/ovirt-engine", n) not in VAR_LIB_EXCLUSIONS
+        ]
     members = []
     for root in roots:
         if not fs.exists(root):
             continue
         for path in [root] + sorted(p for p in fs.walk(root) if p != root):
             node = fs.get(path)
-            members.append((path.lstrip("/"), None if node.is_dir else node.data,
-                            node.mode, node.uid, node.gid, node.mtime))
+            members.append(
+                (path.lstrip("/"), None if node.is_dir else node.data, node.mode, node.uid, node.gid, node.mtime)
+            )
     return members
 
 
@@ -109,8 +133,10 @@ def engine_backup(ctx):
         ctx.print("engine-backup: back up and restore ovirt-engine environment")
         return 0
     if unknown:
-        ctx.print("engine-backup: back up and restore ovirt-engine environment\nUSAGE:\n"
-                  "    /usr/bin/engine-backup [--mode=MODE] [--scope=SCOPE] [--file=FILE] [--log=FILE]")
+        ctx.print(
+            "engine-backup: back up and restore ovirt-engine environment\nUSAGE:\n"
+            "    /usr/bin/engine-backup [--mode=MODE] [--scope=SCOPE] [--file=FILE] [--log=FILE]"
+        )
         return 1
     # parseArgs (4.3 and later): --mode defaults to backup, --file (backup only) and --log to stamped names
     stamp = time.strftime("%Y%m%d%H%M%S")
@@ -189,19 +215,26 @@ def _do_backup(ctx, run, scopes, values, flags, file_path, file_name):
     if every or "db" in scopes:
         run.output("- Engine database 'engine'")
         run.log("Backing up database to /tmp/engine-backup.lab/tar/db/engine_backup.db")
-        run.log("pg_cmd running: pg_dump -w -U engine -h localhost -p 5432 engine -E UTF8 "
-                f"--disable-dollar-quoting --disable-triggers --format={dump_format}")
+        run.log(
+            "pg_cmd running: pg_dump -w -U engine -h localhost -p 5432 engine -E UTF8 "
+            f"--disable-dollar-quoting --disable-triggers --format={dump_format}"
+        )
         members["db/engine_backup.db"] = (
             "--\n-- PostgreSQL database dump (lab: the Engine's entities as one JSON document)\n--\n"
-            f"{DB_DUMP_MARK}{json.dumps(_entities(snapshot), sort_keys=True)}\n").encode()
+            f"{DB_DUMP_MARK}{json.dumps(_entities(snapshot), sort_keys=True)}\n"
+        ).encode()
     members.update(_other_databases(ctx, run, scopes))
     members["version"] = f"{version}\n".encode()
     members["os_version"] = f"{cfg['os_version']}\n".encode()
-    members["config"] = "".join(f"{prefix}DB_DUMP_{key}={'' if key == 'COMPRESSOR' else dump_format}\n"
-                                for prefix in config_prefixes(version) for key in ("COMPRESSOR", "FORMAT")).encode()
+    members["config"] = "".join(
+        f"{prefix}DB_DUMP_{key}={'' if key == 'COMPRESSOR' else dump_format}\n"
+        for prefix in config_prefixes(version)
+        for key in ("COMPRESSOR", "FORMAT")
+    ).encode()
     run.log("Creating sha256sum at /tmp/engine-backup.lab/tar/sha256sum")
-    members["sha256sum"] = "".join(f"{hashlib.sha256(data).hexdigest()}  {name}\n"
-                                   for name, data in sorted(members.items())).encode()
+    members["sha256sum"] = "".join(
+        f"{hashlib.sha256(data).hexdigest()}  {name}\n" for name, data in sorted(members.items())
+    ).encode()
     run.output(f"Packing into file '{file_name}'")
     run.log(f"Creating tarball {file_name}")
     entries = [(".", None, 0o700, 0, 0, now), ("./db", None, 0o755, 0, 0, now)]
@@ -210,8 +243,9 @@ def _do_backup(ctx, run, scopes, values, flags, file_path, file_name):
     try:
         _write(ctx, file_path, archive)
     except FsError as exc:
-        ctx.print(f"tar (child): {file_name}: Cannot open: {exc.strerror}\n"
-                  "tar (child): Error is not recoverable: exiting now")
+        ctx.print(
+            f"tar (child): {file_name}: Cannot open: {exc.strerror}\ntar (child): Error is not recoverable: exiting now"
+        )
         run.die(f"Cannot create '{file_name}'")
     run.output("Notifying engine")
 
@@ -220,12 +254,30 @@ SETUP_CONF = "/etc/ovirt-engine-setup.conf"
 # dobackup's other databases: (scope, the setup key of engine_setup_service_enabled, the *_DB_ prefix, the file
 # engine-setup wrote its credentials to, what `output` calls it, the dump's name in the archive)
 DATABASES = (
-    ("dwhdb", "OVESETUP_DWH_CORE/enable", "DWH", "/etc/ovirt-engine-dwh/ovirt-engine-dwhd.conf.d/10-setup-database.conf",
-     "DWH", "dwh_backup.db"),
-    ("cinderlibdb", "OVESETUP_CL_DB/enable", "CINDERLIB",
-     "/etc/ovirt-engine/engine.conf.d/10-setup-cinderlib-database.conf", "CINDERLIB", "cinderlib_backup.db"),
-    ("keycloakdb", "OVESETUP_CONFIG/keycloakEnable", "KEYCLOAK", "/etc/ovirt-engine/engine.conf.d/12-setup-keycloak.conf",
-     "KEYCLOAK", "keycloak_backup.db"),
+    (
+        "dwhdb",
+        "OVESETUP_DWH_CORE/enable",
+        "DWH",
+        "/etc/ovirt-engine-dwh/ovirt-engine-dwhd.conf.d/10-setup-database.conf",
+        "DWH",
+        "dwh_backup.db",
+    ),
+    (
+        "cinderlibdb",
+        "OVESETUP_CL_DB/enable",
+        "CINDERLIB",
+        "/etc/ovirt-engine/engine.conf.d/10-setup-cinderlib-database.conf",
+        "CINDERLIB",
+        "cinderlib_backup.db",
+    ),
+    (
+        "keycloakdb",
+        "OVESETUP_CONFIG/keycloakEnable",
+        "KEYCLOAK",
+        "/etc/ovirt-engine/engine.conf.d/12-setup-keycloak.conf",
+        "KEYCLOAK",
+        "keycloak_backup.db",
+    ),
 )
 GRAFANA_DB = "/var/lib/grafana/grafana.db"  # GRAFANA_DB_FILENAME
 
@@ -276,8 +328,11 @@ def read_backup(data):
     """Open an engine-backup archive: {member name without './': bytes}; raises ValueError."""
     try:
         with tarfile.open(fileobj=io.BytesIO(data), mode="r:*") as tar:
-            return {m.name[2:] if m.name.startswith("./") else m.name: tar.extractfile(m).read()
-                    for m in tar.getmembers() if m.isfile()}
+            return {
+                m.name[2:] if m.name.startswith("./") else m.name: tar.extractfile(m).read()
+                for m in tar.getmembers()
+                if m.isfile()
+            }
     except (tarfile.TarError, EOFError, zlib.error, OSError) as exc:
         raise ValueError(str(exc)) from None
 
@@ -309,7 +364,7 @@ def backup_entities(members):
     text = members.get("db/engine_backup.db", b"").decode()
     for line in text.splitlines():
         if line.startswith(DB_DUMP_MARK):
-            return json.loads(line[len(DB_DUMP_MARK):])
+            return json.loads(line[len(DB_DUMP_MARK) :])
     return None
 
 

@@ -1,4 +1,5 @@
 """File tools (coreutils behaviour): cat, tail, install, mkdir, rm, mv, ls, stat, chown, chmod, sha256sum."""
+
 import hashlib
 import posixpath
 import time
@@ -38,6 +39,7 @@ def generated_file(path):
     def register(func):
         GENERATED[path] = func
         return func
+
     return register
 
 
@@ -59,6 +61,7 @@ def _read_operand(ctx, name):
 def cat(ctx):
     def show(name):
         ctx.out += _read_operand(ctx, name)
+
     return _per_operand(ctx, ctx.args or ["-"], show, "cat: {name}: {error}")
 
 
@@ -80,11 +83,14 @@ def tail(ctx):
         return 1
     number = int(count.lstrip("+"))
     if option == "-c":
-        ctx.out += data[max(number - 1, 0):] if count.startswith("+") else data[len(data) - number:] if number else b""
+        ctx.out += (
+            data[max(number - 1, 0) :] if count.startswith("+") else data[len(data) - number :] if number else b""
+        )
         return 0
     lines = data.splitlines(keepends=True)
-    ctx.out += b"".join(lines[max(number - 1, 0):] if count.startswith("+") else lines[len(lines) - number:]
-                        if number else [])
+    ctx.out += b"".join(
+        lines[max(number - 1, 0) :] if count.startswith("+") else lines[len(lines) - number :] if number else []
+    )
     return 0
 
 
@@ -94,6 +100,7 @@ def sha256sum(ctx):
 
     def digest(name):
         ctx.print(f"{hashlib.sha256(_read_operand(ctx, name)).hexdigest()}  {name}")
+
     return _per_operand(ctx, names or ["-"], digest, "sha256sum: {name}: {error}")
 
 
@@ -148,9 +155,11 @@ def chmod(ctx):
 
 def _each_path(ctx, names, recursive, change):
     """Apply change to each named path (and below, with -R); 'cannot access' errors exit 1."""
+
     def apply(name):
         for path in ctx.fs.walk(ctx.path(name)) if recursive else [ctx.path(name)]:
             change(ctx.fs.get(path))
+
     return _per_operand(ctx, names, apply, ctx.name + ": cannot access '{name}': {error}")
 
 
@@ -163,8 +172,12 @@ def mkdir(ctx):
     if not names:
         ctx.error("mkdir: missing operand")
         return 1
-    return _per_operand(ctx, names, lambda name: ctx.fs.mkdir(ctx.path(name), mode, parents=parents),
-                        "mkdir: cannot create directory '{name}': {error}")
+    return _per_operand(
+        ctx,
+        names,
+        lambda name: ctx.fs.mkdir(ctx.path(name), mode, parents=parents),
+        "mkdir: cannot create directory '{name}': {error}",
+    )
 
 
 @command("install")
@@ -223,6 +236,7 @@ def _install_dirs(ctx, names, mode, owner):
     def make(name):
         node = ctx.fs.mkdir(ctx.path(name), mode, parents=True)
         node.mode, node.uid, node.gid = mode, *owner
+
     return _per_operand(ctx, names, make, "install: cannot create directory '{name}': {error}")
 
 
@@ -284,8 +298,7 @@ def mv(ctx):
 
 def _symbolic(node):
     """drwxr-xr-x style permission string (ls -l, stat %A)."""
-    bits = "".join(ch if node.mode & (1 << (8 - i)) else "-"
-                   for i, ch in enumerate("rwxrwxrwx"))
+    bits = "".join(ch if node.mode & (1 << (8 - i)) else "-" for i, ch in enumerate("rwxrwxrwx"))
     return ("d" if node.is_dir else "-") + bits
 
 
@@ -306,8 +319,11 @@ def ls(ctx):
             status = 2
             continue
         if node.is_dir and "-d" not in flags:
-            entries = [(n, ctx.fs.get(posixpath.join(ctx.path(name), n)))
-                       for n in ctx.fs.listdir(ctx.path(name)) if not n.startswith(".")]
+            entries = [
+                (n, ctx.fs.get(posixpath.join(ctx.path(name), n)))
+                for n in ctx.fs.listdir(ctx.path(name))
+                if not n.startswith(".")
+            ]
             blocks.append((name, entries, True))
         else:
             blocks.append((name, [(name, node)], False))
@@ -328,8 +344,9 @@ def _long(ctx, name, node):
     return f"{_symbolic(node)} 1 {user} {group} {node.size} {when} {name}"
 
 
-_DEFAULT_STAT = ("  File: %n\n  Size: %s\tBlocks: 0\tIO Block: 4096\t%F\n"
-                 "Access: (%04a/%A)  Uid: (%u/%U)   Gid: (%g/%G)\nModify: %y")
+_DEFAULT_STAT = (
+    "  File: %n\n  Size: %s\tBlocks: 0\tIO Block: 4096\t%F\nAccess: (%04a/%A)  Uid: (%u/%U)   Gid: (%g/%G)\nModify: %y"
+)
 
 
 @command("stat")
@@ -361,7 +378,7 @@ def _format_stat(ctx, fmt, name, node):
             i += 1
             continue
         spec = fmt[i + 1]
-        if spec == "0" and fmt[i + 2:i + 4] == "4a":
+        if spec == "0" and fmt[i + 2 : i + 4] == "4a":
             out.append(f"{node.mode:04o}")
             i += 4
             continue

@@ -2,6 +2,7 @@
 --vm-status, --set-maintenance; what host-deploy does to a host for hosted-engine DEPLOY and UNDEPLOY;
 and what each node's HA agent publishes.
 """
+
 import copy
 import fnmatch
 import io
@@ -13,31 +14,65 @@ import time
 import uuid
 import zlib
 
+from lab import images
 from lab.commands import command, storage
 from lab.commands import hosted_engine_questions as questions
 from lab.commands.engine_backup import backup_entities, read_backup, verify_backup
 from lab.commands.names import dns_records
-from lab.commands.ovirt import (HE_CONF, HE_PACKAGE, _AnswerError, _cfg, _lab, _load_answers, _not_found,
-                                _now, _read_opts, _state, _write, otopi_failed)
+from lab.commands.ovirt import (
+    HE_CONF,
+    HE_PACKAGE,
+    _AnswerError,
+    _cfg,
+    _lab,
+    _load_answers,
+    _not_found,
+    _now,
+    _read_opts,
+    _state,
+    _write,
+    otopi_failed,
+)
 from lab.commands.packages import appliance_engine_version, he_installed, installed_headers
 from lab.engine_api.state import NO_HA_STATS, attachment, entity_id
-from lab import images
 from lab.ovirt_site import APPLIANCE_CAPABILITY, settings
 from lab.transport.shell import Unsupported
 
 BASE_SCORE = 3400  # ovirt-hosted-engine-ha agent/constants.py.in: a healthy node's score, no penalties
-OTOPI = ("/bin/python3 -B -m otopi.__main__  APPEND:BASE/pluginPath=str:/usr/share/ovirt-hosted-engine-setup/scripts/"
-         "../plugins APPEND:BASE/pluginGroups=str:gr-he-common:gr-he-ansiblesetup ")
+OTOPI = (
+    "/bin/python3 -B -m otopi.__main__  APPEND:BASE/pluginPath=str:/usr/share/ovirt-hosted-engine-setup/scripts/"
+    "../plugins APPEND:BASE/pluginGroups=str:gr-he-common:gr-he-ansiblesetup "
+)
 SETUP_LOG_DIR = "/var/log/ovirt-hosted-engine-setup"
 # otopi's stages, as printed, from the customization stage to the end
-LATE_STAGES = ("Transaction setup", "Misc configuration (early)", "Package installation", "Misc configuration",
-               "Transaction commit", "Closing up")
-BOOTSTRAP_TASKS = ("Install oVirt Hosted Engine packages", "Start libvirt", "Create local VM",
-                   "Copy engine backup file to the local VM", "Run engine-backup", "Restore engine from file")
-TARGET_TASKS = ("Run engine-setup with answerfile", "Wait for the engine to come up", "Remove host used to redeploy",
-                "Add host", "Wait for the host to be up", "Add storage domain",
-                "Create VM disk on the shared storage", "Copy local VM disk to shared storage",
-                "Start ovirt-ha-agent", "Wait for the engine to come up on the target VM")
+LATE_STAGES = (
+    "Transaction setup",
+    "Misc configuration (early)",
+    "Package installation",
+    "Misc configuration",
+    "Transaction commit",
+    "Closing up",
+)
+BOOTSTRAP_TASKS = (
+    "Install oVirt Hosted Engine packages",
+    "Start libvirt",
+    "Create local VM",
+    "Copy engine backup file to the local VM",
+    "Run engine-backup",
+    "Restore engine from file",
+)
+TARGET_TASKS = (
+    "Run engine-setup with answerfile",
+    "Wait for the engine to come up",
+    "Remove host used to redeploy",
+    "Add host",
+    "Wait for the host to be up",
+    "Add storage domain",
+    "Create VM disk on the shared storage",
+    "Copy local VM disk to shared storage",
+    "Start ovirt-ha-agent",
+    "Wait for the engine to come up on the target VM",
+)
 LOCAL_VM_IP = "192.168.222.88"  # the bootstrap VM's address on libvirt's default network, as the role prints it
 
 
@@ -46,9 +81,11 @@ def hosted_engine(ctx):
     if not he_installed(ctx.host):
         return _not_found(ctx)
     if not ctx.args:
-        ctx.print("Usage: /usr/sbin/hosted-engine\n    --help\n        show this help.\n    --deploy\n"
-                  "        run ovirt-hosted-engine deployment\n    --vm-status\n"
-                  "        VM status according to the HA agent")
+        ctx.print(
+            "Usage: /usr/sbin/hosted-engine\n    --help\n        show this help.\n    --deploy\n"
+            "        run ovirt-hosted-engine deployment\n    --vm-status\n"
+            "        VM status according to the HA agent"
+        )
         return 1
     first = ctx.args[0]
     if first == "--deploy":
@@ -71,8 +108,11 @@ def _he_vm_power(ctx, start):
     new = _lab(ctx).engines.new
     with new.site.lock:
         state = new.site.state
-        vm = next(v for v in state["vms"].values() if v.get("origin") == "managed_hosted_engine"
-                  or v["name"] == "HostedEngine")
+        vm = next(
+            v
+            for v in state["vms"].values()
+            if v.get("origin") == "managed_hosted_engine" or v["name"] == "HostedEngine"
+        )
         here = _lab(ctx).engines.api_host_for(ctx.host, list(state["hosts"].values()))
         if start and vm["status"] == "down" and here is not None:
             vm.update(status="up", host=here["id"])
@@ -110,14 +150,16 @@ class _Run:
     def fail(self, stage, message, late=False):
         """otopi's failed stage, then hosted-engine's own last words (gr-he-common/core/misc.py _terminate)."""
         otopi_failed(self.print, stage, message)
-        self.print("[ ERROR ] Hosted Engine deployment failed" + (
-            ": please check the logs for the issue, fix accordingly or re-deploy from scratch." if late else ""))
+        self.print(
+            "[ ERROR ] Hosted Engine deployment failed"
+            + (": please check the logs for the issue, fix accordingly or re-deploy from scratch." if late else "")
+        )
         self.print(f"          Log file is located at {self.log}")
         return 1
 
     def fatal(self, message):
         """An ansible task that failed: the role stops, and the closing-up stage with it."""
-        self.print(f"[ ERROR ] fatal: [localhost]: FAILED! => {{\"changed\": false, \"msg\": {json.dumps(message)}}}")
+        self.print(f'[ ERROR ] fatal: [localhost]: FAILED! => {{"changed": false, "msg": {json.dumps(message)}}}')
         return self.fail("Closing up", "Failed executing ansible-playbook", late=True)
 
 
@@ -171,8 +213,10 @@ class _Fatal(Exception):
 def _deploy_stages(ctx, run, deploy, backup):
     answers = deploy.answers
     if "SSH_CLIENT" in ctx.shell.env and "TERM" not in ctx.shell.env and not answers.get("OVEHOSTED_CORE/skipTTYCheck"):
-        run.print("[ ERROR ] It has been detected that this program is executed through an SSH connection "
-                  "without pseudo-tty allocation.")  # gr-he-common/core/shell.py
+        run.print(
+            "[ ERROR ] It has been detected that this program is executed through an SSH connection "
+            "without pseudo-tty allocation."
+        )  # gr-he-common/core/shell.py
         run.print("          Please run again ssh adding -t option")
         raise _Failed(questions.SETUP, "Aborted due to missing requirement")
     if _state(ctx)["he"].get("deployed"):
@@ -191,8 +235,9 @@ def _deploy_stages(ctx, run, deploy, backup):
         run.print(f"[ INFO  ] Using Engine VM FQDN {fqdn} from backup file.")
     _ask(run, deploy, questions.CUSTOMIZATION)
     if not fqdn:
-        raise questions.Unanswered(questions.ENGINE_FQDN, [f"          {line}" for line in
-                                                            questions.ENGINE_FQDN.prompt.splitlines()])
+        raise questions.Unanswered(
+            questions.ENGINE_FQDN, [f"          {line}" for line in questions.ENGINE_FQDN.prompt.splitlines()]
+        )
     run.stage(questions.VALIDATION)
     _ask(run, deploy, questions.VALIDATION)
     _check_host_name(ctx, answers["OVEHOSTED_NETWORK/host_name"])
@@ -207,8 +252,10 @@ def _deploy_stages(ctx, run, deploy, backup):
     if error:
         raise _Fatal(error)
     if answers["OVEHOSTED_ENGINE/adminPassword"] != entities["engine"]["admin_password"]:
-        raise _Fatal(f"Error during SSO authentication access_denied : Cannot authenticate user "
-                     f"'{entities['engine']['admin_user']}': The username or password is incorrect..")
+        raise _Fatal(
+            f"Error during SSO authentication access_denied : Cannot authenticate user "
+            f"'{entities['engine']['admin_user']}': The username or password is incorrect.."
+        )
     for task in TARGET_TASKS:
         run.task(task, seconds, "changed" if task.startswith("Wait") else "ok")
         if task == HOST_UP_TASK:
@@ -224,9 +271,14 @@ def missing_networks(state, cluster):
     """NetworkMonitoringHelper.getMissingOperationalClusterNetworks for a fresh host, which carries only the
     management network the deploy bridges: the cluster's other networks that are required and operational
     (joined by ',' in the Engine's order of the cluster's networks; the lab sorts them by name)."""
-    names = [n["name"] for n in state["networks"].values()
-             if cluster["id"] in n["clusters"] and "management" not in n["usages"]
-             and attachment(n, cluster["id"])["required"] and attachment(n, cluster["id"])["status"] == "operational"]
+    names = [
+        n["name"]
+        for n in state["networks"].values()
+        if cluster["id"] in n["clusters"]
+        and "management" not in n["usages"]
+        and attachment(n, cluster["id"])["required"]
+        and attachment(n, cluster["id"])["status"] == "operational"
+    ]
     return ",".join(sorted(names))
 
 
@@ -235,22 +287,34 @@ def _host_operational(ctx, run, entities, answers):
     NETWORK_UNREACHABLE, event 519); the role reports it from the events, pauses until its lock file goes
     (he_pause_after_failed_add_host, true by default and not set by otopi), checks again and fails
     (tasks/bootstrap_local_vm/05_add_host.yml). The lab runs no after_add_host hooks, so nothing fixes it."""
-    cluster = next((c for c in entities["clusters"].values() if c["name"] == answers["OVEHOSTED_ENGINE/clusterName"]
-                    and entities["datacenters"].get(c["datacenter"], {}).get("name")
-                    == answers["OVEHOSTED_ENGINE/datacenterName"]), None)
+    cluster = next(
+        (
+            c
+            for c in entities["clusters"].values()
+            if c["name"] == answers["OVEHOSTED_ENGINE/clusterName"]
+            and entities["datacenters"].get(c["datacenter"], {}).get("name")
+            == answers["OVEHOSTED_ENGINE/datacenterName"]
+        ),
+        None,
+    )
     networks = missing_networks(entities, cluster) if cluster else ""
     if not networks:
         return
-    errors = (f"code 519: Host {answers['OVEHOSTED_NETWORK/host_name']} does not comply with the cluster "
-              f"{cluster['name']} networks, the following networks are missing on host: '{networks}',")
+    errors = (
+        f"code 519: Host {answers['OVEHOSTED_NETWORK/host_name']} does not comply with the cluster "
+        f"{cluster['name']} networks, the following networks are missing on host: '{networks}',"
+    )
     run.print(f"[ INFO  ] The host has been set in non_operational status, deployment errors: {errors}")
-    run.print(f"[ INFO  ] You can now connect to https://{answers['OVEHOSTED_NETWORK/fqdn']}:6900/ovirt-engine/ and "
-              "check the status of this host and eventually remediate it, please continue only when the host is "
-              "listed as 'up'")
+    run.print(
+        f"[ INFO  ] You can now connect to https://{answers['OVEHOSTED_NETWORK/fqdn']}:6900/ovirt-engine/ and "
+        "check the status of this host and eventually remediate it, please continue only when the host is "
+        "listed as 'up'"
+    )
     _pause(ctx, run)
     run.task("Check if the host is up", 0)
-    raise _Fatal(f"The host has been set in non_operational status, deployment errors: {errors} "
-                 "fix accordingly and re-deploy.")
+    raise _Fatal(
+        f"The host has been set in non_operational status, deployment errors: {errors} fix accordingly and re-deploy."
+    )
 
 
 def _ask(run, deploy, stage):
@@ -279,8 +343,11 @@ def _check_host_name(ctx, name):
     if not addresses:
         raise _Failed(questions.VALIDATION, f"Host name is not valid: {name} did not resolve into an IP address")
     if not addresses <= {ctx.host.spec.address}:
-        raise _Failed(questions.VALIDATION, f"{name} resolves to {', '.join(sorted(addresses))} and not all of "
-                                            f"them can be mapped to non loopback devices on this host")
+        raise _Failed(
+            questions.VALIDATION,
+            f"{name} resolves to {', '.join(sorted(addresses))} and not all of "
+            f"them can be mapped to non loopback devices on this host",
+        )
 
 
 def _restore(ctx, run, members, seconds):
@@ -293,9 +360,11 @@ def _restore(ctx, run, members, seconds):
         error = "FATAL: Errors while restoring database engine"
     if error is None:
         return entities
-    run.print(f"[ INFO  ] engine-backup --mode=restore failed:\n\n{error}\n\nYou can now connect from this host to "
-              f"the bootstrap engine VM using ssh as root and the temporary IP address - {LOCAL_VM_IP} - and fix "
-              "this issue. Please continue only after the backup is restored.")
+    run.print(
+        f"[ INFO  ] engine-backup --mode=restore failed:\n\n{error}\n\nYou can now connect from this host to "
+        f"the bootstrap engine VM using ssh as root and the temporary IP address - {LOCAL_VM_IP} - and fix "
+        "this issue. Please continue only after the backup is restored."
+    )
     _pause(ctx, run)
     run.task("Run engine-setup with answerfile", seconds, None)
     raise _Fatal("lab: the backup was not restored during the pause: " + error)
@@ -305,8 +374,10 @@ def _pause(ctx, run):
     """pause_execution.yml: a lock file under /tmp, waited for until it is removed or 24 hours pass."""
     lock = f"/tmp/ansible.{uuid.uuid4().hex[:8]}_he_setup_lock"
     ctx.fs.write(lock, b"", 0o600)
-    run.print(f"[ INFO  ] TASK [ovirt.ovirt.hosted_engine_setup : Pause execution until {lock} is removed, "
-              "delete it once ready to proceed]")
+    run.print(
+        f"[ INFO  ] TASK [ovirt.ovirt.hosted_engine_setup : Pause execution until {lock} is removed, "
+        "delete it once ready to proceed]"
+    )
     deadline = time.monotonic() + float(_cfg(ctx)["pause_seconds"])
     while ctx.fs.exists(lock) and time.monotonic() < deadline:
         ctx.sleep(0.2)
@@ -328,11 +399,11 @@ def restore_error(members, installed):
 # version of that code, VALID_BACKUP_RESTORE_PAIRS, whether the same X.Y also needs backup <= installed by
 # LooseVersion, whether a 4.3 backup needs z >= 10, whether the message prints full versions (else X.Y)).
 VERIFY_VERSION = (
-    ((4, 5, 0, 2), {("4.3", "4.5"), ("4.4", "4.5")}, True, True, True),   # 4.5.0.2 - 4.5.7, master
-    ((4, 4, 7), {("4.3", "4.4")}, True, True, True),                       # 4.4.7 - 4.5.0.1
-    ((4, 4, 3, 4), {("4.3", "4.4")}, False, True, True),                   # 4.4.3.4 - 4.4.6.x
-    ((4, 4, 0), {("4.3", "4.4")}, False, False, False),                    # 4.4.0 - 4.4.3.3
-    ((), {("3.6", "4.0")}, False, False, False),                           # 4.3.x (a stale pair)
+    ((4, 5, 0, 2), {("4.3", "4.5"), ("4.4", "4.5")}, True, True, True),  # 4.5.0.2 - 4.5.7, master
+    ((4, 4, 7), {("4.3", "4.4")}, True, True, True),  # 4.4.7 - 4.5.0.1
+    ((4, 4, 3, 4), {("4.3", "4.4")}, False, True, True),  # 4.4.3.4 - 4.4.6.x
+    ((4, 4, 0), {("4.3", "4.4")}, False, False, False),  # 4.4.0 - 4.4.3.3
+    ((), {("3.6", "4.0")}, False, False, False),  # 4.3.x (a stale pair)
 )
 
 
@@ -344,7 +415,12 @@ def verify_version(backup, installed):
     pairs, loose, old_43, full = next(row[1:] for row in VERIFY_VERSION if prefix >= row[0])
     b_xy, i_xy = _cut(backup, 1, 2), _cut(installed, 1, 2)
     ok = (b_xy, i_xy) in pairs or (b_xy == i_xy and (not loose or _loose_le(backup, installed)))
-    if old_43 and b_xy == "4.3" and re.fullmatch(r"\s*[-+]?\d+\s*", _cut(backup, 3, 3)) and int(_cut(backup, 3, 3)) < 10:
+    if (
+        old_43
+        and b_xy == "4.3"
+        and re.fullmatch(r"\s*[-+]?\d+\s*", _cut(backup, 3, 3))
+        and int(_cut(backup, 3, 3)) < 10
+    ):
         ok = False  # `[ "${z}" -lt 10 ] && ok=`: a z that is no integer makes `[` fail, and leaves ok alone
     if ok:
         return None
@@ -359,15 +435,17 @@ def version_restorable(backup, installed):
 def _cut(version, first, last):
     """`cut -d . -f FIRST-LAST`: a line without a dot is printed whole."""
     fields = version.split(".")
-    return version if len(fields) == 1 else ".".join(fields[first - 1:last])
+    return version if len(fields) == 1 else ".".join(fields[first - 1 : last])
 
 
 def _loose_le(a, b):
     """looseVersion_le: `python3 -c '... LooseVersion(a) <= LooseVersion(b)'` (distutils up to 4.5.6, the
     looseversion package after, the same comparison); an int met by a str raises TypeError in Python 3,
     so python exits 1 and the comparison fails."""
+
     def parse(text):
         return [int(c) if c.isdigit() else c for c in re.split(r"(\d+|[a-z]+|\.)", text) if c and c != "."]
+
     try:
         return parse(a) <= parse(b)
     except TypeError:
@@ -378,12 +456,18 @@ def _storage_error(ctx, answers):
     """The role's storage domain tasks, as the deployment host and the Engine see the storage; None when fine."""
     kind = answers["OVEHOSTED_STORAGE/domainType"]
     if kind in ("nfs", "nfs3", "nfs4", "glusterfs"):
-        return nfs_error(ctx, answers) if kind != "glusterfs" else storage.gluster_domain_error(
-            ctx, answers["OVEHOSTED_STORAGE/storageDomainConnection"])
+        return (
+            nfs_error(ctx, answers)
+            if kind != "glusterfs"
+            else storage.gluster_domain_error(ctx, answers["OVEHOSTED_STORAGE/storageDomainConnection"])
+        )
     if kind == "iscsi":
-        return storage.iscsi_domain_error(ctx, answers["OVEHOSTED_STORAGE/iSCSIPortalIPAddress"],
-                                          answers["OVEHOSTED_STORAGE/iSCSITargetName"],
-                                          answers["OVEHOSTED_STORAGE/LunID"])
+        return storage.iscsi_domain_error(
+            ctx,
+            answers["OVEHOSTED_STORAGE/iSCSIPortalIPAddress"],
+            answers["OVEHOSTED_STORAGE/iSCSITargetName"],
+            answers["OVEHOSTED_STORAGE/LunID"],
+        )
     return storage.fc_domain_error(ctx, answers["OVEHOSTED_STORAGE/LunID"])
 
 
@@ -403,9 +487,11 @@ def nfs_error(ctx, answers):
         return f"Error while mounting storage: mount.nfs: access denied by server while mounting {connection}"
     node = host.fs.get(path)
     if (node.uid, node.gid) != (36, 36):
-        return ("Error creating a storage domain's metadata: ('Permission settings on the specified path do not "
-                "allow access to the storage. Verify permission settings on the specified storage path.: "
-                f"\\'path = /rhev/data-center/mnt/{server}:{path.replace('/', '_')}\\'',)")
+        return (
+            "Error creating a storage domain's metadata: ('Permission settings on the specified path do not "
+            "allow access to the storage. Verify permission settings on the specified storage path.: "
+            f"\\'path = /rhev/data-center/mnt/{server}:{path.replace('/', '_')}\\'',)"
+        )
     return None
 
 
@@ -468,11 +554,20 @@ def _deployed(ctx, run, entities, answers):
     """The new Engine runs in its VM on this host: the host is node 1, its HA services run."""
     lab, state = _lab(ctx), _state(ctx)
     new_state = _restored_state(ctx, entities, answers)
-    he = {"deployed": True, "host_id": 1, "maintenance": False, "global_maintenance": False,
-          "fqdn": answers["OVEHOSTED_NETWORK/fqdn"], "storage": storage_path(answers),
-          "domain_type": answers["OVEHOSTED_STORAGE/domainType"], "deployed_at": time.time(),
-          "vm_id": new_state.pop("he_vm_id"), "sd_id": new_state.pop("he_sd_id"),
-          "gateway": answers["OVEHOSTED_NETWORK/gateway"], "bridge": answers["OVEHOSTED_NETWORK/bridgeIf"]}
+    he = {
+        "deployed": True,
+        "host_id": 1,
+        "maintenance": False,
+        "global_maintenance": False,
+        "fqdn": answers["OVEHOSTED_NETWORK/fqdn"],
+        "storage": storage_path(answers),
+        "domain_type": answers["OVEHOSTED_STORAGE/domainType"],
+        "deployed_at": time.time(),
+        "vm_id": new_state.pop("he_vm_id"),
+        "sd_id": new_state.pop("he_sd_id"),
+        "gateway": answers["OVEHOSTED_NETWORK/gateway"],
+        "bridge": answers["OVEHOSTED_NETWORK/bridgeIf"],
+    }
     state["he"] = he
     write_he_conf(ctx.host, he)
     for unit in ("vdsmd", "supervdsmd", "ovirt-ha-broker", "ovirt-ha-agent"):
@@ -481,19 +576,27 @@ def _deployed(ctx, run, entities, answers):
             ctx.host.service_event(unit, "start")
     answers_out = f"/var/lib/ovirt-hosted-engine-setup/answers/answers-{_now()}.conf"
     ctx.fs.mkdir(posixpath.dirname(answers_out), parents=True)
-    _write(ctx, answers_out, "[environment:default]\n" + "".join(
-        f"{k}={_typed(v)}\n" for k, v in sorted(answers.items()) if not SECRET_KEY.search(k)))
+    _write(
+        ctx,
+        answers_out,
+        "[environment:default]\n"
+        + "".join(f"{k}={_typed(v)}\n" for k, v in sorted(answers.items()) if not SECRET_KEY.search(k)),
+    )
     lab.engines.start_new(new_state)
     keys = answers.get("OVEHOSTED_VM/rootSshPubkey")
     vm = lab.add_engine_vm(answers["OVEHOSTED_NETWORK/fqdn"], [keys] if isinstance(keys, str) and keys else [])
     _engine_vm_logs(vm)
     lab._publish()
     run.print("[ INFO  ] Hosted Engine successfully deployed")
-    run.print("[ INFO  ] Other hosted-engine hosts have to be reinstalled in order to update their storage "
-              "configuration. From the engine, host by host, please set maintenance mode and then click on "
-              "reinstall button ensuring you choose DEPLOY in hosted engine tab.")
-    run.print("[ INFO  ] Please note that the engine VM ssh keys have changed. Please remove the engine VM "
-              "entry in ssh known_hosts on your clients.")
+    run.print(
+        "[ INFO  ] Other hosted-engine hosts have to be reinstalled in order to update their storage "
+        "configuration. From the engine, host by host, please set maintenance mode and then click on "
+        "reinstall button ensuring you choose DEPLOY in hosted engine tab."
+    )
+    run.print(
+        "[ INFO  ] Please note that the engine VM ssh keys have changed. Please remove the engine VM "
+        "entry in ssh known_hosts on your clients."
+    )
     run.stage("Clean up")
     run.print(f"[ INFO  ] Generating answer file '{answers_out}'")
     run.stage("Pre-termination")
@@ -510,11 +613,17 @@ def _engine_vm_logs(vm):
     stamp = time.strftime("%Y%m%d%H%M%S", time.gmtime())
     with vm.lock:
         vm.fs.mkdir(ENGINE_SETUP_LOGS, parents=True)
-        vm.fs.write(f"{ENGINE_SETUP_LOGS}/restore-backup-{stamp}.log",
-                    b"Start of engine-backup with mode 'restore'\nRestoring:\n- Files\n- Engine database 'engine'\n"
-                    b"You should now run engine-setup.\nDone.\n", 0o600)
-        vm.fs.write(f"{ENGINE_SETUP_LOGS}/ovirt-engine-setup-{stamp}-{uuid.uuid4().hex[:6]}.log",
-                    b"[ INFO  ] Stage: Initializing\n[ INFO  ] Execution of setup completed successfully\n", 0o600)
+        vm.fs.write(
+            f"{ENGINE_SETUP_LOGS}/restore-backup-{stamp}.log",
+            b"Start of engine-backup with mode 'restore'\nRestoring:\n- Files\n- Engine database 'engine'\n"
+            b"You should now run engine-setup.\nDone.\n",
+            0o600,
+        )
+        vm.fs.write(
+            f"{ENGINE_SETUP_LOGS}/ovirt-engine-setup-{stamp}-{uuid.uuid4().hex[:6]}.log",
+            b"[ INFO  ] Stage: Initializing\n[ INFO  ] Execution of setup completed successfully\n",
+            0o600,
+        )
         vm.save()
 
 
@@ -555,19 +664,40 @@ def _restored_state(ctx, entities, answers):
     cluster = _cluster(state, answers["OVEHOSTED_ENGINE/datacenterName"], answers["OVEHOSTED_ENGINE/clusterName"])
     host_id = entity_id("hosts", me.fqdn)
     state["hosts"][host_id] = {
-        "id": host_id, "name": me.fqdn, "address": me.fqdn, "cluster": cluster["id"], "status": "up",
-        "memory_mb": me.spec.ram_mb or 32768, "root_password": None, "type": "rhel", "status_detail": None,
-        "he": dict(NO_HA_STATS)}  # until host monitoring reads this host's haStats
+        "id": host_id,
+        "name": me.fqdn,
+        "address": me.fqdn,
+        "cluster": cluster["id"],
+        "status": "up",
+        "memory_mb": me.spec.ram_mb or 32768,
+        "root_password": None,
+        "type": "rhel",
+        "status_detail": None,
+        "he": dict(NO_HA_STATS),
+    }  # until host monitoring reads this host's haStats
     vm_id = entity_id("vms", "HostedEngine")
     state["vms"][vm_id] = {
-        "id": vm_id, "name": "HostedEngine", "cluster": cluster["id"], "host": host_id, "status": "up",
-        "memory_mb": int(answers["OVEHOSTED_VM/vmMemSizeMB"]), "placement": "migratable",
-        "origin": "managed_hosted_engine", "migrating_to": None}
+        "id": vm_id,
+        "name": "HostedEngine",
+        "cluster": cluster["id"],
+        "host": host_id,
+        "status": "up",
+        "memory_mb": int(answers["OVEHOSTED_VM/vmMemSizeMB"]),
+        "placement": "migratable",
+        "origin": "managed_hosted_engine",
+        "migrating_to": None,
+    }
     sd_name = answers.get("OVEHOSTED_STORAGE/storageDomainName", "hosted_storage")  # storage_domain.py default
     sd_id = entity_id("storagedomains", sd_name)
     state["storagedomains"][sd_id] = {
-        "id": sd_id, "name": sd_name, "type": "data", "datacenter": cluster["datacenter"], "status": "active",
-        "master": False, "storage": _domain_storage(answers)}
+        "id": sd_id,
+        "name": sd_name,
+        "type": "data",
+        "datacenter": cluster["datacenter"],
+        "status": "active",
+        "master": False,
+        "storage": _domain_storage(answers),
+    }
     state["he_vm_id"], state["he_sd_id"] = vm_id, sd_id
     return state
 
@@ -576,15 +706,26 @@ def _cluster(state, datacenter_name, cluster_name):
     """The role adds this host to the named data centre and cluster, creating whichever does not exist."""
     datacenter = next((d for d in state["datacenters"].values() if d["name"] == datacenter_name), None)
     if datacenter is None:
-        datacenter = {"id": entity_id("datacenters", datacenter_name), "name": datacenter_name, "version": "4.7",
-                      "status": "up", "local": False}
+        datacenter = {
+            "id": entity_id("datacenters", datacenter_name),
+            "name": datacenter_name,
+            "version": "4.7",
+            "status": "up",
+            "local": False,
+        }
         state["datacenters"][datacenter["id"]] = datacenter
-    cluster = next((c for c in state["clusters"].values()
-                    if c["name"] == cluster_name and c["datacenter"] == datacenter["id"]), None)
+    cluster = next(
+        (c for c in state["clusters"].values() if c["name"] == cluster_name and c["datacenter"] == datacenter["id"]),
+        None,
+    )
     if cluster is None:
-        cluster = {"id": entity_id("clusters", f"{datacenter_name}/{cluster_name}"), "name": cluster_name,
-                   "datacenter": datacenter["id"], "version": "4.7",
-                   "cpu_type": "Secure Intel Cascadelake Server Family"}
+        cluster = {
+            "id": entity_id("clusters", f"{datacenter_name}/{cluster_name}"),
+            "name": cluster_name,
+            "datacenter": datacenter["id"],
+            "version": "4.7",
+            "cpu_type": "Secure Intel Cascadelake Server Family",
+        }
         state["clusters"][cluster["id"]] = cluster
     return cluster
 
@@ -594,9 +735,11 @@ def _domain_storage(answers):
     if kind in ("iscsi", "fc"):
         unit = {"id": answers["OVEHOSTED_STORAGE/LunID"]}
         if kind == "iscsi":
-            unit.update(address=answers["OVEHOSTED_STORAGE/iSCSIPortalIPAddress"],
-                        port=int(answers.get("OVEHOSTED_STORAGE/iSCSIPortalPort", 3260)),
-                        target=answers["OVEHOSTED_STORAGE/iSCSITargetName"])
+            unit.update(
+                address=answers["OVEHOSTED_STORAGE/iSCSIPortalIPAddress"],
+                port=int(answers.get("OVEHOSTED_STORAGE/iSCSIPortalPort", 3260)),
+                target=answers["OVEHOSTED_STORAGE/iSCSITargetName"],
+            )
         return {"type": "iscsi" if kind == "iscsi" else "fcp", "logical_units": [unit]}
     server, _, path = answers["OVEHOSTED_STORAGE/storageDomainConnection"].strip().partition(":")
     found = {"type": "glusterfs" if kind == "glusterfs" else "nfs", "address": server, "path": path}
@@ -605,54 +748,116 @@ def _domain_storage(answers):
     return found
 
 
-HE_CONF_KEYS = ("fqdn", "vm_disk_id", "vm_disk_vol_id", "vmid", "storage", "nfs_version", "mnt_options", "conf",
-                "host_id", "console", "domainType", "spUUID", "sdUUID", "connectionUUID", "ca_cert", "ca_subject",
-                "vdsm_use_ssl", "gateway", "bridge", "network_test", "tcp_t_address", "tcp_t_port",
-                "metadata_volume_UUID", "metadata_image_UUID", "lockspace_volume_UUID", "lockspace_image_UUID",
-                "conf_volume_UUID", "conf_image_UUID")
+HE_CONF_KEYS = (
+    "fqdn",
+    "vm_disk_id",
+    "vm_disk_vol_id",
+    "vmid",
+    "storage",
+    "nfs_version",
+    "mnt_options",
+    "conf",
+    "host_id",
+    "console",
+    "domainType",
+    "spUUID",
+    "sdUUID",
+    "connectionUUID",
+    "ca_cert",
+    "ca_subject",
+    "vdsm_use_ssl",
+    "gateway",
+    "bridge",
+    "network_test",
+    "tcp_t_address",
+    "tcp_t_port",
+    "metadata_volume_UUID",
+    "metadata_image_UUID",
+    "lockspace_volume_UUID",
+    "lockspace_image_UUID",
+    "conf_volume_UUID",
+    "conf_image_UUID",
+)
 
 
 def write_he_conf(host, he):
     """/etc/ovirt-hosted-engine/hosted-engine.conf with the keys of ovirt-hosted-engine-setup's template
     (templates/hosted-engine.conf.in); ids the lab has no entity for are stable UUIDv5 values."""
+
     def uid(what):
         return str(uuid.uuid5(uuid.NAMESPACE_DNS, f"{what}.{he['fqdn']}"))
+
     values = {
-        "fqdn": he["fqdn"], "vm_disk_id": str(uuid.uuid5(uuid.NAMESPACE_DNS, he["fqdn"])),
-        "vm_disk_vol_id": uid("vm-disk-vol"), "vmid": he["vm_id"], "storage": he["storage"], "nfs_version": "auto",
-        "mnt_options": "", "conf": "/var/run/ovirt-hosted-engine-ha/vm.conf", "host_id": he["host_id"],
-        "console": "vnc", "domainType": he["domain_type"], "spUUID": "00000000-0000-0000-0000-000000000000",
-        "sdUUID": he["sd_id"], "connectionUUID": uid("connection"),
-        "ca_cert": "/etc/pki/vdsm/libvirt-spice/ca-cert.pem", "ca_subject": '"C=EN, L=Test, O=Test, CN=Test"',
-        "vdsm_use_ssl": "true", "gateway": he.get("gateway", ""), "bridge": he.get("bridge", "ovirtmgmt"),
-        "network_test": "dns", "tcp_t_address": "", "tcp_t_port": "",
-        "metadata_volume_UUID": uid("metadata-volume"), "metadata_image_UUID": uid("metadata-image"),
-        "lockspace_volume_UUID": uid("lockspace-volume"), "lockspace_image_UUID": uid("lockspace-image"),
-        "conf_volume_UUID": uid("conf-volume"), "conf_image_UUID": uid("conf-image")}
+        "fqdn": he["fqdn"],
+        "vm_disk_id": str(uuid.uuid5(uuid.NAMESPACE_DNS, he["fqdn"])),
+        "vm_disk_vol_id": uid("vm-disk-vol"),
+        "vmid": he["vm_id"],
+        "storage": he["storage"],
+        "nfs_version": "auto",
+        "mnt_options": "",
+        "conf": "/var/run/ovirt-hosted-engine-ha/vm.conf",
+        "host_id": he["host_id"],
+        "console": "vnc",
+        "domainType": he["domain_type"],
+        "spUUID": "00000000-0000-0000-0000-000000000000",
+        "sdUUID": he["sd_id"],
+        "connectionUUID": uid("connection"),
+        "ca_cert": "/etc/pki/vdsm/libvirt-spice/ca-cert.pem",
+        "ca_subject": '"C=EN, L=Test, O=Test, CN=Test"',
+        "vdsm_use_ssl": "true",
+        "gateway": he.get("gateway", ""),
+        "bridge": he.get("bridge", "ovirtmgmt"),
+        "network_test": "dns",
+        "tcp_t_address": "",
+        "tcp_t_port": "",
+        "metadata_volume_UUID": uid("metadata-volume"),
+        "metadata_image_UUID": uid("metadata-image"),
+        "lockspace_volume_UUID": uid("lockspace-volume"),
+        "lockspace_image_UUID": uid("lockspace-image"),
+        "conf_volume_UUID": uid("conf-volume"),
+        "conf_image_UUID": uid("conf-image"),
+    }
     host.fs.mkdir(posixpath.dirname(HE_CONF), parents=True)
     host.fs.write(HE_CONF, "".join(f"{k}={values[k]}\n" for k in HE_CONF_KEYS).encode(), 0o440, 36, 36)
 
 
-_HA_UNITS = {"ovirt-ha-broker": "oVirt Hosted Engine High Availability Communications Broker",
-             "ovirt-ha-agent": "oVirt Hosted Engine High Availability Monitoring Agent"}
+_HA_UNITS = {
+    "ovirt-ha-broker": "oVirt Hosted Engine High Availability Communications Broker",
+    "ovirt-ha-agent": "oVirt Hosted Engine High Availability Monitoring Agent",
+}
 
 
 def he_node_deploy(host, lab):
     """host-deploy's hosted-engine DEPLOY (ovirt-engine ovirt-host-deploy-hosted-engine/tasks/deploy.yml): stop
     the HA services, install ovirt-hosted-engine-setup, store hosted-engine.conf (vdsm:kvm 0440) with the
     host's HA id, then enable and restart ovirt-ha-agent (which wants ovirt-ha-broker)."""
-    origin = next((h.ovirt["he"] for h in lab.hosts.values()
-                   if h.ovirt.get("he", {}).get("deployed") and not h.ovirt["he"].get("via_engine")), None)
+    origin = next(
+        (
+            h.ovirt["he"]
+            for h in lab.hosts.values()
+            if h.ovirt.get("he", {}).get("deployed") and not h.ovirt["he"].get("via_engine")
+        ),
+        None,
+    )
     if origin is None:
         return
     for unit in _HA_UNITS:
         if host.services.get(unit, {}).get("active"):
             host.service_event(unit, "stop")
-    used = [h.ovirt.get("he", {}).get("host_id", 0) for h in lab.hosts.values()
-            if h.ovirt.get("he", {}).get("deployed") and h is not host]
+    used = [
+        h.ovirt.get("he", {}).get("host_id", 0)
+        for h in lab.hosts.values()
+        if h.ovirt.get("he", {}).get("deployed") and h is not host
+    ]
     he = {key: origin.get(key) for key in ("fqdn", "storage", "domain_type", "vm_id", "sd_id", "gateway", "bridge")}
-    he.update(deployed=True, via_engine=True, host_id=max(used, default=0) + 1, maintenance=False,
-              global_maintenance=bool(origin.get("global_maintenance")), deployed_at=time.time())
+    he.update(
+        deployed=True,
+        via_engine=True,
+        host_id=max(used, default=0) + 1,
+        maintenance=False,
+        global_maintenance=bool(origin.get("global_maintenance")),
+        deployed_at=time.time(),
+    )
     host.ovirt["he"] = he
     for package in (HE_PACKAGE, "ovirt-hosted-engine-ha"):  # -setup requires -ha
         if package not in host.packages:
@@ -660,8 +865,14 @@ def he_node_deploy(host, lab):
     write_he_conf(host, he)
     for unit, description in _HA_UNITS.items():
         if unit not in host.services:
-            host.services[unit] = {"active": False, "enabled": False, "description": description,
-                                   "since": time.time(), "counts": {}, "events": []}
+            host.services[unit] = {
+                "active": False,
+                "enabled": False,
+                "description": description,
+                "since": time.time(),
+                "counts": {},
+                "events": [],
+            }
     host.service_event("ovirt-ha-agent", "enable")
     host.service_event("ovirt-ha-agent", "restart")
 
@@ -682,8 +893,14 @@ def _he_nodes(lab):
 
 def he_vm_host(state):
     """The Engine's host entity that runs the HostedEngine VM now, or None."""
-    vm = next((vm for vm in state["vms"].values()
-               if vm.get("origin") == "managed_hosted_engine" or vm["name"] == "HostedEngine"), None)
+    vm = next(
+        (
+            vm
+            for vm in state["vms"].values()
+            if vm.get("origin") == "managed_hosted_engine" or vm["name"] == "HostedEngine"
+        ),
+        None,
+    )
     if vm is None or vm["host"] is None or vm["status"] not in ("up", "migrating"):
         return None
     return state["hosts"].get(vm["host"])
@@ -707,8 +924,16 @@ def _node_stats(lab, node, vm_here, engine_up, global_maintenance):
     first_check = float(settings(lab.site)["ha_first_health_seconds"])
     starting = agent.get("active") and time.time() - agent.get("since", 0) < first_check
     status = None if starting else _engine_status(vm_here, engine_up)
-    return _stats_record(node.fqdn, he["host_id"], 0 if local else BASE_SCORE, local, status,
-                         bool(agent.get("active")), he.get("deployed_at", time.time()), global_maintenance)
+    return _stats_record(
+        node.fqdn,
+        he["host_id"],
+        0 if local else BASE_SCORE,
+        local,
+        status,
+        bool(agent.get("active")),
+        he.get("deployed_at", time.time()),
+        global_maintenance,
+    )
 
 
 def _all_stats(lab):
@@ -733,8 +958,13 @@ def ha_info(lab, api_host, state):
     here = vm_host is not None and lab.engines.api_host_for(node, [vm_host]) is not None
     global_maintenance = _global_maintenance(lab)
     stats = _node_stats(lab, node, here, True, global_maintenance)
-    return {"configured": True, "active": stats["live-data"], "score": stats["score"],
-            "global_maintenance": global_maintenance, "local_maintenance": stats["maintenance"]}
+    return {
+        "configured": True,
+        "active": stats["live-data"],
+        "score": stats["score"],
+        "global_maintenance": global_maintenance,
+        "local_maintenance": stats["maintenance"],
+    }
 
 
 def _engine_status(vm_running_here, engine_up):
@@ -752,18 +982,34 @@ def _global_maintenance(lab):
 
 def _stats_record(hostname, host_id, score, maintenance, status, live, deployed_at, global_maintenance):
     ts = int(time.time() - deployed_at) + 1000
-    state_name = "LocalMaintenance" if maintenance else "GlobalMaintenance" if global_maintenance else (
-        "ReinitializeFSM" if status is None else "EngineUp" if status["vm"] == "up" else "EngineDown")
-    extra = ("metadata_parse_version=1\nmetadata_feature_version=1\n"
-             f"timestamp={ts} ({time.strftime('%a %b %d %H:%M:%S %Y', time.gmtime())})\n"
-             f"host-id={host_id}\nscore={score}\nvm_conf_refresh_time={ts}\n"
-             "conf_on_shared_storage=True\n"
-             f"maintenance={maintenance}\nstate={state_name}\nstopped=False\n")
+    state_name = (
+        "LocalMaintenance"
+        if maintenance
+        else "GlobalMaintenance"
+        if global_maintenance
+        else ("ReinitializeFSM" if status is None else "EngineUp" if status["vm"] == "up" else "EngineDown")
+    )
+    extra = (
+        "metadata_parse_version=1\nmetadata_feature_version=1\n"
+        f"timestamp={ts} ({time.strftime('%a %b %d %H:%M:%S %Y', time.gmtime())})\n"
+        f"host-id={host_id}\nscore={score}\nvm_conf_refresh_time={ts}\n"
+        "conf_on_shared_storage=True\n"
+        f"maintenance={maintenance}\nstate={state_name}\nstopped=False\n"
+    )
     return {
-        "conf_on_shared_storage": True, "live-data": live, "extra": extra, "hostname": hostname,
-        "host-id": host_id, "engine-status": status, "score": score, "stopped": False,
-        "maintenance": maintenance, "crc32": "%08x" % (zlib.crc32(extra.encode()) & 0xffffffff),
-        "local_conf_timestamp": ts, "host-ts": ts}
+        "conf_on_shared_storage": True,
+        "live-data": live,
+        "extra": extra,
+        "hostname": hostname,
+        "host-id": host_id,
+        "engine-status": status,
+        "score": score,
+        "stopped": False,
+        "maintenance": maintenance,
+        "crc32": "%08x" % (zlib.crc32(extra.encode()) & 0xFFFFFFFF),
+        "local_conf_timestamp": ts,
+        "host-ts": ts,
+    }
 
 
 def _he_ready(ctx):
@@ -774,13 +1020,17 @@ def _he_ready(ctx):
     return True
 
 
-BROKER_DOWN = ("[Errno 2] No such file or directory\nCannot connect to the HA daemon, please check the logs.\n"
-               "An error occured while retrieving vm status, please make sure the HA daemon is ready and reachable.\n"
-               "Unable to connect the HA Broker ")
+BROKER_DOWN = (
+    "[Errno 2] No such file or directory\nCannot connect to the HA daemon, please check the logs.\n"
+    "An error occured while retrieving vm status, please make sure the HA daemon is ready and reachable.\n"
+    "Unable to connect the HA Broker "
+)
 # vm_status.py --json with the broker down: its error text holds a line break, which its own json.loads refuses
-BROKER_DOWN_JSON = ("Traceback (most recent call last):\n  File \"/usr/lib/python3.6/site-packages/"
-                    "ovirt_hosted_engine_setup/vm_status.py\", line 82, in _get_all_host_stats\n"
-                    "json.decoder.JSONDecodeError: Invalid control character at: line 1 column 50 (char 49)")
+BROKER_DOWN_JSON = (
+    'Traceback (most recent call last):\n  File "/usr/lib/python3.6/site-packages/'
+    'ovirt_hosted_engine_setup/vm_status.py", line 82, in _get_all_host_stats\n'
+    "json.decoder.JSONDecodeError: Invalid control character at: line 1 column 50 (char 49)"
+)
 
 
 def _he_vm_status(ctx, args):
@@ -794,8 +1044,9 @@ def _he_vm_status(ctx, args):
     all_stats = _all_stats(_lab(ctx))
     global_maintenance = _global_maintenance(_lab(ctx))
     if args:
-        ctx.print(json.dumps({**{str(i): s for i, s in sorted(all_stats.items())},
-                              "global_maintenance": global_maintenance}))
+        ctx.print(
+            json.dumps({**{str(i): s for i, s in sorted(all_stats.items())}, "global_maintenance": global_maintenance})
+        )
         return 0
     if global_maintenance:  # vm_status.py prints the banner before the hosts
         ctx.print("\n\n!! Cluster is in GLOBAL MAINTENANCE mode !!\n")
@@ -805,11 +1056,19 @@ def _he_vm_status(ctx, args):
 
 
 def _he_print_host(ctx, stats):
-    labels = [("host-id", "Host ID"), ("host-ts", "Host timestamp"), ("score", "Score"),
-              ("engine-status", "Engine status"), ("hostname", "Hostname"), ("maintenance", "Local maintenance"),
-              ("stopped", "stopped"), ("local_conf_timestamp", "Local conf file timestamp"),
-              ("live-data", "Status up-to-date"), ("conf_on_shared_storage", "Configuration on shared storage"),
-              ("crc32", "crc32")]
+    labels = [
+        ("host-id", "Host ID"),
+        ("host-ts", "Host timestamp"),
+        ("score", "Score"),
+        ("engine-status", "Engine status"),
+        ("hostname", "Hostname"),
+        ("maintenance", "Local maintenance"),
+        ("stopped", "stopped"),
+        ("local_conf_timestamp", "Local conf file timestamp"),
+        ("live-data", "Status up-to-date"),
+        ("conf_on_shared_storage", "Configuration on shared storage"),
+        ("crc32", "crc32"),
+    ]
     ctx.print(f"\n\n--== Host {stats['hostname']} (id: {stats['host-id']}) status ==--\n")
     for key, label in labels:
         value = json.dumps(stats[key]) if key == "engine-status" else stats[key]
@@ -832,8 +1091,10 @@ def _he_set_maintenance(ctx, args):
         return 1
     lab = _lab(ctx)
     if mode == "local" and _vm_runs_here(ctx, lab):
-        ctx.error("Unable to enter local maintenance mode: the engine VM is running on the current host, please "
-                  "migrate it before entering local maintenance mode.")
+        ctx.error(
+            "Unable to enter local maintenance mode: the engine VM is running on the current host, please "
+            "migrate it before entering local maintenance mode."
+        )
         return 1
     # set_maintenance.py Maintenance.set_mode: LOCAL, GLOBAL and LOCAL_MANUAL each set, so a mode clears the other
     _state(ctx)["he"]["maintenance"] = mode == "local"
@@ -851,5 +1112,3 @@ def _vm_runs_here(ctx, lab):
         new.site.tick()
         vm_host = copy.deepcopy(he_vm_host(new.site.state))
     return vm_host is not None and lab.engines.api_host_for(ctx.host, [vm_host]) is not None
-
-

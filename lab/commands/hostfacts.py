@@ -6,6 +6,7 @@ Facts come from the site file (lab/README.md, "Host facts"): `ram_mb`, `cpus`, `
 optional host keys `nics: [{name, cidr, mac}]`, `gateway`, `disk_avail: {PATH: bytes}`. A host without
 `nics` has one NIC `eth0` at its `address`/24 with gateway .1 of that subnet.
 """
+
 import ipaddress
 
 from lab.commands import command
@@ -34,14 +35,19 @@ def gateway(spec):
 
 def _meminfo(spec):
     total = spec.ram_mb * 1024
-    return (f"MemTotal:       {total:>8} kB\nMemFree:        {total // 2:>8} kB\n"
-            f"MemAvailable:   {total * 3 // 4:>8} kB\nSwapTotal:             0 kB\n")
+    return (
+        f"MemTotal:       {total:>8} kB\nMemFree:        {total // 2:>8} kB\n"
+        f"MemAvailable:   {total * 3 // 4:>8} kB\nSwapTotal:             0 kB\n"
+    )
 
 
 def _cpuinfo(spec):
     flags = " ".join(["fpu", "vme", "de", "pse", "tsc", "msr", "pae", "mce", "cx8", "apic", *spec.cpu_flags])
-    return "".join(f"processor\t: {n}\nvendor_id\t: GenuineIntel\nmodel name\t: Lab CPU\n"
-                   f"cpu cores\t: {spec.cpus}\nflags\t\t: {flags}\n\n" for n in range(spec.cpus))
+    return "".join(
+        f"processor\t: {n}\nvendor_id\t: GenuineIntel\nmodel name\t: Lab CPU\n"
+        f"cpu cores\t: {spec.cpus}\nflags\t\t: {flags}\n\n"
+        for n in range(spec.cpus)
+    )
 
 
 for _path, _render in (("/proc/meminfo", _meminfo), ("/proc/cpuinfo", _cpuinfo)):
@@ -65,25 +71,38 @@ def ip(ctx):
         ctx.print("1: lo    inet 127.0.0.1/8 scope host lo\\       valid_lft forever preferred_lft forever")
         for index, nic in enumerate(nics(spec), 2):
             iface = ipaddress.ip_interface(nic["cidr"])
-            ctx.print(f"{index}: {nic['name']}    inet {nic['cidr']} brd {iface.network.broadcast_address} "
-                      f"scope global {nic['name']}\\       valid_lft forever preferred_lft forever")
+            ctx.print(
+                f"{index}: {nic['name']}    inet {nic['cidr']} brd {iface.network.broadcast_address} "
+                f"scope global {nic['name']}\\       valid_lft forever preferred_lft forever"
+            )
         return 0
     if args == ["-o", "link", "show"]:
-        ctx.print("1: lo: <LOOPBACK,UP,LOWER_UP> mtu 65536 qdisc noqueue state UNKNOWN mode DEFAULT group "
-                  "default qlen 1000\\    link/loopback 00:00:00:00:00:00 brd 00:00:00:00:00:00")
+        ctx.print(
+            "1: lo: <LOOPBACK,UP,LOWER_UP> mtu 65536 qdisc noqueue state UNKNOWN mode DEFAULT group "
+            "default qlen 1000\\    link/loopback 00:00:00:00:00:00 brd 00:00:00:00:00:00"
+        )
         for index, nic in enumerate(nics(spec), 2):
-            ctx.print(f"{index}: {nic['name']}: <BROADCAST,MULTICAST,UP,LOWER_UP> mtu 1500 qdisc fq_codel state UP "
-                      f"mode DEFAULT group default qlen 1000\\    link/ether {nic['mac']} brd ff:ff:ff:ff:ff:ff")
+            ctx.print(
+                f"{index}: {nic['name']}: <BROADCAST,MULTICAST,UP,LOWER_UP> mtu 1500 qdisc fq_codel state UP "
+                f"mode DEFAULT group default qlen 1000\\    link/ether {nic['mac']} brd ff:ff:ff:ff:ff:ff"
+            )
         return 0
     if args == ["route", "show", "default"]:
         via = gateway(spec)
         if via:
-            device = next((n["name"] for n in nics(spec)
-                           if ipaddress.ip_address(via) in ipaddress.ip_interface(n["cidr"]).network),
-                          nics(spec)[0]["name"] if nics(spec) else "eth0")
+            device = next(
+                (
+                    n["name"]
+                    for n in nics(spec)
+                    if ipaddress.ip_address(via) in ipaddress.ip_interface(n["cidr"]).network
+                ),
+                nics(spec)[0]["name"] if nics(spec) else "eth0",
+            )
             ctx.print(f"default via {via} dev {device} proto static metric 100 ")
         return 0
-    raise Unsupported(f"ip: only `-o -4 addr show`, `-o link show` and `route show default` are implemented: {' '.join(args)}")
+    raise Unsupported(
+        f"ip: only `-o -4 addr show`, `-o link show` and `route show default` are implemented: {' '.join(args)}"
+    )
 
 
 def _find_host(lab, name):
@@ -102,10 +121,10 @@ def showmount(ctx):
     lab = getattr(ctx.host, "lab", None)
     host = _find_host(lab, server) if lab is not None else None
     if host is None:
-        ctx.error(f"clnt_create: RPC: Unknown host")
+        ctx.error("clnt_create: RPC: Unknown host")
         return 1
     if not host.services.get("nfs-server", {}).get("active"):
-        ctx.error(f"clnt_create: RPC: Program not registered")
+        ctx.error("clnt_create: RPC: Program not registered")
         return 1
     exports = {}
     for path, client, _ in read_etab(host.fs):
@@ -132,6 +151,3 @@ def df(ctx):
     ctx.print("        Avail")
     ctx.print(f"{value:>13}")
     return 0
-
-
-

@@ -8,6 +8,7 @@
   to standard output; a member asked for and absent is `Not found in archive`, exit 2; with
   --wildcards a pattern's `*` also matches `/` (GNU tar's default for members).
 """
+
 import fnmatch
 import getopt
 import json
@@ -21,16 +22,46 @@ BLOCK = 4096
 
 
 def _image_info(path, data):
-    info = {"virtual-size": len(data), "filename": path, "format": "raw",
-            "actual-size": -(-len(data) // BLOCK) * BLOCK, "dirty-flag": False}
+    info = {
+        "virtual-size": len(data),
+        "filename": path,
+        "format": "raw",
+        "actual-size": -(-len(data) // BLOCK) * BLOCK,
+        "dirty-flag": False,
+    }
     qcow2 = images.qcow2_info(data)
     if qcow2 is not None:
-        info.update({"virtual-size": qcow2["virtual-size"], "cluster-size": qcow2["cluster-size"], "format": "qcow2",
-                     "format-specific": {"type": "qcow2", "data": {
-                         "compat": "1.1" if qcow2["version"] >= 3 else "0.10", "compression-type": "zlib",
-                         "lazy-refcounts": False, "refcount-bits": 16, "corrupt": False, "extended-l2": False}}})
-    return {key: info[key] for key in ("virtual-size", "filename", "cluster-size", "format", "actual-size",
-                                       "format-specific", "dirty-flag") if key in info}
+        info.update(
+            {
+                "virtual-size": qcow2["virtual-size"],
+                "cluster-size": qcow2["cluster-size"],
+                "format": "qcow2",
+                "format-specific": {
+                    "type": "qcow2",
+                    "data": {
+                        "compat": "1.1" if qcow2["version"] >= 3 else "0.10",
+                        "compression-type": "zlib",
+                        "lazy-refcounts": False,
+                        "refcount-bits": 16,
+                        "corrupt": False,
+                        "extended-l2": False,
+                    },
+                },
+            }
+        )
+    return {
+        key: info[key]
+        for key in (
+            "virtual-size",
+            "filename",
+            "cluster-size",
+            "format",
+            "actual-size",
+            "format-specific",
+            "dirty-flag",
+        )
+        if key in info
+    }
 
 
 @command("qemu-img")

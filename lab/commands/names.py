@@ -1,9 +1,11 @@
 """Names on the site: getent hosts (the site's DNS) and ssh-keyscan."""
+
 from lab.commands import command
 from lab.commands.accounts import getent_database
 from lab.commands.ovirt import _lab
 from lab.ovirt_site import settings
 from lab.transport.shell import Unsupported
+
 
 def dns_records(lab):
     records = [(h.fqdn, h.spec.address) for h in lab.hosts.values()]
@@ -30,9 +32,6 @@ def getent_hosts(ctx, keys):
     return status
 
 
-
-
-
 _KEYSCAN_TYPES = {"rsa", "dsa", "ecdsa", "ed25519"}
 
 
@@ -52,6 +51,7 @@ def ssh_keyscan(ctx):
     stderr; the exit status is 0 (OpenSSH 8.0's main returns 0). Port 22 or the host's lab port reach
     the lab host's sshd. The lab hosts only have an ed25519 key."""
     import paramiko
+
     opts, names = ctx.opts("46cDHqvf:p:t:T:")
     port, types, quiet = 22, ["rsa", "ecdsa", "ed25519"], False
     for opt, value in opts:
@@ -68,8 +68,10 @@ def ssh_keyscan(ctx):
         elif opt in ("-H", "-c", "-D", "-f", "-v"):
             raise Unsupported(f"ssh-keyscan: option not implemented: {opt}")
     if not names:
-        ctx.error("usage: ssh-keyscan [-46cDHqv] [-f file] [-p port] [-T timeout] [-t type]\n"
-                  "\t\t   [host | addrlist namelist]")
+        ctx.error(
+            "usage: ssh-keyscan [-46cDHqv] [-f file] [-p port] [-T timeout] [-t type]\n"
+            "\t\t   [host | addrlist namelist]"
+        )
         return 1
     lab = _lab(ctx)
     for name in names:

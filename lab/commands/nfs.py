@@ -5,6 +5,7 @@ exportfs [-v] and -s print it. As in nfs-utils, the table lives in /var/lib/nfs/
 of the host's files and survives a lab restart. The lab's etab holds one `PATH<TAB>CLIENT(OPTIONS)`
 line per export, OPTIONS in the order `exportfs -v` prints them (the real etab lists more fields).
 """
+
 import posixpath
 
 from lab.commands import command
@@ -15,21 +16,42 @@ EXPORTS, EXPORTS_D, ETAB = "/etc/exports", "/etc/exports.d", "/var/lib/nfs/etab"
 
 # exports(5) keywords the lab understands; flags map to (option, its opposite).
 _PAIRS = {
-    "rw": ("ro", False), "ro": ("ro", True), "sync": ("async", False), "async": ("async", True),
-    "wdelay": ("wdelay", True), "no_wdelay": ("wdelay", False), "hide": ("hide", True),
-    "nohide": ("hide", False), "crossmnt": ("crossmnt", True),
-    "subtree_check": ("subtree_check", True), "no_subtree_check": ("subtree_check", False),
-    "secure": ("secure", True), "insecure": ("secure", False),
-    "root_squash": ("root_squash", True), "no_root_squash": ("root_squash", False),
-    "all_squash": ("all_squash", True), "no_all_squash": ("all_squash", False),
-    "secure_locks": ("secure_locks", True), "auth_nlm": ("secure_locks", True),
-    "insecure_locks": ("secure_locks", False), "no_auth_nlm": ("secure_locks", False),
+    "rw": ("ro", False),
+    "ro": ("ro", True),
+    "sync": ("async", False),
+    "async": ("async", True),
+    "wdelay": ("wdelay", True),
+    "no_wdelay": ("wdelay", False),
+    "hide": ("hide", True),
+    "nohide": ("hide", False),
+    "crossmnt": ("crossmnt", True),
+    "subtree_check": ("subtree_check", True),
+    "no_subtree_check": ("subtree_check", False),
+    "secure": ("secure", True),
+    "insecure": ("secure", False),
+    "root_squash": ("root_squash", True),
+    "no_root_squash": ("root_squash", False),
+    "all_squash": ("all_squash", True),
+    "no_all_squash": ("all_squash", False),
+    "secure_locks": ("secure_locks", True),
+    "auth_nlm": ("secure_locks", True),
+    "insecure_locks": ("secure_locks", False),
+    "no_auth_nlm": ("secure_locks", False),
 }
 _VALUED = ("anonuid", "anongid", "fsid", "sec")
 # nfs-utils defaults (exports(5)): ro, sync, wdelay, hide, no_subtree_check, secure, root_squash.
-_DEFAULTS = {"ro": True, "async": False, "wdelay": True, "hide": True, "crossmnt": False,
-             "subtree_check": False, "secure": True, "root_squash": True, "all_squash": False,
-             "secure_locks": True}
+_DEFAULTS = {
+    "ro": True,
+    "async": False,
+    "wdelay": True,
+    "hide": True,
+    "crossmnt": False,
+    "subtree_check": False,
+    "secure": True,
+    "root_squash": True,
+    "all_squash": False,
+    "secure_locks": True,
+}
 
 
 class ExportsError(Exception):
@@ -52,8 +74,11 @@ def _parse_options(text, where):
 
 def render_options(flags, values):
     """The option list as nfs-utils 2.3 `exportfs -v` prints it (utils/exportfs/exportfs.c dump())."""
-    out = ["async" if flags["async"] else "sync", "wdelay" if flags["wdelay"] else "no_wdelay",
-           "hide" if flags["hide"] else "nohide"]
+    out = [
+        "async" if flags["async"] else "sync",
+        "wdelay" if flags["wdelay"] else "no_wdelay",
+        "hide" if flags["hide"] else "nohide",
+    ]
     if flags["crossmnt"]:
         out.append("crossmnt")
     out.append("subtree_check" if flags["subtree_check"] else "no_subtree_check")
@@ -62,10 +87,13 @@ def render_options(flags, values):
     for name in ("fsid", "anonuid", "anongid"):
         if name in values and not (name.startswith("anon") and values[name] == "65534"):
             out.append(f"{name}={values[name]}")
-    out += [f"sec={values.get('sec', 'sys')}", "ro" if flags["ro"] else "rw",
-            "secure" if flags["secure"] else "insecure",
-            "root_squash" if flags["root_squash"] else "no_root_squash",
-            "all_squash" if flags["all_squash"] else "no_all_squash"]
+    out += [
+        f"sec={values.get('sec', 'sys')}",
+        "ro" if flags["ro"] else "rw",
+        "secure" if flags["secure"] else "insecure",
+        "root_squash" if flags["root_squash"] else "no_root_squash",
+        "all_squash" if flags["all_squash"] else "no_all_squash",
+    ]
     return ",".join(out)
 
 
@@ -92,8 +120,11 @@ def read_exports(fs):
     """Every export in /etc/exports then /etc/exports.d/*.exports: ([(path, client, flags, values)], errors)."""
     files = [EXPORTS] if fs.exists(EXPORTS) else []
     if fs.exists(EXPORTS_D) and fs.get(EXPORTS_D).is_dir:
-        files += [posixpath.join(EXPORTS_D, n) for n in fs.listdir(EXPORTS_D)
-                  if n.endswith(".exports") and not n.startswith(".") and len(n) > len(".exports")]
+        files += [
+            posixpath.join(EXPORTS_D, n)
+            for n in fs.listdir(EXPORTS_D)
+            if n.endswith(".exports") and not n.startswith(".") and len(n) > len(".exports")
+        ]
     exports, errors = [], []
     for name in files:
         for number, raw in enumerate(fs.read(name).decode(errors="replace").splitlines(), 1):

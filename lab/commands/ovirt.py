@@ -6,6 +6,7 @@ hosted_engine, packages (yum/dnf, rpm, nodectl) and names (getent hosts, ssh-key
 exit codes follow the upstream sources listed in lab/README.md ("oVirt commands"). State lives in
 Host.ovirt (saved with the host) and in the Engine APIs run by lab.ovirt_site.EngineServices.
 """
+
 import time
 
 from lab.ovirt_site import settings
@@ -15,8 +16,13 @@ from lab.transport.vfs import FsError
 ENGINE_PACKAGE = "ovirt-engine-setup"
 HE_PACKAGE = "ovirt-hosted-engine-setup"
 HE_CONF = "/etc/ovirt-hosted-engine/hosted-engine.conf"
-SETUP_PACKAGES = ["ovirt-engine-setup", "ovirt-engine-setup-base", "ovirt-engine-setup-plugin-ovirt-engine",
-                  "ovirt-engine-setup-plugin-ovirt-engine-common", "ovirt-engine-setup-plugin-websocket-proxy"]
+SETUP_PACKAGES = [
+    "ovirt-engine-setup",
+    "ovirt-engine-setup-base",
+    "ovirt-engine-setup-plugin-ovirt-engine",
+    "ovirt-engine-setup-plugin-ovirt-engine-common",
+    "ovirt-engine-setup-plugin-websocket-proxy",
+]
 
 
 def _not_found(ctx):

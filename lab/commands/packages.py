@@ -1,5 +1,6 @@
 """What is installed: yum/dnf (update, install, repolist, module), rpm -q (--qf, -l/-d, --whatprovides) and
 nodectl check."""
+
 import fnmatch
 import re
 import time
@@ -124,14 +125,21 @@ def _nvra(header):
 
 def _format(query_format, header):
     """--queryformat: %{TAG} (with an optional width, %-20{NAME}), and the \n \t escapes rpm expands."""
-    values = {"NAME": header["name"], "EPOCH": "(none)" if header["epoch"] is None else str(header["epoch"]),
-              "VERSION": header["version"], "RELEASE": header["release"], "ARCH": header["arch"],
-              "NVR": f"{header['name']}-{header['version']}-{header['release']}", "NVRA": _nvra(header)}
+    values = {
+        "NAME": header["name"],
+        "EPOCH": "(none)" if header["epoch"] is None else str(header["epoch"]),
+        "VERSION": header["version"],
+        "RELEASE": header["release"],
+        "ARCH": header["arch"],
+        "NVR": f"{header['name']}-{header['version']}-{header['release']}",
+        "NVRA": _nvra(header),
+    }
 
     def tag(match):
         width = match.group(1)
         value = values[match.group(2).upper()]
         return f"{value:{'<' if width.startswith('-') else '>'}{width.lstrip('-')}}" if width else value
+
     text = re.sub(r"%(-?\d*)\{([^}]*)\}", tag, query_format)
     return text.replace("\\n", "\n").replace("\\t", "\t")
 
@@ -153,18 +161,35 @@ def installed_headers(ctx):
 def package_header(ctx, name):
     rpm = (ctx.host.spec.extra.get("rpms") or {}).get(name)
     if rpm is not None:
-        header = {"name": name, "epoch": rpm.get("epoch"), "version": str(rpm["version"]),
-                  "release": str(rpm["release"]), "arch": rpm.get("arch", "noarch"),
-                  "files": list(rpm.get("files", []))}
+        header = {
+            "name": name,
+            "epoch": rpm.get("epoch"),
+            "version": str(rpm["version"]),
+            "release": str(rpm["release"]),
+            "arch": rpm.get("arch", "noarch"),
+            "files": list(rpm.get("files", [])),
+        }
     elif name == APPLIANCE_CAPABILITY:
         # the appliance rpm (up to 4.5.5) is versioned by X.Y and a build date (ovirt-appliance
         # engine-appliance/data/ovirt-engine-appliance.spec.in), the rest by the Engine's version
         major_minor = ".".join(re.findall(r"\d+", str(_cfg(ctx)["appliance_engine_version"]))[:2])
-        header = {"name": name, "epoch": None, "version": major_minor, "release": "20240101000000.1.el8",
-                  "arch": "x86_64", "files": []}
+        header = {
+            "name": name,
+            "epoch": None,
+            "version": major_minor,
+            "release": "20240101000000.1.el8",
+            "arch": "x86_64",
+            "files": [],
+        }
     else:
-        header = {"name": name, "epoch": None, "version": str(_lab(ctx).engines.original.site.engine["version"]),
-                  "release": "1.el8", "arch": "noarch", "files": []}
+        header = {
+            "name": name,
+            "epoch": None,
+            "version": str(_lab(ctx).engines.original.site.engine["version"]),
+            "release": "1.el8",
+            "arch": "noarch",
+            "files": [],
+        }
     # every package provides its own name; the 4.5.7 appliance also `ovirt-engine-appliance = 4.5.7`
     header["provides"] = [name] + [str(p).split()[0] for p in (rpm or {}).get("provides", [])]
     return header
@@ -280,8 +305,11 @@ def _dnf_module(ctx, operands, assume_yes):
     if sub == "list":
         if specs not in ([], ["--enabled"]):
             raise Unsupported("dnf module list is implemented as: dnf module list [--enabled]")
-        rows = sorted(enabled.items()) if specs else [(n, str(st)) for n, streams in sorted(available.items())
-                                                     for st in streams]
+        rows = (
+            sorted(enabled.items())
+            if specs
+            else [(n, str(st)) for n, streams in sorted(available.items()) for st in streams]
+        )
         if not rows:
             ctx.error("Error: No matching Modules to list")
             return 1
@@ -313,9 +341,11 @@ def _dnf_module(ctx, operands, assume_yes):
     conflicts = [n for n, s in wanted.items() if enabled.get(n, s) != s]
     if conflicts:
         name = conflicts[0]
-        ctx.error(f"The operation would result in switching of module '{name}' stream '{enabled[name]}' "
-                  f"to stream '{wanted[name]}'\nError: It is not possible to switch enabled streams of a module "
-                  "unless explicitly enabled via configuration option module_stream_switch.")
+        ctx.error(
+            f"The operation would result in switching of module '{name}' stream '{enabled[name]}' "
+            f"to stream '{wanted[name]}'\nError: It is not possible to switch enabled streams of a module "
+            "unless explicitly enabled via configuration option module_stream_switch."
+        )
         return 1
     ctx.print("Dependencies resolved.")
     todo = {n: s for n, s in wanted.items() if n not in enabled}
@@ -341,8 +371,6 @@ def _dnf_module(ctx, operands, assume_yes):
     return 0
 
 
-
-
 @command("nodectl")
 def nodectl(ctx):
     if not ctx.host.spec.extra.get("ovirt_node"):
@@ -350,10 +378,12 @@ def nodectl(ctx):
     if ctx.args != ["check"]:
         raise Unsupported("nodectl is implemented as: nodectl check")
     vdsm = ctx.host.services.get("vdsmd", {}).get("active", False)
-    checks = [("Bootloader", ["Layer boot entries", "Valid boot entries"]),
-              ("Mount points", ["Separate /var", "Discard is used"]),
-              ("Basic storage", ["Initialized VG", "Initialized Thin Pool", "Initialized LVs"]),
-              ("Thin storage", ["Checking available space in thinpool", "Checking thinpool auto-extend"])]
+    checks = [
+        ("Bootloader", ["Layer boot entries", "Valid boot entries"]),
+        ("Mount points", ["Separate /var", "Discard is used"]),
+        ("Basic storage", ["Initialized VG", "Initialized Thin Pool", "Initialized LVs"]),
+        ("Thin storage", ["Checking available space in thinpool", "Checking thinpool auto-extend"]),
+    ]
     # ovirt-node-ng src/nodectl: the colours are printed whatever stdout is; a bad vdsmd makes it WARN
     state = "\x1b[32mOK\x1b[0m" if vdsm else "\x1b[33mWARN\x1b[0m"
     ctx.print(f"\x1b[1mStatus: {state}\x1b[0m")

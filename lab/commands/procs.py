@@ -1,4 +1,5 @@
 """pgrep (procps-ng): the command lines a host is running now, as other sessions see them."""
+
 import re
 import shlex
 
@@ -21,15 +22,25 @@ def pgrep(ctx):
         ctx.error(f"pgrep: {exc}")
         return 2
     whole_line = any("f" in f for f in flags)
-    found = [(pid, line) for pid, line in ctx.host.running_commands()
-             if pattern.search(line if whole_line else line.split(" ", 1)[0])]
+    found = [
+        (pid, line)
+        for pid, line in ctx.host.running_commands()
+        if pattern.search(line if whole_line else line.split(" ", 1)[0])
+    ]
     for pid, line in found:
         ctx.print(f"{pid} {line}" if any("a" in f for f in flags) else str(pid))
     return 0 if found else 1
 
 
-_RUN_FLAGS = {"--collect": "collect", "-G": "collect", "--wait": "wait", "--pipe": "pipe", "--quiet": "quiet",
-              "-q": "quiet", "-P": "pipe-wait"}
+_RUN_FLAGS = {
+    "--collect": "collect",
+    "-G": "collect",
+    "--wait": "wait",
+    "--pipe": "pipe",
+    "--quiet": "quiet",
+    "-q": "quiet",
+    "-P": "pipe-wait",
+}
 _PROPERTIES = ("RemainAfterExit", "StandardOutput")
 
 
@@ -116,4 +127,5 @@ def _service(host, name, line, settings):
             write(out + err)
             host.save()
         return status
+
     return run

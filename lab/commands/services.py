@@ -1,4 +1,5 @@
 """systemctl (systemd exit codes) and the multipathd client."""
+
 import time
 
 from lab import multipath
@@ -8,14 +9,30 @@ from lab.transport.shell import Unsupported
 
 # systemctl(1) EXIT STATUS and LSB codes used by status/is-active.
 EXIT_FAILURE, EXIT_NOT_RUNNING, EXIT_NO_UNIT, EXIT_NOT_FOUND = 1, 3, 4, 5
-_VERBS = ("start", "stop", "restart", "reload", "try-restart", "enable", "disable", "mask", "unmask",
-          "status", "is-active", "is-enabled", "daemon-reload", "show", "reset-failed", "poweroff")
+_VERBS = (
+    "start",
+    "stop",
+    "restart",
+    "reload",
+    "try-restart",
+    "enable",
+    "disable",
+    "mask",
+    "unmask",
+    "status",
+    "is-active",
+    "is-enabled",
+    "daemon-reload",
+    "show",
+    "reset-failed",
+    "poweroff",
+)
 MASK_LINK = "/etc/systemd/system/{}.service"
 
 
 def _unit(name):
     if name.endswith(".service"):
-        return name[:-len(".service")]
+        return name[: -len(".service")]
     if "." in name:
         raise Unsupported(f"systemctl: only .service units are implemented: {name}")
     return name
@@ -60,10 +77,14 @@ def _properties(host, unit):
     service = host.services.get(unit)
     if unit in host.units or service is None:
         return lab_units.properties(host, unit)
-    return {"LoadState": "masked" if service.get("masked") else "loaded",
-            "ActiveState": "active" if service["active"] else "inactive",
-            "SubState": "running" if service["active"] else "dead", "Result": "success", "ExecMainStatus": "0",
-            "UnitFileState": _file_state(service)}
+    return {
+        "LoadState": "masked" if service.get("masked") else "loaded",
+        "ActiveState": "active" if service["active"] else "inactive",
+        "SubState": "running" if service["active"] else "dead",
+        "Result": "success",
+        "ExecMainStatus": "0",
+        "UnitFileState": _file_state(service),
+    }
 
 
 def _file_state(service):

@@ -7,6 +7,7 @@ storage server) through `cat` when the host has no such file of its own.
 Everything comes from the site file's optional top-level `storage:` section (lab/README.md, "Block
 and Gluster storage"); formats and exit statuses follow the upstream tools (sources listed there).
 """
+
 import ipaddress
 import json
 import posixpath
@@ -24,13 +25,26 @@ NODES_DIR = "/var/lib/iscsi/nodes"
 INITIATOR_FILE = "/etc/iscsi/initiatorname.iscsi"
 LIO_SAVECONFIG = "/etc/target/saveconfig.json"
 # A representative part of glusterfs' extras/group-virt.example (`gluster volume set VOL group virt`).
-GROUP_VIRT = {"performance.quick-read": "off", "performance.read-ahead": "off", "performance.io-cache": "off",
-              "performance.low-prio-threads": "32", "network.remote-dio": "enable", "cluster.eager-lock": "enable",
-              "cluster.quorum-type": "auto", "cluster.server-quorum-type": "server",
-              "cluster.data-self-heal-algorithm": "full", "cluster.locking-scheme": "granular",
-              "cluster.shd-max-threads": "8", "cluster.shd-wait-qlength": "10000", "features.shard": "on",
-              "user.cifs": "off", "cluster.choose-local": "off", "client.event-threads": "4",
-              "server.event-threads": "4", "performance.client-io-threads": "on"}
+GROUP_VIRT = {
+    "performance.quick-read": "off",
+    "performance.read-ahead": "off",
+    "performance.io-cache": "off",
+    "performance.low-prio-threads": "32",
+    "network.remote-dio": "enable",
+    "cluster.eager-lock": "enable",
+    "cluster.quorum-type": "auto",
+    "cluster.server-quorum-type": "server",
+    "cluster.data-self-heal-algorithm": "full",
+    "cluster.locking-scheme": "granular",
+    "cluster.shd-max-threads": "8",
+    "cluster.shd-wait-qlength": "10000",
+    "features.shard": "on",
+    "user.cifs": "off",
+    "cluster.choose-local": "off",
+    "client.event-threads": "4",
+    "server.event-threads": "4",
+    "performance.client-io-threads": "on",
+}
 
 
 def section(ctx):
@@ -70,8 +84,11 @@ def blockdev(ctx):
         ctx.error(f"blockdev: cannot open {ctx.args[1]}: No such file or directory")
         return 1
     size = int(lun.get("block_size", 512))
-    value = {"--getss": size, "--getpbsz": max(size, int(lun.get("physical_block_size", size))),
-             "--getsize64": int(lun.get("size_gb", 100)) << 30}[ctx.args[0]]
+    value = {
+        "--getss": size,
+        "--getpbsz": max(size, int(lun.get("physical_block_size", size))),
+        "--getsize64": int(lun.get("size_gb", 100)) << 30,
+    }[ctx.args[0]]
     ctx.print(str(value))
     return 0
 
@@ -90,9 +107,11 @@ def blkid(ctx):
         return 2  # nothing detected: no output, status 2
     kind = data if isinstance(data, str) else "LVM2_member"
     ident = uuid.uuid5(uuid.NAMESPACE_OID, lun["wwid"])
-    fields = {"LVM2_member": f'UUID="{ident}" VERSION="LVM2 001" TYPE="LVM2_member" USAGE="raid"',
-              "xfs": f'UUID="{ident}" BLOCK_SIZE="512" TYPE="xfs" USAGE="filesystem"',
-              "ext4": f'UUID="{ident}" VERSION="1.0" BLOCK_SIZE="4096" TYPE="ext4" USAGE="filesystem"'}
+    fields = {
+        "LVM2_member": f'UUID="{ident}" VERSION="LVM2 001" TYPE="LVM2_member" USAGE="raid"',
+        "xfs": f'UUID="{ident}" BLOCK_SIZE="512" TYPE="xfs" USAGE="filesystem"',
+        "ext4": f'UUID="{ident}" VERSION="1.0" BLOCK_SIZE="4096" TYPE="ext4" USAGE="filesystem"',
+    }
     ctx.print(f"{ctx.args[1]}: " + fields.get(kind, f'TYPE="{kind}" USAGE="other"'))
     return 0
 
@@ -115,6 +134,7 @@ def multipath(ctx):
 
 # --- iSCSI -------------------------------------------------------------------
 
+
 def _resolve(ctx, name):
     """An address for NAME from the lab's hosts and DNS records, or None."""
     try:
@@ -122,6 +142,7 @@ def _resolve(ctx, name):
     except ValueError:
         pass
     from lab.commands.names import dns_records
+
     lab = getattr(ctx.host, "lab", None)
     records = dns_records(lab) if lab is not None else []
     return next((a for n, a in records if n.lower() == name.lower()), None)
@@ -143,7 +164,9 @@ def _target_portals(target):
 def _initiator(ctx):
     if ctx.fs.exists(INITIATOR_FILE):
         text = ctx.fs.read(INITIATOR_FILE).decode()
-        return next((line.split("=", 1)[1].strip() for line in text.splitlines() if line.startswith("InitiatorName=")), None)
+        return next(
+            (line.split("=", 1)[1].strip() for line in text.splitlines() if line.startswith("InitiatorName=")), None
+        )
     return (section(ctx).get("iscsi", {}).get("initiators") or {}).get(ctx.host.name)
 
 
@@ -166,7 +189,7 @@ def iscsiadm(ctx):
     """open-iscsi iscsiadm(8): `-m discovery -t sendtargets -p PORTAL[:PORT] [-o nonpersistent]`,
     `-m node` (records), `-m node -T IQN -p PORTAL -l` (login, checked against the target's ACL)."""
     if ctx.host.spec.role not in SAN_ROLES and "iscsi-initiator-utils" not in ctx.host.packages:
-        ctx.error(f"bash: iscsiadm: command not found")
+        ctx.error("bash: iscsiadm: command not found")
         return 127
     args = ctx.args
     mode = _opt(args, "-m", "--mode")
@@ -196,12 +219,12 @@ def _discovery(ctx, args):
     if address is None:
         ctx.error(f"iscsiadm: Cannot resolve host {name}. getaddrinfo error: [Name or service not known]")
         ctx.error(f"iscsiadm: cannot resolve host name {name}")
-        ctx.error(f"iscsiadm: Could not perform SendTargets discovery: invalid parameter")
+        ctx.error("iscsiadm: Could not perform SendTargets discovery: invalid parameter")
         return ISCSI_ERR_INVAL
     served = [t for t in _targets(ctx) if any(_resolve(ctx, h) == address and p == port for h, p in _target_portals(t))]
-    listening = any(_resolve(ctx, h) == address and p == port
-                    for t in _targets(ctx) for h, p in _target_portals(t)) or address in (
-        section(ctx).get("iscsi", {}).get("portals_without_targets") or [])
+    listening = any(
+        _resolve(ctx, h) == address and p == port for t in _targets(ctx) for h, p in _target_portals(t)
+    ) or address in (section(ctx).get("iscsi", {}).get("portals_without_targets") or [])
     if not listening:
         for _ in range(6):
             ctx.error(f"iscsiadm: cannot make connection to {address}: Connection refused")
@@ -225,10 +248,15 @@ def _discovery(ctx, args):
 def _record(ctx, portal, tpgt, iqn):
     path = posixpath.join(NODES_DIR, iqn, f"{portal.replace(':', ',')},{tpgt}")
     ctx.fs.mkdir(path, mode=0o600, parents=True)
-    ctx.fs.write(posixpath.join(path, "default"), (f"# BEGIN RECORD 6.2.1.4\nnode.name = {iqn}\nnode.tpgt = {tpgt}\n"
-                                                   f"node.conn[0].address = {portal.rsplit(':', 1)[0]}\n"
-                                                   f"node.conn[0].port = {portal.rsplit(':', 1)[1]}\n# END RECORD\n").encode(),
-                 mode=0o600)
+    ctx.fs.write(
+        posixpath.join(path, "default"),
+        (
+            f"# BEGIN RECORD 6.2.1.4\nnode.name = {iqn}\nnode.tpgt = {tpgt}\n"
+            f"node.conn[0].address = {portal.rsplit(':', 1)[0]}\n"
+            f"node.conn[0].port = {portal.rsplit(':', 1)[1]}\n# END RECORD\n"
+        ).encode(),
+        mode=0o600,
+    )
 
 
 def _records(ctx):
@@ -244,8 +272,12 @@ def _records(ctx):
 
 def _login(ctx, args):
     iqn, portal = _opt(args, "-T", "--targetname"), _opt(args, "-p", "--portal")
-    records = [r for r in _records(ctx) if (iqn is None or r[2] == iqn)
-               and (portal is None or r[0] == f"{_resolve(ctx, _split_portal(portal)[0])}:{_split_portal(portal)[1]}")]
+    records = [
+        r
+        for r in _records(ctx)
+        if (iqn is None or r[2] == iqn)
+        and (portal is None or r[0] == f"{_resolve(ctx, _split_portal(portal)[0])}:{_split_portal(portal)[1]}")
+    ]
     if not records:
         ctx.error("iscsiadm: No records found")
         return ISCSI_ERR_NO_OBJS_FOUND
@@ -274,18 +306,40 @@ def lio_saveconfig(ctx):
         if not any(h in own or _resolve(ctx, h) == ctx.host.spec.address for h, _ in _target_portals(target)):
             continue
         acl = target.get("acl")
-        targets.append({"fabric": "iscsi", "wwn": target["iqn"], "tpgs": [{
-            "tag": int(target.get("tpgt", 1)), "enable": True,
-            "attributes": {"generate_node_acls": 0 if acl is not None else 1, "demo_mode_write_protect": 0},
-            "portals": [{"ip_address": _resolve(ctx, h) or h, "port": p, "iser": False} for h, p in _target_portals(target)],
-            "luns": [{"index": i, "storage_object": f"/backstores/block/{lun}"} for i, lun in enumerate(target.get("luns", []))],
-            "node_acls": [{"node_wwn": iqn, "mapped_luns": [{"index": i, "tpg_lun": i, "write_protect": False}
-                                                            for i, _ in enumerate(target.get("luns", []))]}
-                          for iqn in (acl or [])]}]})
+        targets.append(
+            {
+                "fabric": "iscsi",
+                "wwn": target["iqn"],
+                "tpgs": [
+                    {
+                        "tag": int(target.get("tpgt", 1)),
+                        "enable": True,
+                        "attributes": {"generate_node_acls": 0 if acl is not None else 1, "demo_mode_write_protect": 0},
+                        "portals": [
+                            {"ip_address": _resolve(ctx, h) or h, "port": p, "iser": False}
+                            for h, p in _target_portals(target)
+                        ],
+                        "luns": [
+                            {"index": i, "storage_object": f"/backstores/block/{lun}"}
+                            for i, lun in enumerate(target.get("luns", []))
+                        ],
+                        "node_acls": [
+                            {
+                                "node_wwn": iqn,
+                                "mapped_luns": [
+                                    {"index": i, "tpg_lun": i, "write_protect": False}
+                                    for i, _ in enumerate(target.get("luns", []))
+                                ],
+                            }
+                            for iqn in (acl or [])
+                        ],
+                    }
+                ],
+            }
+        )
     if not targets:
         return None
     return json.dumps({"fabric_modules": [], "storage_objects": [], "targets": targets}, indent=2) + "\n"
-
 
 
 @generated_file(INITIATOR_FILE)
@@ -303,6 +357,7 @@ def saveconfig_file(ctx):
 
 # --- Gluster -------------------------------------------------------------------
 
+
 def _gluster_volumes(ctx):
     gluster = section(ctx).get("gluster", {}) or {}
     servers = gluster.get("servers")
@@ -316,7 +371,9 @@ def volume_options(volume):
     for group in volume.get("groups", []) or []:
         if group == "virt":
             options.update(GROUP_VIRT)
-    options.update({k: str(v).lower() if isinstance(v, bool) else str(v) for k, v in (volume.get("options") or {}).items()})
+    options.update(
+        {k: str(v).lower() if isinstance(v, bool) else str(v) for k, v in (volume.get("options") or {}).items()}
+    )
     return options
 
 
@@ -352,7 +409,11 @@ def gluster(ctx):
         if replica > 1:
             sets = len(bricks) // replica
             kind = "Distributed-Replicate" if sets > 1 else "Replicate"
-            layout = f"{sets} x ({replica - arbiter} + {arbiter}) = {len(bricks)}" if arbiter else f"{sets} x {replica} = {len(bricks)}"
+            layout = (
+                f"{sets} x ({replica - arbiter} + {arbiter}) = {len(bricks)}"
+                if arbiter
+                else f"{sets} x {replica} = {len(bricks)}"
+            )
         else:
             kind, layout = "Distribute", str(len(bricks))
         ctx.print(f"Type: {kind}")
@@ -374,12 +435,14 @@ def gluster(ctx):
 
 # --- host(1) -------------------------------------------------------------------
 
+
 @command("host")
 def host(ctx):
     """bind-utils host(1): `NAME has address IP`, `REV.in-addr.arpa domain name pointer NAME.`; exit 1 on NXDOMAIN."""
     if len(ctx.args) != 1:
         raise Unsupported("host is implemented as: host NAME|ADDRESS")
     from lab.commands.names import dns_records
+
     lab = getattr(ctx.host, "lab", None)
     records = dns_records(lab) if lab is not None else []
     key = ctx.args[0].rstrip(".")
@@ -407,6 +470,7 @@ def host(ctx):
 
 # --- the hosted-engine storage domain, as the deploy creates it -----------------------------------
 
+
 def lun(ctx, wwid):
     """A LUN this host sees, by WWID."""
     return next((found for found in visible_luns(ctx) if found["wwid"] == wwid), None)
@@ -416,13 +480,21 @@ def iscsi_domain_error(ctx, portal, iqn, wwid):
     """The deploy's iSCSI domain from the deployment host: the target on that portal, a login its ACL
     allows (else the procedure's STORAGE_DOMAIN_UNREACHABLE), and the LUN on that target."""
     address = _resolve(ctx, str(portal).split(",")[0])
-    target = next((t for t in _targets(ctx) if t["iqn"] == iqn
-                   and any(_resolve(ctx, h) == address for h, _ in _target_portals(t))), None)
+    target = next(
+        (
+            t
+            for t in _targets(ctx)
+            if t["iqn"] == iqn and any(_resolve(ctx, h) == address for h, _ in _target_portals(t))
+        ),
+        None,
+    )
     if target is None:
         return f"iSCSI discovery found no target {iqn} on portal {portal}"
     if not _allowed(target, _initiator(ctx)):
-        return ("Failed to connect the host to the storage: STORAGE_DOMAIN_UNREACHABLE (iSCSI login failed due to "
-                f"authorization failure: the target's ACL does not hold {_initiator(ctx)})")
+        return (
+            "Failed to connect the host to the storage: STORAGE_DOMAIN_UNREACHABLE (iSCSI login failed due to "
+            f"authorization failure: the target's ACL does not hold {_initiator(ctx)})"
+        )
     if wwid not in (target.get("luns") or []) or lun(ctx, wwid) is None:
         return "Cannot find any LUN on the selected target"
     return None

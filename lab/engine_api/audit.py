@@ -4,43 +4,59 @@ Codes and severities: ovirt-engine backend/manager/modules/common/src/main/java/
 AuditLogType.java; texts: backend/manager/modules/dal/src/main/resources/bundles/AuditLogMessages.properties
 (both the same in 4.4.0 to 4.5.7). ${Name} variables are filled as the engine's AuditLogDirector does.
 """
+
 import re
 
 # key -> (code, severity, text)
 TYPES = {
-    'VDS_DETECTED': (13, 'normal', 'Status of host ${VdsName} was set to ${HostStatus}.'),
-    'VDS_MAINTENANCE': (15, 'normal', 'Host ${VdsName} was switched to Maintenance Mode.'),
-    'VDS_ACTIVATE': (16, 'normal', 'Activation of host ${VdsName} initiated by ${UserName}.'),
-    'USER_RUN_VM': (32, 'normal', 'VM ${VmName} started on Host ${VdsName}'),
-    'USER_STOP_VM': (33, 'normal', 'VM ${VmName} powered off by ${UserName} (Host: ${VdsName}).'),
-    'USER_UPDATE_VM': (35, 'normal', 'VM ${VmName} configuration was updated by ${UserName}.'),
-    'USER_UPDATE_VDS': (43, 'normal', 'Host ${VdsName} configuration was updated by ${UserName}.'),
-    'USER_STARTED_VM': (153, 'normal', 'VM ${VmName} was started by ${UserName} (Host: ${VdsName}).'),
-    'VDS_INSTALL_FAILED': (505, 'error', 'Host ${VdsName} installation failed. ${FailedInstallMessage}.'),
-    'VDS_INSTALL_IN_PROGRESS': (509, 'normal', 'Installing Host ${VdsName}. ${Message}.'),
-    'USER_VDS_MAINTENANCE_WITHOUT_REASON': (620, 'normal',
-                                            'Host ${VdsName} was switched to Maintenance mode by ${UserName}.'),
-    'HOST_AVAILABLE_UPDATES_STARTED': (884, 'normal', 'Started to check for available updates on host ${VdsName}.'),
-    'HOST_AVAILABLE_UPDATES_FINISHED': (885, 'normal', "Check for available updates on host ${VdsName} was completed "
-                                                       "successfully with message '${Message}'."),
-    'HOST_AVAILABLE_UPDATES_SKIPPED_UNSUPPORTED_STATUS': (887, 'warning', 'Failed to check for available updates on '
-                                                                          'host ${VdsName}: Unsupported host status.'),
+    "VDS_DETECTED": (13, "normal", "Status of host ${VdsName} was set to ${HostStatus}."),
+    "VDS_MAINTENANCE": (15, "normal", "Host ${VdsName} was switched to Maintenance Mode."),
+    "VDS_ACTIVATE": (16, "normal", "Activation of host ${VdsName} initiated by ${UserName}."),
+    "USER_RUN_VM": (32, "normal", "VM ${VmName} started on Host ${VdsName}"),
+    "USER_STOP_VM": (33, "normal", "VM ${VmName} powered off by ${UserName} (Host: ${VdsName})."),
+    "USER_UPDATE_VM": (35, "normal", "VM ${VmName} configuration was updated by ${UserName}."),
+    "USER_UPDATE_VDS": (43, "normal", "Host ${VdsName} configuration was updated by ${UserName}."),
+    "USER_STARTED_VM": (153, "normal", "VM ${VmName} was started by ${UserName} (Host: ${VdsName})."),
+    "VDS_INSTALL_FAILED": (505, "error", "Host ${VdsName} installation failed. ${FailedInstallMessage}."),
+    "VDS_INSTALL_IN_PROGRESS": (509, "normal", "Installing Host ${VdsName}. ${Message}."),
+    "USER_VDS_MAINTENANCE_WITHOUT_REASON": (
+        620,
+        "normal",
+        "Host ${VdsName} was switched to Maintenance mode by ${UserName}.",
+    ),
+    "HOST_AVAILABLE_UPDATES_STARTED": (884, "normal", "Started to check for available updates on host ${VdsName}."),
+    "HOST_AVAILABLE_UPDATES_FINISHED": (
+        885,
+        "normal",
+        "Check for available updates on host ${VdsName} was completed successfully with message '${Message}'.",
+    ),
+    "HOST_AVAILABLE_UPDATES_SKIPPED_UNSUPPORTED_STATUS": (
+        887,
+        "warning",
+        "Failed to check for available updates on host ${VdsName}: Unsupported host status.",
+    ),
 }
 # The entry each host status change writes (the engine's commands and monitoring that make the change).
 HOST_STATUS = {
-    'preparing_for_maintenance': 'USER_VDS_MAINTENANCE_WITHOUT_REASON',  # MaintenanceNumberOfVdssCommand
-    'maintenance': 'VDS_MAINTENANCE',                                     # MaintenanceVdsCommand, once empty
-    'installing': 'VDS_INSTALL_IN_PROGRESS',                              # InstallVdsInternalCommand
-    'install_failed': 'VDS_INSTALL_FAILED',
-    'initializing': 'VDS_ACTIVATE',                                       # ActivateVdsCommand
-    'up': 'VDS_DETECTED',                                                 # HostMonitoring, status Up
+    "preparing_for_maintenance": "USER_VDS_MAINTENANCE_WITHOUT_REASON",  # MaintenanceNumberOfVdssCommand
+    "maintenance": "VDS_MAINTENANCE",  # MaintenanceVdsCommand, once empty
+    "installing": "VDS_INSTALL_IN_PROGRESS",  # InstallVdsInternalCommand
+    "install_failed": "VDS_INSTALL_FAILED",
+    "initializing": "VDS_ACTIVATE",  # ActivateVdsCommand
+    "up": "VDS_DETECTED",  # HostMonitoring, status Up
 }
-ORIGIN = 'oVirt'  # AuditLog's origin for the engine's own entries
+ORIGIN = "oVirt"  # AuditLog's origin for the engine's own entries
 
 
 def entry(key, ident, when, **values):
     """An audit log row: code, severity, description with its variables filled, and the values kept."""
     code, severity, text = TYPES[key]
-    description = re.sub(r'\$\{(\w+)\}', lambda m: str(values.get(m.group(1), '')), text)
-    return {'id': str(ident), 'code': code, 'severity': severity, 'time': when, 'description': description,
-            'origin': ORIGIN}
+    description = re.sub(r"\$\{(\w+)\}", lambda m: str(values.get(m.group(1), "")), text)
+    return {
+        "id": str(ident),
+        "code": code,
+        "severity": severity,
+        "time": when,
+        "description": description,
+        "origin": ORIGIN,
+    }

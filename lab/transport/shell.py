@@ -4,6 +4,7 @@ Only what the migration needs is implemented; every other construct raises
 Unsupported so a command line never silently does something different from
 what a real shell would do.
 """
+
 import getopt
 import re
 import time
@@ -12,8 +13,7 @@ from dataclasses import dataclass, field
 from lab.transport.vfs import FsError, normpath
 
 HOME = "/root"
-_OPERATORS = ["&&", "||", ">>", ">&", "<&", "<<", "&>", ";;",
-              "|", ";", "&", "<", ">", "(", ")"]
+_OPERATORS = ["&&", "||", ">>", ">&", "<&", "<<", "&>", ";;", "|", ";", "&", "<", ">", "(", ")"]
 _UNSUPPORTED_OPS = {"<&", "<<", "&>", ";;", "&", "(", ")"}
 _ASSIGNMENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*=")
 
@@ -45,8 +45,7 @@ class Word:
 
     def pattern(self):
         """fnmatch pattern in which quoted characters match only themselves."""
-        return "".join(re.sub(r"([*?\[])", r"[\1]", t) if q else t
-                       for t, q in self.parts)
+        return "".join(re.sub(r"([*?\[])", r"[\1]", t) if q else t for t, q in self.parts)
 
 
 @dataclass
@@ -98,7 +97,7 @@ def tokenize(line):
             end = line.find("'", i + 1)
             if end < 0:
                 raise SyntaxErr("unexpected EOF while looking for matching `''")
-            add(line[i + 1:end], True)
+            add(line[i + 1 : end], True)
             i = end + 1
         elif c == '"':
             i = _double_quoted(line, i + 1, add)
@@ -148,10 +147,10 @@ def _double_quoted(line, i, add):
             i += 2
             continue
         if c == "`" or (c == "$" and i + 1 < len(line) and line[i + 1] != '"'):
-            raise Unsupported(f"unsupported shell construct: {line[i:i + 2]}")
+            raise Unsupported(f"unsupported shell construct: {line[i : i + 2]}")
         buf.append(c)
         i += 1
-    raise SyntaxErr('unexpected EOF while looking for matching `"\'')
+    raise SyntaxErr("unexpected EOF while looking for matching `\"'")
 
 
 @dataclass
@@ -171,8 +170,13 @@ def parse(line):
     while i < len(tokens):
         tok = tokens[i]
         if isinstance(tok, Word):
-            if (tok.parts == [("!", False)] and not cmd.words and not cmd.redirects
-                    and not pipeline.commands and not pipeline.negate):
+            if (
+                tok.parts == [("!", False)]
+                and not cmd.words
+                and not cmd.redirects
+                and not pipeline.commands
+                and not pipeline.negate
+            ):
                 pipeline.negate = True
             elif not cmd.words and _ASSIGNMENT.match(tok.unquoted):
                 raise Unsupported(f"unsupported shell construct: variable assignment {tok.text}")
@@ -297,7 +301,7 @@ class Shell:
         name = argv[0]
         for prefix in ("/usr/bin/", "/usr/sbin/", "/bin/", "/sbin/"):
             if name.startswith(prefix):
-                name = name[len(prefix):]
+                name = name[len(prefix) :]
         func = self.registry.get(name)
         if func is None:
             return b"", f"lab: command not implemented: {argv[0]}\n".encode(), 127
@@ -386,6 +390,7 @@ class Context:
                 host.idle.wait(deadline - time.monotonic())
         if self._stop_asked():
             from lab.units import Stopped
+
             raise Stopped()
 
     def _stop_asked(self):

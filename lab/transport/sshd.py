@@ -4,6 +4,7 @@ Every connection gets its own paramiko Transport (which runs in its own
 thread); exec requests run on a worker thread so the transport keeps serving
 the channel while a command waits for stdin.
 """
+
 import errno
 import logging
 import os
@@ -50,8 +51,9 @@ class HostServer(paramiko.ServerInterface):
     def check_channel_exec_request(self, channel, command):
         line = command.decode("utf-8", errors="replace")
         answered = channel.get_transport().expect_reply(channel.remote_chanid)
-        threading.Thread(target=_exec, args=(self.host, channel, line, answered),
-                         name=f"exec-{self.host.name}", daemon=True).start()
+        threading.Thread(
+            target=_exec, args=(self.host, channel, line, answered), name=f"exec-{self.host.name}", daemon=True
+        ).start()
         return True
 
 
@@ -83,6 +85,7 @@ class LabTransport(paramiko.Transport):
 
 def _exec(host, channel, line, answered):
     """Run the command line, then send output, exit status and close."""
+
     def read_stdin():
         chunks = []
         while True:
@@ -90,9 +93,11 @@ def _exec(host, channel, line, answered):
             if not data:
                 return b"".join(chunks)
             chunks.append(data)
+
     def live_out(data):
         answered.wait(5)
         channel.sendall(data)
+
     try:
         faults = getattr(getattr(host, "lab", None), "faults", None)  # lab/faults.py
         if faults is None:
@@ -125,11 +130,13 @@ def _attributes(node, name=None):
 
 def _sftp_errors(func):
     """Turn FsError into the matching SFTP status code."""
+
     def wrapper(*args, **kwargs):
         try:
             return func(*args, **kwargs)
         except FsError as exc:
             return paramiko.SFTPServer.convert_errno(exc.errno)
+
     return wrapper
 
 
@@ -154,8 +161,7 @@ class HostSFTP(paramiko.SFTPServerInterface):
     def list_folder(self, path):
         with self.host.lock:
             base = self._path(path)
-            return [_attributes(self.host.fs.get(os.path.join(base, n)), n)
-                    for n in self.host.fs.listdir(base)]
+            return [_attributes(self.host.fs.get(os.path.join(base, n)), n) for n in self.host.fs.listdir(base)]
 
     @_sftp_errors
     def stat(self, path):
@@ -242,7 +248,7 @@ class HostSFTP(paramiko.SFTPServerInterface):
             if attr.st_mtime is not None:
                 node.mtime = attr.st_mtime
             if attr.st_size is not None and not node.is_dir:
-                node.data = node.data[:attr.st_size].ljust(attr.st_size, b"\0")
+                node.data = node.data[: attr.st_size].ljust(attr.st_size, b"\0")
             self.changed("setstat", path)
         return SFTP_OK
 
@@ -266,7 +272,7 @@ class HostFile(paramiko.SFTPHandle):
     @_sftp_errors
     def read(self, offset, length):
         with self.sftp.host.lock:
-            return self.sftp.host.fs.read(self.path)[offset:offset + length]
+            return self.sftp.host.fs.read(self.path)[offset : offset + length]
 
     @_sftp_errors
     def write(self, offset, data):
@@ -275,7 +281,7 @@ class HostFile(paramiko.SFTPHandle):
             if self.append:
                 offset = len(node.data)
             head = node.data[:offset].ljust(offset, b"\0")
-            node.data = head + data + node.data[offset + len(data):]
+            node.data = head + data + node.data[offset + len(data) :]
             node.mtime = time.time()
             self.dirty = True
         return SFTP_OK

@@ -3,6 +3,7 @@
 Paths are kept in a flat dict keyed by normalised absolute path; this keeps
 lookups trivial and the state easy to serialise to JSON.
 """
+
 import base64
 import errno
 import fnmatch
@@ -56,16 +57,21 @@ class Node:
         return kind | self.mode
 
     def to_json(self):
-        out = {"kind": self.kind, "mode": self.mode, "uid": self.uid,
-               "gid": self.gid, "mtime": self.mtime}
+        out = {"kind": self.kind, "mode": self.mode, "uid": self.uid, "gid": self.gid, "mtime": self.mtime}
         if not self.is_dir:
             out["data"] = base64.b64encode(self.data).decode()
         return out
 
     @classmethod
     def from_json(cls, d):
-        return cls(kind=d["kind"], mode=d["mode"], uid=d["uid"], gid=d["gid"],
-                   mtime=d["mtime"], data=base64.b64decode(d.get("data", "")))
+        return cls(
+            kind=d["kind"],
+            mode=d["mode"],
+            uid=d["uid"],
+            gid=d["gid"],
+            mtime=d["mtime"],
+            data=base64.b64decode(d.get("data", "")),
+        )
 
 
 def normpath(path, cwd="/"):
@@ -116,9 +122,9 @@ class VirtualFS:
         if not self.get(path).is_dir:
             raise FsError(errno.ENOTDIR, path)
         prefix = path.rstrip("/") + "/"
-        return sorted(p[len(prefix):] for p in self.nodes
-                      if p.startswith(prefix) and p != prefix
-                      and "/" not in p[len(prefix):])
+        return sorted(
+            p[len(prefix) :] for p in self.nodes if p.startswith(prefix) and p != prefix and "/" not in p[len(prefix) :]
+        )
 
     def walk(self, path):
         """The path and, for a directory, everything below it."""
@@ -144,9 +150,11 @@ class VirtualFS:
                     names = self.listdir(base)
                 except FsError:
                     continue
-                nxt += [posixpath.join(base, n) for n in names
-                        if fnmatch.fnmatchcase(n, part)
-                        and (part.startswith(".") or not n.startswith("."))]
+                nxt += [
+                    posixpath.join(base, n)
+                    for n in names
+                    if fnmatch.fnmatchcase(n, part) and (part.startswith(".") or not n.startswith("."))
+                ]
             bases = nxt
         if absolute:
             return sorted(bases)
@@ -213,7 +221,7 @@ class VirtualFS:
             if self.listdir(dkey):
                 raise FsError(errno.ENOTEMPTY, dst)
         for p in self.walk(skey):
-            self.nodes[dkey + p[len(skey):]] = self.nodes.pop(p)
+            self.nodes[dkey + p[len(skey) :]] = self.nodes.pop(p)
 
     # --- persistence --------------------------------------------------
     def to_json(self):

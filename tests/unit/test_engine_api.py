@@ -19,8 +19,10 @@ def test_only_5xx_timeouts_and_no_connection_are_transient():
 
 
 def test_the_non_migratable_vms_are_read_from_the_engines_refusal():
-    detail = ("Cannot switch Host to Maintenance mode. Host still has non-migratable VMs running on it. "
-              "The non-migratable VMs are: db1 , db 2 , web.example.com.")
+    detail = (
+        "Cannot switch Host to Maintenance mode. Host still has non-migratable VMs running on it. "
+        "The non-migratable VMs are: db1 , db 2 , web.example.com."
+    )
     assert non_migratable_vms_named(detail) == ["db1", "db 2", "web.example.com"]
     assert non_migratable_vms_named("Cannot switch Host to Maintenance mode.") == []
 

@@ -16,8 +16,14 @@ from providers.errors import StepError
 from providers.ssh import RemoteCommandError, copy_file
 from tests.harness import ScriptedHost, cases
 
-PROPS = {"engine": {"name": "engine"}, "backupServer": {"name": "backup"}, "fileName": "engine.backup",
-         "directory": "/backup", "engineDirectory": "/var/lib/ovirt-engine-backup", "allowEngineUpdate": False}
+PROPS = {
+    "engine": {"name": "engine"},
+    "backupServer": {"name": "backup"},
+    "fileName": "engine.backup",
+    "directory": "/backup",
+    "engineDirectory": "/var/lib/ovirt-engine-backup",
+    "allowEngineUpdate": False,
+}
 SHOW = "--property=" + remote_job.PROPERTIES
 NO_UNIT = (0, "LoadState=not-found\nActiveState=inactive\nSubState=dead\n")
 
@@ -35,21 +41,29 @@ def test_the_plan_adopts_a_killed_runs_work_and_never_starts_a_step_twice(case):
 
 
 def engine(**answers):
-    units = {f"systemctl show ovirt-she-{step} {SHOW}": NO_UNIT for step in ("engine-update", "engine-setup", "engine-backup")}
+    units = {
+        f"systemctl show ovirt-she-{step} {SHOW}": NO_UNIT
+        for step in ("engine-update", "engine-setup", "engine-backup")
+    }
     return ScriptedHost("engine", {**units, **answers})
 
 
 def test_a_fresh_engine_is_read_for_a_backup_a_killed_run_took_then_for_an_update():
-    host = engine(**{"sha256sum -- /var/lib/ovirt-engine-backup/engine.backup": (1, ""),
-                     "engine-upgrade-check": (1, "")})
+    host = engine(
+        **{"sha256sum -- /var/lib/ovirt-engine-backup/engine.backup": (1, ""), "engine-upgrade-check": (1, "")}
+    )
     facts = gather(PROPS, host)
     assert (facts.upgrade_check, facts.taken_before) == (1, False)
     assert host.ran[3:] == ["sha256sum -- /var/lib/ovirt-engine-backup/engine.backup", "engine-upgrade-check"]
 
 
 def test_a_backup_with_the_engine_stopped_is_taken_before_and_no_update_is_checked():
-    host = engine(**{"sha256sum -- /var/lib/ovirt-engine-backup/engine.backup": (0, "ab12  engine.backup\n"),
-                     "systemctl is-active ovirt-engine": (3, "inactive\n")})
+    host = engine(
+        **{
+            "sha256sum -- /var/lib/ovirt-engine-backup/engine.backup": (0, "ab12  engine.backup\n"),
+            "systemctl is-active ovirt-engine": (3, "inactive\n"),
+        }
+    )
     assert gather(PROPS, host).taken_before is True
     assert "engine-upgrade-check" not in host.ran
 
@@ -62,36 +76,46 @@ def test_a_loaded_unit_is_all_that_is_read():
 
 
 def test_engine_upgrade_check_failing_is_an_error_naming_the_engine():
-    host = engine(**{"sha256sum -- /var/lib/ovirt-engine-backup/engine.backup": (1, ""),
-                     "engine-upgrade-check": (2, "")})
+    host = engine(
+        **{"sha256sum -- /var/lib/ovirt-engine-backup/engine.backup": (1, ""), "engine-upgrade-check": (2, "")}
+    )
     with pytest.raises(RemoteCommandError, match="^engine: `engine-upgrade-check` exited with status 2"):
         gather(PROPS, host)
 
 
 def test_paths_on_the_engine_and_the_backup_server():
-    assert paths(PROPS) == {"engineFile": "/var/lib/ovirt-engine-backup/engine.backup",
-                            "engineLog": "/var/lib/ovirt-engine-backup/engine.backup.log",
-                            "file": "/backup/engine.backup", "log": "/backup/engine.backup.log"}
+    assert paths(PROPS) == {
+        "engineFile": "/var/lib/ovirt-engine-backup/engine.backup",
+        "engineLog": "/var/lib/ovirt-engine-backup/engine.backup.log",
+        "file": "/backup/engine.backup",
+        "log": "/backup/engine.backup.log",
+    }
 
 
-@pytest.mark.parametrize("change, failing", [
-    ({}, []),
-    ({"directory": "backup"}, ["directory"]),
-    ({"engineDirectory": ""}, ["engineDirectory"]),
-    ({"fileName": "../engine.backup"}, ["fileName"]),
-    ({"fileName": ".hidden"}, ["fileName"]),
-])
+@pytest.mark.parametrize(
+    "change, failing",
+    [
+        ({}, []),
+        ({"directory": "backup"}, ["directory"]),
+        ({"engineDirectory": ""}, ["engineDirectory"]),
+        ({"fileName": "../engine.backup"}, ["fileName"]),
+        ({"fileName": ".hidden"}, ["fileName"]),
+    ],
+)
 def test_check_names_each_bad_setting(change, failing):
     assert [f.property for f in EngineBackupProvider().check({}, {**PROPS, **change}).failures] == failing
 
 
-@pytest.mark.parametrize("change, replaces", [
-    ({}, []),
-    ({"allowEngineUpdate": True}, []),
-    ({"fileName": "other.backup"}, ["fileName"]),
-    ({"directory": "/srv/backup", "engine": {"name": "engine2"}}, ["directory", "engine"]),
-    ({"backupServer": {"name": "nas"}}, ["backupServer"]),
-])
+@pytest.mark.parametrize(
+    "change, replaces",
+    [
+        ({}, []),
+        ({"allowEngineUpdate": True}, []),
+        ({"fileName": "other.backup"}, ["fileName"]),
+        ({"directory": "/srv/backup", "engine": {"name": "engine2"}}, ["directory", "engine"]),
+        ({"backupServer": {"name": "nas"}}, ["backupServer"]),
+    ],
+)
 def test_diff_replaces_the_backup_when_where_it_is_taken_or_kept_changes(change, replaces):
     found = EngineBackupProvider().diff("id", PROPS, {**PROPS, **change})
     assert (found.changes, found.replaces, found.delete_before_replace) == (bool(replaces), replaces, False)
@@ -131,8 +155,9 @@ def test_a_backup_larger_than_the_memory_spool_still_gives_its_version(tmp_path)
     source, target = tmp_path / "engine", tmp_path / "backup"
     source.mkdir(), target.mkdir()
     archive(source / "engine.backup", 70 << 20)
-    copied = copy_file(LocalFiles(source), "/engine.backup", LocalFiles(target), "/engine.backup",
-                       examine=engine_version)
+    copied = copy_file(
+        LocalFiles(source), "/engine.backup", LocalFiles(target), "/engine.backup", examine=engine_version
+    )
     assert copied.size > 64 << 20 and copied.examined == "4.5.6"
     assert (target / "engine.backup").stat().st_size == copied.size
 

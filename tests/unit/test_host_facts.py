@@ -13,8 +13,10 @@ def test_ownership_is_read_from_stat_as_the_preflight_and_the_provider_run_it():
 
 
 def test_exportfs_verbose_joins_long_paths_and_names_the_world():
-    text = ("/exports/data \t<world>(sync,wdelay,hide,no_subtree_check,sec=sys,rw,secure,root_squash,no_all_squash)\n"
-            "/exports/hosted_engine\n\t\t192.0.2.0/24(sync,sec=sys,rw)\n\n/lonely\n")
+    text = (
+        "/exports/data \t<world>(sync,wdelay,hide,no_subtree_check,sec=sys,rw,secure,root_squash,no_all_squash)\n"
+        "/exports/hosted_engine\n\t\t192.0.2.0/24(sync,sec=sys,rw)\n\n/lonely\n"
+    )
     assert parse_exportfs_verbose(text) == [
         ("/exports/data", "*", "sync,wdelay,hide,no_subtree_check,sec=sys,rw,secure,root_squash,no_all_squash"),
         ("/exports/hosted_engine", "192.0.2.0/24", "sync,sec=sys,rw"),

@@ -2,6 +2,7 @@
 from ovirt-hosted-engine-setup's plugins), and the provider's readings of what the deploy and the HA
 agents print: facts in, decisions out, no host.
 """
+
 import itertools
 import json
 
@@ -9,34 +10,58 @@ import pytest
 
 from lab.commands import hosted_engine_questions as questions
 from lab.commands.ovirt import parse_answer_file
+from providers.host_facts import vm_status_score
 from providers.hosted_engine_deployment import answer_file, answers, engine_vm_mac, modules_to_enable
 from providers.remote_job import new_lines, unit_state
-from providers.host_facts import vm_status_score
 from tests.harness import OLD_ANSWER_FILE
 
 SETUP_VERSIONS = ["2.4.9", "2.5.4-2", "2.6.6", "2.7.2"]  # 4.4.x (2.4, 2.5.4-2 on ovirt-4.4) and 4.5.x
 STORAGE = {
     "nfs": {"type": "nfs", "connection": "storage.example.com:/exports/he", "nfsVersion": "v4_2", "mountOptions": ""},
     "glusterfs": {"type": "glusterfs", "connection": "storage.example.com:/engine", "mountOptions": ""},
-    "iscsi": {"type": "iscsi", "portal": "192.0.2.20", "port": 3260, "target": "iqn.2003-01.org.example:he",
-              "lun": "36001405d0c0ffee000000000000000a1", "discoverUser": "", "portalUser": ""},
+    "iscsi": {
+        "type": "iscsi",
+        "portal": "192.0.2.20",
+        "port": 3260,
+        "target": "iqn.2003-01.org.example:he",
+        "lun": "36001405d0c0ffee000000000000000a1",
+        "discoverUser": "",
+        "portalUser": "",
+    },
     "fc": {"type": "fc", "lun": "36001405d0c0ffee000000000000000c1"},
 }
 
 
 def props(storage, static, mac):
-    vm = {"memoryMB": 16384, "vcpus": 4, "rootSshAccess": "without-password", "fips": False, "etcHosts": True,
-          "openScapProfile": None}
+    vm = {
+        "memoryMB": 16384,
+        "vcpus": 4,
+        "rootSshAccess": "without-password",
+        "fips": False,
+        "etcHosts": True,
+        "openScapProfile": None,
+    }
     if static:
         vm.update(staticCIDR="192.0.2.60/24", dns=["192.0.2.1"])
     if mac:
         vm["macAddress"] = "00:16:3e:4c:61:62"
     return {
-        "fqdn": "engine.example.com", "hostName": "she-host.example.com", "bridgeInterface": "eth0",
-        "gateway": "192.0.2.1", "networkTest": {"type": "dns"}, "dataCenterName": "Default", "clusterName": "Default",
-        "renewPki": False, "enableKeycloak": False, "applianceOva": "", "adminPassword": "secret",
-        "engineRootPassword": "secret", "rootSshPublicKey": "ssh-ed25519 AAAA", "storageDomainName": "hosted_storage",
-        "vm": vm, "storage": {"diskSizeGB": 51, **STORAGE[storage]},
+        "fqdn": "engine.example.com",
+        "hostName": "she-host.example.com",
+        "bridgeInterface": "eth0",
+        "gateway": "192.0.2.1",
+        "networkTest": {"type": "dns"},
+        "dataCenterName": "Default",
+        "clusterName": "Default",
+        "renewPki": False,
+        "enableKeycloak": False,
+        "applianceOva": "",
+        "adminPassword": "secret",
+        "engineRootPassword": "secret",
+        "rootSshPublicKey": "ssh-ed25519 AAAA",
+        "storageDomainName": "hosted_storage",
+        "vm": vm,
+        "storage": {"diskSizeGB": 51, **STORAGE[storage]},
         "smtp": {"server": "localhost", "port": 25, "sender": "root@localhost", "recipients": ["root@localhost"]},
     }
 
@@ -52,14 +77,16 @@ def asked(text, version):
     return None
 
 
-@pytest.mark.parametrize("version,storage,static,mac", list(itertools.product(
-    SETUP_VERSIONS, STORAGE, (False, True), (False, True))))
+@pytest.mark.parametrize(
+    "version,storage,static,mac", list(itertools.product(SETUP_VERSIONS, STORAGE, (False, True), (False, True)))
+)
 def test_the_answer_file_leaves_no_question_open(version, storage, static, mac):
     assert asked(answer_file(answers(props(storage, static, mac))), version) is None
 
 
-@pytest.mark.parametrize("version,first", [("2.7.2", "OVEHOSTED_CORE/forceIpProceed"),
-                                           ("2.4.9", "OVEHOSTED_NETWORK/network_test")])
+@pytest.mark.parametrize(
+    "version,first", [("2.7.2", "OVEHOSTED_CORE/forceIpProceed"), ("2.4.9", "OVEHOSTED_NETWORK/network_test")]
+)
 def test_the_old_answer_file_stops_at_an_unanswered_question(version, first):
     assert asked(OLD_ANSWER_FILE, version) == first
 
@@ -95,8 +122,10 @@ Hint: [d]efault, [e]nabled, [x]disabled, [i]nstalled
 def test_modules_enabled_are_those_the_vm_has_and_lacks():
     wanted, absent = modules_to_enable(LISTING_EL8)
     assert wanted == ["javapackages-tools", "postgresql:12", "mod_auth_openidc:2.3", "nodejs:14"] and absent == []
-    assert modules_to_enable("") == ([], ["javapackages-tools", "pki-deps", "postgresql:12", "mod_auth_openidc:2.3",
-                                          "nodejs:14"])  # an EL9 appliance: no module streams at all
+    assert modules_to_enable("") == (
+        [],
+        ["javapackages-tools", "pki-deps", "postgresql:12", "mod_auth_openidc:2.3", "nodejs:14"],
+    )  # an EL9 appliance: no module streams at all
 
 
 def host_stats(engine_status, live=True, score=3400, hostname="she-host.example.com"):
@@ -115,4 +144,7 @@ def test_the_output_is_followed_by_whole_lines_and_the_unit_by_its_properties():
     assert new_lines("one\ntwo\nthr", finished=False) == ["one", "two"]
     assert new_lines("one\ntwo\nthr", finished=True) == ["one", "two", "thr"]
     assert unit_state("ActiveState=failed\nSubState=failed\nExecMainStatus=1\n") == {
-        "ActiveState": "failed", "SubState": "failed", "ExecMainStatus": "1"}
+        "ActiveState": "failed",
+        "SubState": "failed",
+        "ExecMainStatus": "1",
+    }

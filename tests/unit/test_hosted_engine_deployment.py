@@ -5,7 +5,11 @@ import pytest
 
 from providers.errors import StepError
 from providers.hosted_engine_deployment import (
-    HostedEngineDeploymentProvider, _watch, plan, scanned_keys, setup_package_commands,
+    HostedEngineDeploymentProvider,
+    _watch,
+    plan,
+    scanned_keys,
+    setup_package_commands,
 )
 from tests.harness import ScriptedHost, cases
 
@@ -18,29 +22,39 @@ def test_the_deploy_is_started_once_and_a_killed_runs_deploy_is_followed(case):
 def test_the_setup_package_is_installed_only_where_missing_and_never_on_an_ovirt_node():
     assert setup_package_commands("she-host", installed=True, ovirt_node=False) == []
     assert setup_package_commands("she-host", installed=False, ovirt_node=False) == [
-        ("dnf", "install", "-y", "ovirt-hosted-engine-setup")]
+        ("dnf", "install", "-y", "ovirt-hosted-engine-setup")
+    ]
     with pytest.raises(StepError, match="^she-host: it is an oVirt Node without ovirt-hosted-engine-setup. Reinstall"):
         setup_package_commands("she-host", installed=False, ovirt_node=True)
 
 
-@pytest.mark.parametrize("kind, failing", [("nfs", []), ("iscsi", []), ("fc", []), ("glusterfs", []),
-                                           ("ceph", ["storage"]), (None, ["storage"])])
+@pytest.mark.parametrize(
+    "kind, failing",
+    [("nfs", []), ("iscsi", []), ("fc", []), ("glusterfs", []), ("ceph", ["storage"]), (None, ["storage"])],
+)
 def test_check_accepts_the_deploys_storage_types(kind, failing):
     found = HostedEngineDeploymentProvider().check({}, {"storage": {"type": kind}})
     assert [f.property for f in found.failures] == failing
 
 
-OLD = {"fqdn": "engine.example.com", "storage": {"type": "nfs", "connection": "s:/he", "diskSizeGB": 51},
-       "deployHost": {"name": "deploy", "address": "192.0.2.30"}, "smtp": {"server": "localhost"}}
+OLD = {
+    "fqdn": "engine.example.com",
+    "storage": {"type": "nfs", "connection": "s:/he", "diskSizeGB": 51},
+    "deployHost": {"name": "deploy", "address": "192.0.2.30"},
+    "smtp": {"server": "localhost"},
+}
 
 
-@pytest.mark.parametrize("change, replaces", [
-    ({}, []),
-    ({"storage": {"diskSizeGB": 51, "connection": "s:/he", "type": "nfs"}}, []),  # the same, keys reordered
-    ({"smtp": {"server": "mail.example.com"}}, []),  # the deploy's answers are not re-asked
-    ({"storage": {**OLD["storage"], "connection": "s:/he2"}}, ["storage"]),
-    ({"fqdn": "engine2.example.com", "deployHost": {"name": "deploy2"}}, ["fqdn", "deployHost"]),
-])
+@pytest.mark.parametrize(
+    "change, replaces",
+    [
+        ({}, []),
+        ({"storage": {"diskSizeGB": 51, "connection": "s:/he", "type": "nfs"}}, []),  # the same, keys reordered
+        ({"smtp": {"server": "mail.example.com"}}, []),  # the deploy's answers are not re-asked
+        ({"storage": {**OLD["storage"], "connection": "s:/he2"}}, ["storage"]),
+        ({"fqdn": "engine2.example.com", "deployHost": {"name": "deploy2"}}, ["fqdn", "deployHost"]),
+    ],
+)
 def test_diff_replaces_the_deployment_only_for_its_engine_storage_or_host(change, replaces):
     found = HostedEngineDeploymentProvider().diff("id", OLD, {**OLD, **change})
     assert (found.changes, found.replaces, found.delete_before_replace) == (bool(replaces), replaces, True)
@@ -64,7 +78,9 @@ def test_a_paused_deploy_is_reported_while_its_lock_is_there(lock_there, refused
         with pytest.raises(StepError) as paused:
             watch(seen)
         text = str(paused.value)
-        assert text.startswith("deploy: `hosted-engine --deploy` paused after a failed step and waits up to 24 hours:\n")
+        assert text.startswith(
+            "deploy: `hosted-engine --deploy` paused after a failed step and waits up to 24 hours:\n"
+        )
         assert "the restore failed" in text and "remove /tmp/ansible.x_he_setup_lock on deploy" in text
     else:
         watch(seen)  # the administrator removed the lock: the deploy goes on

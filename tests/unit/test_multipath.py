@@ -18,7 +18,10 @@ SETTINGS = {
 def test_render_is_multipath_conf_syntax():
     text = multipath_conf.render(SETTINGS)
     assert "defaults {\n    polling_interval 10\n}" in text
-    assert 'devices {\n    device {\n        no_path_retry 8\n        product "LUN C-Mode"\n        vendor NETAPP\n    }\n}' in text
+    assert (
+        'devices {\n    device {\n        no_path_retry 8\n        product "LUN C-Mode"\n        vendor NETAPP\n    }\n}'
+        in text
+    )
     assert "multipath {\n        no_path_retry queue\n        wwid 36001405a26b8bd4cd8a4b5f8e6f0c0d1\n    }" in text
 
 
@@ -36,7 +39,9 @@ def test_parse_reads_a_hand_written_file_with_comments():
 
 
 def test_forbidden_settings_are_refused_with_the_reason():
-    found = multipath_conf.problems({"defaults": {"user_friendly_names": "yes"}, "devices": [{"find_multipaths": "yes"}]})
+    found = multipath_conf.problems(
+        {"defaults": {"user_friendly_names": "yes"}, "devices": [{"find_multipaths": "yes"}]}
+    )
     assert any("`defaults.user_friendly_names` must not be overridden" in p and "same name" in p for p in found)
     assert any("`devices[0].find_multipaths` must not be overridden" in p for p in found)
 
@@ -49,7 +54,11 @@ def test_values_that_could_break_the_file_are_refused():
 
 def test_vendor_only_settings_are_named_with_why():
     found = multipath_conf.vendor_only_settings(SETTINGS)
-    assert [f.split(":")[0] for f in found] == ["`defaults.polling_interval`", "`devices[0].no_path_retry`", "`multipaths[0].no_path_retry`"]
+    assert [f.split(":")[0] for f in found] == [
+        "`defaults.polling_interval`",
+        "`devices[0].no_path_retry`",
+        "`multipaths[0].no_path_retry`",
+    ]
     assert multipath_conf.vendor_only_settings({"devices": [{"vendor": "X", "path_checker": "tur"}]}) == []
 
 
@@ -70,22 +79,32 @@ HOST = {"name": "host1", "address": "192.0.2.11", "port": 22, "user": "root", "k
 OLD = {"connection": HOST, "file": "90-vendor.conf", "settings": {"defaults": {"polling_interval": 10}}}
 
 
-@pytest.mark.parametrize("change, changes, replaces", [
-    ({}, False, []),
-    ({"settings": {"defaults": {"polling_interval": "10"}}}, False, []),  # the same file once rendered
-    ({"settings": {"defaults": {"polling_interval": 5}}}, True, []),
-    ({"file": "91-vendor.conf"}, True, ["file"]),
-    ({"connection": {**HOST, "address": "192.0.2.12"}}, True, ["connection"]),
-    ({"connection": {**HOST, "port": 2222}}, False, []),  # the same host on another port
-])
+@pytest.mark.parametrize(
+    "change, changes, replaces",
+    [
+        ({}, False, []),
+        ({"settings": {"defaults": {"polling_interval": "10"}}}, False, []),  # the same file once rendered
+        ({"settings": {"defaults": {"polling_interval": 5}}}, True, []),
+        ({"file": "91-vendor.conf"}, True, ["file"]),
+        ({"connection": {**HOST, "address": "192.0.2.12"}}, True, ["connection"]),
+        ({"connection": {**HOST, "port": 2222}}, False, []),  # the same host on another port
+    ],
+)
 def test_diff_updates_settings_in_place_and_replaces_another_file_or_host(change, changes, replaces):
     found = MultipathOverrideProvider().diff("id", OLD, {**OLD, **change})
     assert (found.changes, found.replaces, found.delete_before_replace) == (changes, replaces, False)
 
 
 def host1(monkeypatch, **answers):
-    host = ScriptedHost("host1", {"systemctl is-active multipathd": (0, "active\n"), "mkdir -p /etc/multipath/conf.d": (0, ""),
-                                  "systemctl reload multipathd": (0, ""), **answers})
+    host = ScriptedHost(
+        "host1",
+        {
+            "systemctl is-active multipathd": (0, "active\n"),
+            "mkdir -p /etc/multipath/conf.d": (0, ""),
+            "systemctl reload multipathd": (0, ""),
+            **answers,
+        },
+    )
     monkeypatch.setattr(multipath_override.base, "ssh_host", lambda props: host)
     return host
 
@@ -93,8 +112,12 @@ def host1(monkeypatch, **answers):
 def test_the_drop_in_is_written_then_reloaded_and_read_back(monkeypatch):
     host = host1(monkeypatch)
     multipath_override._apply({"file": "90-vendor.conf"}, "defaults {\n}\n")
-    assert host.ran == ["systemctl is-active multipathd", "mkdir -p /etc/multipath/conf.d",
-                        "write /etc/multipath/conf.d/90-vendor.conf", "systemctl reload multipathd"]
+    assert host.ran == [
+        "systemctl is-active multipathd",
+        "mkdir -p /etc/multipath/conf.d",
+        "write /etc/multipath/conf.d/90-vendor.conf",
+        "systemctl reload multipathd",
+    ]
     assert host.files["/etc/multipath/conf.d/90-vendor.conf"] == b"defaults {\n}\n"
 
 

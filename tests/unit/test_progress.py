@@ -1,5 +1,6 @@
 """providers/progress.py: a line goes to the engine under the operation's resource, or to stderr without one;
 a long Engine wait says what it waits for and since when."""
+
 from providers import engine_api, progress
 
 
@@ -33,5 +34,6 @@ def test_a_long_wait_says_what_it_waits_for(monkeypatch, capsys):
 
 def test_the_plugin_finds_the_engine_address_after_the_clis_flags():
     from providers.plugin import engine_address
+
     assert engine_address(["--logtostderr", "-v=9", "127.0.0.1:40123"]) == "127.0.0.1:40123"
     assert engine_address(["--logflow"]) is None

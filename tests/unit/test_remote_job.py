@@ -7,8 +7,13 @@ from providers.remote_job import Ended, Job, loaded, new_lines, running, unit_st
 def test_systemctl_show_is_read_as_properties():
     show = "LoadState=loaded\nActiveState=active\nSubState=running\nResult=success\nExecMainStatus=0\n"
     unit = unit_state(show)
-    assert unit == {"LoadState": "loaded", "ActiveState": "active", "SubState": "running", "Result": "success",
-                    "ExecMainStatus": "0"}
+    assert unit == {
+        "LoadState": "loaded",
+        "ActiveState": "active",
+        "SubState": "running",
+        "Result": "success",
+        "ExecMainStatus": "0",
+    }
     assert loaded(unit) and running(unit)
     assert unit_state("Description=a=b\n") == {"Description": "a=b"}
 

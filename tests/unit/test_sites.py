@@ -4,9 +4,14 @@ from cli.sites import Readiness, _last_line, _problems, site_stacks, table
 
 
 def test_a_config_error_is_read_as_one_problem_per_item_with_its_continuation_lines():
-    message = ("error: the stack configuration has problems:\n  - `hosts.host9` is not a host\n"
-               "  - `backup.fileName` is '../x': give a plain file name\n    (no `/`)\n")
-    assert _problems(message) == ["`hosts.host9` is not a host", "`backup.fileName` is '../x': give a plain file name (no `/`)"]
+    message = (
+        "error: the stack configuration has problems:\n  - `hosts.host9` is not a host\n"
+        "  - `backup.fileName` is '../x': give a plain file name\n    (no `/`)\n"
+    )
+    assert _problems(message) == [
+        "`hosts.host9` is not a host",
+        "`backup.fileName` is '../x': give a plain file name (no `/`)",
+    ]
     assert _problems("error: something else broke") == ["something else broke"]
 
 

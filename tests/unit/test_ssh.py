@@ -9,21 +9,41 @@ from providers.retry import RetryPolicy
 from providers.ssh import ConnectionLost, Host, RemoteCommandError, Result, is_read
 
 
-@pytest.mark.parametrize("argv", [
-    ["cat", "/etc/exports"], ["getent", "group", "kvm"], ["systemctl", "is-active", "multipathd"],
-    ["systemctl", "show", "x", "--property=LoadState"], ["rpm", "-q", "ovirt-engine"], ["exportfs", "-v"],
-    ["hosted-engine", "--vm-status", "--json"], ["dnf", "module", "list"], ["tar", "-tzf", "x"],
-    ["tar", "-xOzf", "x", "version"], ["qemu-img", "info", "x"], ["ip", "-j", "addr", "show"],
-])
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["cat", "/etc/exports"],
+        ["getent", "group", "kvm"],
+        ["systemctl", "is-active", "multipathd"],
+        ["systemctl", "show", "x", "--property=LoadState"],
+        ["rpm", "-q", "ovirt-engine"],
+        ["exportfs", "-v"],
+        ["hosted-engine", "--vm-status", "--json"],
+        ["dnf", "module", "list"],
+        ["tar", "-tzf", "x"],
+        ["tar", "-xOzf", "x", "version"],
+        ["qemu-img", "info", "x"],
+        ["ip", "-j", "addr", "show"],
+    ],
+)
 def test_reads_are_recognised(argv):
     assert is_read(argv)
 
 
-@pytest.mark.parametrize("argv", [
-    [], ["systemctl", "reload", "multipathd"], ["rpm", "-i", "x"], ["exportfs", "-r"], ["tar", "-xzf", "x"],
-    ["dnf", "module", "-y", "enable", "x"], ["hosted-engine", "--deploy"], ["rm", "-f", "--", "/x"],
-    ["tar", "--extract", "-f", "x"],
-])
+@pytest.mark.parametrize(
+    "argv",
+    [
+        [],
+        ["systemctl", "reload", "multipathd"],
+        ["rpm", "-i", "x"],
+        ["exportfs", "-r"],
+        ["tar", "-xzf", "x"],
+        ["dnf", "module", "-y", "enable", "x"],
+        ["hosted-engine", "--deploy"],
+        ["rm", "-f", "--", "/x"],
+        ["tar", "--extract", "-f", "x"],
+    ],
+)
 def test_changes_are_never_taken_for_reads(argv):
     assert not is_read(argv)
 
@@ -86,10 +106,16 @@ def test_output_is_handed_on_in_whole_lines_as_it_arrives():
 
 def test_a_failed_command_names_the_host_the_command_its_output_and_the_next_step():
     failed = RemoteCommandError("host1", "systemctl reload multipathd", Result(1, "", "Job failed.\n"))
-    assert str(failed) == ("host1: `systemctl reload multipathd` exited with status 1:\nJob failed.\nIt was not "
-                           "retried (it is not a connection failure): fix the cause on host1, then run `pulumi up` again.")
+    assert str(failed) == (
+        "host1: `systemctl reload multipathd` exited with status 1:\nJob failed.\nIt was not "
+        "retried (it is not a connection failure): fix the cause on host1, then run `pulumi up` again."
+    )
     assert (failed.host, failed.command, failed.output, failed.result.exit_status) == (
-        "host1", "systemctl reload multipathd", "Job failed.", 1)
+        "host1",
+        "systemctl reload multipathd",
+        "Job failed.",
+        1,
+    )
 
 
 def test_a_dropped_change_says_its_effect_is_unknown_and_a_dropped_read_to_check_the_host():

@@ -5,7 +5,15 @@ import pytest
 
 from components.site_config import StorageExportConfig, _Reader, _storage_exports
 from providers.storage_export import (
-    Facts, StorageExportProvider, desired, drop_in, facts_from, parse_exports, parse_getent, plan, problems,
+    Facts,
+    StorageExportProvider,
+    desired,
+    drop_in,
+    facts_from,
+    parse_exports,
+    parse_getent,
+    plan,
+    problems,
 )
 from tests.harness import FakeConfig, as_lists, cases
 
@@ -24,15 +32,18 @@ def test_a_valid_entry_is_read_with_defaults():
     assert exports == [StorageExportConfig("storage", "/exports/data", "*", "rw,sync,no_subtree_check")]
 
 
-@pytest.mark.parametrize("path, words", [
-    ("exports/data", "absolute"),
-    ("/exports/../etc", "`..`"),
-    ("/exports//data/", "normalised: write it as /exports/data"),
-    ("/exports/my data", "whitespace, quotes"),
-    ("/exports/'x'", "whitespace, quotes"),
-    ("/", "absolute"),
-    (None, "absolute, normalised path"),
-])
+@pytest.mark.parametrize(
+    "path, words",
+    [
+        ("exports/data", "absolute"),
+        ("/exports/../etc", "`..`"),
+        ("/exports//data/", "normalised: write it as /exports/data"),
+        ("/exports/my data", "whitespace, quotes"),
+        ("/exports/'x'", "whitespace, quotes"),
+        ("/", "absolute"),
+        (None, "absolute, normalised path"),
+    ],
+)
 def test_bad_paths_are_reported_naming_the_setting_and_the_fix(path, words):
     _, found = load_exports([{"host": "storage", "path": path}])
     assert len(found) == 1 and found[0].startswith("`storageExports[0].path` ")
@@ -40,11 +51,13 @@ def test_bad_paths_are_reported_naming_the_setting_and_the_fix(path, words):
 
 
 def test_every_problem_is_reported_together():
-    _, found = load_exports([
-        {"host": "nas", "path": "/exports/data", "options": "rw; rm -rf /", "clients": "a b"},
-        {"host": "storage", "path": "/exports/data"},
-        {"host": "storage", "path": "/exports/data"},
-    ])
+    _, found = load_exports(
+        [
+            {"host": "nas", "path": "/exports/data", "options": "rw; rm -rf /", "clients": "a b"},
+            {"host": "storage", "path": "/exports/data"},
+            {"host": "storage", "path": "/exports/data"},
+        ]
+    )
     text = "\n".join(found)
     assert "`storageExports[0].host` is 'nas', which is not one of `hosts`: storage, deploy" in text
     assert "`storageExports[0].options` is 'rw; rm -rf /'" in text and "rw,sync,no_subtree_check" in text
@@ -76,9 +89,15 @@ def fresh_facts(**changes):
 
 
 def ready_facts():
-    return fresh_facts(kvm_gid=36, gid_36_name="kvm", vdsm_ids=(36, 36), uid_36_name="vdsm",
-                       directory=(36, 36, "755"), lines=[("/etc/exports", 1, "/exports/data", "*", "sync,rw,no_subtree_check")],
-                       exported=True)
+    return fresh_facts(
+        kvm_gid=36,
+        gid_36_name="kvm",
+        vdsm_ids=(36, 36),
+        uid_36_name="vdsm",
+        directory=(36, 36, "755"),
+        lines=[("/etc/exports", 1, "/exports/data", "*", "sync,rw,no_subtree_check")],
+        exported=True,
+    )
 
 
 def test_plan_for_a_fresh_server_follows_the_procedure():
@@ -103,18 +122,26 @@ def test_a_ready_server_needs_nothing_and_only_drift_is_closed():
 
 def test_a_missing_directory_is_made():
     assert plan(fresh_facts(directory=None), DATA)[2:5] == [
-        ("mkdir", "-p", "--", "/exports/data"), ("chown", "-R", "36:36", "/exports/data"), ("chmod", "0755", "/exports/data"),
+        ("mkdir", "-p", "--", "/exports/data"),
+        ("chown", "-R", "36:36", "/exports/data"),
+        ("chmod", "0755", "/exports/data"),
     ]
 
 
-@pytest.mark.parametrize("changes, words", [
-    ({"gid_36_name": "backup"}, "gid 36 belongs to the group 'backup'"),
-    ({"kvm_gid": 1036}, "the group kvm has gid 1036"),
-    ({"uid_36_name": "alice"}, "uid 36 belongs to the user 'alice'"),
-    ({"vdsm_ids": (991, 36)}, "the user vdsm has uid:gid 991:36"),
-    ({"directory": (1000, 1000, "750")}, "/exports/data exists and belongs to 1000:1000"),
-    ({"lines": [("/etc/exports", 3, "/exports/data", "*", "ro")]}, "/etc/exports:3 already exports /exports/data to *"),
-])
+@pytest.mark.parametrize(
+    "changes, words",
+    [
+        ({"gid_36_name": "backup"}, "gid 36 belongs to the group 'backup'"),
+        ({"kvm_gid": 1036}, "the group kvm has gid 1036"),
+        ({"uid_36_name": "alice"}, "uid 36 belongs to the user 'alice'"),
+        ({"vdsm_ids": (991, 36)}, "the user vdsm has uid:gid 991:36"),
+        ({"directory": (1000, 1000, "750")}, "/exports/data exists and belongs to 1000:1000"),
+        (
+            {"lines": [("/etc/exports", 3, "/exports/data", "*", "ro")]},
+            "/etc/exports:3 already exports /exports/data to *",
+        ),
+    ],
+)
 def test_clashes_name_the_host_what_was_found_and_what_to_do(changes, words):
     found = fresh_facts(**changes).clashes(DATA)
     assert len(found) == 1 and found[0].startswith("storage: ") and words in found[0]
@@ -138,17 +165,27 @@ def test_the_plan_closes_only_the_difference_read_from_the_host(case):
 
 
 def test_getent_lines_are_split_on_colons_and_blank_lines_dropped():
-    assert parse_getent("kvm:x:36:qemu,sanlock\n\nbackup:x:34:\n") == [["kvm", "x", "36", "qemu,sanlock"],
-                                                                       ["backup", "x", "34", ""]]
+    assert parse_getent("kvm:x:36:qemu,sanlock\n\nbackup:x:34:\n") == [
+        ["kvm", "x", "36", "qemu,sanlock"],
+        ["backup", "x", "34", ""],
+    ]
     assert parse_getent("") == []
 
 
 def test_only_lines_for_this_path_are_facts_and_stat_failing_means_no_directory():
-    reads = {"groups": "", "users": "", "stat": None, "exportfs": "",
-             "exports": {"/etc/exports": "/exports/data2 *(rw)\n/exports/data a(rw) b(ro)\n"}}
+    reads = {
+        "groups": "",
+        "users": "",
+        "stat": None,
+        "exportfs": "",
+        "exports": {"/etc/exports": "/exports/data2 *(rw)\n/exports/data a(rw) b(ro)\n"},
+    }
     facts = facts_from("storage", DATA, reads)
     assert facts.directory is None and facts.exported is False
-    assert facts.lines == [("/etc/exports", 2, "/exports/data", "a", "rw"), ("/etc/exports", 2, "/exports/data", "b", "ro")]
+    assert facts.lines == [
+        ("/etc/exports", 2, "/exports/data", "a", "rw"),
+        ("/etc/exports", 2, "/exports/data", "b", "ro"),
+    ]
 
 
 def test_exported_means_this_client_with_at_least_the_wanted_options():
@@ -163,16 +200,19 @@ HOST = {"name": "storage", "address": "192.0.2.20", "port": 22, "user": "root", 
 OLD = {**DATA, "connection": HOST, "state": desired()}
 
 
-@pytest.mark.parametrize("olds, news, changes, replaces", [
-    (OLD, OLD, False, []),
-    (OLD, {**OLD, "connection": {**HOST, "port": 2222}}, False, []),  # the same server on another port
-    (OLD, {**OLD, "options": "ro,sync"}, True, []),
-    (OLD, {**OLD, "clients": "192.0.2.0/24"}, True, []),
-    ({**OLD, "state": {**desired(), "mode": "700"}}, OLD, True, []),  # refresh found it drifted
-    ({**OLD, "state": None}, OLD, True, []),
-    (OLD, {**OLD, "path": "/exports/other"}, True, ["path"]),
-    (OLD, {**OLD, "connection": {**HOST, "name": "nas"}}, True, ["connection"]),
-])
+@pytest.mark.parametrize(
+    "olds, news, changes, replaces",
+    [
+        (OLD, OLD, False, []),
+        (OLD, {**OLD, "connection": {**HOST, "port": 2222}}, False, []),  # the same server on another port
+        (OLD, {**OLD, "options": "ro,sync"}, True, []),
+        (OLD, {**OLD, "clients": "192.0.2.0/24"}, True, []),
+        ({**OLD, "state": {**desired(), "mode": "700"}}, OLD, True, []),  # refresh found it drifted
+        ({**OLD, "state": None}, OLD, True, []),
+        (OLD, {**OLD, "path": "/exports/other"}, True, ["path"]),
+        (OLD, {**OLD, "connection": {**HOST, "name": "nas"}}, True, ["connection"]),
+    ],
+)
 def test_diff_closes_drift_in_place_and_replaces_another_directory_or_server(olds, news, changes, replaces):
     found = StorageExportProvider().diff("id", olds, news)
     assert (found.changes, found.replaces, found.delete_before_replace) == (changes, replaces, True)

@@ -1,7 +1,8 @@
-"""Many sites at once: every site stack previewed in parallel, then migrated one site after another.
+"""Many sites at once: every site stack previewed in parallel, then migrated, several sites at a time.
 
-    ./run sites preview [STACK...]   # previews in parallel; prints a readiness table; exit 1 if a site is not ready
-    ./run sites up STACK...          # `pulumi up` site by site, in the order given; stops at the first failure
+    ./run sites preview [--json] [STACK...]        # a readiness table (or JSON); exit 1 if a site is not ready
+    ./run sites up [--parallel-sites N] STACK...   # `pulumi up` of N sites at a time (1: in the order given);
+                                                   # a failing site stops nothing else; an outcome table at the end
 
 The stacks are this project's (`stacks/Pulumi.<stack>.yaml`, all but `example` when none are named), run
 through the automation API on whatever backend Pulumi is configured with (`PULUMI_BACKEND_URL` or
@@ -16,6 +17,8 @@ from __future__ import annotations
 
 import argparse
 import concurrent.futures
+import json
+import os
 import re
 import sys
 import threading
@@ -30,6 +33,9 @@ PROJECT_DIR = Path(__file__).resolve().parent.parent
 # The summary lines of components/site_config.ConfigError and components/preflight.PreflightError.
 PROBLEM_HEADERS = ("the stack configuration has problems:", "problem(s) on the site")
 NOISE = ("an unhandled error occurred", "preview failed", "update failed")
+# Previews are CPU-bound (the CLI, the program, the preflight's reads): more at once than twice the cores only
+# makes them contend.
+PREVIEWS_AT_ONCE = 2 * (os.cpu_count() or 1)
 
 
 @dataclass
@@ -113,7 +119,7 @@ def _last_line(err: Exception) -> str:
 
 
 def preview_all(names: list[str], project_dir: Path = PROJECT_DIR) -> list[Readiness]:
-    with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, min(8, len(names)))) as pool:
+    with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, min(PREVIEWS_AT_ONCE, len(names)))) as pool:
         return list(pool.map(lambda n: preview_site(n, project_dir), names))
 
 
@@ -140,29 +146,73 @@ def table(rows: list[Readiness]) -> str:
     return "\n".join(lines + ([""] + details if details else [])) + "\n"
 
 
-def up_sites(names: list[str], project_dir: Path = PROJECT_DIR, reports: Path | None = None, out=sys.stdout) -> int:
+@dataclass
+class Outcome:
+    site: str
+    migrated: bool
+    detail: str
+
+
+def readiness_json(rows: list[Readiness]) -> str:
+    """The readiness table as JSON: one object per site, with its problems and warnings in full."""
+    return (
+        json.dumps(
+            [
+                {
+                    "site": r.site,
+                    "ready": r.ready,
+                    "errors": ([r.failure] if r.failure else []) + r.errors,
+                    "warnings": r.warnings,
+                    "toCreate": r.to_create,
+                }
+                for r in rows
+            ],
+            indent=2,
+        )
+        + "\n"
+    )
+
+
+def up_site(name: str, project_dir: Path, reports: Path, out) -> Outcome:
+    """One site's `pulumi up` through the automation API, its output prefixed with its name, then its report."""
+    print(f"==> {name}: pulumi up", file=out, flush=True)
+    try:
+        _select(name, project_dir).up(on_output=lambda line: print(f"[{name}] {line}", file=out, flush=True))
+    except auto.errors.CommandError as err:
+        print(f"==> {name}: FAILED: {_last_line(err)}", file=out, flush=True)
+        return Outcome(name, False, _last_line(err))
+    md, page = write_report(name, reports / f"{name}.md", cwd=project_dir)
+    print(f"==> {name}: done; report {md} and {page}", file=out, flush=True)
+    return Outcome(name, True, f"report {md}")
+
+
+def outcome_table(outcomes: list[Outcome]) -> str:
+    rows = [("SITE", "OUTCOME", "DETAIL")] + [
+        (o.site, "migrated" if o.migrated else "FAILED", o.detail) for o in outcomes
+    ]
+    widths = [max(len(row[i]) for row in rows) for i in range(2)]
+    return "\n".join(f"{a.ljust(widths[0])}  {b.ljust(widths[1])}  {c}".rstrip() for a, b, c in rows) + "\n"
+
+
+def up_sites(
+    names: list[str], project_dir: Path = PROJECT_DIR, reports: Path | None = None, out=sys.stdout, parallel: int = 1
+) -> int:
+    """Independent sites, PARALLEL at a time: each has its own stack and lock, so one failing stops no other."""
     reports = reports or project_dir / ".lab" / "reports"
-    for index, name in enumerate(names):
-        print(f"==> {name}: pulumi up ({index + 1} of {len(names)})", file=out, flush=True)
-        try:
-            stack = _select(name, project_dir)
-            stack.up(on_output=lambda line, n=name: print(f"[{n}] {line}", file=out, flush=True))
-        except auto.errors.CommandError as err:
-            print(f"==> {name}: FAILED: {_last_line(err)}", file=out)
-            if names[index + 1 :]:
-                print(f"==> not started: {', '.join(names[index + 1 :])}", file=out)
-            return 1
-        md, page = write_report(name, reports / f"{name}.md", cwd=project_dir)
-        print(f"==> {name}: done; report {md} and {page}", file=out, flush=True)
-    return 0
+    with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, parallel)) as pool:
+        outcomes = list(pool.map(lambda n: up_site(n, project_dir, reports, out), names))
+    out.write(outcome_table(outcomes))
+    return 0 if all(o.migrated for o in outcomes) else 1
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="./run sites", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
     preview = sub.add_parser("preview", help="preview every site stack in parallel and print a readiness table")
+    preview.add_argument("--json", action="store_true", help="the readiness as JSON, for scripts")
     preview.add_argument("stacks", nargs="*")
-    up = sub.add_parser("up", help="pulumi up site by site, in the order given")
+    up = sub.add_parser("up", help="pulumi up of the sites, --parallel-sites at a time")
+    up.add_argument("--parallel-sites", type=int, default=1, metavar="N", help="sites migrated at once (default 1)")
     up.add_argument("stacks", nargs="+")
     up.add_argument("--reports", type=Path, help="where each site's report goes (default .lab/reports/)")
     args = parser.parse_args(argv)
@@ -172,9 +222,11 @@ def main(argv=None) -> int:
             print("no site stacks: create stacks/Pulumi.<site>.yaml (see README.md)", file=sys.stderr)
             return 2
         rows = preview_all(names)
-        sys.stdout.write(table(rows))
+        sys.stdout.write(readiness_json(rows) if args.json else table(rows))
         return 0 if all(r.ready for r in rows) else 1
-    return up_sites(args.stacks, reports=args.reports)
+    if args.parallel_sites < 1:
+        parser.error("--parallel-sites must be 1 or more")
+    return up_sites(args.stacks, reports=args.reports, parallel=args.parallel_sites)
 
 
 if __name__ == "__main__":

@@ -140,6 +140,13 @@ class ProjectStack:
             else auto.Stack.create(stack_name, workspace)
         )
 
+    def another(self, stack_name: str) -> "ProjectStack":
+        """A second stack of the same project copy and backend (sites of one team)."""
+        other = copy.copy(self)
+        other.stack = auto.Stack.create(stack_name, self.stack.workspace)
+        other.kills = []
+        return other
+
     def configure(self, plain: dict, secrets: dict | None = None) -> None:
         values = {f"{PROJECT_NAME}:{k}": auto.ConfigValue(_text(v)) for k, v in plain.items()}
         for key, value in (secrets or {}).items():

@@ -65,3 +65,26 @@ def test_smallest_benchmark_writes_the_ratio_table(tmp_path):
     table = (tmp_path / "results" / "results.md").read_text()
     header = next(line for line in table.splitlines() if line.startswith("| size (hosts×exports)"))
     assert all(column in header for column in RATIO_COLUMNS), header
+
+
+def test_the_many_sites_benchmark_writes_both_ratios(tmp_path):
+    argv = [
+        sys.executable,
+        "-m",
+        "bench",
+        "sites",
+        "--preview-sites",
+        "2",
+        "--up-sites",
+        "2",
+        "--out",
+        str(tmp_path / "results"),
+    ]
+    done = subprocess.run(argv, cwd=REPO, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    results = json.loads((tmp_path / "results" / "sites.json").read_text())
+    assert results["preview"]["sites"] == 2 and len(results["up"]["singles_s"]) == 2
+    for key in ("preview_parallel_over_sequential", "up_parallel_over_longest_single"):
+        assert results["ratios"][key] > 0, key
+    table = (tmp_path / "results" / "sites.md").read_text()
+    assert "÷ one after another" in table and "÷ the longest single `up`" in table

@@ -26,18 +26,8 @@ def sites(tmp_path_factory, client_key):
             lab = LabProcess(root / f"lab-{name}", site=site, authorized_keys=[client_key[1]], client_key=client_key[0])
             lab.start()
             labs.append(lab)
-            if project is None:
-                project = ProjectStack(root / "project", name)
-                stack = project
-            else:
-                stack = ProjectStack.__new__(ProjectStack)
-                stack.work_dir, stack.env = project.work_dir, project.env
-                from pulumi import automation as auto
-
-                workspace = auto.LocalWorkspace(
-                    work_dir=str(project.work_dir), env_vars=project.env, secrets_provider="passphrase"
-                )
-                stack.stack = auto.Stack.create(name, workspace)
+            project = project or ProjectStack(root / "project", name)
+            stack = project if project.stack.name == name else project.another(name)
             settings = migration_settings(lab, ports)
             if name == "site-c":
                 settings["multipathOverrides"][0]["settings"]["defaults"] = {"find_multipaths": "yes"}
@@ -92,22 +82,33 @@ def test_preview_of_named_stacks_only(sites):
     ]
 
 
-def test_up_goes_site_by_site_and_stops_at_the_first_failure(sites, tmp_path):
-    done = run_sites(sites, "up", "site-a", "site-c", "site-b", "--reports", str(tmp_path))
+def test_preview_as_json_for_scripts(sites):
+    done = run_sites(sites, "preview", "--json", "site-b", "site-c")
     assert done.returncode == 1
+    rows = {row["site"]: row for row in json.loads(done.stdout)}
+    assert rows["site-b"]["ready"] is True and rows["site-b"]["toCreate"] == 13 and rows["site-b"]["errors"] == []
+    assert rows["site-c"]["ready"] is False and "find_multipaths" in rows["site-c"]["errors"][0]
+
+
+def test_up_migrates_sites_side_by_side_and_a_failing_one_stops_no_other(sites, tmp_path):
+    done = run_sites(sites, "up", "--parallel-sites", "3", "site-a", "site-c", "site-b", "--reports", str(tmp_path))
+    assert done.returncode == 1, done.stdout + done.stderr
     out = done.stdout
-    assert (
-        out.index("==> site-a: pulumi up (1 of 3)")
-        < out.index("==> site-a: done")
-        < out.index("==> site-c: pulumi up (2 of 3)")
-    )
-    assert "==> site-c: FAILED" in out and "==> not started: site-b" in out
-    assert "site-b: pulumi up" not in out
-    report = (tmp_path / "site-a.md").read_text()
-    assert "hosted-engine-node-host2" in report and (tmp_path / "site-a.html").is_file()
+    starts = [out.index(f"==> {name}: pulumi up") for name in SITES]
+    assert max(starts) < min(out.index("==> site-a: done"), out.index("==> site-b: done"))  # all three under way
+    assert "==> site-c: FAILED" in out
+    table = out[out.index("SITE  ") :].splitlines()
+    assert [row.split()[:2] for row in table[1:]] == [
+        ["site-a", "migrated"],
+        ["site-c", "FAILED"],
+        ["site-b", "migrated"],
+    ]
+    for name in ("site-a", "site-b"):
+        report = (tmp_path / f"{name}.md").read_text()
+        assert "hosted-engine-node-host2" in report and (tmp_path / f"{name}.html").is_file()
     outputs = json.loads(
         subprocess.run(
-            ["pulumi", "stack", "output", "--json", "--stack", "site-b"],
+            ["pulumi", "stack", "output", "--json", "--stack", "site-c"],
             cwd=sites.work_dir,
             env={**os.environ, **sites.env},
             capture_output=True,
@@ -115,4 +116,4 @@ def test_up_goes_site_by_site_and_stops_at_the_first_failure(sites, tmp_path):
         ).stdout
         or "{}"
     )
-    assert outputs == {}  # site-b was never touched
+    assert outputs == {}  # site-c, refused at its preview, was never touched

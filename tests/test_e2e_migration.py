@@ -295,27 +295,6 @@ def test_decommissioning_waits_for_every_node_then_masks_the_original_engine(sta
     assert set(stack.up().summary.resource_changes) <= {"same", "read"}
 
 
-def test_the_decommission_gate_names_every_missing_proof():
-    from providers.decommission import gate_problems
-
-    status = json.dumps(
-        {
-            "1": {"hostname": "a", "score": 3400, "live-data": True},
-            "2": {"hostname": "b", "score": 3400, "live-data": False},
-            "global_maintenance": False,
-        }
-    )
-    assert gate_problems({"host1": 3400, "host2": 0}, status, True, None) == [
-        "node host2 scores 0",
-        "`hosted-engine --vm-status` shows b with score 3400 (stale)",
-        "the HA drill has not passed",
-    ]
-    assert gate_problems({"host1": 3400}, None, False, None) == [
-        "`hosted-engine --vm-status` did not answer on the deployment host"
-    ]
-    assert gate_problems({"host1": 3400}, status.replace("false", "true", 1), True, "host1") == []
-
-
 def test_the_report_opens_in_a_real_browser_with_every_section(stack, tmp_path):
     """The HTML report from the state, loaded by headless Chromium (Debian's, installed by scripts/setup.sh):
     every section is in the page it renders, with the drill, the evidence archive and the decommission."""

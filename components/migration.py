@@ -11,7 +11,7 @@ import posixpath
 import pulumi
 
 from components.site_config import SiteConfig
-from providers import multipath_conf
+from providers import host_facts, multipath_conf
 from providers.decommission import Decommission
 from providers.engine_backup import EngineBackup
 from providers.evidence import MigrationEvidence
@@ -19,7 +19,7 @@ from providers.ha_drill import HighAvailabilityDrill
 from providers.hosted_engine_deployment import HostedEngineDeployment
 from providers.hosted_engine_node import HostedEngineNode
 from providers.multipath_override import MultipathOverride
-from providers.ssh import public_key_line
+from providers.ssh import known_hosts_name, public_key_line
 from providers.storage_export import StorageExport
 
 
@@ -34,6 +34,7 @@ class SelfHostedEngineMigration(pulumi.ComponentResource):
         self.storage_exports = [self._storage_export(e) for e in site.storage_exports]
         self.multipath_overrides = [self._multipath_override(o) for o in site.multipath_overrides]
         self.backup = self.deployment = self.drill = self.evidence = self.decommission = None
+        self.evidence_location = None
         self.nodes: list[HostedEngineNode] = []
         if site.migration:
             preparation = self.storage_exports + self.multipath_overrides
@@ -191,9 +192,8 @@ class SelfHostedEngineMigration(pulumi.ComponentResource):
     def _evidence(self, migration, after) -> MigrationEvidence:
         """The logs of every step and each node's final vm-status, once the site is in its end state."""
         backup, he = migration.backup, migration.hosted_engine
-        vm_status = [["hosted-engine", "--vm-status", "--json"]]
-        port = int(he["engineVm"]["port"])
-        label = he["engineVm"]["address"] if port == 22 else f"[{he['engineVm']['address']}]:{port}"
+        vm_status = [list(host_facts.VM_STATUS)]
+        label = known_hosts_name(he["engineVm"]["address"], he["engineVm"]["port"])
         engine_vm = self.deployment.engineVmHostKey.apply(
             lambda key: {"name": "engine-vm", **he["engineVm"], "knownHosts": f"{label} {key}\n"}
         )

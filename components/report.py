@@ -179,33 +179,23 @@ def program_report(migration, stack: str):
                     node,
                 )
             )
-        if migration.drill:
-            entries.append(
-                (
-                    migration.drill._name,
-                    "HighAvailabilityDrill",
-                    {"connection": site.connection(m.deployment_host)},
-                    migration.drill,
-                )
-            )
-        if migration.evidence:
-            entries.append(
-                (
-                    migration.evidence._name,
-                    "MigrationEvidence",
-                    {"backupServer": site.connection(m.backup_server), "location": migration.evidence_location},
-                    migration.evidence,
-                )
-            )
-        if migration.decommission:
-            entries.append(
-                (
-                    migration.decommission._name,
-                    "Decommission",
-                    {"engine": site.connection(m.original_engine), "mode": m.decommission},
-                    migration.decommission,
-                )
-            )
+        after_the_move = (
+            (migration.drill, "HighAvailabilityDrill", {"connection": site.connection(m.deployment_host)}),
+            (
+                migration.evidence,
+                "MigrationEvidence",
+                {
+                    "backupServer": site.connection(m.backup_server),
+                    "location": migration.evidence_location,
+                },
+            ),
+            (
+                migration.decommission,
+                "Decommission",
+                {"engine": site.connection(m.original_engine), "mode": m.decommission},
+            ),
+        )
+        entries += [(res._name, kind, props, res) for res, kind, props in after_the_move if res is not None]
     timings = [pulumi.Output.all(getattr(r, "startedAt", None), getattr(r, "finishedAt", None)) for *_, r in entries]
     outputs = {}
     if migration.backup:

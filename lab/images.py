@@ -66,6 +66,12 @@ def qcow2_info(data: bytes) -> dict | None:
     return {"version": fields[1], "cluster-size": 1 << fields[4], "virtual-size": fields[5]}
 
 
+def virtual_size(data: bytes) -> int:
+    """The disk size qemu sees in a file: a qcow2 header's, else (probed as raw) the file's length."""
+    header = qcow2_info(data)
+    return header["virtual-size"] if header else len(data)
+
+
 def _ovf(template: str, image: str, volume: str, virtual_size: int) -> bytes:
     size = str(math.ceil(virtual_size / GIB))
     return (

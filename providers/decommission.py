@@ -13,9 +13,8 @@ from __future__ import annotations
 import pulumi
 from pulumi.dynamic import CreateResult, DiffResult, ReadResult, Resource, ResourceProvider, UpdateResult
 
-from providers import host_facts
-from providers.ssh import ConnectionLost, Host, HostUnreachable
-from providers.ssh import connect as ssh_connect
+from providers import base, host_facts
+from providers.ssh import ConnectionLost, HostUnreachable
 from providers.timing import TIMING_OUTPUTS, timed
 
 MODES = ("keep-disabled", "power-off")
@@ -46,12 +45,8 @@ def gate_problems(node_scores: dict, vm_status_json: str | None, drill_required:
     return problems
 
 
-def _connect(props: dict, key: str):
-    return ssh_connect(Host.from_props(props[key]), props["privateKey"])
-
-
 def _gate(props: dict) -> None:
-    result = _connect(props, "deployHost").run("hosted-engine", "--vm-status", "--json", check=False)
+    result = base.ssh_host(props, "deployHost").run(*host_facts.VM_STATUS, check=False)
     problems = gate_problems(
         props["nodeScores"] or {},
         result.stdout if result.exit_status == 0 else None,
@@ -66,7 +61,7 @@ def _gate(props: dict) -> None:
 
 
 def _retire(props: dict) -> dict:
-    engine = _connect(props, "engine")
+    engine = base.ssh_host(props, "engine")
     if engine.run("systemctl", "is-enabled", UNIT, check=False).stdout.strip() != "masked":
         engine.run("systemctl", "mask", "--now", UNIT)
     state = engine.run("systemctl", "is-enabled", UNIT, check=False).stdout.strip()
@@ -103,7 +98,7 @@ class DecommissionProvider(ResourceProvider):
         if props.get("originalEngine") != "masked":
             return ReadResult(id_, props)
         try:
-            state = _connect(props, "engine").run("systemctl", "is-enabled", UNIT, check=False).stdout.strip()
+            state = base.ssh_host(props, "engine").run("systemctl", "is-enabled", UNIT, check=False).stdout.strip()
         except HostUnreachable:
             return ReadResult(id_, props)
         return ReadResult(id_, {**props, "originalEngine": "masked" if state == "masked" else None})
@@ -117,7 +112,7 @@ class DecommissionProvider(ResourceProvider):
                 f"if you need it; `ovirt-engine` stays masked there until you `systemctl unmask` it"
             )
             return
-        _connect(props, "engine").run("systemctl", "unmask", UNIT)
+        base.ssh_host(props, "engine").run("systemctl", "unmask", UNIT)
 
 
 class Decommission(Resource, module="ovirt", name="Decommission"):
@@ -149,5 +144,4 @@ class Decommission(Resource, module="ovirt", name="Decommission"):
             "originalEngine": None,
             **TIMING_OUTPUTS,
         }
-        opts = pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(additional_secret_outputs=["privateKey"]))
-        super().__init__(DecommissionProvider(), name, props, opts)
+        super().__init__(DecommissionProvider(), name, props, base.options(opts, ["privateKey"]))

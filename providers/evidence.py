@@ -20,8 +20,7 @@ import time
 import pulumi
 from pulumi.dynamic import CreateResult, DiffResult, ReadResult, Resource, ResourceProvider
 
-from providers.ssh import Host
-from providers.ssh import connect as ssh_connect
+from providers import base
 from providers.timing import TIMING_OUTPUTS, timed
 
 
@@ -77,7 +76,7 @@ def _files(connection, path: str) -> dict[str, bytes]:
 def _gather(props: dict) -> dict[str, bytes]:
     members = {}
     for source in props["sources"]:
-        connection = ssh_connect(Host.from_props(source["connection"]), props["privateKey"])
+        connection = base.ssh_host({**source, "privateKey": props["privateKey"]})
         host = source["connection"]["name"]
         for path in source["paths"]:
             members.update({f"{host}{name}": data for name, data in _files(connection, path).items()})
@@ -101,7 +100,7 @@ class MigrationEvidenceProvider(ResourceProvider):
                 f"secret), then run `pulumi up` again"
             )
         data = archive(members, time.time())
-        backup = ssh_connect(Host.from_props(props["backupServer"]), props["privateKey"])
+        backup = base.ssh_host(props, "backupServer")
         backup.write_file(props["location"], data, mode=stat.S_IRUSR | stat.S_IWUSR)
         outs = {**props, "sha256": hashlib.sha256(data).hexdigest(), "size": len(data), "members": sorted(members)}
         return CreateResult(f"{props['backupServer']['name']}:{props['location']}", outs)
@@ -152,8 +151,5 @@ class MigrationEvidence(Resource, module="ovirt", name="MigrationEvidence"):
             "members": None,
             **TIMING_OUTPUTS,
         }
-        opts = pulumi.ResourceOptions.merge(
-            opts,
-            pulumi.ResourceOptions(additional_secret_outputs=["privateKey", "adminPassword", "engineRootPassword"]),
-        )
-        super().__init__(MigrationEvidenceProvider(), name, props, opts)
+        secrets = ["privateKey", "adminPassword", "engineRootPassword"]
+        super().__init__(MigrationEvidenceProvider(), name, props, base.options(opts, secrets))

@@ -21,9 +21,7 @@ import ovirtsdk4.types as types
 import pulumi
 from pulumi.dynamic import CreateResult, DiffResult, ReadResult, Resource, ResourceProvider
 
-from providers import engine_api, host_facts
-from providers.ssh import Host
-from providers.ssh import connect as ssh_connect
+from providers import base, engine_api, host_facts
 from providers.timing import TIMING_OUTPUTS, timed
 
 OUT = {types.HostStatus.MAINTENANCE, types.HostStatus.PREPARING_FOR_MAINTENANCE}
@@ -40,8 +38,7 @@ class _Drill:
 
     def __init__(self, props: dict):
         self.props, self.poll, self.timeout = props, props.get("pollInterval", 2), props["timeout"]
-        self.api = engine_api.connect(engine_api.Engine.from_props(props["engine"]), props["adminPassword"])
-        self.node = ssh_connect(Host.from_props(props["connection"]), props["privateKey"])
+        self.api, self.node = base.api(props), base.ssh_host(props)
 
     def hosts(self) -> list[types.Host]:
         return self.api.system_service().hosts_service().list(all_content=True)
@@ -60,7 +57,7 @@ class _Drill:
 
     def vm_status(self, read):
         """READ (a host_facts parser) of the node's `hosted-engine --vm-status --json`; None while it cannot say."""
-        result = self.node.run("hosted-engine", "--vm-status", "--json", check=False)
+        result = self.node.run(*host_facts.VM_STATUS, check=False)
         try:
             return read(result.stdout) if result.exit_status == 0 else None
         except (ValueError, AttributeError):
@@ -178,7 +175,6 @@ class HighAvailabilityDrill(Resource, module="ovirt", name="HighAvailabilityDril
             "seconds": None,
             **TIMING_OUTPUTS,
         }
-        opts = pulumi.ResourceOptions.merge(
-            opts, pulumi.ResourceOptions(additional_secret_outputs=["adminPassword", "privateKey"])
+        super().__init__(
+            HighAvailabilityDrillProvider(), name, props, base.options(opts, ["adminPassword", "privateKey"])
         )
-        super().__init__(HighAvailabilityDrillProvider(), name, props, opts)

@@ -38,6 +38,10 @@ def parse_exportfs_verbose(text: str) -> list[tuple[str, str, str]]:
     return entries
 
 
+# What every node's HA state is read with: the same on every node (the agents publish on the shared storage).
+VM_STATUS = ("hosted-engine", "--vm-status", "--json")
+
+
 def vm_status_entries(vm_status_json: str) -> list[dict]:
     """The per-node entries of `hosted-engine --vm-status --json` (it also holds `global_maintenance`)."""
     return [entry for entry in json.loads(vm_status_json).values() if isinstance(entry, dict)]

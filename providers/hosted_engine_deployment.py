@@ -26,7 +26,7 @@ from pulumi.dynamic import CheckFailure, CheckResult, CreateResult, ReadResult, 
 
 from providers import base, remote_job
 from providers.errors import StepError
-from providers.ssh import Connection, Host, connect, copy_file
+from providers.ssh import Connection, Host, connect, copy_file, known_hosts_name
 from providers.timing import timed
 
 SETUP_PACKAGE = "ovirt-hosted-engine-setup"
@@ -275,7 +275,7 @@ def _engine_vm(props: dict, deploy: Connection) -> tuple[Connection, str]:
             command=f"ssh-keyscan {props['fqdn']}",
         )
     key = keys[0]
-    label = target["address"] if int(target["port"]) == 22 else f"[{target['address']}]:{int(target['port'])}"
+    label = known_hosts_name(target["address"], target["port"])
     host = Host(target["name"], target["address"], int(target["port"]), target["user"], f"{label} {key}\n")
     return connect(host, props["privateKey"]), key
 

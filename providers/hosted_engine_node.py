@@ -213,7 +213,7 @@ def _vm_status_score(props: dict, address: str) -> int | None:
     """The host's score as its own vm-status lists it (by its name in the stack or the Engine, or its address)."""
     connection = base.ssh_host(props)
     names = {props["host"], props["connection"]["name"], props["connection"]["address"], address}
-    result = connection.run("hosted-engine", "--vm-status", "--json", check=False)
+    result = connection.run(*host_facts.VM_STATUS, check=False)
     return host_facts.vm_status_score(result.stdout, names) if result.exit_status == 0 else None
 
 

@@ -164,8 +164,12 @@ class Host:
 
     @property
     def known_hosts_name(self) -> str:
-        """The host's name as OpenSSH writes it in known_hosts."""
-        return self.address if self.port == 22 else f"[{self.address}]:{self.port}"
+        return known_hosts_name(self.address, self.port)
+
+
+def known_hosts_name(address: str, port: int) -> str:
+    """A host's name as OpenSSH writes it in known_hosts."""
+    return address if int(port) == 22 else f"[{address}]:{int(port)}"
 
 
 def fingerprint(key: paramiko.PKey) -> str:

@@ -33,9 +33,9 @@ from lab.commands.ovirt import (
     _write,
     otopi_failed,
 )
-from lab.commands.packages import appliance_engine_version, he_installed, installed_headers
+from lab.commands.packages import appliance_engine_version, he_installed, installed_appliance, installed_files
 from lab.engine_api.state import NO_HA_STATS, attachment, entity_id
-from lab.ovirt_site import APPLIANCE_CAPABILITY, settings
+from lab.ovirt_site import settings
 from lab.transport.shell import Unsupported
 
 BASE_SCORE = 3400  # ovirt-hosted-engine-ha agent/constants.py.in: a healthy node's score, no penalties
@@ -522,23 +522,16 @@ def appliance_disk_gb(ctx, answers):
         return f"Source {path} not found"
     data = ctx.fs.read(path)
     disk = images.ova_disk(data) if path.endswith(".ova") else data
-    header = images.qcow2_info(disk or b"")
-    virtual = header["virtual-size"] if header else len(disk or b"")
-    return virtual // images.GIB + 1
+    return images.virtual_size(disk or b"") // images.GIB + 1
 
 
 def installed_appliance_image(ctx):
     """`path=` of the installed appliance's discovery file (install_appliance.yml: the package's .conf file,
     its path line), or None."""
-    for header in installed_headers(ctx):
-        if APPLIANCE_CAPABILITY not in header["provides"]:
-            continue
-        for conf in (f for f in header["files"] if f.endswith(".conf")):
-            if ctx.fs.exists(conf) and not ctx.fs.get(conf).is_dir:
-                for line in ctx.fs.read(conf).decode(errors="replace").splitlines():
-                    if line.startswith("path="):
-                        return line.split("=", 1)[1].strip()
-        return None
+    for text in installed_files(ctx, installed_appliance(ctx), ".conf"):
+        for line in text.splitlines():
+            if line.startswith("path="):
+                return line.split("=", 1)[1].strip()
     return None
 
 

@@ -23,7 +23,7 @@ BLOCK = 4096
 
 def _image_info(path, data):
     info = {
-        "virtual-size": len(data),
+        "virtual-size": images.virtual_size(data),
         "filename": path,
         "format": "raw",
         "actual-size": -(-len(data) // BLOCK) * BLOCK,
@@ -33,7 +33,6 @@ def _image_info(path, data):
     if qcow2 is not None:
         info.update(
             {
-                "virtual-size": qcow2["virtual-size"],
                 "cluster-size": qcow2["cluster-size"],
                 "format": "qcow2",
                 "format-specific": {

@@ -195,19 +195,25 @@ def package_header(ctx, name):
     return header
 
 
+def installed_appliance(ctx):
+    """The rpm header of the appliance the deploy uses: the first installed package providing
+    ovirt-engine-appliance; None when there is none (the role installs one from the repositories)."""
+    return next((h for h in installed_headers(ctx) if APPLIANCE_CAPABILITY in h["provides"]), None)
+
+
+def installed_files(ctx, header, suffix):
+    """The contents of the package's files ending with SUFFIX that are on disk, in rpm's order."""
+    paths = (p for p in (header or {}).get("files", []) if p.endswith(suffix))
+    return [ctx.fs.read(p).decode(errors="replace") for p in paths if ctx.fs.exists(p) and not ctx.fs.get(p).is_dir]
+
+
 def appliance_engine_version(ctx):
-    """The Engine inside the appliance the deploy uses (the first installed package providing
-    ovirt-engine-appliance): what its rpm manifest lists, or `ovirt.appliance_engine_version` when it has
-    none on disk (or no appliance is installed: the role installs one from the repositories)."""
-    for header in installed_headers(ctx):
-        if APPLIANCE_CAPABILITY not in header["provides"]:
-            continue
-        for path in header["files"]:
-            if path.endswith("-manifest-rpm") and ctx.fs.exists(path) and not ctx.fs.get(path).is_dir:
-                version = manifest_engine_version(ctx.fs.read(path).decode(errors="replace"))
-                if version:
-                    return version
-        break
+    """The Engine inside the appliance the deploy uses: what its rpm manifest lists, or
+    `ovirt.appliance_engine_version` when it has none on disk or no appliance is installed."""
+    for text in installed_files(ctx, installed_appliance(ctx), "-manifest-rpm"):
+        version = manifest_engine_version(text)
+        if version:
+            return version
     return str(_cfg(ctx)["appliance_engine_version"])
 
 

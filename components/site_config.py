@@ -19,7 +19,7 @@ from pulumi.runtime import config as runtime_config
 
 from providers import multipath_conf, storage_export
 from providers.multipath_override import file_name_problems
-from providers.ssh import load_private_key
+from providers.ssh import known_hosts_name, load_private_key
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 
@@ -100,7 +100,7 @@ class SiteConfig:
     def known_hosts_for(self, name: str) -> str:
         """The trusted key lines for one host: its pinned key if the stack has one, else known_hosts."""
         host = self.hosts[name]
-        label = host.address if host.port == 22 else f"[{host.address}]:{host.port}"
+        label = known_hosts_name(host.address, host.port)
         if host.host_key:
             return f"{label} {host.host_key}\n"
         return "".join(line + "\n" for line in self.known_hosts.splitlines() if _names_host(line, label))

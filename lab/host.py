@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 from lab import accounts, multipath, units
-from lab.commands import COMMANDS
+from lab.commands import COMMANDS, nfs
 from lab.transport.shell import Shell
 from lab.transport.vfs import VirtualFS
 
@@ -113,6 +113,8 @@ class Host:
         self.powered_off = False  # `systemctl poweroff`: no SSH until the lab's state is reset
         if self.services.get("multipathd", {}).get("active"):
             self._reload_multipath()
+        if self.services.get("nfs-server", {}).get("active"):
+            self._nfs_event("start")
 
     def _ids(self, path_spec):
         user = accounts.find_user(self.fs, path_spec.owner)
@@ -232,6 +234,16 @@ class Host:
             service["masked"] = action == "mask"
         if unit == "multipathd":
             self._multipath_event(action)
+        if unit == "nfs-server":
+            self._nfs_event(action)
+
+    def _nfs_event(self, action):
+        """nfs-utils systemd/nfs-server.service: `exportfs -r` before it starts and on reload, `exportfs -au` after
+        it stops, so a running NFS server exports what /etc/exports lists."""
+        if action in ("start", "restart", "reload"):
+            nfs.export_all(self.fs, replace=True)
+        elif action == "stop":
+            nfs.write_etab(self.fs, [])
 
     def _multipath_event(self, action):
         if action == "stop":

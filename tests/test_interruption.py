@@ -208,7 +208,7 @@ def test_a_killed_node_update_resumes_and_converges(site):
         activate=True,
     )
     wait_until(
-        lambda: service.get().status.value == "up" and not service.get(all_content=True).hosted_engine.configured,
+        lambda: service.get().status.value == "up" and service.get(all_content=True).hosted_engine is None,
         timeout=60,
     )
     stack.stack.refresh()

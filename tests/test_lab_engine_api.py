@@ -117,11 +117,12 @@ def test_ovirtmgmt_is_vm_network(system):
     assert [n.name for n in cluster_nets] == ["ovirtmgmt"]
 
 
-def test_hosted_engine_only_with_all_content(system):
+def test_hosted_engine_only_with_all_content_and_only_where_it_is_configured(system):
+    """BackendHostsResource.addHostedEngineIfConfigured: a host without hosted-engine has no hosted_engine element
+    even with All-Content (the configured one: test_reinstall_with_hosted_engine_deploy)."""
     host = host_service(system, "host1")
     assert host.get().hosted_engine is None
-    he = host.get(all_content=True).hosted_engine
-    assert (he.configured, he.active, he.score) == (False, False, 0)
+    assert host.get(all_content=True).hosted_engine is None
 
 
 def test_deactivate_migrates_vms_then_maintenance(system):
@@ -267,7 +268,7 @@ def test_reinstall_with_hosted_engine_deploy(monitored):
     time.sleep(0.2)
     hosts.run(engine)
     assert "host2" in hosts.deployed
-    assert not host.get(all_content=True).hosted_engine.configured  # not monitored in maintenance
+    assert host.get(all_content=True).hosted_engine is None  # not monitored in maintenance: not configured
     host.activate()
     wait_status(host, types.HostStatus.UP)
     he = host.get(all_content=True).hosted_engine
@@ -524,7 +525,17 @@ def test_json_basic_auth_v4_and_correlation_id(engine):
     ]
 
 
-def test_follow_and_all_content_header(engine):
+def test_follow_and_all_content_header(tmp_path):
+    model = copy.deepcopy(load_model())
+    model["hosts"][0]["hosted_engine"] = True  # configured: the only hosts with a hosted_engine element
+    engine = start(tmp_path, model)
+    try:
+        _follow_and_all_content(engine)
+    finally:
+        engine.stop()
+
+
+def _follow_and_all_content(engine):
     root = ET.fromstring(http(engine, "/vms?search=name%3Dvm1&follow=disk_attachments.disk,cluster")[2])
     vm = root.find("vm")
     assert vm.find("cluster/name").text == "Default"

@@ -99,7 +99,7 @@ def test_host_reinstalled_with_deploy_hosted_engine_becomes_a_node(lab):
     # the agent knows nothing of the Engine's maintenance: no HA local maintenance was asked of it
     assert (in_maintenance["score"], in_maintenance["maintenance"]) == (3400, False)
     # the Engine did not monitor the host in maintenance: it does not know yet
-    assert host1.get(all_content=True).hosted_engine.configured is False
+    assert host1.get(all_content=True).hosted_engine is None  # not configured: no element
     host1.activate()
     wait_status(host1, types.HostStatus.UP)
     for name in ("host1", "deploy"):  # every node lists every hosted-engine host

@@ -14,7 +14,7 @@ import time
 import uuid
 import zlib
 
-from lab import images
+from lab import images, reach
 from lab.commands import command, storage
 from lab.commands import hosted_engine_questions as questions
 from lab.commands.engine_backup import backup_entities, read_backup, verify_backup
@@ -34,7 +34,8 @@ from lab.commands.ovirt import (
     otopi_failed,
 )
 from lab.commands.packages import appliance_engine_version, he_installed, installed_appliance, installed_files
-from lab.engine_api.state import NO_HA_STATS, attachment, entity_id
+from lab.engine_api import audit, host_up
+from lab.engine_api.state import NO_HA_STATS, entity_id, spm_of
 from lab.ovirt_site import settings
 from lab.transport.shell import Unsupported
 
@@ -234,6 +235,7 @@ def _deploy_stages(ctx, run, deploy, backup):
     if fqdn:
         run.print(f"[ INFO  ] Using Engine VM FQDN {fqdn} from backup file.")
     _ask(run, deploy, questions.CUSTOMIZATION)
+    _check_custom_appliance(ctx, run, answers.get("OVEHOSTED_VM/ovfArchive"))
     if not fqdn:
         raise questions.Unanswered(
             questions.ENGINE_FQDN, [f"          {line}" for line in questions.ENGINE_FQDN.prompt.splitlines()]
@@ -246,6 +248,8 @@ def _deploy_stages(ctx, run, deploy, backup):
     seconds = float(_cfg(ctx)["deploy_seconds"]) / (len(BOOTSTRAP_TASKS) + len(TARGET_TASKS))
     for task in BOOTSTRAP_TASKS:
         run.task(task, seconds)
+        if task == BOOTSTRAP_TASKS[0]:
+            _pre_checks(ctx, answers)
     entities = _restore(ctx, run, members, seconds)
     _ask(run, deploy, questions.CLOSEUP)
     error = _storage_error(ctx, answers) or _disk_size_error(ctx, answers)
@@ -260,33 +264,46 @@ def _deploy_stages(ctx, run, deploy, backup):
         run.task(task, seconds, "changed" if task.startswith("Wait") else "ok")
         if task == HOST_UP_TASK:
             _host_operational(ctx, run, entities, answers)
+        if task == ADD_DOMAIN_TASK:
+            _attach_on_spm(ctx, entities, answers)
     _deployed(ctx, run, entities, answers)
     return 0
 
 
 HOST_UP_TASK = "Wait for the host to be up"
+ADD_DOMAIN_TASK = "Add storage domain"
+DATACENTER_NAME = re.compile(r"^[a-zA-Z0-9_-]+$")
 
 
-def missing_networks(state, cluster):
-    """NetworkMonitoringHelper.getMissingOperationalClusterNetworks for a fresh host, which carries only the
-    management network the deploy bridges: the cluster's other networks that are required and operational
-    (joined by ',' in the Engine's order of the cluster's networks; the lab sorts them by name)."""
-    names = [
-        n["name"]
-        for n in state["networks"].values()
-        if cluster["id"] in n["clusters"]
-        and "management" not in n["usages"]
-        and attachment(n, cluster["id"])["required"]
-        and attachment(n, cluster["id"])["status"] == "operational"
-    ]
-    return ",".join(sorted(names))
+def _pre_checks(ctx, answers):
+    """The role's pre_checks/*.yml, run after its package install (partial_execution.yml, "System configuration
+    validations"): validate_firewalld.yml and validate_data_center_name.yml; their messages are folded YAML, the
+    quotes of the second are literal."""
+    firewalld = ctx.host.services.get("firewalld", {})
+    if not firewalld.get("active") or firewalld.get("masked"):
+        raise _Fatal(
+            "firewalld is required to be enabled and active in order to correctly deploy hosted-engine. "
+            "Please check, fix accordingly and re-deploy.\n"
+        )
+    datacenter, cluster = answers["OVEHOSTED_ENGINE/datacenterName"], answers["OVEHOSTED_ENGINE/clusterName"]
+    if not DATACENTER_NAME.search(datacenter):
+        raise _Fatal(
+            "\"Invalid Data Center name format. Data Center name may only contain letters, numbers, '-', or '_'.\" "
+            f'" Got {datacenter}"'
+        )
+    if datacenter != "Default" and cluster == "Default":
+        raise _Fatal(
+            "\"Cluster name cannot be 'Default'. This is a reserved name for the default DataCenter. Please choose\" "
+            '" another name for the cluster"'
+        )
 
 
 def _host_operational(ctx, run, entities, answers):
-    """The restored Engine sets a host lacking a required network Non Operational (HostNetworkTopologyPersisterImpl,
-    NETWORK_UNREACHABLE, event 519); the role reports it from the events, pauses until its lock file goes
-    (he_pause_after_failed_add_host, true by default and not set by otopi), checks again and fails
-    (tasks/bootstrap_local_vm/05_add_host.yml). The lab runs no after_add_host hooks, so nothing fixes it."""
+    """The restored Engine sets the fresh host Non Operational when it does not meet the cluster (lab/engine_api/
+    host_up.py); the role collects the events of severity warning and up for this host, grouped by code, pauses
+    until its lock file goes (he_pause_after_failed_add_host, true by default and not set by otopi), checks
+    again and fails (tasks/bootstrap_local_vm/05_add_host.yml). The lab runs no after_add_host hooks, so nothing
+    fixes it."""
     cluster = next(
         (
             c
@@ -297,13 +314,14 @@ def _host_operational(ctx, run, entities, answers):
         ),
         None,
     )
-    networks = missing_networks(entities, cluster) if cluster else ""
-    if not networks:
+    found = host_up.refusal(_lab(ctx), ctx.host, entities, cluster) if cluster else []
+    if not found:
         return
-    errors = (
-        f"code 519: Host {answers['OVEHOSTED_NETWORK/host_name']} does not comply with the cluster "
-        f"{cluster['name']} networks, the following networks are missing on host: '{networks}',"
+    name = answers["OVEHOSTED_NETWORK/host_name"]
+    events = sorted(
+        (audit.entry(key, 0, None, VdsName=name, **values) for key, values in found), key=lambda e: e["code"]
     )
+    errors = " ".join(f"code {e['code']}: {e['description']}," for e in events if e["severity"] != "normal")
     run.print(f"[ INFO  ] The host has been set in non_operational status, deployment errors: {errors}")
     run.print(
         f"[ INFO  ] You can now connect to https://{answers['OVEHOSTED_NETWORK/fqdn']}:6900/ovirt-engine/ and "
@@ -315,6 +333,51 @@ def _host_operational(ctx, run, entities, answers):
     raise _Fatal(
         f"The host has been set in non_operational status, deployment errors: {errors} fix accordingly and re-deploy."
     )
+
+
+def _attach_on_spm(ctx, entities, answers):
+    """The role's ovirt_storage_domain attaches the new domain to the data centre, which the Engine runs on its SPM
+    (AttachStorageDomainToPoolCommand): an SPM that cannot reach the storage fails it with VDSM's
+    StorageDomainDoesNotExist, as VdsmErrors.properties words it; ovirtsdk4 words the fault."""
+    datacenter = next(
+        d for d in entities["datacenters"].values() if d["name"] == answers["OVEHOSTED_ENGINE/datacenterName"]
+    )
+    spm = spm_of(entities, datacenter["id"])
+    if spm is None:  # the deployment host, the only one Up, is the SPM
+        return
+    lab, address = _lab(ctx), entities["hosts"][spm]["address"]
+    host = reach.host_named(lab, address)
+    if host is None:
+        raise Unsupported(f"the restored SPM {address} is not a host of the lab site")
+    if reach.domain_error(lab, host, _domain_storage(answers)):
+        raise _Fatal(
+            'Fault reason is "Operation Failed". Fault detail is "[Storage domain cannot be reached. Please ensure '
+            'it is accessible from the host(s).]". HTTP response code is 400.'
+        )
+
+
+def _check_custom_appliance(ctx, run, path):
+    """gr-he-common/vm/boot_disk.py _check_ovf: a custom appliance is opened as a gzipped tar (tarfile 'r:gz',
+    whose error is not caught, so otopi reports it) and must hold a master*.ovf."""
+    if not path:
+        return
+    if not ctx.fs.exists(ctx.path(path)):
+        run.print("[ ERROR ] The specified file does not exists")
+        raise _Failed(
+            questions.CUSTOMIZATION,
+            f"The specified OVF archive is not readable. Please ensure that {path} could be read",
+        )
+    try:
+        with tarfile.open(fileobj=io.BytesIO(ctx.fs.read(ctx.path(path))), mode="r:gz") as archive:
+            names = archive.getnames()
+    except tarfile.TarError as exc:
+        raise _Failed(questions.CUSTOMIZATION, str(exc)) from None
+    if not any(n.startswith("master") and posixpath.splitext(n)[1] == ".ovf" for n in names):
+        run.print("[ ERROR ] The OVF archive does not have a required OVF XML file.")
+        raise _Failed(
+            questions.CUSTOMIZATION,
+            f"The specified OVF archive is not readable. Please ensure that {path} could be read",
+        )
 
 
 def _ask(run, deploy, stage):
@@ -478,14 +541,10 @@ def nfs_error(ctx, answers):
     if version not in questions.NFS_VERSIONS:  # passed to the role unchecked; the Engine's NfsVersion refuses it
         return f"Invalid value for nfs_version: {version}"
     lab = _lab(ctx)
-    host = next((h for h in lab.hosts.values() if server in (h.fqdn, h.spec.address, h.name)), None)
-    if host is None:
-        return f"Problem while trying to mount target: cannot resolve {server!r}"
-    if not host.services.get("nfs-server", {}).get("active"):
-        return f"Error while mounting storage: mount.nfs: Connection refused for {connection}"
-    if not host.fs.exists(path) or not host.fs.get(path).is_dir:
-        return f"Error while mounting storage: mount.nfs: access denied by server while mounting {connection}"
-    node = host.fs.get(path)
+    refused = reach.nfs_error(lab, ctx.host, connection)
+    if refused:
+        return refused
+    node = reach.host_named(lab, server).fs.get(path)
     if (node.uid, node.gid) != (36, 36):
         return (
             "Error creating a storage domain's metadata: ('Permission settings on the specified path do not "

@@ -41,8 +41,11 @@ def _meminfo(spec):
     )
 
 
+BASE_CPU_FLAGS = ("fpu", "vme", "de", "pse", "tsc", "msr", "pae", "mce", "cx8", "apic")
+
+
 def _cpuinfo(spec):
-    flags = " ".join(["fpu", "vme", "de", "pse", "tsc", "msr", "pae", "mce", "cx8", "apic", *spec.cpu_flags])
+    flags = " ".join([*BASE_CPU_FLAGS, *spec.cpu_flags])
     return "".join(
         f"processor\t: {n}\nvendor_id\t: GenuineIntel\nmodel name\t: Lab CPU\n"
         f"cpu cores\t: {spec.cpus}\nflags\t\t: {flags}\n\n"
@@ -50,8 +53,42 @@ def _cpuinfo(spec):
     )
 
 
+def cpu_models(spec):
+    """The libvirt CPU models usable on the host (site key `cpu_models`)."""
+    return list(spec.extra.get("cpu_models") or [])
+
+
+def vdsm_cpu_flags(spec):
+    """cpuFlags as VDSM reports them to the Engine (vdsm lib/vdsm/host/caps.py): the kernel's flags and `model_<M>`
+    for every usable libvirt model (lib/vdsm/machinetype.py cpu_models)."""
+    return [*BASE_CPU_FLAGS, *spec.cpu_flags, *(f"model_{m}" for m in cpu_models(spec))]
+
+
+def _fips_enabled(spec):
+    return b"1\n" if spec.extra.get("fips") else b"0\n"
+
+
 for _path, _render in (("/proc/meminfo", _meminfo), ("/proc/cpuinfo", _cpuinfo)):
     generated_file(_path)(lambda ctx, render=_render: render(ctx.host.spec).encode())
+
+
+generated_file("/proc/sys/crypto/fips_enabled")(lambda ctx: _fips_enabled(ctx.host.spec))
+
+
+@command("virsh")
+def virsh(ctx):
+    """`virsh -r domcapabilities` (libvirt): the host-model and the custom models with `usable`, as virsh prints
+    the domain capabilities XML; only the <cpu> element the lab models."""
+    if ctx.args != ["-r", "domcapabilities"]:
+        raise Unsupported("virsh is implemented as: virsh -r domcapabilities")
+    models = "".join(f"      <model usable='yes' vendor='Intel'>{m}</model>\n" for m in cpu_models(ctx.host.spec))
+    ctx.print("<domainCapabilities>")
+    ctx.print("  <cpu>")
+    ctx.print("    <mode name='custom' supported='yes'>")
+    ctx.print(models + "    </mode>", end="\n")
+    ctx.print("  </cpu>")
+    ctx.print("</domainCapabilities>")
+    return 0
 
 
 @command("nproc")

@@ -175,27 +175,36 @@ def exportfs(ctx):
 
 def _export_all(ctx, replace, verbose):
     """-a adds every export in the files to the table; -r also drops the ones no longer there."""
-    exports, errors = read_exports(ctx.fs)
-    status = 0
+    exported, errors = export_all(ctx.fs, replace)
     for error in errors:
         ctx.error(f"exportfs: {error}")
-        status = 1
-    table = [] if replace else read_etab(ctx.fs)
+    if verbose:
+        for path, client in exported:
+            ctx.print(f"exporting {client}:{path}")
+    return 1 if errors else 0
+
+
+def export_all(fs, replace):
+    """The table made from the exports files (`exportfs -a`, or `-r` with replace): ([(path, client)] exported,
+    [errors]). nfs-server.service runs `exportfs -r` as it starts and reloads, and `exportfs -au` as it stops."""
+    exports, errors = read_exports(fs)
+    table, exported = ([] if replace else read_etab(fs)), []
     for path, client, flags, values in exports:
         try:
-            node = ctx.fs.get(path)
+            node = fs.get(path)
         except FsError as exc:
-            ctx.error(f"exportfs: Failed to stat {path}: {exc.strerror}")
-            status = 1
+            errors.append(f"Failed to stat {path}: {exc.strerror}")
             continue
         if not node.is_dir:
-            ctx.error(f"exportfs: {path} is not a directory")
-            status = 1
+            errors.append(f"{path} is not a directory")
             continue
         entry = (path, client, render_options(flags, values))
         table = [e for e in table if e[:2] != entry[:2]] + [entry]
-        if verbose:
-            ctx.print(f"exporting {client}:{path}")
-    ctx.fs.mkdir(posixpath.dirname(ETAB), 0o755, parents=True)
-    ctx.fs.write(ETAB, "".join(f"{p}\t{c}({o})\n" for p, c, o in table).encode())
-    return status
+        exported.append((path, client))
+    write_etab(fs, table)
+    return exported, errors
+
+
+def write_etab(fs, table):
+    fs.mkdir(posixpath.dirname(ETAB), 0o755, parents=True)
+    fs.write(ETAB, "".join(f"{p}\t{c}({o})\n" for p, c, o in table).encode())

@@ -17,8 +17,40 @@ TYPES = {
     "USER_UPDATE_VM": (35, "normal", "VM ${VmName} configuration was updated by ${UserName}."),
     "USER_UPDATE_VDS": (43, "normal", "Host ${VdsName} configuration was updated by ${UserName}."),
     "USER_STARTED_VM": (153, "normal", "VM ${VmName} was started by ${UserName} (Host: ${VdsName})."),
+    "CPU_TYPE_UNSUPPORTED_IN_THIS_CLUSTER_VERSION": (
+        156,
+        "error",
+        "Host ${VdsName} moved to Non-Operational state as host CPU type is not supported in this cluster "
+        "compatibility version or is not supported at all",
+    ),
     "VDS_INSTALL_FAILED": (505, "error", "Host ${VdsName} installation failed. ${FailedInstallMessage}."),
     "VDS_INSTALL_IN_PROGRESS": (509, "normal", "Installing Host ${VdsName}. ${Message}."),
+    "VDS_CPU_LOWER_THAN_CLUSTER": (
+        515,
+        "warning",
+        "Host ${VdsName} moved to Non-Operational state as host does not meet the cluster's minimum CPU level. "
+        "Missing CPU features : ${CpuFlags}",
+    ),
+    "VDS_SET_NONOPERATIONAL": (517, "normal", "Host ${VdsName} moved to Non-Operational state."),
+    "VDS_SET_NONOPERATIONAL_NETWORK": (
+        519,
+        "warning",
+        "Host ${VdsName} does not comply with the cluster ${ClusterName} networks, the following networks are "
+        "missing on host: '${Networks}'",
+    ),
+    "VDS_SET_NONOPERATIONAL_DOMAIN": (
+        522,
+        "warning",
+        "Host ${VdsName} cannot access the Storage Domain(s) ${StorageDomainNames} attached to the Data Center "
+        "${StoragePoolName}. Setting Host state to Non-Operational.",
+    ),
+    "CPU_FLAGS_NX_IS_MISSING": (
+        601,
+        "warning",
+        "Host ${VdsName} is missing the NX cpu flag. This flag can be enabled via the host BIOS. Please set Disable "
+        "Execute (XD) for an Intel host, or No Execute (NX) for AMD.  Please make sure to completely power off the "
+        "host for this change to take effect.",
+    ),
     "USER_VDS_MAINTENANCE_WITHOUT_REASON": (
         620,
         "normal",

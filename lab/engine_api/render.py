@@ -92,6 +92,7 @@ def cluster(site, cl):
             name=cl["name"],
             data_center=_link(types.DataCenter, "datacenters", cl["datacenter"]),
             cpu=types.Cpu(type=cl["cpu_type"]),
+            fips_mode=types.FipsMode(cl["fips_mode"]),
             version=types.Version(major=major, minor=minor),
         ),
         "clusters",
@@ -126,7 +127,8 @@ def network(site, net, cluster_id=None):
 
 def host(site, h, all_content=False):
     """A host as restapi's HostMapper writes it (cpu, os, spm, power_management, version, hardware_information,
-    kdump_status...); hosted_engine details only with all_content=true, as the engine does."""
+    kdump_status...); hosted_engine only with all_content=true and for a host where it is configured, as the engine's
+    doPopulate does."""
     datacenter = site.state["clusters"][h["cluster"]]["datacenter"] if h["cluster"] else None
     obj = types.Host(
         id=h["id"],
@@ -175,7 +177,7 @@ def host(site, h, all_content=False):
         ),
         external_status=types.ExternalStatus.OK,
     )
-    if all_content:
+    if all_content and h["he"]["configured"]:  # BackendHostsResource.addHostedEngineIfConfigured
         obj.hosted_engine = types.HostedEngine(**h["he"])
     return _identified(obj, "hosts", h["id"])
 

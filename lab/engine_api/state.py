@@ -117,6 +117,18 @@ HOST_UPDATABLE = ("name", "comment", "spm_priority", "power_management", "kernel
 VM_UPDATABLE = ("name", "comment", "description", "memory_mb")
 
 
+def spm_of(state, datacenter_id):
+    """The data centre's SPM: the lab's choice of election, the Up host of highest SPM priority (then by name); the
+    engine keeps the one it elected until it leaves Up."""
+    clusters = {c["id"] for c in state["clusters"].values() if c["datacenter"] == datacenter_id}
+    up = [
+        h
+        for h in state["hosts"].values()
+        if h["cluster"] in clusters and h["status"] == "up" and h["spm_priority"] > -1
+    ]
+    return min(up, key=lambda h: (-h["spm_priority"], h["name"]))["id"] if up else None
+
+
 def refused(key, variables, **values):
     """A failed validate(), as the REST API answers it (BackendResource.backendFailure): 409 for a CONFLICT message,
     reason Messages.properties BACKEND_FAILED ("Operation Failed"), detail the translated messages' list in Java's
@@ -135,6 +147,7 @@ SPECS = {
         "datacenter": None,
         "version": "4.7",
         "cpu_type": "Secure Intel Cascadelake Server Family",
+        "fips_mode": "undefined",  # Cluster.fipsMode until a first host comes Up (InitVdsOnUpCommand)
         "comment": "",
         "description": "",
     },
@@ -849,12 +862,4 @@ class Site:
         return (self.request or {}).get("user")
 
     def spm_host(self, datacenter_id):
-        """The data centre's SPM: the lab's choice of election, the Up host of highest SPM priority (then by
-        name); the engine keeps the one it elected until it leaves Up."""
-        clusters = {c["id"] for c in self.state["clusters"].values() if c["datacenter"] == datacenter_id}
-        up = [
-            h
-            for h in self.state["hosts"].values()
-            if h["cluster"] in clusters and h["status"] == "up" and h["spm_priority"] > -1
-        ]
-        return min(up, key=lambda h: (-h["spm_priority"], h["name"]))["id"] if up else None
+        return spm_of(self.state, datacenter_id)

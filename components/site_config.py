@@ -735,6 +735,12 @@ def _deploy_answers(reader: _Reader, he: dict, vm: dict, smtp: dict) -> None:
         f"`hostedEngine.dataCenterName` is {_shown(he['dataCenterName'])}: give the data centre of the "
         "original Engine's hosts (letters, digits, `-` and `_`)",
     )
+    reader.expect(
+        he["clusterName"] != "Default" or he["dataCenterName"] == "Default",
+        f"`hostedEngine.clusterName` is Default in data centre {_shown(he['dataCenterName'])}: the deploy refuses "
+        "that name outside the Default data centre (validate_data_center_name.yml); rename the cluster in the "
+        "original Engine before the backup and give its new name",
+    )
     test = he["networkTest"]
     if (
         reader.expect(

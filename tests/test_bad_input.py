@@ -119,6 +119,7 @@ def test_the_base_config_is_accepted(base):
         (("hostedEngine", "storage", "nfsVersion"), "v5", "hostedEngine.storage.nfsVersion"),  # constants.NfsVersions
         (("hostedEngine", "storage", "diskSizeGB"), 0, "hostedEngine.storage.diskSizeGB"),  # vm/image.py: int() > 0
         (("hostedEngine", "dataCenterName"), "Data Centre 1", "hostedEngine.dataCenterName"),
+        (("hostedEngine", "dataCenterName"), "Prod", "hostedEngine.clusterName"),  # validate_data_center_name.yml
         (("hostedEngine", "networkTest"), {"type": "arp"}, "hostedEngine.networkTest.type"),
         (("hostedEngine", "networkTest"), {"type": "tcp"}, "hostedEngine.networkTest.address"),
         (("hostedEngine", "vm", "staticCIDR"), "192.0.2.60", "hostedEngine.vm.staticCIDR"),  # 4.4 needs the prefix

@@ -23,6 +23,8 @@ READ_ONLY = (
     "stat -c ",
     "df -B1 --output=avail ",
     "systemctl is-active ",
+    "systemctl show ",
+    "virsh -r domcapabilities",
     "ip -o -4 addr show",
     "ip -o link show",
     "ip route show default",

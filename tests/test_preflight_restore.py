@@ -295,21 +295,7 @@ def test_the_lab_deploy_stops_at_a_host_set_non_operational_for_a_missing_requir
     """The witness of required_networks: the restored Engine sets the fresh host Non Operational for storage-net, the
     role reports event 519, pauses, checks again and fails (05_add_host.yml); no new Engine is left running."""
     with lab_for(tmp_path_factory, client_key, "networks", networks_only) as lab:
-        engine, deploy, storage = lab.ssh("engine"), lab.ssh("deploy"), lab.ssh("storage")
-        try:
-            assert run(storage, "chown 36:36 /exports/hosted_engine")[0] == 0
-            assert run(engine, "engine-backup --mode=backup --file=/root/engine.backup --log=/root/backup.log")[0] == 0
-            put(deploy, "/root/engine.backup", get(engine, "/root/engine.backup"))
-            put(deploy, "/root/answers.conf", answer_file(ANSWERS))
-            _, stdout, _ = deploy.exec_command(
-                "hosted-engine --deploy --restore-from-file=/root/engine.backup --config-append=/root/answers.conf",
-                timeout=30,
-            )
-            lock = end_pause(lab)  # the administrator "fixes" nothing and ends the pause
-            out, status = stdout.read().decode(), stdout.channel.recv_exit_status()
-        finally:
-            for client in (engine, deploy, storage):
-                client.close()
+        status, out, lock = restore_deploy(lab, pauses=True)
         missing = (
             "code 519: Host she-deploy.lab.example does not comply with the cluster Default networks, the "
             "following networks are missing on host: 'storage-net',"
@@ -318,6 +304,27 @@ def test_the_lab_deploy_stops_at_a_host_set_non_operational_for_a_missing_requir
         assert f"Pause execution until {lock} is removed" in out and "Check if the host is up" in out, out
         assert f"{missing} fix accordingly and re-deploy." in out
         assert "Add storage domain" not in out and "engine_api_new" not in lab.refresh()
+
+
+def restore_deploy(lab, answers=ANSWERS, pauses=False):
+    """A backup of the original Engine restored by `hosted-engine --deploy` on the deployment host; when the role
+    pauses, the administrator ends the pause without fixing anything. Returns (exit status, output, the pause's
+    lock file or None)."""
+    engine, deploy, storage = lab.ssh("engine"), lab.ssh("deploy"), lab.ssh("storage")
+    try:
+        assert run(storage, "chown 36:36 /exports/hosted_engine")[0] == 0
+        assert run(engine, "engine-backup --mode=backup --file=/root/engine.backup --log=/root/backup.log")[0] == 0
+        put(deploy, "/root/engine.backup", get(engine, "/root/engine.backup"))
+        put(deploy, "/root/answers.conf", answer_file(answers))
+        _, stdout, _ = deploy.exec_command(
+            "hosted-engine --deploy --restore-from-file=/root/engine.backup --config-append=/root/answers.conf",
+            timeout=60,
+        )
+        lock = end_pause(lab) if pauses else None
+        return stdout.channel.recv_exit_status(), stdout.read().decode(), lock
+    finally:
+        for client in (engine, deploy, storage):
+            client.close()
 
 
 def end_pause(lab, timeout=20):
@@ -410,7 +417,7 @@ def test_keycloak_in_the_backup_unverified_admin_password_is_a_warning(tmp_path_
 
 def test_the_readme_lists_the_new_checks():
     section = (PROJECT_DIR / "README.md").read_text().split("## Preflight", 1)[1].split("\n## ", 1)[0]
-    for name in ("required_networks", "backup_contents", "admin_principal"):
+    for name in ("required_networks", "backup_contents", "admin_principal", "restored_storage", "cluster_fit"):
         assert f"`{name}`" in section, name
 
 

@@ -10,7 +10,8 @@ requirements to fit the disk from the appliance OVF not met (required N GiB)`. T
 `hostedEngine.applianceOva` names, else the installed appliance's, from the `path=` of its discovery
 file (tasks/install_appliance.yml).
 
-A qcow2 (4.5.7 on) is read as the deploy reads it. An OVA (4.4 to 4.5.5) is gzipped, so its disk cannot
+An installed qcow2 (4.5.7 on) is read as the deploy reads it; `hostedEngine.applianceOva` must be an OVA, as the
+deploy opens a custom image as a gzipped tar (gr-he-common/vm/boot_disk.py `_check_ovf`). An OVA (4.4 to 4.5.5) is gzipped, so its disk cannot
 be read in place; its OVF's `ovf:size` (the virtual size in GiB rounded up, lab/images.py for the
 source) bounds what the deploy will require: at least that, and one more GiB when the disk is a whole
 number of GiB.
@@ -85,7 +86,7 @@ def check(site, hosts, facts, findings, password, api):
                 f"compared with its disk: reinstall the appliance package"
             )
             return
-    if image.endswith(".ova"):
+    if he["applianceOva"] or image.endswith(".ova"):  # a custom image must be an OVA (gr-he-common/vm/boot_disk.py)
         _check_ova(hosts, deploy, image, wanted, setting, findings)
     else:
         _check_qcow2(hosts, deploy, image, wanted, setting, findings)
@@ -121,8 +122,9 @@ def _check_ova(hosts, deploy, image, wanted, setting, findings):
         findings.errors.append(
             f"the appliance OVA {image} on the deployment host ({deploy}) holds no readable OVF "
             f"disk size (`tar -xzOf {image} --wildcards '{OVF_MEMBERS}'`: "
-            f"{(ovf.stderr or 'no Disk ovf:size').strip()[-200:]}), so the deploy cannot use it: "
-            f"reinstall the appliance, or fix `hostedEngine.applianceOva`"
+            f"{(ovf.stderr or 'no Disk ovf:size').strip()[-200:]}), so the deploy cannot use it (it opens an "
+            f"appliance image as a gzipped tar with a master/vms/*.ovf, gr-he-common/vm/boot_disk.py): reinstall "
+            f"the appliance, or give `hostedEngine.applianceOva` an OVA (a qcow2 is refused), or leave it empty"
         )
         return
     at_least = math.ceil(size)

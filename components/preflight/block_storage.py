@@ -5,9 +5,7 @@ from __future__ import annotations
 
 import re
 
-from components.preflight.facts import out, storage_host
-
-LIO_SAVECONFIG = "/etc/target/saveconfig.json"
+from components.preflight import reach
 
 
 def check(site, hosts, facts, findings, password, api):
@@ -69,8 +67,6 @@ def check(site, hosts, facts, findings, password, api):
 
 
 def _iscsi_target(site, hosts, facts, findings, storage, lun):
-    import json
-
     deploy = site.migration.deployment_host
     portal, target = storage["portal"], storage["target"]
     port = int(storage.get("port", 3260))
@@ -106,22 +102,10 @@ def _iscsi_target(site, hosts, facts, findings, storage, lun):
                 f"{domain.name} of the original Engine: name an unused LUN"
             )
     # Procedure 6: a target that filters by initiator ACL refuses a host not in it (STORAGE_DOMAIN_UNREACHABLE).
-    server = storage_host(site, hosts, portal)
-    config = out(hosts.run(server, "cat", LIO_SAVECONFIG)) if server else None
-    if not config:
+    acls = reach.target_acl(site, hosts, portal, target)
+    if acls is None:
         return
-    tpgs = next((t.get("tpgs", []) for t in json.loads(config).get("targets", []) if t.get("wwn") == target), [])
-    acls = [
-        a.get("node_wwn")
-        for tpg in tpgs
-        if not tpg.get("attributes", {}).get("generate_node_acls")
-        for a in tpg.get("node_acls", [])
-    ]
-    if not tpgs or all(tpg.get("attributes", {}).get("generate_node_acls") for tpg in tpgs):
-        return
-    text = out(hosts.run(deploy, "cat", "/etc/iscsi/initiatorname.iscsi")) or ""
-    match = re.search(r"^InitiatorName=(\S+)", text, re.M)
-    iqn = match.group(1) if match else None
+    iqn = reach.initiator(hosts, deploy)
     if iqn not in acls:
         findings.warnings.append(
             f"iSCSI target {target} (`hostedEngine.storage.target`) filters connections by "

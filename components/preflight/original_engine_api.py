@@ -59,6 +59,7 @@ def check(site, hosts, facts, findings, password, api):
             "clusters": clusters,
             "networks": networks,
             "datacenters": datacenters,
+            "hosts": api_hosts,
         }
     except ovirtsdk4.Error as err:
         where = "`originalEngineApi.url`" if api["configured"] else f"`originalEngineApi.url` (unset: {api['url']})"

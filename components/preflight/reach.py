@@ -1,0 +1,168 @@
+"""Whether a host of the site can reach a storage domain, read-only, as it will have to once the restored Engine
+connects it: an NFS export listed for it (`showmount -e`), an iSCSI target its portal offers and whose ACL holds the
+host's IQN, an FC LUN it sees, a Gluster volume that is started. Each answer is a problem sentence, or None."""
+
+from __future__ import annotations
+
+import fnmatch
+import ipaddress
+import json
+import posixpath
+import re
+from dataclasses import dataclass
+
+from components.preflight.facts import out, storage_host
+
+LIO_SAVECONFIG = "/etc/target/saveconfig.json"
+INITIATOR_FILE = "/etc/iscsi/initiatorname.iscsi"
+ISCSI_PORT = 3260
+
+
+@dataclass(frozen=True)
+class Lun:
+    id: str
+    address: str | None = None
+    port: int | None = None
+    target: str | None = None
+
+
+@dataclass(frozen=True)
+class Storage:
+    """A storage domain's connection as the Engine keeps it (HostStorage): file domains by server and path, block
+    domains by their LUNs."""
+
+    type: str
+    address: str | None = None
+    path: str | None = None
+    luns: tuple = ()
+
+    @classmethod
+    def of_domain(cls, domain) -> Storage:
+        """From an ovirtsdk4 StorageDomain."""
+        storage = domain.storage
+        luns = tuple(Lun(u.id, u.address, u.port, u.target) for u in (storage.logical_units or []))
+        return cls(storage.type.value, storage.address, storage.path, luns)
+
+    def describe(self) -> str:
+        if self.type in ("iscsi", "fcp"):
+            return f"{self.type} LUN(s) {', '.join(u.id for u in self.luns)}"
+        return f"{self.type} {self.address}:{self.path}"
+
+
+def nfs_client_allows(clients: list[str], fqdn: str | None, address: str | None) -> bool | None:
+    """exports(5) "Machine Name Formats" against the host's name and address: True, False, or None when a netgroup
+    (which only NIS can answer) decides."""
+    undecided = False
+    for client in clients:
+        if client.startswith("@"):
+            undecided = True
+        elif "/" in client:
+            try:
+                if address and ipaddress.ip_address(address) in ipaddress.ip_network(client, strict=False):
+                    return True
+            except ValueError:
+                continue
+        elif client == address or (fqdn and fnmatch.fnmatchcase(fqdn.lower(), client.lower())):
+            return True
+    return None if undecided else False
+
+
+def problem(site, hosts, host: str, names: tuple, storage: Storage) -> str | None:
+    """Why HOST (a `hosts` key; `names` its FQDN and address) cannot reach STORAGE, or None (reachable, or not
+    decidable from here: then nothing is claimed)."""
+    if storage.type == "nfs":
+        return _nfs(site, hosts, host, names, storage)
+    if storage.type == "glusterfs":
+        return _gluster(site, hosts, storage)
+    if storage.type == "iscsi":
+        return next((p for u in storage.luns if (p := _iscsi(site, hosts, host, u))), None)
+    if storage.type == "fcp":
+        return next((p for u in storage.luns if (p := _fc(hosts, host, u))), None)
+    return None
+
+
+def _nfs(site, hosts, host, names, storage):
+    path = posixpath.normpath(storage.path or "/")
+    server = storage_host(site, hosts, storage.address)
+    prepared = [e for e in site.storage_exports if e.host == server and posixpath.normpath(e.path) == path]
+    if prepared:  # `up` exports it first, to these clients
+        clients = [c for e in prepared for c in re.split(r"[\s,]+", e.clients.strip()) if c]
+        allowed = nfs_client_allows(clients, *names)
+        return None if allowed is not False else f"`storageExports` exports {path} only to {', '.join(clients)}"
+    listing = hosts.run(host, "showmount", "-e", storage.address)
+    if listing is None:
+        return None
+    if listing.exit_status != 0:
+        return f"`showmount -e {storage.address}` fails there: {(listing.stderr or listing.stdout).strip()}"
+    exported = {
+        posixpath.normpath(line.split()[0]): line.split()[1].split(",")
+        for line in listing.stdout.splitlines()[1:]
+        if len(line.split()) >= 2
+    }
+    if path not in exported:
+        return f"{storage.address} does not export {path} (`showmount -e {storage.address}`)"
+    if nfs_client_allows(exported[path], *names) is False:
+        return f"{storage.address} exports {path} only to {','.join(exported[path])}"
+    return None
+
+
+def _gluster(site, hosts, storage):
+    volume = (storage.path or "").strip("/")
+    server = storage_host(site, hosts, storage.address)
+    info = hosts.run(server, "gluster", "volume", "info", volume) if server and volume else None
+    if info is None:
+        return None
+    if info.exit_status != 0:
+        return (
+            f"`gluster volume info {volume}` on {storage.address} fails: {(info.stderr or info.stdout).strip()[-200:]}"
+        )
+    if not re.search(r"^Status:\s*Started", info.stdout, re.M):
+        return f"Gluster volume {volume} on {storage.address} is not started"
+    return None
+
+
+def _iscsi(site, hosts, host, unit):
+    portal = f"{unit.address}:{unit.port or ISCSI_PORT}"
+    found = hosts.run(host, "iscsiadm", "-m", "discovery", "-t", "sendtargets", "-p", portal, "-o", "nonpersistent")
+    if found is None:
+        return None
+    if found.exit_status != 0:
+        detail = ((found.stderr or found.stdout).strip().splitlines() or [""])[-1]
+        return f"iSCSI discovery at {portal} fails there (`iscsiadm -m discovery` exit {found.exit_status}: {detail})"
+    offered = [line.split()[1] for line in found.stdout.splitlines() if len(line.split()) == 2]
+    if unit.target not in offered:
+        return f"the portal {portal} does not offer it the target {unit.target}"
+    acl = target_acl(site, hosts, unit.address, unit.target)
+    iqn = initiator(hosts, host)
+    if acl is not None and iqn not in acl:
+        return (
+            f"target {unit.target} filters by initiator ACL and its IQN {iqn or '(none)'} is not in it "
+            f"(STORAGE_DOMAIN_UNREACHABLE, procedure 6): add the IQN to the target's ACL"
+        )
+    return None
+
+
+def _fc(hosts, host, unit):
+    size = hosts.run(host, "blockdev", "--getss", f"/dev/mapper/{unit.id}")
+    if size is not None and size.exit_status != 0:
+        return f"it does not see the FC LUN {unit.id} (`blockdev --getss /dev/mapper/{unit.id}`): check zoning and LUN masking"
+    return None
+
+
+def initiator(hosts, host) -> str | None:
+    text = out(hosts.run(host, "cat", INITIATOR_FILE)) or ""
+    match = re.search(r"^InitiatorName=(\S+)", text, re.M)
+    return match.group(1) if match else None
+
+
+def target_acl(site, hosts, portal: str, target: str) -> list | None:
+    """The initiators a LIO target on a site host admits, or None when it does not filter (or cannot be read)."""
+    server = storage_host(site, hosts, portal)
+    config = out(hosts.run(server, "cat", LIO_SAVECONFIG)) if server else None
+    if not config:
+        return None
+    tpgs = next((t.get("tpgs", []) for t in json.loads(config).get("targets", []) if t.get("wwn") == target), [])
+    filtering = [tpg for tpg in tpgs if not tpg.get("attributes", {}).get("generate_node_acls")]
+    if not filtering:
+        return None
+    return [a.get("node_wwn") for tpg in filtering for a in tpg.get("node_acls", [])]

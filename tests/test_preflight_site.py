@@ -1,0 +1,220 @@
+"""What the restored Engine demands of the whole site (components/preflight/restored_storage.py, cluster_fit.py,
+appliance_disk.py): a site that breaks it fails `pulumi preview` naming the host, the domain or the setting and the
+fix, with nothing changed; the default site passes. The lab's deploy is the witness: the restored Engine sets the
+fresh host Non Operational as ovirt-engine does (lab/engine_api/host_up.py), the SPM's attach of the hosted-engine
+domain fails, and the role's pre-checks and boot_disk.py refuse what they refuse."""
+
+import pytest
+
+from lab.testing import LabProcess
+from tests.harness import ANSWERS, put
+from tests.test_preflight import make_stack
+from tests.test_preflight_restore import (
+    check_results,
+    failed_preview,
+    lab_for,
+    model_with,
+    passed_preview,
+    restore_deploy,
+)
+
+DEPLOY_ONLY = "192.0.2.30"
+SKYLAKE = ["Skylake-Server", "Skylake-Server-noTSX-IBRS"]  # without the default cluster's Cascadelake-Server-noTSX
+
+
+def hosts_of(data):
+    return {h["name"]: h for h in data["hosts"]}
+
+
+def add_data2(model):
+    """A second NFS data domain of data centre Default, active, on the storage server."""
+    model["storage_domains"].append(
+        {
+            "name": "data2",
+            "type": "data",
+            "datacenter": "Default",
+            "status": "active",
+            "storage": {"type": "nfs", "address": "storage.lab.example", "path": "/exports/data2"},
+        }
+    )
+
+
+def with_data2(data, tmp, clients="*"):
+    storage = hosts_of(data)["storage"]
+    storage["directories"].append({"path": "/exports/data2", "mode": 0o755})
+    exports = next(f for f in storage["files"] if f["path"] == "/etc/exports")
+    exports["content"] += f"/exports/data2         {clients}(rw,sync,no_subtree_check)\n"
+    data["ovirt"] = {"engine_model": model_with(tmp, add_data2), "pause_seconds": 0.3}
+
+
+def break_site(data, tmp):
+    """data2 exported to host1 only; the deployment host without the cluster's CPU model, in FIPS mode against a
+    cluster whose mode is disabled, and without firewalld running."""
+    with_data2(data, tmp, clients="192.0.2.41")
+
+    def edit(model):
+        add_data2(model)
+        model["clusters"][0]["fips_mode"] = "disabled"
+
+    data["ovirt"]["engine_model"] = model_with(tmp, edit)
+    deploy = hosts_of(data)["deploy"]
+    deploy.update(cpu_models=SKYLAKE, fips=True)
+    deploy["services"].append({"name": "firewalld", "active": False, "enabled": False})
+
+
+@pytest.fixture(scope="module")
+def broken_lab(tmp_path_factory, client_key):
+    with lab_for(tmp_path_factory, client_key, "broken-site", break_site) as lab:
+        yield lab
+
+
+def hosted_engine_export_to_deploy_only(settings):
+    export = next(e for e in settings["storageExports"] if e["path"] == "/exports/hosted_engine")
+    export["clients"] = DEPLOY_ONLY
+
+
+def test_a_site_the_restored_engine_would_refuse_fails_the_preview_naming_each_demand(
+    tmp_path_factory, broken_lab, client_key
+):
+    stack = make_stack(tmp_path_factory, broken_lab, client_key, hosted_engine_export_to_deploy_only)
+    text = " ".join(failed_preview(stack, broken_lab).split())
+    # 1: a data domain of the data centre the deployment host cannot mount
+    assert (
+        "the deployment host (deploy) cannot reach the data domain data2 (nfs storage.lab.example:/exports/data2) "
+        "of data centre Default: storage.lab.example exports /exports/data2 only to 192.0.2.41" in text
+    ), text
+    assert "STORAGE_DOMAIN_UNREACHABLE" in text and "give deploy access to it before the backup" in text
+    assert "domain data " not in text  # the default data domain is exported to everyone
+    # 2: the hosted-engine storage, as `up` will export it, from the SPM and the other Up host
+    assert (
+        "host1 (`hosts.host1`), the SPM of data centre Default, cannot reach the hosted-engine storage "
+        "`hostedEngine.storage` (nfs storage.lab.example:/exports/hosted_engine): `storageExports` exports "
+        f"/exports/hosted_engine only to {DEPLOY_ONLY}; the attach of the hosted-engine storage domain runs on it "
+        "and fails" in text
+    ), text
+    assert "host2 (`hosts.host2`), an Up host of data centre Default" in text
+    # 3: the cluster's CPU type, FIPS mode, firewalld
+    assert (
+        "the deployment host (deploy) lacks the CPU feature(s) model_Cascadelake-Server-noTSX of cluster Default's "
+        "CPU type Secure Intel Cascadelake Server Family" in text
+    ), text
+    assert "it fits Secure Intel Skylake Server Family at most" not in text  # no ssbd/md_clear on the lab CPU
+    assert "it fits Intel Skylake Server Family at most" in text and "(event 515)" in text
+    assert (
+        "FIPS mode is enabled on the deployment host (deploy; /proc/sys/crypto/fips_enabled) but disabled in "
+        "cluster Default" in text
+    )
+    assert "`fips-mode-setup --disable` on deploy and reboot it before the backup" in text
+    assert "firewalld is not running on the deployment host (deploy; SubState=dead, LoadState=loaded)" in text
+    assert "`systemctl unmask firewalld && systemctl enable --now firewalld` there" in text
+
+
+def test_a_custom_appliance_that_is_not_an_ova_fails_the_preview(tmp_path_factory, broken_lab, client_key):
+    image = "/usr/share/ovirt-engine-appliance/manifest.qcow2"  # any file that is not a gzipped tar
+    client = broken_lab.ssh("deploy")
+    try:
+        put(client, image, b"QFI\xfb" + b"\0" * 508)
+    finally:
+        client.close()
+    stack = make_stack(tmp_path_factory, broken_lab, client_key, lambda s: s["hostedEngine"].update(applianceOva=image))
+    text = " ".join(failed_preview(stack, broken_lab).split())
+    assert f"the appliance OVA {image} on the deployment host (deploy) holds no readable OVF disk size" in text, text
+    assert "give `hostedEngine.applianceOva` an OVA (a qcow2 is refused), or leave it empty" in text
+
+
+# --- the default site ------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def default_lab(tmp_path_factory, client_key):
+    with LabProcess(tmp_path_factory.mktemp("lab"), authorized_keys=[client_key[1]], client_key=client_key[0]) as lab:
+        yield lab
+
+
+def test_the_default_site_meets_the_restored_engines_demands(tmp_path_factory, default_lab, client_key):
+    output = passed_preview(make_stack(tmp_path_factory, default_lab, client_key), default_lab)
+    results = check_results(output)
+    assert (results.get("restored_storage"), results.get("cluster_fit")) == ("passed", "passed"), results
+    assert "/storagedomains" in output  # restored_storage read the data centre's domains
+
+
+# --- the witness: the lab's deploy --------------------------------------------------------------------------
+
+
+def assert_no_new_engine(lab, out):
+    assert "engine_api_new" not in lab.refresh(), out
+
+
+def cpu_lacking(data, tmp):
+    hosts_of(data)["deploy"]["cpu_models"] = SKYLAKE
+    data["ovirt"] = {"pause_seconds": 0.3}
+
+
+def data2_for_host1(data, tmp):
+    with_data2(data, tmp, clients="192.0.2.41")
+
+
+@pytest.mark.parametrize(
+    "name,modify,error",
+    [
+        (
+            "cpu",
+            cpu_lacking,
+            "code 515: Host she-deploy.lab.example moved to Non-Operational state as host does not meet the "
+            "cluster's minimum CPU level. Missing CPU features : model_Cascadelake-Server-noTSX,",
+        ),
+        (
+            "storage",
+            data2_for_host1,
+            "code 522: Host she-deploy.lab.example cannot access the Storage Domain(s) data2 attached to the Data "
+            "Center Default. Setting Host state to Non-Operational.,",
+        ),
+    ],
+)
+def test_the_restored_engine_sets_a_host_that_does_not_fit_non_operational_and_the_deploy_pauses_then_fails(
+    tmp_path_factory, client_key, name, modify, error
+):
+    with lab_for(tmp_path_factory, client_key, name, modify) as lab:
+        status, out, _ = restore_deploy(lab, pauses=True)
+        assert status == 1 and f"The host has been set in non_operational status, deployment errors: {error}" in out
+        assert "Check if the host is up" in out and f"{error} fix accordingly and re-deploy." in out
+        assert "Add storage domain" not in out
+        assert_no_new_engine(lab, out)
+
+
+def test_the_spm_that_cannot_reach_the_hosted_engine_storage_fails_its_attach(tmp_path_factory, client_key):
+    def restrict(data, tmp):
+        exports = next(f for f in hosts_of(data)["storage"]["files"] if f["path"] == "/etc/exports")
+        exports["content"] = exports["content"].replace(
+            "/exports/hosted_engine *(", f"/exports/hosted_engine {DEPLOY_ONLY}("
+        )
+
+    with lab_for(tmp_path_factory, client_key, "spm", restrict) as lab:
+        status, out, _ = restore_deploy(lab)
+        assert status == 1 and "TASK [ovirt.ovirt.hosted_engine_setup : Add storage domain]" in out, out
+        assert "Storage domain cannot be reached. Please ensure it is accessible from the host(s)." in out
+        assert_no_new_engine(lab, out)
+
+
+def test_the_deploy_refuses_a_host_without_firewalld_running(tmp_path_factory, client_key):
+    def no_firewalld(data, tmp):
+        hosts_of(data)["deploy"]["services"].append({"name": "firewalld", "active": False, "enabled": True})
+
+    with lab_for(tmp_path_factory, client_key, "firewalld", no_firewalld) as lab:
+        status, out, _ = restore_deploy(lab)
+        assert status == 1 and "firewalld is required to be enabled and active in order to correctly deploy" in out
+        assert "Start libvirt" not in out
+        assert_no_new_engine(lab, out)
+
+
+def test_the_deploy_refuses_a_custom_appliance_that_is_not_a_gzipped_tar(tmp_path_factory, default_lab):
+    client = default_lab.ssh("deploy")
+    try:
+        put(client, "/root/appliance.qcow2", b"QFI\xfb" + b"\0" * 508)
+    finally:
+        client.close()
+    status, out, _ = restore_deploy(
+        default_lab, dict(ANSWERS, **{"OVEHOSTED_VM/ovfArchive": "str:/root/appliance.qcow2"})
+    )
+    assert status == 1 and "[ ERROR ] Failed to execute stage 'Environment customization': not a gzip file" in out, out
+    assert_no_new_engine(default_lab, out)

@@ -112,6 +112,8 @@ def is_read(argv) -> bool:
         or (name == "blockdev" and rest[:1] == ["--getss"])
         or (name == "gluster" and rest[:2] == ["volume", "info"])
         or (name == "qemu-img" and rest[:1] == ["info"])
+        or (name == "virsh" and rest[:1] == ["-r"])  # a read-only libvirt connection
+        or (name == "iscsiadm" and rest[:2] == ["-m", "discovery"] and rest[-2:] == ["-o", "nonpersistent"])
         or (name == "tar" and _tar_reads(rest))
     )
 

@@ -93,6 +93,8 @@ def break_site(data, tmp):
     deploy["nics"] = [{"name": "ens3", "cidr": "192.0.2.30/24", "mac": "52:54:00:00:00:30"}]
     deploy["gateway"] = None  # 8: no default gateway, no eth0
     hosts["storage"]["disk_avail"] = {"/exports": 50 << 30}  # 10: too small
+    exports = next(f for f in hosts["storage"]["files"] if f["path"] == "/etc/exports")
+    exports["content"] = "/exports/data          *(rw,sync,no_subtree_check)\n"  # 5: the HE export not exported
     model = yaml.safe_load((PROJECT_DIR / "lab" / "engine_api" / "default_model.yaml").read_text())
     model["clusters"][0]["name"] = "Production"  # 9: no cluster Default
     for host in model["hosts"]:

@@ -24,6 +24,8 @@ from providers.ssh import ConnectionLost, Host, RemoteCommandError, Result, is_r
         ["tar", "-xOzf", "x", "version"],
         ["qemu-img", "info", "x"],
         ["ip", "-j", "addr", "show"],
+        ["virsh", "-r", "domcapabilities"],
+        ["iscsiadm", "-m", "discovery", "-t", "sendtargets", "-p", "192.0.2.20:3260", "-o", "nonpersistent"],
     ],
 )
 def test_reads_are_recognised(argv):
@@ -42,6 +44,8 @@ def test_reads_are_recognised(argv):
         ["hosted-engine", "--deploy"],
         ["rm", "-f", "--", "/x"],
         ["tar", "--extract", "-f", "x"],
+        ["virsh", "destroy", "HostedEngine"],
+        ["iscsiadm", "-m", "discovery", "-t", "sendtargets", "-p", "192.0.2.20:3260"],  # records the nodes
     ],
 )
 def test_changes_are_never_taken_for_reads(argv):

@@ -82,9 +82,14 @@ def critical_path(
     """The lab's own durations along the longest chain: the preparation steps (side by side, `parallel`
     at a time; by default all at once), the backup (no lab delay), the deployment, then each node:
     its VM migrates away (or plain maintenance), host-deploy, then initializing after activation."""
+    return -(-prepare // parallel) * prep_delay + deploy_seconds + nodes * per_node(hosts, delays)
+
+
+def per_node(hosts: int, delays: dict) -> float:
+    """One node's share of the lab's durations: its VM migrates away (or plain maintenance), the install starts in
+    the Engine's thread pool and runs host-deploy, then initializing after activation."""
     to_maintenance = delays["migration"] if hosts > 1 else delays["maintenance"]
-    per_node = to_maintenance + delays["install"] + delays["initializing"]
-    return -(-prepare // parallel) * prep_delay + deploy_seconds + nodes * per_node
+    return to_maintenance + delays.get("install_start", 0.0) + delays["install"] + delays["initializing"]
 
 
 def lab_stack_settings() -> dict:

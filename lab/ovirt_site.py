@@ -211,7 +211,7 @@ class EngineServices:
                 host.record("engine", f"vdsm: setHaMaintenanceMode local={call['local']}", 0)
             elif call["call"] == "host-deploy":
                 if call["hosted_engine"] == "deploy":
-                    hosted_engine.he_node_deploy(host, self.lab)
+                    hosted_engine.he_node_deploy(host, self.lab, call["spm_id"])
                 elif call["hosted_engine"] == "undeploy":
                     hosted_engine.he_node_undeploy(host)
                 host.record(

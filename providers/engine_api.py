@@ -12,6 +12,7 @@ import os
 import tempfile
 import threading
 import time
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -130,6 +131,22 @@ def find_host(connection: ovirtsdk4.Connection, name: str, all_content: bool = F
     hosts_service = connection.system_service().hosts_service()
     found = [h for h in hosts_service.list(search=f"name={name}", all_content=all_content) if h.name == name]
     return found[0] if found else None
+
+
+# AuditLogType: what InstallVdsInternalCommand logs as it ends, under the install call's correlation id.
+VDS_INSTALL, VDS_INSTALL_FAILED = 504, 505
+
+
+def correlation_id() -> str:
+    """A Correlation-Id for one call: the Engine keeps [0-9a-zA-Z_-], at most 36 (restapi CurrentFilter), and tags
+    with it every event of the commands the call runs, those of its thread pool included."""
+    return "she-" + uuid.uuid4().hex
+
+
+def install_end(connection: ovirtsdk4.Connection, correlation: str) -> int | None:
+    """VDS_INSTALL or VDS_INSTALL_FAILED once the install tagged CORRELATION has ended, else None."""
+    events = connection.system_service().events_service().list(search=f"correlation_id={correlation}")
+    return next((e.code for e in events if e.code in (VDS_INSTALL, VDS_INSTALL_FAILED)), None)
 
 
 def host_service(connection: ovirtsdk4.Connection, host: types.Host):

@@ -2,7 +2,9 @@
 
 Through the new Engine's API, as the Administration Portal (and the Ansible `ovirt_host` module's
 `state=reinstalled`) do it: the host goes to maintenance, is reinstalled with hosted-engine DEPLOY
-(and rebooted, unless `nodeReboot` is false), the install ends with the host back in maintenance,
+(and rebooted, unless `nodeReboot` is false), the install ends with the host back in maintenance (the
+Engine logs that end under the install call's correlation id; the status alone can show the maintenance from
+before an install that has not started yet),
 the host is activated, and once it is Up the Engine's host monitoring reports it configured. Then
 `hosted-engine --vm-status` on the host must show it with a positive score. The Engine monitors no
 host in maintenance, installing or rebooting, so `configured` is only read once the host is Up.
@@ -160,23 +162,30 @@ def _pinned_vms(props: dict, host: types.Host) -> list[str]:
 
 
 def _reinstall(props: dict, host: types.Host, deploy: bool) -> None:
-    """host-deploy with hosted-engine DEPLOY or UNDEPLOY; ends when the Engine says the install is over."""
+    """host-deploy with hosted-engine DEPLOY or UNDEPLOY. The Engine runs the install in its thread pool after the
+    call has returned (UpdateVdsCommand), so the host can still show the maintenance it was in: the install is over
+    when the Engine logs its end under this call's correlation id."""
     service = engine_api.host_service(base.api(props), host)
     ssh = types.Ssh(authentication_method=types.SshAuthenticationMethod.PUBLICKEY)
     action = {"deploy_hosted_engine": True} if deploy else {"undeploy_hosted_engine": True}
-    service.install(ssh=ssh, activate=False, reboot=bool(props["reboot"]), **action)
-    done = engine_api.wait_for(
-        lambda: _host(props, all_content=False),
-        lambda h: h.status in INSTALL_ENDED,
-        f"the reinstall of {host.name} to end",
+    correlation = engine_api.correlation_id()
+    service.install(
+        ssh=ssh, activate=False, reboot=bool(props["reboot"]), headers={"Correlation-Id": correlation}, **action
+    )
+    ended = engine_api.wait_for(
+        lambda: engine_api.install_end(base.api(props), correlation),
+        lambda code: code is not None,
+        f"the Engine to log the end of {host.name}'s reinstall (correlation id {correlation})",
         props["installTimeout"],
         props.get("pollInterval", 2),
     )
-    if done.status == types.HostStatus.INSTALL_FAILED:
+    done = _host(props, all_content=False)
+    if ended == engine_api.VDS_INSTALL_FAILED or done.status not in INSTALL_ENDED:
         raise StepError(
             host.name,
-            "its reinstall failed in the Engine",
-            "See its events and host-deploy logs, fix the cause, then run `pulumi up` again.",
+            f"its reinstall failed in the Engine (it is {done.status.value})",
+            f"See its events (correlation id {correlation}) and host-deploy logs, fix the cause, then run "
+            "`pulumi up` again.",
         )
 
 

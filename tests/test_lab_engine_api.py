@@ -241,7 +241,7 @@ def test_install_defaults_reboot_and_leave_the_host_in_maintenance(monitored):
     engine, system, hosts = monitored
     host = in_maintenance(system, "host2")
     host.install(ssh=types.Ssh(authentication_method=types.SshAuthenticationMethod.PUBLICKEY))
-    assert host.get().status == types.HostStatus.INSTALLING
+    wait_status(host, types.HostStatus.INSTALLING)
     wait_status(host, types.HostStatus.REBOOT)
     wait_status(host, types.HostStatus.MAINTENANCE)
     time.sleep(0.3)
@@ -250,6 +250,32 @@ def test_install_defaults_reboot_and_leave_the_host_in_maintenance(monitored):
     assert [(c["call"], c["name"], c["reboot"], c["hosted_engine"]) for c in hosts.calls] == [
         ("host-deploy", "host2", True, None)
     ]
+
+
+def test_an_install_runs_after_its_call_returns_locked_and_its_events_carry_the_calls_correlation_id(monitored):
+    """UpdateVdsCommand hands InstallVdsInternal to the thread pool: the call returns with the host still in
+    maintenance but locked (ACTION_TYPE_FAILED_OBJECT_LOCKED), Installing comes later, and every entry the install
+    writes carries the call's correlation id (CorrelationIdTracker through ThreadPoolUtil)."""
+    engine, system, hosts = monitored
+    host = in_maintenance(system, "host2")
+    host.install(
+        ssh=types.Ssh(authentication_method=types.SshAuthenticationMethod.PUBLICKEY),
+        reboot=False,
+        headers={"Correlation-Id": "install-7"},
+    )
+    assert host.get().status == types.HostStatus.MAINTENANCE
+    with pytest.raises(sdk.Error) as locked:
+        host.activate()
+    assert locked.value.code == 409 and "Cannot activate Host. Related operation is currently in progress" in str(
+        locked.value
+    )
+    wait_status(host, types.HostStatus.INSTALLING)
+    wait_status(host, types.HostStatus.MAINTENANCE)
+    events = system.events_service().list(search="correlation_id=install-7")
+    assert sorted(e.code for e in events) == [43, 504, 560, 561]
+    assert {e.host.id for e in events} == {host.get().id}
+    host.activate()  # the lock ends with the install
+    wait_status(host, types.HostStatus.UP)
 
 
 def test_reinstall_with_hosted_engine_deploy(monitored):
@@ -263,7 +289,7 @@ def test_reinstall_with_hosted_engine_deploy(monitored):
     host.deactivate()
     wait_status(host, types.HostStatus.MAINTENANCE)
     host.install(root_password="lab-root-password", deploy_hosted_engine=True, reboot=False)
-    assert host.get().status == types.HostStatus.INSTALLING
+    wait_status(host, types.HostStatus.INSTALLING)
     wait_status(host, types.HostStatus.MAINTENANCE)
     time.sleep(0.2)
     hosts.run(engine)

@@ -92,9 +92,9 @@ def test_host_reinstalled_with_deploy_hosted_engine_becomes_a_node(lab):
     conf = dict(
         line.split("=", 1) for line in get(client, "/etc/ovirt-hosted-engine/hosted-engine.conf").decode().splitlines()
     )
-    assert conf["fqdn"] == "engine.lab.example" and conf["host_id"] == "2"
+    assert conf["fqdn"] == "engine.lab.example" and conf["host_id"] == "1"  # its vds_spm_id
     assert conf["storage"] == "storage.lab.example:/exports/hosted_engine" and conf["domainType"] == "nfs"
-    in_maintenance = vm_status(client)["2"]
+    in_maintenance = vm_status(client)["1"]
     assert in_maintenance["hostname"] == "host1.lab.example"
     # the agent knows nothing of the Engine's maintenance: no HA local maintenance was asked of it
     assert (in_maintenance["score"], in_maintenance["maintenance"]) == (3400, False)
@@ -104,8 +104,8 @@ def test_host_reinstalled_with_deploy_hosted_engine_becomes_a_node(lab):
     wait_status(host1, types.HostStatus.UP)
     for name in ("host1", "deploy"):  # every node lists every hosted-engine host
         data = vm_status(lab.ssh(name))
-        assert set(data) == {"1", "2", "global_maintenance"} and data["global_maintenance"] is False
-        node, first = data["2"], data["1"]
+        assert set(data) == {"1", "3", "global_maintenance"} and data["global_maintenance"] is False
+        node, first = data["1"], data["3"]  # vds_spm_id: host1 1, host2 2, the deployment host 3
         assert node["hostname"] == "host1.lab.example" and node["score"] > 0 and node["maintenance"] is False
         assert node["engine-status"] == {
             "vm": "down",
@@ -126,8 +126,8 @@ def test_host_reinstalled_with_deploy_hosted_engine_becomes_a_node(lab):
             "host-id",
         } <= set(node)
     status, out, _ = run(client, "hosted-engine --vm-status")
-    assert status == 0 and "--== Host host1.lab.example (id: 2) status ==--" in out
-    assert "--== Host she-deploy.lab.example (id: 1) status ==--" in out
+    assert status == 0 and "--== Host host1.lab.example (id: 1) status ==--" in out
+    assert "--== Host she-deploy.lab.example (id: 3) status ==--" in out
     he = host1.get(all_content=True).hosted_engine  # monitored now that it is up
     assert he.configured and he.score == 3400 and he.active and not he.local_maintenance
 
@@ -136,10 +136,10 @@ def test_an_agent_has_no_engine_status_until_its_first_health_check(lab):
     """agent/hosted_engine.py: engine-status 'None' (JSON null) until the broker reports engine health."""
     client = lab.ssh("host1")
     assert run(client, "systemctl restart ovirt-ha-agent")[0] == 0
-    assert vm_status(client)["2"]["engine-status"] is None
-    assert wait_until(lambda: vm_status(client)["2"]["engine-status"])["vm"] == "down"
+    assert vm_status(client)["1"]["engine-status"] is None
+    assert wait_until(lambda: vm_status(client)["1"]["engine-status"])["vm"] == "down"
     assert run(client, "systemctl stop ovirt-ha-agent")[0] == 0
-    assert vm_status(client)["2"]["live-data"] is False
+    assert vm_status(client)["1"]["live-data"] is False
     assert run(client, "systemctl start ovirt-ha-agent")[0] == 0
 
 
@@ -149,10 +149,10 @@ def test_maintenance_of_a_node_asks_its_agent_for_local_maintenance(lab):
     host1.deactivate()
     wait_status(host1, types.HostStatus.MAINTENANCE)
     client = lab.ssh("host1")
-    assert (vm_status(client)["2"]["score"], vm_status(client)["2"]["maintenance"]) == (0, True)
+    assert (vm_status(client)["1"]["score"], vm_status(client)["1"]["maintenance"]) == (0, True)
     host1.activate()
     wait_status(host1, types.HostStatus.UP)
-    assert wait_until(lambda: vm_status(client)["2"]["maintenance"] is False)
+    assert wait_until(lambda: vm_status(client)["1"]["maintenance"] is False)
 
 
 def test_undeploy_hosted_engine_reverses_it(lab):
@@ -162,7 +162,7 @@ def test_undeploy_hosted_engine_reverses_it(lab):
     assert run(client, "hosted-engine --vm-status --json") == (1, "You must run deploy first\n", "")
     assert run(client, "systemctl is-active ovirt-ha-agent")[0] == 3
     assert run(client, "test -e /etc/ovirt-hosted-engine/hosted-engine.conf")[0] == 1  # tasks/remove.yml
-    assert set(vm_status(lab.ssh("deploy"))) == {"1", "global_maintenance"}
+    assert set(vm_status(lab.ssh("deploy"))) == {"3", "global_maintenance"}
 
 
 def test_engine_vm_key_comes_from_ssh_keyscan(lab):
@@ -193,4 +193,4 @@ def test_engine_vm_survives_a_restart(lab):
     assert lab.info["hosts"]["engine-vm"]["host_key"] == key
     client = engine_vm_client(lab, f"engine.lab.example {key}")
     assert "pki-deps            10.6 [e]" in run(client, "dnf module list --enabled")[1]
-    assert vm_status(lab.ssh("deploy"))["1"]["score"] == 3400
+    assert vm_status(lab.ssh("deploy"))["3"]["score"] == 3400

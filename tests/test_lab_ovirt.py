@@ -181,16 +181,16 @@ def test_vm_status_json_has_the_ha_client_fields(lab):
         status, out, _ = run(lab.ssh("deploy"), "hosted-engine --vm-status --json")
         assert status == 0
         data = json.loads(out)
-        if data["1"]["engine-status"] is not None or time.monotonic() > deadline:
+        if data["3"]["engine-status"] is not None or time.monotonic() > deadline:
             break
         time.sleep(0.2)
     assert data["global_maintenance"] is False
-    host = data["1"]
-    assert host["host-id"] == 1 and host["hostname"] == "she-deploy.lab.example"
+    host = data["3"]  # its vds_spm_id: the lowest free after host1 and host2
+    assert host["host-id"] == 3 and host["hostname"] == "she-deploy.lab.example"
     assert host["score"] == 3400 and host["maintenance"] is False
     assert host["engine-status"] == {"vm": "up", "health": "good", "detail": "Up"}
     status, out, _ = run(lab.ssh("deploy"), "hosted-engine --vm-status")
-    assert "--== Host she-deploy.lab.example (id: 1) status ==--" in out
+    assert "--== Host she-deploy.lab.example (id: 3) status ==--" in out
     assert "Score                              : 3400" in out
 
 

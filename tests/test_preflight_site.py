@@ -218,3 +218,51 @@ def test_the_deploy_refuses_a_custom_appliance_that_is_not_a_gzipped_tar(tmp_pat
     )
     assert status == 1 and "[ ERROR ] Failed to execute stage 'Environment customization': not a gzip file" in out, out
     assert_no_new_engine(default_lab, out)
+
+
+# --- the deployment host's old record (restore_host_redeploy.yml) ------------------------------------------
+
+
+def old_record(name):
+    """The original Engine knows the deployment host's address as host NAME, in maintenance."""
+
+    def modify(data, tmp):
+        def edit(model):
+            model["hosts"].append(
+                {"name": name, "address": "she-deploy.lab.example", "cluster": "Default", "status": "maintenance"}
+            )
+
+        data["ovirt"] = {"engine_model": model_with(tmp, edit)}
+
+    return modify
+
+
+def test_an_old_record_of_the_deployment_host_under_another_name_fails_the_preview_and_the_deploys_add_host(
+    tmp_path_factory, client_key
+):
+    with lab_for(tmp_path_factory, client_key, "old-record", old_record("old-deploy")) as lab:
+        text = " ".join(failed_preview(make_stack(tmp_path_factory, lab, client_key), lab).split())
+        assert (
+            "the original Engine has host old-deploy at the deployment host's address (deploy); the restore removes "
+            "a host's record only by its name (she-deploy.lab.example, `hostname -f` there)" in text
+        ), text
+        assert "remove old-deploy from the original Engine, or rename it she-deploy.lab.example" in text
+        status, out, _ = restore_deploy(lab)
+        assert status == 1 and "[Cannot add Host. Host with the same address already exists.]" in out, out
+        assert_no_new_engine(lab, out)
+
+
+def test_an_old_record_named_as_the_deployment_host_is_removed_by_the_restore(tmp_path_factory, client_key):
+    with lab_for(tmp_path_factory, client_key, "named-record", old_record("she-deploy.lab.example")) as lab:
+        output = passed_preview(make_stack(tmp_path_factory, lab, client_key), lab)
+        assert "the deployment host is she-deploy.lab.example in the backed-up environment: it will be removed" in (
+            " ".join(output.split())
+        )
+        status, out, _ = restore_deploy(lab)
+        assert status == 0, out
+        connection = lab.engine_connection(new=True)
+        try:
+            (host,) = connection.system_service().hosts_service().list(search="name=she-deploy.lab.example")
+        finally:
+            connection.close()
+        assert host.status.value == "up"  # the fresh record the deploy added, not the old one in maintenance

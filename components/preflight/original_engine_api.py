@@ -104,13 +104,7 @@ def check(site, hosts, facts, findings, password, api):
             f"the management network {mgmt} is not a VM network in the original Engine: make it one "
             f"(Network > Edit > VM network) so it can carry the Engine VM (prerequisites)"
         )
-    deploy_names = {facts.get("deploy_fqdn"), facts.get("deploy_address"), migration.deployment_host} - {None}
-    known = [h.name for h in api_hosts if {h.name, h.address} & deploy_names]
-    if known:
-        findings.warnings.append(
-            f"the deployment host is {known[0]} in the backed-up environment: it will be removed "
-            f"from the restored database (procedure 1); a fresh host is recommended"
-        )
+    _deployment_host_record(migration, facts, api_hosts, findings)
     data = [
         d
         for d in domains
@@ -123,4 +117,29 @@ def check(site, hosts, facts, findings, password, api):
         findings.warnings.append(
             f"data centre {dc_name} has no data storage domain besides the hosted-engine one: add "
             f"another, or a corrupted domain means redeploying (procedure 3)"
+        )
+
+
+def _deployment_host_record(migration, facts, api_hosts, findings):
+    """restore_host_redeploy.yml deletes the deployment host's old record only by its name (`hostname -f`, the deploy's
+    host name) or its system UUID; a record kept with its address makes the deploy's Add host fail
+    (ACTION_TYPE_FAILED_VDS_WITH_SAME_HOST_EXIST) after the original Engine has stopped."""
+    fqdn = facts.get("deploy_fqdn")
+    if not fqdn:
+        return
+    removed = [h for h in api_hosts if h.name.upper() == fqdn.upper()]
+    if removed:
+        findings.warnings.append(
+            f"the deployment host is {removed[0].name} in the backed-up environment: it will be removed "
+            f"from the restored database (procedure 1); a fresh host is recommended"
+        )
+    addresses = {fqdn, facts.get("deploy_address"), migration.deployment_host} - {None}
+    kept = [h.name for h in api_hosts if h not in removed and h.address in addresses]
+    if kept:
+        findings.errors.append(
+            f"the original Engine has host {kept[0]} at the deployment host's address ({migration.deployment_host}); "
+            f"the restore removes a host's record only by its name ({fqdn}, `hostname -f` there) or its system "
+            f"UUID (restore_host_redeploy.yml), so the deploy's Add host would fail (Host with the same address "
+            f"already exists) after the original Engine has stopped: remove {kept[0]} from the original Engine, or "
+            f"rename it {fqdn}, before the backup"
         )

@@ -35,7 +35,7 @@ from lab.commands.ovirt import (
 )
 from lab.commands.packages import appliance_engine_version, he_installed, installed_appliance, installed_files
 from lab.engine_api import audit, host_up
-from lab.engine_api.state import NO_HA_STATS, entity_id, spm_of
+from lab.engine_api.state import NO_HA_STATS, entity_id, free_spm_id, spm_of
 from lab.ovirt_site import settings
 from lab.transport.shell import Unsupported
 
@@ -264,6 +264,8 @@ def _deploy_stages(ctx, run, deploy, backup):
         run.task(task, seconds, "changed" if task.startswith("Wait") else "ok")
         if task == HOST_UP_TASK:
             _host_operational(ctx, run, entities, answers)
+        if task == ADD_HOST_TASK:
+            _add_host(ctx, entities, answers)
         if task == ADD_DOMAIN_TASK:
             _attach_on_spm(ctx, entities, answers)
     _deployed(ctx, run, entities, answers)
@@ -271,7 +273,7 @@ def _deploy_stages(ctx, run, deploy, backup):
 
 
 HOST_UP_TASK = "Wait for the host to be up"
-ADD_DOMAIN_TASK = "Add storage domain"
+ADD_HOST_TASK, ADD_DOMAIN_TASK = "Add host", "Add storage domain"
 DATACENTER_NAME = re.compile(r"^[a-zA-Z0-9_-]+$")
 
 
@@ -333,6 +335,25 @@ def _host_operational(ctx, run, entities, answers):
     raise _Fatal(
         f"The host has been set in non_operational status, deployment errors: {errors} fix accordingly and re-deploy."
     )
+
+
+def _redeployed(state, answers):
+    """The host records restore_host_redeploy.yml deletes: `upper(vds_name)=upper(he_host_name)`, then by
+    vds_unique_id (the host's system UUID, which the lab does not model: no record matches it)."""
+    name = answers["OVEHOSTED_NETWORK/host_name"].upper()
+    return [ident for ident, h in state["hosts"].items() if h["name"].upper() == name]
+
+
+def _add_host(ctx, entities, answers):
+    """The role's Add host (ovirt_host, address he_host_address or he_host_name): a record the restore kept with this
+    host's address fails it (HostValidator.hostNameNotUsed, ACTION_TYPE_FAILED_VDS_WITH_SAME_HOST_EXIST, 409)."""
+    me, removed = ctx.host, set(_redeployed(entities, answers))
+    addresses = {me.fqdn, me.spec.address, answers["OVEHOSTED_NETWORK/host_name"]}
+    if any(h["address"] in addresses for i, h in entities["hosts"].items() if i not in removed):
+        raise _Fatal(
+            'Fault reason is "Operation Failed". Fault detail is "[Cannot add Host. Host with the same address '
+            'already exists.]". HTTP response code is 409.'
+        )
 
 
 def _attach_on_spm(ctx, entities, answers):
@@ -608,7 +629,7 @@ def _deployed(ctx, run, entities, answers):
     new_state = _restored_state(ctx, entities, answers)
     he = {
         "deployed": True,
-        "host_id": 1,
+        "host_id": new_state["hosts"][entity_id("hosts", ctx.host.fqdn)]["spm_id"],
         "maintenance": False,
         "global_maintenance": False,
         "fqdn": answers["OVEHOSTED_NETWORK/fqdn"],
@@ -707,8 +728,7 @@ def _restored_state(ctx, entities, answers):
     state["engine"]["fqdn"] = answers["OVEHOSTED_NETWORK/fqdn"]
     state["engine"]["version"] = appliance_engine_version(ctx)
     me = ctx.host
-    names = {me.name, me.fqdn, me.spec.address}
-    for ident in [i for i, h in state["hosts"].items() if h["name"] in names or h["address"] in names]:
+    for ident in _redeployed(state, answers):
         del state["hosts"][ident]
         for vm in state["vms"].values():
             if vm["host"] == ident:
@@ -726,6 +746,7 @@ def _restored_state(ctx, entities, answers):
         "type": "rhel",
         "status_detail": None,
         "he": dict(NO_HA_STATS),
+        "spm_id": free_spm_id(state, cluster["id"]),
     }  # until host monitoring reads this host's haStats
     vm_id = entity_id("vms", "HostedEngine")
     state["vms"][vm_id] = {
@@ -879,10 +900,10 @@ _HA_UNITS = {
 }
 
 
-def he_node_deploy(host, lab):
+def he_node_deploy(host, lab, spm_id):
     """host-deploy's hosted-engine DEPLOY (ovirt-engine ovirt-host-deploy-hosted-engine/tasks/deploy.yml): stop
     the HA services, install ovirt-hosted-engine-setup, store hosted-engine.conf (vdsm:kvm 0440) with the
-    host's HA id, then enable and restart ovirt-ha-agent (which wants ovirt-ha-broker)."""
+    host's HA id (its vds_spm_id, HostedEngineHelper), then enable and restart ovirt-ha-agent (which wants ovirt-ha-broker)."""
     origin = next(
         (
             h.ovirt["he"]
@@ -896,16 +917,11 @@ def he_node_deploy(host, lab):
     for unit in _HA_UNITS:
         if host.services.get(unit, {}).get("active"):
             host.service_event(unit, "stop")
-    used = [
-        h.ovirt.get("he", {}).get("host_id", 0)
-        for h in lab.hosts.values()
-        if h.ovirt.get("he", {}).get("deployed") and h is not host
-    ]
     he = {key: origin.get(key) for key in ("fqdn", "storage", "domain_type", "vm_id", "sd_id", "gateway", "bridge")}
     he.update(
         deployed=True,
         via_engine=True,
-        host_id=max(used, default=0) + 1,
+        host_id=spm_id,
         maintenance=False,
         global_maintenance=bool(origin.get("global_maintenance")),
         deployed_at=time.time(),

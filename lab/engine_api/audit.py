@@ -24,7 +24,17 @@ TYPES = {
         "compatibility version or is not supported at all",
     ),
     "VDS_INSTALL_FAILED": (505, "error", "Host ${VdsName} installation failed. ${FailedInstallMessage}."),
-    "VDS_INSTALL_IN_PROGRESS": (509, "normal", "Installing Host ${VdsName}. ${Message}."),
+    "VDS_INSTALL": (504, "normal", "Host ${VdsName} installed"),
+    "VDS_ANSIBLE_INSTALL_STARTED": (
+        560,
+        "normal",
+        "Ansible host-deploy playbook execution has started on host ${VdsName}.",
+    ),
+    "VDS_ANSIBLE_INSTALL_FINISHED": (
+        561,
+        "normal",
+        "Ansible host-deploy playbook execution has successfully finished on host ${VdsName}.",
+    ),
     "VDS_CPU_LOWER_THAN_CLUSTER": (
         515,
         "warning",
@@ -72,7 +82,6 @@ TYPES = {
 HOST_STATUS = {
     "preparing_for_maintenance": "USER_VDS_MAINTENANCE_WITHOUT_REASON",  # MaintenanceNumberOfVdssCommand
     "maintenance": "VDS_MAINTENANCE",  # MaintenanceVdsCommand, once empty
-    "installing": "VDS_INSTALL_IN_PROGRESS",  # InstallVdsInternalCommand
     "install_failed": "VDS_INSTALL_FAILED",
     "initializing": "VDS_ACTIVATE",  # ActivateVdsCommand
     "up": "VDS_DETECTED",  # HostMonitoring, status Up

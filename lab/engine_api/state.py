@@ -20,6 +20,9 @@ KINDS = ("datacenters", "clusters", "networks", "hosts", "storagedomains", "vms"
 DEFAULT_DELAYS = {
     "migration": 1.0,  # one live migration
     "maintenance": 0.5,  # preparing_for_maintenance -> maintenance with no VMs
+    # UpdateVds returns before its InstallVdsInternal runs in the Engine's thread pool (PrevalidatingMultipleActions
+    # Runner.invokeCommands, ThreadPoolUtil.execute); the host is locked from the call, Installing only from then.
+    "install_start": 0.3,
     "install": 3.0,  # installing (host-deploy)
     "reboot": 1.0,  # reboot after install, when asked for
     "initializing": 1.0,  # initializing -> up after activate/install
@@ -90,6 +93,8 @@ APP_ERRORS = {
     "ACTION_TYPE_FAILED_VM_IS_PINNED_TO_HOST": "Cannot ${action} ${type}. VM is pinned to Host.",
     "ACTION_TYPE_FAILED_VM_IS_NON_MIGRTABLE_AND_IS_NOT_FORCED_BY_USER_TO_MIGRATE": "Cannot ${action} ${type}. VM is non migratable and user did not specify the force-migration flag",
     "ACTION_TYPE_FAILED_MIGRATION_IN_PROGRESS": "Cannot ${action} ${type}. VM migration is in progress",
+    "ACTION_TYPE_FAILED_OBJECT_LOCKED": "Cannot ${action} ${type}. Related operation is currently in progress. "
+    "Please try again later.",
     "ACTION_TYPE_FAILED_VM_IS_NOT_RUNNING": "Cannot ${action} ${type}. VM is not running.",
     "ACTION_TYPE_FAILED_VM_IS_RUNNING": "Cannot ${action} ${type}. VM is running.",
     "ACTION_TYPE_FAILED_NO_VDS_AVAILABLE_IN_CLUSTER": "Cannot ${action} ${type}. There is no available operational Host (in UP state) in the relevant Cluster.",
@@ -170,6 +175,7 @@ SPECS = {
         "status_detail": None,
         "comment": "",
         "spm_priority": 5,
+        "spm_id": None,  # vds_spm_id: given when it joins its data centre (free_spm_id)
         "power_management": {"enabled": False, "kdump_detection": True, "automatic_pm_enabled": True},
         "kdump_status": "disabled",
         "kernel_cmdline": "",
@@ -309,6 +315,18 @@ def build_state(model):
     return fill_defaults(state)
 
 
+def free_spm_id(state, cluster_id):
+    """vds_spm_id_map: a host joining a data centre takes the lowest id no host of it holds (AddVdsSpmIdCommand);
+    the hosted-engine HA agent's host_id is that id (HostedEngineHelper, 02_engine_vm_configuration.yml)."""
+    datacenter = state["clusters"][cluster_id]["datacenter"] if cluster_id else None
+    used = {
+        h["spm_id"]
+        for h in state["hosts"].values()
+        if h.get("spm_id") and h["cluster"] and state["clusters"][h["cluster"]]["datacenter"] == datacenter
+    }
+    return next(i for i in range(1, len(used) + 2) if i not in used)
+
+
 def engine_user(engine):
     """The users row of the admin the Engine was set up with (user@domain, the domain being the authz profile)."""
     name, _, domain = engine["admin_user"].partition("@")
@@ -328,6 +346,9 @@ def fill_defaults(state):
         for entity in state.setdefault(kind, {}).values():
             for key, default in SPECS[kind].items():
                 entity.setdefault(key, copy.deepcopy(default))
+    for host in state["hosts"].values():
+        if host["spm_id"] is None:
+            host["spm_id"] = free_spm_id(state, host["cluster"])
     user = engine_user(state["engine"])
     state.setdefault("users", {user["id"]: user})
     state.setdefault("jobs", {})
@@ -438,10 +459,17 @@ class Site:
         if not due:
             return
         self.state["events"] = [e for e in events if e["at"] > now]
-        for event in due:
-            entity = self.state[event["kind"]].get(event["id"])
-            if entity is not None:
-                self._apply(event["kind"], entity, event["set"])
+        serving = self.request
+        try:
+            for event in due:
+                entity = self.state[event["kind"]].get(event["id"])
+                self.request = event.get("request")
+                if entity is not None:
+                    self._apply(event["kind"], entity, event["set"], audit=event.get("log") is None)
+                    for key in event.get("log") or ():
+                        self.log(key, host=entity if event["kind"] == "hosts" else None)
+        finally:
+            self.request = serving
         self.save()
 
     def refresh(self):
@@ -482,8 +510,8 @@ class Site:
             }
         )
 
-    def _apply(self, kind, entity, changes):
-        if kind == "hosts" and changes.get("status", entity.get("status")) != entity.get("status"):
+    def _apply(self, kind, entity, changes, audit=True):
+        if audit and kind == "hosts" and changes.get("status", entity.get("status")) != entity.get("status"):
             self._audit(entity, changes["status"])
         if kind == "hosts" and changes.get("status") == "up" and entity["he"]["configured"]:
             # InitVdsOnUpCommand: a hosted-engine host leaves HA local maintenance when it comes up
@@ -551,8 +579,12 @@ class Site:
             "external": False,
         }
 
-    def _schedule(self, delay, kind, ident, **changes):
-        self.state["events"].append({"at": self.clock() + delay, "kind": kind, "id": ident, "set": changes})
+    def _schedule(self, delay, kind, ident, log=None, **changes):
+        """A change the engine makes later, in the context of the call that asked for it (its user and correlation
+        id, which a command run in the thread pool keeps: ThreadPoolUtil, CorrelationIdTracker). LOG: the audit
+        entries it writes then, instead of the one for its status change (HOST_STATUS)."""
+        event = {"at": self.clock() + delay, "kind": kind, "id": ident, "set": changes, "log": log}
+        self.state["events"].append(dict(event, request=self.request))
         self.state["events"].sort(key=lambda e: e["at"])
 
     def _cancel(self, kind, ident):
@@ -621,6 +653,7 @@ class Site:
         """Move to maintenance, migrating VMs away: the REST deactivate, MaintenanceNumberOfVdssCommand with
         isInternal false (BackendHostResource.deactivate). A refused validate() changes nothing."""
         host = self.get("hosts", host_id)
+        self._refuse_locked(host, "maintenance")
         if host["status"] != "maintenance" and host["status"] not in MAINTENANCE_FROM:
             raise refused("VDS_CANNOT_MAINTENANCE_VDS_IS_NOT_OPERATIONAL", MAINTENANCE_VARIABLES)
         vms = self.running_vms(host_id)
@@ -670,6 +703,7 @@ class Site:
 
     def activate_host(self, host_id):
         host = self.get("hosts", host_id)
+        self._refuse_locked(host, "activate")
         if host["status"] not in ACTIVATE_FROM:
             raise conflict("Cannot activate Host. Host is in %s status." % host["status"])
         self.job("ActivateVds", VDS=host["name"])
@@ -694,6 +728,7 @@ class Site:
         """Reinstall (host-deploy), optionally deploying/undeploying the hosted-engine components.
         The defaults are BackendHostResource.install's: reboot, and leave the host in maintenance."""
         host = self.get("hosts", host_id)
+        self._refuse_locked(host, "install")
         if not root_password and not ssh_publickey:
             raise ActionFailed(400, "Incomplete parameters", "Action [rootPassword|ssh] required for install")
         if deploy_he and undeploy_he:
@@ -708,18 +743,29 @@ class Site:
         self._refuse_hosted_engine_in_another_dc(host, deploy_he)
         self.job("InstallVdsInternal", VDS=host["name"])
         self._cancel("hosts", host_id)
-        self._apply("hosts", host, {"status": "installing", "status_detail": None})
+        self.log("USER_UPDATE_VDS", host=host)  # UpdateVds ends in the call's thread
+        host["locked"] = True  # InstallVdsInternal's VDS lock, taken by its validation in the call's thread
+        start = self.delays["install_start"]
+        self._schedule(start, "hosts", host_id, log=["VDS_ANSIBLE_INSTALL_STARTED"], status="installing")
         if root_password and host["root_password"] and root_password != host["root_password"]:
+            detail = "SSH authentication to %s failed" % host["address"]
             self._schedule(
-                self.delays["install"],
-                "hosts",
-                host_id,
-                status="install_failed",
-                status_detail="SSH authentication to %s failed" % host["address"],
+                start + self.delays["install"], "hosts", host_id, **self._install_end("install_failed", detail)
             )
         else:
-            self._schedule_install_steps(host, deploy_he, undeploy_he, activate, reboot)
+            self._schedule_install_steps(host, start, deploy_he, undeploy_he, activate, reboot)
         self.save()
+
+    @staticmethod
+    def _install_end(status, detail=None):
+        """InstallVdsInternalCommand's end: the status it sets (setVdsStatus, which logs nothing itself), its own audit
+        entry (VDS_INSTALL; VDS_INSTALL_FAILED from the status change) and the lock released."""
+        return {"status": status, "status_detail": detail, "locked": False, "log": None if detail else ["VDS_INSTALL"]}
+
+    def _refuse_locked(self, host, action):
+        """The VDS lock of an install in progress (ACTION_TYPE_FAILED_OBJECT_LOCKED)."""
+        if host.get("locked"):
+            raise refused("ACTION_TYPE_FAILED_OBJECT_LOCKED", {"action": action, "type": "Host"})
 
     def _refuse_hosted_engine_in_another_dc(self, host, deploy_he):
         """HostValidator.supportsDeployingHostedEngine: deploying hosted-engine (or reinstalling a host that has
@@ -742,17 +788,22 @@ class Site:
                 "data center or move the host there first."
             )
 
-    def _schedule_install_steps(self, host, deploy_he, undeploy_he, activate, reboot):
-        """host-deploy runs on the host while it is installing; `hosted_engine` changes only when monitoring
-        sees the host again (after activation), never as part of the install itself."""
-        final = "initializing" if activate else "maintenance"
-        delay = self.delays["install"]
+    def _schedule_install_steps(self, host, start, deploy_he, undeploy_he, activate, reboot):
+        """host-deploy runs on the host while it is installing (its playbook's end: VDS_ANSIBLE_INSTALL_FINISHED);
+        `hosted_engine` changes only when monitoring sees the host again (after activation), never as part of the
+        install itself."""
+        final = self._install_end("initializing" if activate else "maintenance")
+        delay = start + self.delays["install"]
         action = "deploy" if deploy_he else "undeploy" if undeploy_he else None
-        self._call_host(host, "host-deploy", delay, hosted_engine=action, reboot=reboot)
-        self._schedule(delay, "hosts", host["id"], status="reboot" if reboot else final)
+        self._call_host(host, "host-deploy", delay, hosted_engine=action, reboot=reboot, spm_id=host["spm_id"])
         if reboot:
+            self._schedule(delay, "hosts", host["id"], log=["VDS_ANSIBLE_INSTALL_FINISHED"], status="reboot")
             delay += self.delays["reboot"]
-            self._schedule(delay, "hosts", host["id"], status=final)
+            self._schedule(delay, "hosts", host["id"], **final)
+        else:
+            self._schedule(
+                delay, "hosts", host["id"], **dict(final, log=["VDS_ANSIBLE_INSTALL_FINISHED", *final["log"]])
+            )
         if activate:
             self._schedule(delay + self.delays["initializing"], "hosts", host["id"], status="up")
 

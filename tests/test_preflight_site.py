@@ -266,3 +266,51 @@ def test_an_old_record_named_as_the_deployment_host_is_removed_by_the_restore(tm
         finally:
             connection.close()
         assert host.status.value == "up"  # the fresh record the deploy added, not the old one in maintenance
+
+
+# --- the vNIC profile of the Engine VM's NIC (01_create_target_hosted_engine_vm.yml) ------------------------
+
+
+def without_ovirtmgmt_profile(data, tmp):
+    """The management network's only vNIC profile was renamed."""
+
+    def edit(model):
+        model["networks"][0]["vnic_profiles"] = ["management"]
+
+    data["ovirt"] = {"engine_model": model_with(tmp, edit)}
+
+
+def test_a_cluster_without_the_ovirtmgmt_vnic_profile_fails_the_preview_and_the_deploys_add_vm(
+    tmp_path_factory, client_key
+):
+    with lab_for(tmp_path_factory, client_key, "profile", without_ovirtmgmt_profile) as lab:
+        connection = lab.engine_connection()
+        try:
+            (profile,) = connection.system_service().vnic_profiles_service().list()
+        finally:
+            connection.close()
+        assert profile.name == "management"
+        text = " ".join(failed_preview(make_stack(tmp_path_factory, lab, client_key), lab).split())
+        assert "no network of cluster Default has a vNIC profile named ovirtmgmt" in text, text
+        assert "add a vNIC profile ovirtmgmt to the management network of Default" in text
+        status, out, _ = restore_deploy(lab)
+        assert status == 1 and "Profile 'ovirtmgmt' was not found in cluster 'Default'" in out, out
+        assert "Copy local VM disk to shared storage" not in out
+        assert_no_new_engine(lab, out)
+
+
+# --- fencing (restore_backup.yml, 02_engine_vm_configuration.yml) --------------------------------------------
+
+
+def power_managed(data, tmp):
+    def edit(model):
+        model["hosts"][0]["power_management"] = {"enabled": True}
+
+    data["ovirt"] = {"engine_model": model_with(tmp, edit)}
+
+
+def test_the_preview_names_the_hosts_the_new_engine_could_fence(tmp_path_factory, client_key, default_lab):
+    assert "may fence" not in passed_preview(make_stack(tmp_path_factory, default_lab, client_key), default_lab)
+    with lab_for(tmp_path_factory, client_key, "fencing", power_managed) as lab:
+        output = " ".join(passed_preview(make_stack(tmp_path_factory, lab, client_key), lab).split())
+        assert "once the new Engine runs it may fence (power-cycle) host1 if it stops answering" in output, output

@@ -41,6 +41,7 @@ from components.preflight import (
     cluster_fit,
     deployment_host,
     engine_version,
+    fencing,
     gluster,
     memory_and_cpus,
     names_and_dns,
@@ -72,6 +73,7 @@ CHECKS = (
     block_storage,
     gluster,
     nodes,
+    fencing,
 )
 
 

@@ -1,5 +1,6 @@
 """The deployment host fits the restored cluster: its CPU has the flags of the cluster's CPU type, its FIPS mode is
-the cluster's, and firewalld runs (the role's pre_checks/validate_firewalld.yml). The restored Engine sets a host
+the cluster's, firewalld runs (the role's pre_checks/validate_firewalld.yml), and the cluster has the vNIC profile the
+Engine VM's NIC takes. The restored Engine sets a host
 that does not fit Non Operational (events 156, 515, 517) and the deploy pauses inside the outage window."""
 
 from __future__ import annotations
@@ -8,6 +9,9 @@ import re
 
 from components.preflight.facts import out
 
+# The vNIC profile the role gives the Engine VM's NIC: its he_mgmt_network, which ovirt-hosted-engine-setup never sets
+# (ovirt-ansible-collection hosted_engine_setup defaults/main.yml), whatever the management network is called.
+MGMT_PROFILE = "ovirtmgmt"
 # The Engine's ServerCPUList for cluster level 4.7, x86_64 (ovirt-engine packaging/dbscripts/upgrade/pre_upgrade/
 # 0000_config.sql, 4.5.0 to 4.5.7): each CPU type and the flags a host must report for it. VDSM reports the kernel's
 # flags and `model_<M>` for each libvirt CPU model usable on the host.
@@ -56,6 +60,7 @@ def check(site, hosts, facts, findings, password, api):
         return
     _cpu(hosts, deploy, cluster, findings)
     _fips(hosts, deploy, cluster, findings)
+    _vm_profile(read, cluster, findings, api)
 
 
 def _firewalld(hosts, deploy, findings):
@@ -122,4 +127,30 @@ def _fips(hosts, deploy, cluster, findings):
             f"cluster {cluster.name}: the restored Engine would set it Non Operational (FIPS_INCOMPATIBLE_WITH_CLUSTER) "
             f"after the original Engine has stopped; `fips-mode-setup --{'enable' if mode == 'enabled' else 'disable'}` "
             f"on {deploy} and reboot it before the backup"
+        )
+
+
+def _vm_profile(read, cluster, findings, api):
+    """01_create_target_hosted_engine_vm.yml adds the Engine VM with a NIC of profile ovirtmgmt, which ovirt_vm looks
+    for among the profiles of the cluster's networks; without one the deploy stops after the backup."""
+    import ovirtsdk4  # only the API checks need it
+
+    system = read["connection"].system_service()
+    findings.read.append(f"original Engine API {api['url']}: GET vnicprofiles, clusters/{cluster.id}/networks")
+    try:
+        networks = {n.id for n in system.clusters_service().cluster_service(cluster.id).networks_service().list()}
+        profiles = system.vnic_profiles_service().list()
+    except ovirtsdk4.Error as err:
+        findings.errors.append(
+            f"the original Engine's API did not list the vNIC profiles of cluster {cluster.name}: {err}; they must be "
+            f"known before the backup"
+        )
+        return
+    if not any(p.name == MGMT_PROFILE and p.network.id in networks for p in profiles):
+        findings.errors.append(
+            f"no network of cluster {cluster.name} has a vNIC profile named {MGMT_PROFILE}, which the deploy gives the "
+            f"Engine VM's NIC (the role's he_mgmt_network, 01_create_target_hosted_engine_vm.yml), so it would stop "
+            f"at Add VM (`Profile '{MGMT_PROFILE}' was not found in cluster '{cluster.name}'`) after the original "
+            f"Engine has stopped: add a vNIC profile {MGMT_PROFILE} to the management network of {cluster.name} "
+            f"(Network > vNIC Profiles) before the backup"
         )

@@ -70,6 +70,7 @@ TARGET_TASKS = (
     "Wait for the host to be up",
     "Add storage domain",
     "Create VM disk on the shared storage",
+    "Add VM",
     "Copy local VM disk to shared storage",
     "Start ovirt-ha-agent",
     "Wait for the engine to come up on the target VM",
@@ -268,12 +269,15 @@ def _deploy_stages(ctx, run, deploy, backup):
             _add_host(ctx, entities, answers)
         if task == ADD_DOMAIN_TASK:
             _attach_on_spm(ctx, entities, answers)
+        if task == ADD_VM_TASK:
+            _vm_profile(entities, answers)
     _deployed(ctx, run, entities, answers)
     return 0
 
 
 HOST_UP_TASK = "Wait for the host to be up"
-ADD_HOST_TASK, ADD_DOMAIN_TASK = "Add host", "Add storage domain"
+ADD_HOST_TASK, ADD_DOMAIN_TASK, ADD_VM_TASK = "Add host", "Add storage domain", "Add VM"
+MGMT_PROFILE = "ovirtmgmt"  # the role's he_mgmt_network (defaults/main.yml), which ovirt-hosted-engine-setup never sets
 DATACENTER_NAME = re.compile(r"^[a-zA-Z0-9_-]+$")
 
 
@@ -354,6 +358,15 @@ def _add_host(ctx, entities, answers):
             'Fault reason is "Operation Failed". Fault detail is "[Cannot add Host. Host with the same address '
             'already exists.]". HTTP response code is 409.'
         )
+
+
+def _vm_profile(entities, answers):
+    """create_target_vm/01_create_target_hosted_engine_vm.yml adds the Engine VM with a NIC of profile he_mgmt_network;
+    ovirt_vm's __get_vnic_profile_id wants a vNIC profile of that name on a network of the cluster."""
+    cluster = answers["OVEHOSTED_ENGINE/clusterName"]
+    ids = {c["id"] for c in entities["clusters"].values() if c["name"] == cluster}
+    if not any(MGMT_PROFILE in n["vnic_profiles"] and ids & set(n["clusters"]) for n in entities["networks"].values()):
+        raise _Fatal(f"Profile '{MGMT_PROFILE}' was not found in cluster '{cluster}'")
 
 
 def _attach_on_spm(ctx, entities, answers):

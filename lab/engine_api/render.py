@@ -1,6 +1,7 @@
 """State dicts -> ovirtsdk4.types objects, so XML comes from the SDK's own writers."""
 
 import datetime
+import uuid
 
 import ovirtsdk4.types as types
 
@@ -98,6 +99,18 @@ def cluster(site, cl):
         "clusters",
         cl["id"],
     )
+
+
+def vnic_profiles(site):
+    """VnicProfileMapper: each profile's name and network; a VM network gets one of its own name when it is added
+    (AddNetworkCommand, vnicProfileRequired true by default; VnicProfileHelper names it after the network)."""
+    out = []
+    for net in sorted(site.state["networks"].values(), key=lambda n: n["name"]):
+        for name in net["vnic_profiles"]:
+            ident = str(uuid.uuid5(uuid.UUID(net["id"]), "vnicprofile/%s" % name))
+            profile = types.VnicProfile(id=ident, name=name, network=_link(types.Network, "networks", net["id"]))
+            out.append(_identified(profile, "vnicprofiles", ident))
+    return out
 
 
 def network(site, net, cluster_id=None):

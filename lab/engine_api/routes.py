@@ -15,6 +15,7 @@ ROOT_TAGS = {
     "storagedomains": "storage_domains",
     "diskattachments": "disk_attachments",
     "reporteddevices": "reported_devices",
+    "vnicprofiles": "vnic_profiles",
 }
 ENTITY = {
     "datacenters": render.datacenter,
@@ -96,6 +97,8 @@ def collection(site, kind, request):
         return query.paginate(subresources.roles(), request.max())
     if kind == "tags":
         return query.paginate(subresources.tags(site), request.max())
+    if kind == "vnicprofiles":
+        return query.paginate(render.vnic_profiles(site), request.max())
     if kind not in ENTITY and kind != "hosts":
         raise ActionFailed(404, "Not Found", "No collection %s" % kind)
     entities = site.search(
@@ -113,7 +116,7 @@ def entity(site, kind, ident, request):
         if not rows:
             raise NotFound(ident)
         return render.event(site, rows[0])
-    if kind in ("roles", "tags"):
+    if kind in ("roles", "tags", "vnicprofiles"):
         found = [o for o in collection(site, kind, Request({})) if o.id == ident]
         if not found:
             raise NotFound(ident)

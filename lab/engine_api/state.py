@@ -160,6 +160,7 @@ SPECS = {
         "datacenter": None,
         "usages": ["vm"],
         "clusters": [],
+        "vnic_profiles": None,  # names; None: a VM network's own (AddNetworkCommand creates it), none otherwise
         "vlan": None,
         "mtu": 0,
         "comment": "",
@@ -346,6 +347,9 @@ def fill_defaults(state):
         for entity in state.setdefault(kind, {}).values():
             for key, default in SPECS[kind].items():
                 entity.setdefault(key, copy.deepcopy(default))
+    for net in state["networks"].values():
+        if net["vnic_profiles"] is None:
+            net["vnic_profiles"] = [net["name"]] if "vm" in net["usages"] else []
     for host in state["hosts"].values():
         if host["spm_id"] is None:
             host["spm_id"] = free_spm_id(state, host["cluster"])

@@ -417,7 +417,14 @@ def test_keycloak_in_the_backup_unverified_admin_password_is_a_warning(tmp_path_
 
 def test_the_readme_lists_the_new_checks():
     section = (PROJECT_DIR / "README.md").read_text().split("## Preflight", 1)[1].split("\n## ", 1)[0]
-    for name in ("required_networks", "backup_contents", "admin_principal", "restored_storage", "cluster_fit", "fencing"):
+    for name in (
+        "required_networks",
+        "backup_contents",
+        "admin_principal",
+        "restored_storage",
+        "cluster_fit",
+        "fencing",
+    ):
         assert f"`{name}`" in section, name
 
 

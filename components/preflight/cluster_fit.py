@@ -98,6 +98,10 @@ def _cpu(hosts, deploy, cluster, findings):
         return
     flags = host_cpu_flags(hosts, deploy)
     if flags is None:
+        findings.notes.append(
+            f"the CPU flags and libvirt models of {deploy} could not be read (`cat /proc/cpuinfo`, `virsh -r "
+            f"domcapabilities`), so whether it fits CPU type {cpu_type} of cluster {cluster.name} is not checked"
+        )
         return
     missing = [f for f in table[cpu_type].split(",") if f not in flags]
     if not missing:

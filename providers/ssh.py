@@ -113,8 +113,18 @@ def is_read(argv) -> bool:
         or (name == "gluster" and rest[:2] == ["volume", "info"])
         or (name == "qemu-img" and rest[:1] == ["info"])
         or (name == "virsh" and rest[:1] == ["-r"])  # a read-only libvirt connection
-        or (name == "iscsiadm" and rest[:2] == ["-m", "discovery"] and rest[-2:] == ["-o", "nonpersistent"])
+        or (name == "iscsiadm" and _discovery_only(rest))
         or (name == "tar" and _tar_reads(rest))
+    )
+
+
+def _discovery_only(args) -> bool:
+    """`iscsiadm -m discovery -t sendtargets -p PORTAL -o nonpersistent`: lists targets, records no node, logs in to
+    nothing."""
+    return (
+        len(args) == 8
+        and args[:5] == ["-m", "discovery", "-t", "sendtargets", "-p"]
+        and args[6:] == ["-o", "nonpersistent"]
     )
 
 

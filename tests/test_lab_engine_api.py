@@ -331,8 +331,10 @@ def test_install_needs_credentials_and_right_password(monitored):
     with pytest.raises(sdk.Error) as err:
         host.install(deploy_hosted_engine=True)
     assert err.value.code == 400
-    host.install(root_password="wrong", deploy_hosted_engine=True)
+    host.install(root_password="wrong", deploy_hosted_engine=True, headers={"Correlation-Id": "wrong-password"})
     wait_status(host, types.HostStatus.INSTALL_FAILED)
+    (failed,) = system.events_service().list(search="correlation_id=wrong-password and type=505")
+    assert failed.description == "Host host2 installation failed. SSH authentication to host2.lab.example failed."
     host.install(
         ssh=types.Ssh(authentication_method=types.SshAuthenticationMethod.PUBLICKEY),
         deploy_hosted_engine=True,

@@ -16,6 +16,8 @@ READ_ONLY = (
     "hostname -f",
     "getent hosts ",
     "cat /proc/",
+    "cat /sys/class/dmi/id/product_uuid",
+    "cat /etc/vdsm/vdsm.id",  # original_engine_api: the deployment host's unique id
     "nproc",
     "engine-upgrade-check",
     "rpm -q ",

@@ -4,8 +4,11 @@ fix, with nothing changed; the default site passes. The lab's deploy is the witn
 fresh host Non Operational as ovirt-engine does (lab/engine_api/host_up.py), the SPM's attach of the hosted-engine
 domain fails, and the role's pre-checks and boot_disk.py refuse what they refuse."""
 
+import uuid
+
 import pytest
 
+from lab.engine_api.state import SPECS
 from lab.testing import LabProcess
 from tests.harness import ANSWERS, put
 from tests.test_preflight import make_stack
@@ -223,49 +226,59 @@ def test_the_deploy_refuses_a_custom_appliance_that_is_not_a_gzipped_tar(tmp_pat
 # --- the deployment host's old record (restore_host_redeploy.yml) ------------------------------------------
 
 
-def old_record(name):
-    """The original Engine knows the deployment host's address as host NAME, in maintenance."""
+def old_record(name, uuid=None):
+    """The original Engine knows the deployment host's name as the address of host NAME (system UUID UUID), in
+    maintenance in cluster Default."""
 
     def modify(data, tmp):
         def edit(model):
-            model["hosts"].append(
-                {"name": name, "address": "she-deploy.lab.example", "cluster": "Default", "status": "maintenance"}
-            )
+            record = {"name": name, "address": "she-deploy.lab.example", "cluster": "Default", "status": "maintenance"}
+            if uuid:
+                record["hardware"] = dict(SPECS["hosts"]["hardware"], uuid=uuid.upper())  # the restore upper()s both
+            model["hosts"].append(record)
 
         data["ovirt"] = {"engine_model": model_with(tmp, edit)}
 
     return modify
 
 
-def test_an_old_record_of_the_deployment_host_under_another_name_fails_the_preview_and_the_deploys_add_host(
+def test_an_old_record_of_the_deployment_host_under_another_name_fails_the_preview_and_the_deploy(
     tmp_path_factory, client_key
 ):
     with lab_for(tmp_path_factory, client_key, "old-record", old_record("old-deploy")) as lab:
         text = " ".join(failed_preview(make_stack(tmp_path_factory, lab, client_key), lab).split())
         assert (
-            "the original Engine has host old-deploy at the deployment host's address (deploy); the restore removes "
-            "a host's record only by its name (she-deploy.lab.example, `hostname -f` there)" in text
+            "the original Engine has host old-deploy in cluster Default with the deployment host's name "
+            "she-deploy.lab.example as its address, and the restore keeps it" in text
         ), text
-        assert "remove old-deploy from the original Engine, or rename it she-deploy.lab.example" in text
+        assert "Remove old-deploy from the original Engine, or rename it she-deploy.lab.example" in text
         status, out, _ = restore_deploy(lab)
-        assert status == 1 and "[Cannot add Host. Host with the same address already exists.]" in out, out
+        assert status == 1 and "Host is not up, please check logs, perhaps also on the engine machine" in out, out
         assert_no_new_engine(lab, out)
 
 
-def test_an_old_record_named_as_the_deployment_host_is_removed_by_the_restore(tmp_path_factory, client_key):
-    with lab_for(tmp_path_factory, client_key, "named-record", old_record("she-deploy.lab.example")) as lab:
-        output = passed_preview(make_stack(tmp_path_factory, lab, client_key), lab)
-        assert "the deployment host is she-deploy.lab.example in the backed-up environment: it will be removed" in (
-            " ".join(output.split())
-        )
+@pytest.mark.parametrize(
+    "record",
+    [
+        old_record("she-deploy.lab.example"),  # its name is the deploy's host name
+        old_record("old-deploy", str(uuid.uuid5(uuid.NAMESPACE_DNS, "she-deploy.lab.example"))),  # its unique id
+    ],
+    ids=["by-name", "by-unique-id"],
+)
+def test_an_old_record_of_the_deployment_host_is_removed_by_the_restore(tmp_path_factory, client_key, record):
+    with lab_for(tmp_path_factory, client_key, "named-record", record) as lab:
+        output = " ".join(passed_preview(make_stack(tmp_path_factory, lab, client_key), lab).split())
+        assert "in the backed-up environment: it will be removed" in output, output
         status, out, _ = restore_deploy(lab)
         assert status == 0, out
         connection = lab.engine_connection(new=True)
         try:
-            (host,) = connection.system_service().hosts_service().list(search="name=she-deploy.lab.example")
+            hosts = connection.system_service().hosts_service().list()
         finally:
             connection.close()
-        assert host.status.value == "up"  # the fresh record the deploy added, not the old one in maintenance
+        assert "old-deploy" not in [h.name for h in hosts]
+        (host,) = [h for h in hosts if h.name == "she-deploy.lab.example"]
+        assert host.status.value == "up"  # the fresh record the deploy added
 
 
 # --- the vNIC profile of the Engine VM's NIC (01_create_target_hosted_engine_vm.yml) ------------------------

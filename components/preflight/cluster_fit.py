@@ -88,7 +88,7 @@ def host_cpu_flags(hosts, deploy) -> list | None:
 
 
 def _cpu(hosts, deploy, cluster, findings):
-    version = f"{cluster.version.major}.{cluster.version.minor}"
+    version = f"{cluster.version.major}.{cluster.version.minor}" if cluster.version else None
     table = CPU_TYPE_FLAGS.get(version)
     cpu_type = cluster.cpu.type if cluster.cpu else None
     if table is None or cpu_type not in table:
@@ -150,7 +150,7 @@ def _vm_profile(read, cluster, findings, api):
             f"known before the backup"
         )
         return
-    if not any(p.name == MGMT_PROFILE and p.network.id in networks for p in profiles):
+    if not any(p.name == MGMT_PROFILE and p.network is not None and p.network.id in networks for p in profiles):
         findings.errors.append(
             f"no network of cluster {cluster.name} has a vNIC profile named {MGMT_PROFILE}, which the deploy gives the "
             f"Engine VM's NIC (the role's he_mgmt_network, 01_create_target_hosted_engine_vm.yml), so it would stop "

@@ -3,7 +3,11 @@ the deployment host's past and the data storage domains (prerequisites, procedur
 
 from __future__ import annotations
 
+from components.preflight.facts import out
 from providers import engine_api
+
+VDSM_ID = "/etc/vdsm/vdsm.id"  # the host's unique id for the Engine, when VDSM has written one
+PRODUCT_UUID = "/sys/class/dmi/id/product_uuid"  # else its system UUID (`dmidecode -s system-uuid`)
 
 
 def check(site, hosts, facts, findings, password, api):
@@ -104,7 +108,7 @@ def check(site, hosts, facts, findings, password, api):
             f"the management network {mgmt} is not a VM network in the original Engine: make it one "
             f"(Network > Edit > VM network) so it can carry the Engine VM (prerequisites)"
         )
-    _deployment_host_record(migration, facts, api_hosts, findings)
+    _deployment_host_record(site, hosts, facts, facts["api"], findings)
     data = [
         d
         for d in domains
@@ -120,26 +124,40 @@ def check(site, hosts, facts, findings, password, api):
         )
 
 
-def _deployment_host_record(migration, facts, api_hosts, findings):
-    """restore_host_redeploy.yml deletes the deployment host's old record only by its name (`hostname -f`, the deploy's
-    host name) or its system UUID; a record kept with its address makes the deploy's Add host fail
-    (ACTION_TYPE_FAILED_VDS_WITH_SAME_HOST_EXIST) after the original Engine has stopped."""
-    fqdn = facts.get("deploy_fqdn")
+def _deployment_host_record(site, hosts, facts, read, findings):
+    """restore_host_redeploy.yml deletes the deployment host's old record by its name (`hostname -f`, the deploy's
+    host name) or its unique id (/etc/vdsm/vdsm.id, else the system UUID: 02_create_local_vm.yml). A record left in
+    the target cluster at that name as address makes the Engine refuse the deploy's Add host
+    (HostValidator.hostNameNotUsed, per cluster), and the deploy stops after the original Engine has stopped."""
+    migration, fqdn = site.migration, facts.get("deploy_fqdn")
     if not fqdn:
         return
-    removed = [h for h in api_hosts if h.name.upper() == fqdn.upper()]
+    deploy = migration.deployment_host
+    unique = (out(hosts.run(deploy, "cat", VDSM_ID)) or out(hosts.run(deploy, "cat", PRODUCT_UUID)) or "").strip()
+    removed = [h for h in read["hosts"] if h.name.upper() == fqdn.upper() or (unique and _uuid(h) == unique.upper())]
     if removed:
         findings.warnings.append(
             f"the deployment host is {removed[0].name} in the backed-up environment: it will be removed "
             f"from the restored database (procedure 1); a fresh host is recommended"
         )
-    addresses = {fqdn, facts.get("deploy_address"), migration.deployment_host} - {None}
-    kept = [h.name for h in api_hosts if h not in removed and h.address in addresses]
-    if kept:
-        findings.errors.append(
-            f"the original Engine has host {kept[0]} at the deployment host's address ({migration.deployment_host}); "
-            f"the restore removes a host's record only by its name ({fqdn}, `hostname -f` there) or its system "
-            f"UUID (restore_host_redeploy.yml), so the deploy's Add host would fail (Host with the same address "
-            f"already exists) after the original Engine has stopped: remove {kept[0]} from the original Engine, or "
-            f"rename it {fqdn}, before the backup"
-        )
+    target = {c.id for c in read["clusters"] if c.name == migration.hosted_engine["clusterName"]}
+    kept = [h for h in read["hosts"] if h not in removed and h.address == fqdn]
+    for host in kept:
+        if host.cluster is not None and host.cluster.id in target:
+            findings.errors.append(
+                f"the original Engine has host {host.name} in cluster {migration.hosted_engine['clusterName']} with "
+                f"the deployment host's name {fqdn} as its address, and the restore keeps it (it removes a record "
+                f"only by name or unique id, restore_host_redeploy.yml): the Engine would refuse the deploy's Add "
+                f"host (Host with the same address already exists) after the original Engine has stopped. Remove "
+                f"{host.name} from the original Engine, or rename it {fqdn}, before the backup"
+            )
+        else:
+            findings.warnings.append(
+                f"the original Engine has host {host.name} at the deployment host's address {fqdn} in another "
+                f"cluster; the restore keeps it beside the new record: remove it after the migration"
+            )
+
+
+def _uuid(host) -> str:
+    info = host.hardware_information
+    return (info.uuid or "").upper() if info is not None else ""

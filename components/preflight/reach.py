@@ -18,6 +18,11 @@ INITIATOR_FILE = "/etc/iscsi/initiatorname.iscsi"
 ISCSI_PORT = 3260
 
 
+class Doubt(str):
+    """Why reachability could not be decided from here (a command that failed, a device not set up yet): said as a
+    warning, not as an error."""
+
+
 @dataclass(frozen=True)
 class Lun:
     id: str
@@ -62,14 +67,25 @@ def nfs_client_allows(clients: list[str], fqdn: str | None, address: str | None)
                     return True
             except ValueError:
                 continue
-        elif client == address or (fqdn and fnmatch.fnmatchcase(fqdn.lower(), client.lower())):
+        elif client == address or (fqdn and _name_matches(fqdn.lower(), client.lower())):
             return True
     return None if undecided else False
 
 
+def _name_matches(fqdn: str, client: str) -> bool:
+    """A wildcard or full name, or a short name, which the server resolves in its own domain."""
+    return fnmatch.fnmatchcase(fqdn, client) or ("." not in client and fqdn.split(".")[0] == client)
+
+
+def _exported(path: str, exports) -> str | None:
+    """The export PATH is mounted from: itself, or the export above it (a subdirectory of an export mounts)."""
+    above = [e for e in exports if path == e or path.startswith(e.rstrip("/") + "/")]
+    return max(above, key=len) if above else None
+
+
 def problem(site, hosts, host: str, names: tuple, storage: Storage) -> str | None:
-    """Why HOST (a `hosts` key; `names` its FQDN and address) cannot reach STORAGE, or None (reachable, or not
-    decidable from here: then nothing is claimed)."""
+    """Why HOST (a `hosts` key; `names` its FQDN and address) cannot reach STORAGE (a Doubt when it cannot be
+    decided), or None (reachable, or nothing to go on: then nothing is claimed)."""
     if storage.type == "nfs":
         return _nfs(site, hosts, host, names, storage)
     if storage.type == "glusterfs":
@@ -84,7 +100,8 @@ def problem(site, hosts, host: str, names: tuple, storage: Storage) -> str | Non
 def _nfs(site, hosts, host, names, storage):
     path = posixpath.normpath(storage.path or "/")
     server = storage_host(site, hosts, storage.address)
-    prepared = [e for e in site.storage_exports if e.host == server and posixpath.normpath(e.path) == path]
+    under = _exported(path, {posixpath.normpath(e.path) for e in site.storage_exports if e.host == server})
+    prepared = [e for e in site.storage_exports if e.host == server and posixpath.normpath(e.path) == under]
     if prepared:  # `up` exports it first, to these clients
         clients = [c for e in prepared for c in re.split(r"[\s,]+", e.clients.strip()) if c]
         allowed = nfs_client_allows(clients, *names)
@@ -93,16 +110,18 @@ def _nfs(site, hosts, host, names, storage):
     if listing is None:
         return None
     if listing.exit_status != 0:
-        return f"`showmount -e {storage.address}` fails there: {(listing.stderr or listing.stdout).strip()}"
+        # an NFSv4-only server does not answer it
+        return Doubt(f"`showmount -e {storage.address}` fails there: {(listing.stderr or listing.stdout).strip()}")
     exported = {
         posixpath.normpath(line.split()[0]): line.split()[1].split(",")
         for line in listing.stdout.splitlines()[1:]
         if len(line.split()) >= 2
     }
-    if path not in exported:
+    export = _exported(path, exported)
+    if export is None:
         return f"{storage.address} does not export {path} (`showmount -e {storage.address}`)"
-    if nfs_client_allows(exported[path], *names) is False:
-        return f"{storage.address} exports {path} only to {','.join(exported[path])}"
+    if nfs_client_allows(exported[export], *names) is False:
+        return f"{storage.address} exports {export} only to {','.join(exported[export])}"
     return None
 
 
@@ -113,7 +132,7 @@ def _gluster(site, hosts, storage):
     if info is None:
         return None
     if info.exit_status != 0:
-        return (
+        return Doubt(
             f"`gluster volume info {volume}` on {storage.address} fails: {(info.stderr or info.stdout).strip()[-200:]}"
         )
     if not re.search(r"^Status:\s*Started", info.stdout, re.M):
@@ -128,7 +147,9 @@ def _iscsi(site, hosts, host, unit):
         return None
     if found.exit_status != 0:
         detail = ((found.stderr or found.stdout).strip().splitlines() or [""])[-1]
-        return f"iSCSI discovery at {portal} fails there (`iscsiadm -m discovery` exit {found.exit_status}: {detail})"
+        return Doubt(  # a portal behind discovery CHAP refuses it too
+            f"iSCSI discovery at {portal} fails there (`iscsiadm -m discovery` exit {found.exit_status}: {detail})"
+        )
     offered = [line.split()[1] for line in found.stdout.splitlines() if len(line.split()) == 2]
     if unit.target not in offered:
         return f"the portal {portal} does not offer it the target {unit.target}"
@@ -145,7 +166,10 @@ def _iscsi(site, hosts, host, unit):
 def _fc(hosts, host, unit):
     size = hosts.run(host, "blockdev", "--getss", f"/dev/mapper/{unit.id}")
     if size is not None and size.exit_status != 0:
-        return f"it does not see the FC LUN {unit.id} (`blockdev --getss /dev/mapper/{unit.id}`): check zoning and LUN masking"
+        return Doubt(  # a fresh host may not have its multipath maps yet
+            f"it does not see the FC LUN {unit.id} (`blockdev --getss /dev/mapper/{unit.id}`): check zoning and LUN "
+            "masking"
+        )
     return None
 
 

@@ -28,12 +28,20 @@ def check(site, hosts, facts, findings, password, api):
     deploy_names = (facts.get("deploy_fqdn"), facts.get("deploy_address"))
     for domain in _active_domains(read, datacenter, findings, api):
         found = reach.problem(site, hosts, deploy, deploy_names, Storage.of_domain(domain))
-        if found:
+        if not found:
+            continue
+        where = (
+            f"the deployment host ({deploy}) cannot reach the {domain.type.value} domain {domain.name} "
+            f"({Storage.of_domain(domain).describe()}) of data centre {dc_name}: {found}"
+        )
+        if domain.type.value != "data":  # InitVdsOnUpCommand.proceedVdsStats counts only data domains
+            findings.warnings.append(f"{where}; the restored Engine will not use it from there: give {deploy} access")
+        elif isinstance(found, reach.Doubt):
+            findings.warnings.append(f"{where}, so whether it can is not known: make sure before the backup")
+        else:
             findings.errors.append(
-                f"the deployment host ({deploy}) cannot reach the {domain.type.value} domain {domain.name} "
-                f"({Storage.of_domain(domain).describe()}) of data centre {dc_name}: {found}. The restored Engine "
-                f"would set it Non Operational (STORAGE_DOMAIN_UNREACHABLE) after the original Engine has stopped; "
-                f"give {deploy} access to it before the backup"
+                f"{where}. The restored Engine would set it Non Operational (STORAGE_DOMAIN_UNREACHABLE) after the "
+                f"original Engine has stopped; give {deploy} access to it before the backup"
             )
     _hosted_engine_domain(site, hosts, read, datacenter, findings, facts)
 
@@ -43,7 +51,11 @@ def _active_domains(read, datacenter, findings, api):
     findings.read.append(f"original Engine API {api['url']}: GET datacenters/{datacenter.id}/storagedomains")
     service = read["connection"].system_service().data_centers_service().data_center_service(datacenter.id)
     attached = service.storage_domains_service().list()
-    return [d for d in attached if d.status is not None and d.status.value == "active" and d.storage is not None]
+    return [
+        d
+        for d in attached
+        if d.status is not None and d.status.value == "active" and d.storage is not None and d.storage.type is not None
+    ]
 
 
 def hosted_engine_storage(migration) -> Storage | None:
@@ -72,14 +84,22 @@ def _hosted_engine_domain(site, hosts, read, datacenter, findings, facts):
     up = [h for h in read["hosts"] if h.cluster is not None and h.cluster.id in clusters and h.status.value == "up"]
     unchecked = []
     for api_host in up:
-        name = storage_host(site, hosts, api_host.address) or storage_host(site, hosts, api_host.name)
-        if name is None:
+        name = storage_host(site, hosts, api_host.address) if api_host.address else None
+        name = name or storage_host(site, hosts, api_host.name)
+        if name == site.migration.deployment_host:
+            continue  # its old record goes with the restore; as the fresh host it is checked above
+        if name is None or not api_host.address:
             unchecked.append(api_host.name)
             continue
         address = out(hosts.run(site.migration.deployment_host, "getent", "hosts", api_host.address))
         names = (api_host.address, address.split()[0] if address else api_host.address)
         found = reach.problem(site, hosts, name, names, storage)
-        if found:
+        if isinstance(found, reach.Doubt):
+            findings.warnings.append(
+                f"whether {api_host.name} (`hosts.{name}`) reaches the hosted-engine storage ({storage.describe()}) is "
+                f"not known: {found}; make sure before the backup"
+            )
+        elif found:
             spm = api_host.spm is not None and api_host.spm.status is not None and api_host.spm.status.value == "spm"
             role = "the SPM of" if spm else "an Up host of"
             outcome = (

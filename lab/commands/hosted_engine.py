@@ -18,6 +18,7 @@ from lab import images, reach
 from lab.commands import command, storage
 from lab.commands import hosted_engine_questions as questions
 from lab.commands.engine_backup import backup_entities, read_backup, verify_backup
+from lab.commands.hostfacts import system_uuid
 from lab.commands.names import dns_records
 from lab.commands.ovirt import (
     HE_CONF,
@@ -263,10 +264,10 @@ def _deploy_stages(ctx, run, deploy, backup):
         )
     for task in TARGET_TASKS:
         run.task(task, seconds, "changed" if task.startswith("Wait") else "ok")
+        if task == HOST_UP_TASK and _address_taken(ctx, entities, answers):
+            raise _Fatal("Host is not up, please check logs, perhaps also on the engine machine")
         if task == HOST_UP_TASK:
             _host_operational(ctx, run, entities, answers)
-        if task == ADD_HOST_TASK:
-            _add_host(ctx, entities, answers)
         if task == ADD_DOMAIN_TASK:
             _attach_on_spm(ctx, entities, answers)
         if task == ADD_VM_TASK:
@@ -276,21 +277,16 @@ def _deploy_stages(ctx, run, deploy, backup):
 
 
 HOST_UP_TASK = "Wait for the host to be up"
-ADD_HOST_TASK, ADD_DOMAIN_TASK, ADD_VM_TASK = "Add host", "Add storage domain", "Add VM"
+ADD_DOMAIN_TASK, ADD_VM_TASK = "Add storage domain", "Add VM"
+VDSM_ID = "/etc/vdsm/vdsm.id"
 MGMT_PROFILE = "ovirtmgmt"  # the role's he_mgmt_network (defaults/main.yml), which ovirt-hosted-engine-setup never sets
 DATACENTER_NAME = re.compile(r"^[a-zA-Z0-9_-]+$")
 
 
 def _pre_checks(ctx, answers):
     """The role's pre_checks/*.yml, run after its package install (partial_execution.yml, "System configuration
-    validations"): validate_firewalld.yml and validate_data_center_name.yml; their messages are folded YAML, the
-    quotes of the second are literal."""
-    firewalld = ctx.host.services.get("firewalld", {})
-    if not firewalld.get("active") or firewalld.get("masked"):
-        raise _Fatal(
-            "firewalld is required to be enabled and active in order to correctly deploy hosted-engine. "
-            "Please check, fix accordingly and re-deploy.\n"
-        )
+    validations") in with_fileglob's sorted order: validate_data_center_name.yml, then validate_firewalld.yml; their
+    messages are folded YAML, the quotes of the first are literal."""
     datacenter, cluster = answers["OVEHOSTED_ENGINE/datacenterName"], answers["OVEHOSTED_ENGINE/clusterName"]
     if not DATACENTER_NAME.search(datacenter):
         raise _Fatal(
@@ -302,15 +298,17 @@ def _pre_checks(ctx, answers):
             "\"Cluster name cannot be 'Default'. This is a reserved name for the default DataCenter. Please choose\" "
             '" another name for the cluster"'
         )
+    firewalld = ctx.host.services.get("firewalld", {})
+    if not firewalld.get("active") or firewalld.get("masked"):
+        raise _Fatal(
+            "firewalld is required to be enabled and active in order to correctly deploy hosted-engine. "
+            "Please check, fix accordingly and re-deploy.\n"
+        )
 
 
-def _host_operational(ctx, run, entities, answers):
-    """The restored Engine sets the fresh host Non Operational when it does not meet the cluster (lab/engine_api/
-    host_up.py); the role collects the events of severity warning and up for this host, grouped by code, pauses
-    until its lock file goes (he_pause_after_failed_add_host, true by default and not set by otopi), checks
-    again and fails (tasks/bootstrap_local_vm/05_add_host.yml). The lab runs no after_add_host hooks, so nothing
-    fixes it."""
-    cluster = next(
+def _target_cluster(entities, answers):
+    """The answers' cluster in the answers' data centre, as the restore left it, or None."""
+    return next(
         (
             c
             for c in entities["clusters"].values()
@@ -320,6 +318,15 @@ def _host_operational(ctx, run, entities, answers):
         ),
         None,
     )
+
+
+def _host_operational(ctx, run, entities, answers):
+    """The restored Engine sets the fresh host Non Operational when it does not meet the cluster (lab/engine_api/
+    host_up.py); the role collects the events of severity warning and up for this host, grouped by code, pauses
+    until its lock file goes (he_pause_after_failed_add_host, true by default and not set by otopi), checks
+    again and fails (tasks/bootstrap_local_vm/05_add_host.yml). The lab runs no after_add_host hooks, so nothing
+    fixes it."""
+    cluster = _target_cluster(entities, answers)
     found = host_up.refusal(_lab(ctx), ctx.host, entities, cluster) if cluster else []
     if not found:
         return
@@ -341,23 +348,37 @@ def _host_operational(ctx, run, entities, answers):
     )
 
 
-def _redeployed(state, answers):
-    """The host records restore_host_redeploy.yml deletes: `upper(vds_name)=upper(he_host_name)`, then by
-    vds_unique_id (the host's system UUID, which the lab does not model: no record matches it)."""
-    name = answers["OVEHOSTED_NETWORK/host_name"].upper()
-    return [ident for ident, h in state["hosts"].items() if h["name"].upper() == name]
+def _redeployed(ctx, state, answers):
+    """The host records restore_host_redeploy.yml deletes (looped by restore_backup.yml): `upper(vds_name)=
+    upper(he_host_name)`, then `upper(vds_unique_id)=upper(<this host's unique id>)` (02_create_local_vm.yml:
+    /etc/vdsm/vdsm.id, else the system UUID; a record's is its `hardware.uuid` in the lab's model)."""
+    name, unique = answers["OVEHOSTED_NETWORK/host_name"].upper(), host_unique_id(ctx).upper()
+    return [
+        ident
+        for ident, h in state["hosts"].items()
+        if h["name"].upper() == name or (h["hardware"]["uuid"] or "").upper() == unique
+    ]
 
 
-def _add_host(ctx, entities, answers):
-    """The role's Add host (ovirt_host, address he_host_address or he_host_name): a record the restore kept with this
-    host's address fails it (HostValidator.hostNameNotUsed, ACTION_TYPE_FAILED_VDS_WITH_SAME_HOST_EXIST, 409)."""
-    me, removed = ctx.host, set(_redeployed(entities, answers))
-    addresses = {me.fqdn, me.spec.address, answers["OVEHOSTED_NETWORK/host_name"]}
-    if any(h["address"] in addresses for i, h in entities["hosts"].items() if i not in removed):
-        raise _Fatal(
-            'Fault reason is "Operation Failed". Fault detail is "[Cannot add Host. Host with the same address '
-            'already exists.]". HTTP response code is 409.'
-        )
+def host_unique_id(ctx):
+    if ctx.fs.exists(VDSM_ID):
+        return ctx.fs.read(VDSM_ID).decode().strip()
+    return system_uuid(ctx.host.spec)
+
+
+def _address_taken(ctx, entities, answers):
+    """The role's Add host (ovirt_host with address he_host_address, the host name; `async: 1, poll: 0`, so nothing
+    is printed): a record the restore kept in the same cluster with that address makes the Engine refuse it
+    (HostValidator.hostNameNotUsed: getAllForHostname(host name, cluster), ACTION_TYPE_FAILED_VDS_WITH_SAME_HOST_EXIST),
+    and the host never comes: `Wait for the host to be up` runs out (120 x 10 s) and the role fails."""
+    removed = set(_redeployed(ctx, entities, answers))
+    address = answers["OVEHOSTED_NETWORK/host_name"]
+    cluster = _target_cluster(entities, answers)
+    return any(
+        h["address"] == address and cluster and h["cluster"] == cluster["id"]
+        for i, h in entities["hosts"].items()
+        if i not in removed
+    )
 
 
 def _vm_profile(entities, answers):
@@ -376,7 +397,10 @@ def _attach_on_spm(ctx, entities, answers):
     datacenter = next(
         d for d in entities["datacenters"].values() if d["name"] == answers["OVEHOSTED_ENGINE/datacenterName"]
     )
-    spm = spm_of(entities, datacenter["id"])
+    removed = _redeployed(ctx, entities, answers)  # the deployment host's old record is no SPM candidate
+    spm = spm_of(
+        dict(entities, hosts={i: h for i, h in entities["hosts"].items() if i not in removed}), datacenter["id"]
+    )
     if spm is None:  # the deployment host, the only one Up, is the SPM
         return
     lab, address = _lab(ctx), entities["hosts"][spm]["address"]
@@ -741,7 +765,7 @@ def _restored_state(ctx, entities, answers):
     state["engine"]["fqdn"] = answers["OVEHOSTED_NETWORK/fqdn"]
     state["engine"]["version"] = appliance_engine_version(ctx)
     me = ctx.host
-    for ident in _redeployed(state, answers):
+    for ident in _redeployed(ctx, state, answers):
         del state["hosts"][ident]
         for vm in state["vms"].values():
             if vm["host"] == ident:

@@ -8,6 +8,7 @@ optional host keys `nics: [{name, cidr, mac}]`, `gateway`, `disk_avail: {PATH: b
 """
 
 import ipaddress
+import uuid
 
 from lab.commands import command
 from lab.commands.files import generated_file
@@ -73,6 +74,15 @@ for _path, _render in (("/proc/meminfo", _meminfo), ("/proc/cpuinfo", _cpuinfo))
 
 
 generated_file("/proc/sys/crypto/fips_enabled")(lambda ctx: _fips_enabled(ctx.host.spec))
+
+
+def system_uuid(spec):
+    """The machine's SMBIOS system UUID (`dmidecode -s system-uuid`, /sys/class/dmi/id/product_uuid): the site key
+    `system_uuid`, else one the lab derives from the host's FQDN."""
+    return str(spec.extra.get("system_uuid") or uuid.uuid5(uuid.NAMESPACE_DNS, spec.fqdn))
+
+
+generated_file("/sys/class/dmi/id/product_uuid")(lambda ctx: (system_uuid(ctx.host.spec) + "\n").encode())
 
 
 @command("virsh")

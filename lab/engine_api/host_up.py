@@ -1,11 +1,12 @@
 """What the restored Engine demands of a fresh host as it comes Up, in the order ovirt-engine 4.5.7 checks it.
 
-VdsManager refreshes the host's capabilities: HandleVdsCpuFlagsOrClusterChangedCommand (no CPU type of the
-cluster's level fits: event 156; the cluster's CPU type misses flags: 515, and 601 when one is `nx`), then
-HostNetworkTopologyPersisterImpl (a required network missing: 519). InitVdsOnUpCommand then checks the FIPS mode
-(a cluster whose mode is undefined adopts the host's; a mismatch is FIPS_INCOMPATIBLE_WITH_CLUSTER, logged as 517)
-and connects the host to every active domain of its data centre (one it cannot reach: 522). The first that fails
-sets the host Non Operational; the later ones are not reached.
+VdsManager.processRefreshCapabilitiesResponse judges the host's capabilities: first the network compliance
+(HostNetworkTopologyPersisterImpl: a required network missing, 519), then, for a host not yet Up, its hardware
+(HandleVdsCpuFlagsOrClusterChangedCommand: no CPU type of the cluster's level fits, 156; the cluster's CPU type
+misses flags, 515, and 601 when one is `nx`); both are logged. Only a host that passes comes Up, and then
+InitVdsOnUpCommand checks the FIPS mode (a cluster whose mode is undefined adopts the host's; a mismatch is
+FIPS_INCOMPATIBLE_WITH_CLUSTER, logged as 517) and connects it to the data centre's active domains (a data domain
+it cannot reach: 522; proceedVdsStats ignores ISO and export domains); the first of these that fails ends it.
 """
 
 from lab import reach
@@ -18,7 +19,10 @@ from lab.transport.shell import Unsupported
 def refusal(lab, host, state, cluster):
     """[(audit key, values)] the Engine logs as it sets HOST Non Operational in CLUSTER, or [] when it goes Up.
     A cluster whose FIPS mode is undefined takes the host's (InitVdsOnUpCommand.checkFipsMode)."""
-    for check in (_cpu, _networks, _fips, _storage):
+    found = _networks(lab, host, state, cluster) + _cpu(lab, host, state, cluster)
+    if found:  # both are logged: the refreshed capabilities are judged in full before the host may come Up
+        return found
+    for check in (_fips, _storage):
         found = check(lab, host, state, cluster)
         if found:
             return found
@@ -75,6 +79,7 @@ def _storage(lab, host, state, cluster):
         d["name"]
         for d in state["storagedomains"].values()
         if d["datacenter"] == datacenter["id"]
+        and d["type"] == "data"  # proceedVdsStats: an unreachable ISO or export domain does not count
         and d["status"] == "active"
         and reach.domain_error(lab, host, d["storage"])
     ]

@@ -515,8 +515,7 @@ class Site:
         )
 
     def _apply(self, kind, entity, changes, audit=True):
-        if audit and kind == "hosts" and changes.get("status", entity.get("status")) != entity.get("status"):
-            self._audit(entity, changes["status"])
+        logged = audit and kind == "hosts" and changes.get("status", entity.get("status")) != entity.get("status")
         if kind == "hosts" and changes.get("status") == "up" and entity["he"]["configured"]:
             # InitVdsOnUpCommand: a hosted-engine host leaves HA local maintenance when it comes up
             self._call_host(entity, "setHaMaintenanceMode", local=False)
@@ -525,6 +524,8 @@ class Site:
                 entity[key].update(value)
             else:
                 entity[key] = value
+        if logged:  # after the change: the entry reads what the command set (status_detail: FailedInstallMessage)
+            self._audit(entity, changes["status"])
 
     def _audit(self, host, status):
         """The engine's audit log (API `events`): one entry per host status change."""
@@ -583,12 +584,13 @@ class Site:
             "external": False,
         }
 
-    def _schedule(self, delay, kind, ident, log=None, **changes):
-        """A change the engine makes later, in the context of the call that asked for it (its user and correlation
-        id, which a command run in the thread pool keeps: ThreadPoolUtil, CorrelationIdTracker). LOG: the audit
-        entries it writes then, instead of the one for its status change (HOST_STATUS)."""
+    def _schedule(self, delay, kind, ident, log=None, in_call=False, **changes):
+        """A change the engine makes later. LOG: the audit entries it writes then, instead of the one for its status
+        change (HOST_STATUS). IN_CALL: made by a command of the call being served, run later in the thread pool, so
+        its entries keep the call's user and correlation id (ThreadPoolUtil, CorrelationIdTracker); the others are
+        monitoring's, which has neither."""
         event = {"at": self.clock() + delay, "kind": kind, "id": ident, "set": changes, "log": log}
-        self.state["events"].append(dict(event, request=self.request))
+        self.state["events"].append(dict(event, request=self.request if in_call else None))
         self.state["events"].sort(key=lambda e: e["at"])
 
     def _cancel(self, kind, ident):
@@ -750,7 +752,7 @@ class Site:
         self.log("USER_UPDATE_VDS", host=host)  # UpdateVds ends in the call's thread
         host["locked"] = True  # InstallVdsInternal's VDS lock, taken by its validation in the call's thread
         start = self.delays["install_start"]
-        self._schedule(start, "hosts", host_id, log=["VDS_ANSIBLE_INSTALL_STARTED"], status="installing")
+        self._schedule(start, "hosts", host_id, log=["VDS_ANSIBLE_INSTALL_STARTED"], in_call=True, status="installing")
         if root_password and host["root_password"] and root_password != host["root_password"]:
             detail = "SSH authentication to %s failed" % host["address"]
             self._schedule(
@@ -764,7 +766,8 @@ class Site:
     def _install_end(status, detail=None):
         """InstallVdsInternalCommand's end: the status it sets (setVdsStatus, which logs nothing itself), its own audit
         entry (VDS_INSTALL; VDS_INSTALL_FAILED from the status change) and the lock released."""
-        return {"status": status, "status_detail": detail, "locked": False, "log": None if detail else ["VDS_INSTALL"]}
+        end = {"status": status, "status_detail": detail, "locked": False}
+        return dict(end, log=None if detail else ["VDS_INSTALL"], in_call=True)
 
     def _refuse_locked(self, host, action):
         """The VDS lock of an install in progress (ACTION_TYPE_FAILED_OBJECT_LOCKED)."""
@@ -801,7 +804,9 @@ class Site:
         action = "deploy" if deploy_he else "undeploy" if undeploy_he else None
         self._call_host(host, "host-deploy", delay, hosted_engine=action, reboot=reboot, spm_id=host["spm_id"])
         if reboot:
-            self._schedule(delay, "hosts", host["id"], log=["VDS_ANSIBLE_INSTALL_FINISHED"], status="reboot")
+            self._schedule(
+                delay, "hosts", host["id"], log=["VDS_ANSIBLE_INSTALL_FINISHED"], in_call=True, status="reboot"
+            )
             delay += self.delays["reboot"]
             self._schedule(delay, "hosts", host["id"], **final)
         else:

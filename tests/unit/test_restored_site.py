@@ -7,7 +7,7 @@ from types import SimpleNamespace
 import pytest
 
 from components.preflight.cluster_fit import CPU_TYPE_FLAGS
-from components.preflight.reach import nfs_client_allows
+from components.preflight.reach import _exported, nfs_client_allows
 from lab.engine_api import host_up, server_cpus
 
 
@@ -23,10 +23,19 @@ from lab.engine_api import host_up, server_cpus
         (["198.51.100.0/24"], False),
         (["@hypervisors"], None),  # a netgroup: only NIS can answer
         (["@hypervisors", "192.0.2.30"], True),
+        (["she-deploy"], True),  # a short name, which the server resolves in its domain
+        (["she-deploy2"], False),
     ],
 )
 def test_nfs_clients_match_as_exports_5_says(clients, allowed):
     assert nfs_client_allows(clients, "she-deploy.lab.example", "192.0.2.30") is allowed
+
+
+def test_a_subdirectory_of_an_export_mounts_from_the_export_above_it():
+    exports = {"/exports", "/exports/data"}
+    assert _exported("/exports/data/vm", exports) == "/exports/data"
+    assert _exported("/exports/other", exports) == "/exports"
+    assert _exported("/export", exports) is None
 
 
 def test_the_preflights_cpu_table_is_the_labs_server_cpu_list():

@@ -46,6 +46,7 @@ def test_reads_are_recognised(argv):
         ["tar", "--extract", "-f", "x"],
         ["virsh", "destroy", "HostedEngine"],
         ["iscsiadm", "-m", "discovery", "-t", "sendtargets", "-p", "192.0.2.20:3260"],  # records the nodes
+        ["iscsiadm", "-m", "discovery", "-t", "sendtargets", "-p", "192.0.2.20", "-o", "nonpersistent", "--login"],
     ],
 )
 def test_changes_are_never_taken_for_reads(argv):

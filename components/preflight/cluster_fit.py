@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 
+from components.preflight import original_engine_api as engine_api_check
 from components.preflight.facts import out
 
 # The vNIC profile the role gives the Engine VM's NIC: its he_mgmt_network, which ovirt-hosted-engine-setup never sets
@@ -142,7 +143,7 @@ def _vm_profile(read, cluster, findings, api):
     system = read["connection"].system_service()
     findings.read.append(f"original Engine API {api['url']}: GET vnicprofiles, clusters/{cluster.id}/networks")
     try:
-        networks = {n.id for n in system.clusters_service().cluster_service(cluster.id).networks_service().list()}
+        networks = {n.id for n in engine_api_check.cluster_networks(read, cluster)}
         profiles = system.vnic_profiles_service().list()
     except ovirtsdk4.Error as err:
         findings.errors.append(

@@ -33,6 +33,7 @@ class Site:
     def __init__(self, site: SiteConfig, key: str, findings: Findings):
         self.site, self.key, self.findings = site, key, findings
         self.connections: dict[str, ssh.Connection | None] = {}
+        self.results: dict[tuple, ssh.Result | None] = {}
 
     def conn(self, name: str) -> ssh.Connection | None:
         if name not in self.connections:
@@ -47,9 +48,13 @@ class Site:
         return self.connections[name]
 
     def run(self, name: str, *argv: str) -> ssh.Result | None:
+        """ARGV's result on host NAME, run once per preview: the checks only read, so a second check asking the same
+        gets the first answer (and still lists it among what it read)."""
         self.findings.read.append(f"{name}: {shlex.join(argv)}")
-        connection = self.conn(name)
-        return connection.run(*argv, check=False) if connection else None
+        if (name, argv) not in self.results:
+            connection = self.conn(name)
+            self.results[(name, argv)] = connection.run(*argv, check=False) if connection else None
+        return self.results[(name, argv)]
 
 
 def out(result: ssh.Result | None) -> str | None:

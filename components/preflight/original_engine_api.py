@@ -124,6 +124,15 @@ def check(site, hosts, facts, findings, password, api):
         )
 
 
+def cluster_networks(read, cluster):
+    """GET clusters/ID/networks of the original Engine, once per preview (required_networks and cluster_fit)."""
+    cache = read.setdefault("cluster_networks", {})
+    if cluster.id not in cache:
+        service = read["connection"].system_service().clusters_service().cluster_service(cluster.id)
+        cache[cluster.id] = service.networks_service().list()
+    return cache[cluster.id]
+
+
 def _deployment_host_record(site, hosts, facts, read, findings):
     """restore_host_redeploy.yml deletes the deployment host's old record by its name (`hostname -f`, the deploy's
     host name) or its unique id (/etc/vdsm/vdsm.id, else the system UUID: 02_create_local_vm.yml). A record left in

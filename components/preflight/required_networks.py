@@ -3,6 +3,7 @@ restored Engine sets a host that lacks a required one Non Operational (procedure
 
 from __future__ import annotations
 
+from components.preflight import original_engine_api as engine_api_check
 from components.preflight.facts import out
 
 # Where the ovirt-ansible-collection rpm installs the role that HE-setup runs; the role includes every
@@ -35,9 +36,7 @@ def check(site, hosts, facts, findings, password, api):
         return
     findings.read.append(f"original Engine API {api['url']}: GET clusters/{cluster.id}/networks")
     try:
-        networks = (
-            read["connection"].system_service().clusters_service().cluster_service(cluster.id).networks_service().list()
-        )
+        networks = engine_api_check.cluster_networks(read, cluster)
     except ovirtsdk4.Error as err:
         findings.errors.append(
             f"the original Engine's API did not list the networks of cluster {cluster_name} "

@@ -27,12 +27,13 @@ def check(site, hosts, facts, findings, password, api):
     deploy = migration.deployment_host
     deploy_names = (facts.get("deploy_fqdn"), facts.get("deploy_address"))
     for domain in _active_domains(read, datacenter, findings, api):
-        found = reach.problem(site, hosts, deploy, deploy_names, Storage.of_domain(domain))
+        storage = Storage.of_domain(domain)
+        found = reach.problem(site, hosts, deploy, deploy_names, storage)
         if not found:
             continue
         where = (
             f"the deployment host ({deploy}) cannot reach the {domain.type.value} domain {domain.name} "
-            f"({Storage.of_domain(domain).describe()}) of data centre {dc_name}: {found}"
+            f"({storage.describe()}) of data centre {dc_name}: {found}"
         )
         if domain.type.value != "data":  # InitVdsOnUpCommand.proceedVdsStats counts only data domains
             findings.warnings.append(f"{where}; the restored Engine will not use it from there: give {deploy} access")

@@ -51,6 +51,7 @@ COLOURS = {
     "StorageExport": "#dbeafe",
     "MultipathOverride": "#e0e7ff",
     "EngineBackup": "#fef3c7",
+    "AddressHandover": "#fde68a",
     "HostedEngineDeployment": "#dcfce7",
     "HostedEngineNode": "#fce7f3",
     "HighAvailabilityDrill": "#e0e7ff",

@@ -12,6 +12,7 @@ import pulumi
 
 from components.site_config import SiteConfig
 from providers import host_facts, multipath_conf
+from providers.address_handover import AddressHandover, record_path
 from providers.decommission import Decommission
 from providers.engine_backup import EngineBackup
 from providers.evidence import MigrationEvidence
@@ -33,13 +34,14 @@ class SelfHostedEngineMigration(pulumi.ComponentResource):
         # Later steps that need the storage depend on `self.storage_exports`.
         self.storage_exports = [self._storage_export(e) for e in site.storage_exports]
         self.multipath_overrides = [self._multipath_override(o) for o in site.multipath_overrides]
-        self.backup = self.deployment = self.drill = self.evidence = self.decommission = None
+        self.backup = self.handover = self.deployment = self.drill = self.evidence = self.decommission = None
         self.evidence_location = None
         self.nodes: list[HostedEngineNode] = []
         if site.migration:
             preparation = self.storage_exports + self.multipath_overrides
             self.backup = self._engine_backup(site.migration, preparation)
-            self.deployment = self._deployment(site.migration, [self.backup])
+            self.handover = self._address_handover(site.migration)
+            self.deployment = self._deployment(site.migration, [self.handover])
             self.nodes = self._nodes(site.migration, self.deployment)
             if site.migration.ha_drill["enabled"]:
                 self.drill = self._drill(site.migration, self.nodes[-1])
@@ -60,6 +62,7 @@ class SelfHostedEngineMigration(pulumi.ComponentResource):
                 "sha256": self.backup.sha256,
                 "engineVersion": self.backup.engineVersion,
             },
+            "addressHandover": {"address": self.handover.address, "originalEngine": self.handover.originalEngine},
             "nodeScores": {node_name: node.score for node_name, node in zip(self.site.migration.nodes, self.nodes)},
             **(
                 {
@@ -94,6 +97,22 @@ class SelfHostedEngineMigration(pulumi.ComponentResource):
             allow_engine_update=backup.allow_engine_update,
             poll_interval=migration.node_timeouts["poll"],
             opts=self._child(depends_on),
+        )
+
+    def _address_handover(self, migration) -> AddressHandover:
+        """After the backup is copied off, before the deploy: the Engine VM takes the FQDN's address."""
+        he, backup = migration.hosted_engine, migration.backup
+        return AddressHandover(  # the preflight says at preview who holds the address and what will happen
+            "address-handover",
+            engine=self.site.connection(migration.original_engine),
+            deploy_host=self.site.connection(migration.deployment_host),
+            backup_server=self.site.connection(migration.backup_server),
+            private_key=self.private_key,
+            fqdn=he["fqdn"],
+            mode=he["addressHandover"],
+            record=record_path(backup.directory, backup.file_name),
+            poll_interval=migration.node_timeouts["poll"],
+            opts=self._child([self.backup]),
         )
 
     def _deployment(self, migration, depends_on) -> HostedEngineDeployment:
@@ -186,6 +205,7 @@ class SelfHostedEngineMigration(pulumi.ComponentResource):
             node_scores={name: node.score for name, node in zip(migration.nodes, self.nodes)},
             drill_required=self.drill is not None,
             drill_to=self.drill.toNode if self.drill else None,
+            handover=self.handover.originalEngine,
             opts=self._child([self.evidence]),
         )
 

@@ -36,11 +36,12 @@ STEP_KINDS = {
     "StorageExport": (0, "3.1", "NFS export for a storage domain"),
     "MultipathOverride": (0, "3.2-3.5", "multipath drop-in, multipathd reloaded"),
     "EngineBackup": (1, "4-5", "Engine updated, stopped, backed up, backup copied off and checksummed"),
-    "HostedEngineDeployment": (2, "6", "hosted-engine --deploy --restore-from-file"),
-    "HostedEngineNode": (3, "8", "host reinstalled as a hosted-engine node"),
-    "HighAvailabilityDrill": (4, "after 8", "the Engine VM moved once to another node, its host back in service"),
-    "MigrationEvidence": (5, "after 8", "the migration's logs and final node states archived beside the backup"),
-    "Decommission": (6, "end", "the original Engine machine retired: ovirt-engine masked (or powered off)"),
+    "AddressHandover": (2, "before 6", "the FQDN's address freed for the Engine VM"),
+    "HostedEngineDeployment": (3, "6", "hosted-engine --deploy --restore-from-file"),
+    "HostedEngineNode": (4, "8", "host reinstalled as a hosted-engine node"),
+    "HighAvailabilityDrill": (5, "after 8", "the Engine VM moved once to another node, its host back in service"),
+    "MigrationEvidence": (6, "after 8", "the migration's logs and final node states archived beside the backup"),
+    "Decommission": (7, "end", "the original Engine machine retired: ovirt-engine masked (or powered off)"),
 }
 # Pulumi's mark for a sealed value in `stack export` and `stack output --json`.
 SECRET_SIG = "4dabf18193072939515e22adb298388d"
@@ -76,6 +77,8 @@ def where(kind: str, props: dict, addresses: bool = True) -> tuple[str, str]:
         return host("connection"), f"/etc/multipath/conf.d/{_plain(props.get('file'))}"
     if kind == "EngineBackup":
         return f"{host('engine')} -> {host('backupServer')}", "engine-backup --scope=all"
+    if kind == "AddressHandover":
+        return host("engine"), f"{_plain(props.get('fqdn'))}'s address freed ({_plain(props.get('mode')) or 'none'})"
     if kind == "HostedEngineDeployment":
         return host("deployHost"), f"hosted-engine --deploy for {_plain(props.get('fqdn'))}"
     if kind == "HostedEngineNode":
@@ -160,6 +163,18 @@ def program_report(migration, stack: str):
                 "EngineBackup",
                 {"engine": site.connection(m.original_engine), "backupServer": site.connection(m.backup_server)},
                 migration.backup,
+            )
+        )
+        entries.append(
+            (
+                migration.handover._name,
+                "AddressHandover",
+                {
+                    "engine": site.connection(m.original_engine),
+                    "fqdn": m.hosted_engine.get("fqdn"),
+                    "mode": m.hosted_engine.get("addressHandover"),
+                },
+                migration.handover,
             )
         )
         entries.append(

@@ -291,6 +291,7 @@ class HostedEngineSettings(Settings):
     enableKeycloak: bool = False
     applianceOva: str = ""  # the appliance rpm
     deployTimeout: int = 7200
+    addressHandover: str | None = None  # power-off | none: how the FQDN's address is freed for the Engine VM
     networkTest: NetworkTestSettings = section(NetworkTestSettings)
     storage: StorageSettings = section(StorageSettings)
     smtp: SmtpSettings = section(SmtpSettings)
@@ -620,6 +621,7 @@ SMTP_SERVER = re.compile(r"^[a-z0-9.-]+$")  # gr-he-common/core/ha_notifications
 EMAIL = re.compile(r"^[a-zA-Z0-9_.+\-=]+@[a-z0-9.-]+$")
 NFS_VERSIONS = ("auto", "v3", "v4", "v4_0", "v4_1", "v4_2")  # constants.py NfsVersions
 NETWORK_TESTS = ("dns", "ping", "tcp", "none")  # network/network_check.py
+ADDRESS_HANDOVERS = ("power-off", "none")  # providers/address_handover.py
 DATACENTER_NAME = re.compile(r"^[a-zA-Z0-9_-]+$")  # gr-he-ansiblesetup/core/misc.py
 STORAGE_KEYS = {
     "nfs": ("connection",),
@@ -660,6 +662,12 @@ def _hosted_engine(reader: _Reader, ssh_user: str) -> dict:
         "of the original Engine's hosts, ovirtmgmt unless it was renamed",
     )
     reader.number("hostedEngine.engineVm.port", engine_vm["port"], 1, 65535)
+    reader.expect(
+        he["addressHandover"] in (None, *ADDRESS_HANDOVERS),
+        f"`hostedEngine.addressHandover` is {_shown(he['addressHandover'])}: give power-off (the original Engine "
+        "machine is shut down once the backup is copied, so the Engine VM can take the FQDN's address) or none "
+        "(the address is already free), or leave it out and let the preview say which the site needs",
+    )
     if "address" in engine_vm:
         reader.expect(
             isinstance(engine_vm["address"], str) and bool(ADDRESS.match(engine_vm["address"])),

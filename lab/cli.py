@@ -35,7 +35,9 @@ def _parser():
         sub.add_parser(name, help=text).add_argument("--state", required=True)
     p = sub.add_parser("fault", help="inject a fault into a lab (see lab/faults.py)")
     p.add_argument("--state", required=True)
-    p.add_argument("what", choices=["command", "refuse", "drop", "slow", "engine-api", "host-key", "clear", "list"])
+    p.add_argument(
+        "what", choices=["command", "refuse", "drop", "slow", "engine-api", "host-key", "power-on", "clear", "list"]
+    )
     p.add_argument("--host")
     p.add_argument("--match", help="regular expression searched in the command line")
     p.add_argument("--status", type=int, help="exit status (command) or HTTP status (engine-api)")

@@ -22,6 +22,8 @@ Rules (the same keys in the site file, the runtime file and the CLI's options):
           EngineApi.fail_next / hang_next; for `new`, applied once the new API runs
     - {kind: host-key, host: storage}  the host serves a new ed25519 key from now on (in memory:
           a lab restart or `fault clear` brings the original key back)
+    - {kind: power-on, host: engine}  not a fault: the administrator powers a machine that is off on from its
+          console or power management; it boots (its enabled services start) and answers again
 
 `host` is a lab host name or `*`; `times` is a count or `always` (default 1, `always` for slow).
 """
@@ -42,7 +44,7 @@ from pathlib import Path
 
 RUNTIME_FILE = "faults.json"
 APPLIED_FILE = "faults-applied.json"
-KINDS = ("command", "refuse", "drop", "slow", "engine-api", "host-key")
+KINDS = ("command", "refuse", "drop", "slow", "engine-api", "host-key", "power-on")
 _FIELDS = {
     "command": {"host", "match", "status", "stderr", "stdout", "times"},
     "refuse": {"host", "times", "seconds"},
@@ -50,6 +52,7 @@ _FIELDS = {
     "slow": {"host", "match", "seconds", "times"},
     "engine-api": {"api", "status", "hang", "times"},
     "host-key": {"host"},
+    "power-on": {"host"},
 }
 
 
@@ -248,6 +251,9 @@ class Faults:
             self._apply_engine_api(entry)
         elif kind == "host-key":
             self._change_host_key(rule["host"])
+        elif kind == "power-on":
+            self.lab.hosts[rule["host"]].power_on()
+            entry.remaining = 0
         elif kind == "refuse" and "seconds" in rule:
             self._close_listener(rule["host"], rule["seconds"])
             entry.remaining = 0

@@ -211,6 +211,16 @@ class Host:
                 0.3, lambda: [t.close() for t in list(lab.transports) if getattr(t, "lab_host", None) == self.name]
             ).start()
 
+    def power_on(self):
+        """Booted from its console: the services it had running are stopped with it, the enabled ones start."""
+        from lab.ovirt_site import reboot  # the oVirt side imports this module
+
+        if not self.powered_off:
+            return
+        self.powered_off = False
+        self.record("power", "poweron", 0)
+        reboot(self)
+
     def service_event(self, unit, action):
         """Apply a systemctl/multipathd action to a known unit and count it."""
         service = self.services[unit]

@@ -157,6 +157,7 @@ class EngineServices:
                 is_up=engine_up,
                 delays=self.cfg["engine_delays"],
                 monitor=self._monitor(None),
+                reachable=lambda: not (engine_host and engine_host.powered_off),
             )
         )
         if (self.lab.state_dir / "engine-api-new" / "state.json").exists():

@@ -98,13 +98,17 @@ class Lab:
         except OSError as exc:
             raise RuntimeError(f"{spec.name}: cannot listen on {LOOPBACK}:{port}: {exc.strerror}") from None
 
-    def engine_vm_spec(self, fqdn):
-        """The new Engine VM: the original Engine's accounts, files and services under the deploy's FQDN."""
+    def engine_vm_spec(self, fqdn, nic=None):
+        """The new Engine VM: the original Engine's accounts, files and services under the deploy's FQDN, at the
+        address the deploy gave it (NIC: {name, cidr, mac}; the original's when a saved lab state has none)."""
         base = next((h for h in self.site.hosts if h.role == "original-engine"), None) or next(
             h for h in self.site.hosts if h.role == "deployment-host"
         )
         spec = copy.deepcopy(base)
         spec.name, spec.role, spec.fqdn = ENGINE_VM, "new-engine-vm", fqdn
+        if nic:
+            spec.address = nic["cidr"].split("/")[0]
+            spec.extra = {**spec.extra, "nics": [nic]}
         spec.ssh_port = int(settings(self.site)["engine_vm_ssh_port"])
         spec.extra = {**spec.extra, "pinned_port": pinned_in_site(self.site, "engine_vm_ssh_port")}
         spec.extra = {**spec.extra, "update_pending": {"setup": False, "engine": False, "os": False}}
@@ -112,14 +116,14 @@ class Lab:
 
     def _add_engine_vm_host(self, info):
         keys = self.authorized_keys | read_authorized_keys(info.get("authorized_keys", []))
-        self._add_host(self.engine_vm_spec(info["fqdn"]), keys)
+        self._add_host(self.engine_vm_spec(info["fqdn"], info.get("nic")), keys)
 
-    def add_engine_vm(self, fqdn, authorized_key_lines=()):
+    def add_engine_vm(self, fqdn, nic, authorized_key_lines=()):
         """Start the `engine-vm` SSH host after hosted-engine --deploy (a new host key), remembered in
         STATE/engine-vm.json so a restart brings it back; the caller publishes lab.json."""
         if ENGINE_VM in self.hosts:
             return self.hosts[ENGINE_VM]
-        info = {"fqdn": fqdn, "authorized_keys": list(authorized_key_lines)}
+        info = {"fqdn": fqdn, "nic": nic, "authorized_keys": list(authorized_key_lines)}
         write_json_atomic(self.state_dir / ENGINE_VM_FILE, info)
         self._add_engine_vm_host(info)
         self._start_accepting(ENGINE_VM)
@@ -150,10 +154,11 @@ class Lab:
                 return
             if self.faults is not None and self.faults.refuse(name, conn):
                 continue
-            if self.hosts[name].powered_off:  # a real one would not answer at all; the lab resets at once
+            host = self.answering(name)
+            if host is None:  # powered off: a real one would not answer at all; the lab resets at once
                 conn.close()
                 continue
-            self.connection_log.append({"host": name, "time": time.time()})
+            self.connection_log.append({"host": host.name, "time": time.time()})
             conn.settimeout(None)
             # A real sshd writes a command's output, exit status and close in one go; without this,
             # paramiko's separate small writes wait on the client's delayed ACKs (40 ms each).
@@ -164,12 +169,20 @@ class Lab:
                 name=f"ssh-{name}",
                 args=(
                     conn,
-                    self.hosts[name],
-                    self.keys[name],
-                    self.host_authorized_keys.get(name, self.authorized_keys),
+                    host,
+                    self.keys[host.name],
+                    self.host_authorized_keys.get(host.name, self.authorized_keys),
                     self.transports,
                 ),
             ).start()
+
+    def answering(self, name):
+        """The machine that answers SSH on host NAME's port: NAME while it is on, else the one that answers at its
+        address (lab/commands/names.py `answering`), as the Engine VM does at the original Engine machine's."""
+        from lab.commands.names import answering  # the commands import this module's neighbours
+
+        host = self.hosts[name]
+        return host if not host.powered_off else answering(self, host.spec.address)
 
     def port(self, name):
         try:

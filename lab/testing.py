@@ -4,6 +4,7 @@ with LabProcess(tmp_path / "lab", authorized_keys=[pub]) as lab:
     client = lab.ssh("storage", key_filename=priv)
 """
 
+import base64
 import json
 import os
 import random
@@ -171,6 +172,10 @@ class LabProcess:
 
     def host_state(self, name):
         return json.loads((self.state_dir / "hosts" / f"{name}.json").read_text())
+
+    def disk_file(self, name, path):
+        """A file's bytes as host NAME's disk holds them, read without the host (one that is off, say)."""
+        return base64.b64decode(self.host_state(name)["files"][path]["data"])
 
     def ssh(self, name, key_filename=None):
         """A connected SSHClient that only trusts the lab's known_hosts."""

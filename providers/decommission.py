@@ -14,7 +14,8 @@ import pulumi
 from pulumi.dynamic import CreateResult, DiffResult, ReadResult, Resource, ResourceProvider, UpdateResult
 
 from providers import base, host_facts
-from providers.ssh import ConnectionLost, HostUnreachable
+from providers.address_handover import power_off
+from providers.ssh import HostUnreachable
 from providers.timing import TIMING_OUTPUTS, timed
 
 MODES = ("keep-disabled", "power-off")
@@ -61,6 +62,12 @@ def _gate(props: dict) -> None:
 
 
 def _retire(props: dict) -> dict:
+    if props.get("handover") == "powered-off":
+        pulumi.log.warn(
+            f"{props['engine']['name']} is off since the address handover, so `{UNIT}` could not be masked there: "
+            f"if it is ever powered on again, keep it off the Engine's address and `systemctl mask {UNIT}` first"
+        )
+        return {**props, "originalEngine": "powered-off"}
     engine = base.ssh_host(props, "engine")
     if engine.run("systemctl", "is-enabled", UNIT, check=False).stdout.strip() != "masked":
         engine.run("systemctl", "mask", "--now", UNIT)
@@ -71,10 +78,7 @@ def _retire(props: dict) -> dict:
             f"unit there, then run `pulumi up` again"
         )
     if props["mode"] == "power-off":
-        try:
-            engine.run("systemctl", "poweroff")
-        except ConnectionLost:  # the machine went down under the command: what was asked
-            pass
+        power_off(engine)
     return {**props, "originalEngine": "powered-off" if props["mode"] == "power-off" else "masked"}
 
 
@@ -131,6 +135,7 @@ class Decommission(Resource, module="ovirt", name="Decommission"):
         node_scores,
         drill_required: bool,
         drill_to=None,
+        handover=None,
         opts=None,
     ):
         props = {
@@ -141,6 +146,7 @@ class Decommission(Resource, module="ovirt", name="Decommission"):
             "nodeScores": node_scores,
             "drillRequired": drill_required,
             "drillTo": drill_to,
+            "handover": handover,  # AddressHandover's originalEngine
             "originalEngine": None,
             **TIMING_OUTPUTS,
         }

@@ -3,7 +3,9 @@ them alike, so an exit code or an output format is known once."""
 
 from __future__ import annotations
 
+import ipaddress
 import json
+import re
 
 # engine-upgrade-check (ovirt-engine packaging/setup: ovirt-engine-upgrade-check): 0 an upgrade is available,
 # 1 none, anything else an error
@@ -63,3 +65,18 @@ def engine_vm_host(vm_status_json: str) -> str | None:
         if isinstance(status, dict) and status.get("vm") == "up" and status.get("health") == "good":
             return entry.get("hostname")
     return None
+
+
+IPV4_ADDRESSES = ("ip", "-o", "-4", "addr", "show")
+
+
+def ipv4_interfaces(stdout: str) -> list:
+    """The interfaces (address with prefix) `ip -o -4 addr show` lists, loopback left out."""
+    found = re.findall(r"^\d+:\s+(\S+)\s+inet\s+(\S+)", stdout, re.M)
+    return [ipaddress.ip_interface(cidr) for name, cidr in found if name != "lo"]
+
+
+def resolved_address(getent_stdout: str) -> str | None:
+    """The first address `getent hosts NAME` prints."""
+    fields = getent_stdout.split()
+    return fields[0] if fields else None

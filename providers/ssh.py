@@ -91,6 +91,7 @@ _READ_COMMANDS = {
     "nproc",
     "showmount",
     "host",
+    "ping",
 }
 
 

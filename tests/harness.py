@@ -385,6 +385,11 @@ def remote(lab, host: str, command: str, timeout: float = 10) -> tuple[int, str,
         client.close()
 
 
+def power_off(client) -> None:
+    """`systemctl poweroff` on a lab host, as the address handover frees the FQDN's address before a deploy."""
+    assert run(client, "systemctl poweroff")[0] == 0
+
+
 def wait_until(condition, timeout: float = 20, interval: float = 0.2):
     """Polls condition() until it gives something true, and returns that; fails the test after `timeout` s."""
     deadline = time.monotonic() + timeout

@@ -2,7 +2,8 @@
 
 One lab migrated once, then every way a destroy can be asked for: with its preview, without it
 (`--skip-preview`, where the engine starts deleting before it meets a protected resource), aimed at
-one node (`--target`), and aimed at the backup alone once the deployment and nodes are forgotten. Each
+one node (`--target`), and aimed at the address handover and the backup once the deployment and nodes are
+forgotten. Each
 is refused and leaves the site as it was: both nodes Up, configured and scored, the original Engine
 stopped and disabled, no command that changes a host sent.
 """
@@ -61,13 +62,20 @@ def test_a_destroy_aimed_at_one_node_is_refused(migrated):
     site_as_it_was(lab, before)
 
 
-def test_the_backup_does_not_start_the_original_engine_while_the_new_one_runs(migrated):
-    """Even with the deployment and nodes forgotten (`pulumi state delete`), the way back through
-    EngineBackup refuses: two Engines would manage the same hosts."""
+def test_the_way_back_waits_for_the_original_machine_and_does_not_start_it_while_the_new_engine_runs(migrated):
+    """Even with the deployment and nodes forgotten (`pulumi state delete`), the way back refuses: the address
+    handover until the original machine holds the Engine's address again (the Engine VM answers there now), and
+    EngineBackup, once that is forgotten too, because two Engines would manage the same hosts."""
     lab, stack = migrated
     for name in (*reversed(NODES), "hosted-engine"):  # dependents first
         stack.cli("state", "delete", "--force", "--yes", stack.urn(name))
     before = changing_commands(lab)
+    refused = stack.run_cli("destroy", "--yes", "--skip-preview", "--target", stack.urn("address-handover"))
+    said = refused.stdout + refused.stderr
+    assert refused.returncode != 0 and "was powered-off at the address handover and does not hold 192.0.2.10" in said
+    assert "with the new Engine VM shut down first" in said, said
+    site_as_it_was(lab, before)
+    stack.cli("state", "delete", "--force", "--yes", stack.urn("address-handover"))
     refused = stack.run_cli("destroy", "--yes", "--skip-preview", "--target", stack.urn("engine-backup"))
     assert refused.returncode != 0
     said = refused.stdout + refused.stderr

@@ -31,6 +31,7 @@ ROOT_PASSWORD = "engine-vm-root-Pa55"
 PROCEDURE_TIERS = [
     ("StorageExport", "MultipathOverride"),
     ("EngineBackup",),
+    ("AddressHandover",),
     ("HostedEngineDeployment",),
     ("hosted-engine-node-host1",),
     ("hosted-engine-node-host2",),
@@ -71,7 +72,7 @@ def ssh_run(lab, host, command):
 def test_preview_lists_every_step_in_the_procedures_order_and_changes_nothing(stack, migration_lab):
     before = len(changing_commands(migration_lab))
     result = stack.preview()
-    assert result.change_summary == {"create": 13}
+    assert result.change_summary == {"create": 14}
     tiers = [[result.stdout.find(step) for step in tier] for tier in PROCEDURE_TIERS]
     assert all(p >= 0 for tier in tiers for p in tier), tiers
     assert all(max(earlier) < min(later) for earlier, later in zip(tiers, tiers[1:])), tiers
@@ -101,6 +102,11 @@ def test_up_migrates_the_site_and_a_second_up_at_once_is_refused(stack, migratio
     outputs = {k: v.value for k, v in result.outputs.items()}
     engine = migration_lab.host_state("engine")["services"]["ovirt-engine"]
     assert engine["active"] is False and engine["enabled"] is False
+    # The Engine VM took the FQDN's address, which the original machine gave up by powering off after the copies
+    assert migration_lab.host_state("engine")["powered_off"] is True
+    status, record, _ = ssh_run(migration_lab, "backup", "cat /backup/engine-lab.backup.handover")
+    assert status == 0 and json.loads(record)["address"] == "192.0.2.10", record
+    assert json.loads(record)["originalEngine"] == "powered-off"
 
     status, listing, _ = ssh_run(migration_lab, "backup", "sha256sum /backup/engine-lab.backup")
     assert status == 0 and listing.split()[0] == outputs["backup"]["sha256"]
@@ -175,7 +181,7 @@ def test_two_hosts_were_never_out_of_service_at_once(migration_lab):
 def test_second_up_changes_nothing(stack, migration_lab):
     before = len(changing_commands(migration_lab))
     result = stack.up()
-    assert result.summary.resource_changes == {"same": 13, "read": 1}  # the read is the preflight's
+    assert result.summary.resource_changes == {"same": 14, "read": 1}  # the read is the preflight's
     assert changing_commands(migration_lab)[before:] == []
 
 
@@ -224,7 +230,7 @@ def test_a_third_existing_host_previews_as_exactly_one_new_node(stack, migration
     stack.configure(grown, stack.secrets)
     try:
         result = stack.preview()
-        assert result.change_summary == {"create": 1, "same": 13, "read": 1}
+        assert result.change_summary == {"create": 1, "same": 14, "read": 1}
         assert "hosted-engine-node-host3" in result.stdout
     finally:
         stack.configure(stack.settings, stack.secrets)
@@ -261,9 +267,10 @@ def test_state_and_commands_hold_no_secret(stack, migration_lab):
         assert secret not in recorded
 
 
-def test_decommissioning_waits_for_every_node_then_masks_the_original_engine(stack, migration_lab):
-    """The gate: a node at score 0 stops it with nothing changed; once every node scores, ovirt-engine is masked on
-    the original machine (nobody starts it again by mistake), and the preview said it is the point of no return."""
+def test_decommissioning_waits_for_every_node_and_keeps_the_handed_over_machine_off(stack, migration_lab):
+    """The gate: a node at score 0 stops it with nothing changed; once every node scores, the decommission is done,
+    and the preview said it is the point of no return. The address handover has already powered the original
+    machine off, so `ovirt-engine` cannot be masked there: the decommission says so and leaves it off."""
     stack.settings = {**stack.settings, "decommission": {"originalEngine": "keep-disabled"}}
     stack.configure(stack.settings, stack.secrets)
     preview = stack.preview()
@@ -281,17 +288,15 @@ def test_decommissioning_waits_for_every_node_then_masks_the_original_engine(sta
         f"not decommissioning the original Engine (engine): `hosted-engine --vm-status` shows {resting}.lab.example "
         "with score 0" in str(refused.value)
     )
-    assert ssh_run(migration_lab, "engine", "systemctl is-enabled ovirt-engine") == (1, "disabled\n", "")
 
     assert ssh_run(migration_lab, resting, "hosted-engine --set-maintenance --mode=none")[0] == 0
-    result = stack.up()
-    assert result.summary.result == "succeeded" and result.outputs["originalEngine"].value == "masked"
-    assert ssh_run(migration_lab, "engine", "systemctl is-enabled ovirt-engine") == (1, "masked\n", "")
-    assert ssh_run(migration_lab, "engine", "systemctl start ovirt-engine") == (
-        1,
-        "",
-        "Failed to start ovirt-engine.service: Unit ovirt-engine.service is masked.\n",
-    )
+    events = []
+    result = stack.up(on_event=events.append)
+    assert result.summary.result == "succeeded" and result.outputs["originalEngine"].value == "powered-off"
+    said = " ".join(e.diagnostic_event.message for e in events if e.diagnostic_event)
+    assert "is off since the address handover, so `ovirt-engine` could not be masked there" in said
+    engine = migration_lab.host_state("engine")
+    assert engine["powered_off"] is True and engine["services"]["ovirt-engine"]["enabled"] is False
     assert set(stack.up().summary.resource_changes) <= {"same", "read"}
 
 

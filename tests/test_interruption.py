@@ -6,6 +6,7 @@ One lab and one stack: each `up` is killed while the next step runs, then the RE
 starts where the last one stopped.
 """
 
+import hashlib
 import json
 import time
 
@@ -146,8 +147,9 @@ def test_the_resumed_migration_converges_to_the_uninterrupted_end_state(site):
     ):
         times = sum(c.startswith(step) for c in started)
         assert times == 1, f"`{step}` started {times} times"
+    taken = lab.disk_file("engine", f"/var/lib/ovirt-engine-backup/{BACKUP_FILE}")  # the machine is off now
+    assert hashlib.sha256(taken).hexdigest() == outputs["backup"]["sha256"], "the original's backup is the one taken"
     for host, path in (
-        ("engine", f"/var/lib/ovirt-engine-backup/{BACKUP_FILE}"),
         ("backup", f"/backup/{BACKUP_FILE}"),
         ("deploy", f"/root/backup/{BACKUP_FILE}"),
     ):

@@ -13,7 +13,7 @@ import paramiko
 import pytest
 
 from lab.testing import run
-from tests.harness import ANSWERS, answer_file, engine_vm_client, get, put, wait_until
+from tests.harness import ANSWERS, answer_file, engine_vm_client, get, power_off, put, wait_until
 
 DEPLOY = "hosted-engine --deploy --restore-from-file=/root/engine.backup --config-append=/root/answers.conf"
 DEPLOY_SECONDS = 2  # ovirt_site.DEFAULTS["deploy_seconds"]
@@ -65,6 +65,7 @@ def test_deploy_output_arrives_while_it_runs(lab):
     put(deploy, "/root/engine.backup", get(engine, "/root/engine.backup"))
     put(deploy, "/root/answers.conf", answer_file(ANSWERS))
     assert run(lab.ssh("storage"), "chown 36:36 /exports/hosted_engine")[0] == 0
+    power_off(engine)  # the Engine VM takes its address
     chan = deploy.get_transport().open_session(timeout=10)
     chan.settimeout(30)
     chan.exec_command(DEPLOY)

@@ -15,7 +15,7 @@ import ovirtsdk4 as sdk
 import pytest
 
 from lab.testing import run
-from tests.harness import ANSWERS, answer_file, get, put
+from tests.harness import ANSWERS, answer_file, get, power_off, put
 
 DC_PROMPT = (
     "Please enter the name of the data center where you want to deploy this hosted-engine host.\n"
@@ -156,6 +156,7 @@ def test_deploy_checks_storage_permissions(lab):
 
 def test_deploy_restores_the_backup_into_the_new_engine(lab):
     assert run(lab.ssh("storage"), "chown 36:36 /exports/hosted_engine")[0] == 0
+    power_off(lab.ssh("engine"))  # the Engine VM takes its address
     deploy = lab.ssh("deploy")
     status, out, err = run(
         deploy,
@@ -201,7 +202,7 @@ def test_new_engine_survives_a_lab_restart(lab):
 
 
 def test_dnf_modules_repolist_nodectl_getent(lab):
-    engine = lab.ssh("engine")
+    engine = lab.ssh("backup")  # an EL8 host like the original Engine machine, which is off since the deploy
     assert run(engine, "dnf module list --enabled")[0] == 1
     status, out, _ = run(engine, "dnf module enable -y javapackages-tools pki-deps postgresql:12")
     assert status == 0 and "Enabling module streams:" in out

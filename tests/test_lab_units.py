@@ -4,7 +4,7 @@
 import pytest
 
 from lab.testing import LabProcess, run, site_variant
-from tests.harness import ANSWERS, OLD_ANSWER_FILE, answer_file, get, put, wait_until
+from tests.harness import ANSWERS, OLD_ANSWER_FILE, answer_file, get, power_off, put, wait_until
 
 DEPLOY = "hosted-engine --deploy --restore-from-file=/root/engine.backup --config-append=/root/answers.conf"
 OTOPI = "/bin/python3 -B -m otopi.__main__  APPEND:BASE/pluginPath=str:/usr/share/ovirt-hosted-engine-setup/"
@@ -131,6 +131,7 @@ def test_the_answer_file_the_old_provider_wrote_stops_at_its_first_unanswered_qu
 
 
 def test_a_deploy_in_a_unit_runs_as_otopi_and_writes_its_file(lab):
+    power_off(lab.ssh("engine"))  # the Engine VM takes its address
     deploy = lab.ssh("deploy")
     assert run(deploy, f"systemd-run --unit=he --quiet -p StandardOutput=file:/root/he.log -- {DEPLOY}")[0] == 0
     deploy.close()

@@ -16,7 +16,7 @@ from pulumi import automation as auto
 from lab.commands.engine_backup import read_backup
 from lab.engine_api import EngineApi, load_model
 from lab.testing import LabProcess, run, site_variant
-from tests.harness import PROJECT_DIR
+from tests.harness import PROJECT_DIR, power_off
 from tests.test_lab_ovirt import ANSWERS, answer_file, get, put
 from tests.test_preflight import ADMIN_PASSWORD, READ_ONLY, make_stack, snapshot
 
@@ -306,16 +306,19 @@ def test_the_lab_deploy_stops_at_a_host_set_non_operational_for_a_missing_requir
         assert "Add storage domain" not in out and "engine_api_new" not in lab.refresh()
 
 
-def restore_deploy(lab, answers=ANSWERS, pauses=False):
-    """A backup of the original Engine restored by `hosted-engine --deploy` on the deployment host; when the role
-    pauses, the administrator ends the pause without fixing anything. Returns (exit status, output, the pause's
-    lock file or None)."""
+def restore_deploy(lab, answers=ANSWERS, pauses=False, hand_over=True):
+    """A backup of the original Engine restored by `hosted-engine --deploy` on the deployment host, the original
+    machine powered off first (`hand_over`) so the Engine VM can take the FQDN's address; when the role pauses, the
+    administrator ends the pause without fixing anything. Returns (exit status, output, the pause's lock file or
+    None)."""
     engine, deploy, storage = lab.ssh("engine"), lab.ssh("deploy"), lab.ssh("storage")
     try:
         assert run(storage, "chown 36:36 /exports/hosted_engine")[0] == 0
         assert run(engine, "engine-backup --mode=backup --file=/root/engine.backup --log=/root/backup.log")[0] == 0
         put(deploy, "/root/engine.backup", get(engine, "/root/engine.backup"))
         put(deploy, "/root/answers.conf", answer_file(answers))
+        if hand_over:
+            power_off(engine)
         _, stdout, _ = deploy.exec_command(
             "hosted-engine --deploy --restore-from-file=/root/engine.backup --config-append=/root/answers.conf",
             timeout=60,

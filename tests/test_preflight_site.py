@@ -216,8 +216,8 @@ def test_the_deploy_refuses_a_custom_appliance_that_is_not_a_gzipped_tar(tmp_pat
         put(client, "/root/appliance.qcow2", b"QFI\xfb" + b"\0" * 508)
     finally:
         client.close()
-    status, out, _ = restore_deploy(
-        default_lab, dict(ANSWERS, **{"OVEHOSTED_VM/ovfArchive": "str:/root/appliance.qcow2"})
+    status, out, _ = restore_deploy(  # stops at the customization: the original machine stays on for the next tests
+        default_lab, dict(ANSWERS, **{"OVEHOSTED_VM/ovfArchive": "str:/root/appliance.qcow2"}), hand_over=False
     )
     assert status == 1 and "[ ERROR ] Failed to execute stage 'Environment customization': not a gzip file" in out, out
     assert_no_new_engine(default_lab, out)
@@ -327,3 +327,49 @@ def test_the_preview_names_the_hosts_the_new_engine_could_fence(tmp_path_factory
     with lab_for(tmp_path_factory, client_key, "fencing", power_managed) as lab:
         output = " ".join(passed_preview(make_stack(tmp_path_factory, lab, client_key), lab).split())
         assert "once the new Engine runs it may fence (power-cycle) host1 if it stops answering" in output, output
+
+
+# --- 4: the FQDN's address, which the Engine VM takes over ---------------------------------------------------
+
+
+def test_the_preview_says_who_holds_the_fqdns_address_and_wants_the_handover_named(
+    tmp_path_factory, client_key, default_lab
+):
+    def unset(settings):
+        settings["hostedEngine"].pop("addressHandover")
+
+    text = " ".join(failed_preview(make_stack(tmp_path_factory, default_lab, client_key, unset), default_lab).split())
+    assert (
+        "engine.lab.example resolves to 192.0.2.10, which the original Engine machine engine holds, and the Engine VM "
+        "must take that address" in text
+    ), text
+    assert "Set `hostedEngine.addressHandover: power-off` to shut it down after the backup is copied off" in text
+    output = passed_preview(make_stack(tmp_path_factory, default_lab, client_key), default_lab)
+    assert "engine.lab.example (192.0.2.10) is answered by the original Engine machine engine today" in output
+    assert check_results(output).get("engine_address") == "warned", check_results(output)
+
+
+def test_the_deploy_fails_at_its_last_wait_while_the_original_machine_keeps_the_address(tmp_path_factory, client_key):
+    """Both machines on one address: the HA agent's liveliness check reaches the old one (Apache, no Engine), the
+    role's health wait runs out and its rescue finds the VM running on the FQDN's address."""
+    with lab_for(tmp_path_factory, client_key, "duplicate", lambda data, tmp: None) as lab:
+        status, out, _ = restore_deploy(lab, hand_over=False)
+        assert status == 1 and "The engine failed to start inside the engine VM; please check engine.log." in out, out
+        assert "Wait for the engine to come up on the target VM" in out
+        assert_no_new_engine(lab, out)
+
+
+def test_the_deploy_fails_when_the_vms_static_address_is_not_the_fqdns(tmp_path_factory, client_key):
+    with lab_for(tmp_path_factory, client_key, "static", lambda data, tmp: None) as lab:
+        static = {
+            **ANSWERS,
+            "OVEHOSTED_VM/cloudinitVMStaticCIDR": "str:192.0.2.60/24",
+            "OVEHOSTED_VM/cloudinitVMDNS": "str:192.0.2.53",
+        }
+        status, out, _ = restore_deploy(lab, answers=static)
+        assert status == 1, out
+        assert (
+            "Engine VM IP address is 192.0.2.60 while the engine's he_fqdn engine.lab.example resolves to "
+            "192.0.2.10. If you are using DHCP, check your DHCP reservation configuration" in out
+        )
+        assert_no_new_engine(lab, out)

@@ -41,7 +41,14 @@ def test_a_failed_deploy_then_destroy_brings_the_original_engine_back(tmp_path, 
     assert not stopped["active"] and not stopped["enabled"], "the backup stopped the original Engine"
     assert "HostedEngineDeployment" not in stack.export(), "a failed deploy never enters the state"
 
-    stack.stack.destroy()  # the README's recovery path: nothing protected is in the state
+    # The README's recovery path: nothing protected is in the state, but the address handover powered the original
+    # machine off, and the way back waits until it is on again.
+    with pytest.raises(auto.errors.CommandError) as refused:
+        stack.stack.destroy()
+    assert "was powered-off at the address handover and does not hold 192.0.2.10 again" in str(refused.value)
+    assert not engine_service(migration_lab)["active"], "nothing was started"
+    migration_lab.inject_fault("power-on", host="engine")  # the administrator, at its console
+    stack.stack.destroy()
     back = engine_service(migration_lab)
     assert back["active"] and back["enabled"]
     api = migration_lab.engine_connection(password=ADMIN_PASSWORD)

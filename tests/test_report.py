@@ -20,6 +20,7 @@ STEPS = [
     "multipath-host2-90-lab-san.conf",
     "multipath-deploy-90-boot-lun.conf",
     "engine-backup",
+    "address-handover",
     "hosted-engine",
     "hosted-engine-node-host1",
     "hosted-engine-node-host2",
@@ -135,7 +136,8 @@ def test_the_plan_picture_of_the_lab_site_shows_every_step_in_order(tmp_path, la
         )
         for step in STEPS
     }
-    assert all(columns[p] < columns["engine-backup"] < columns["hosted-engine"] for p in preparation)
+    assert all(columns[p] < columns["engine-backup"] < columns["address-handover"] for p in preparation)
+    assert columns["address-handover"] < columns["hosted-engine"]
     assert columns["hosted-engine"] < columns["hosted-engine-node-host1"] < columns["hosted-engine-node-host2"]
     committed = (PROJECT_DIR / "docs" / "lab-plan.svg").read_text()
     assert sorted(re.findall(r"<text[^>]*>([^<]*)</text>", committed)) == sorted(

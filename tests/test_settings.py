@@ -303,7 +303,7 @@ LAB_BEFORE = {
     "node_timeouts": {"install": 120, "maintenance": 120, "poll": 0.5},
 }
 # What the models add: the defaults consumers repeat today, none of them an input of a resource.
-ADDED = {"managementNetwork": "ovirtmgmt"}
+ADDED = {"managementNetwork": "ovirtmgmt", "addressHandover": None}
 ORIGINAL_API_DEFAULT = {
     "url": "https://engine.example.com/ovirt-engine/api",
     "username": "admin@internal",
@@ -387,4 +387,15 @@ def test_decommissioning_is_asked_for_by_name_or_not_at_all(files):
     assert problems({**lab(files), "decommission": {"originalEngine": "delete"}}) == [
         "`decommission.originalEngine` is 'delete': give keep-disabled (mask ovirt-engine on the original machine) or "
         "power-off (and shut it down), or leave it out to keep the way back"
+    ]
+
+
+def test_the_address_handover_is_power_off_none_or_left_to_the_preview(files):
+    assert load(lab(files)).migration.hosted_engine["addressHandover"] == "power-off"
+    settings = lab(files)
+    settings["hostedEngine"] = {**settings["hostedEngine"], "addressHandover": "move"}
+    assert problems(settings) == [
+        "`hostedEngine.addressHandover` is 'move': give power-off (the original Engine machine is shut down once the "
+        "backup is copied, so the Engine VM can take the FQDN's address) or none (the address is already free), or "
+        "leave it out and let the preview say which the site needs"
     ]

@@ -3,13 +3,13 @@ parsers of what they print. Nothing here changes a host."""
 
 from __future__ import annotations
 
-import ipaddress
-import re
+import json
 import shlex
 from dataclasses import dataclass, field
 
 from components.site_config import SiteConfig
-from providers import ssh
+from providers import host_facts, ssh
+from providers.address_handover import record_path
 
 HE_STORAGE_MIN_GIB = 74
 ENGINE_MIN_MEMORY_MB = 4096
@@ -40,12 +40,35 @@ class Site:
             try:
                 self.connections[name] = ssh.connect(ssh.Host.from_props(self.site.connection(name)), self.key)
             except Exception as err:  # unreachable host, refused key: reported once, its checks skipped
-                self.findings.errors.append(
-                    f"cannot reach `hosts.{name}` ({self.site.hosts[name].address}:{self.site.hosts[name].port}) "
-                    f"over SSH: {err}; fix `hosts.{name}` or the host, since its prerequisites cannot be checked"
-                )
                 self.connections[name] = None
+                handed_over = self._handed_over(name)
+                if handed_over:
+                    self.findings.notes.append(handed_over)
+                else:
+                    self.findings.errors.append(
+                        f"cannot reach `hosts.{name}` ({self.site.hosts[name].address}:{self.site.hosts[name].port}) "
+                        f"over SSH: {err}; fix `hosts.{name}` or the host, since its prerequisites cannot be checked"
+                    )
         return self.connections[name]
+
+    def _handed_over(self, name: str) -> str | None:
+        """Why the original Engine machine no longer answers, when an earlier `up` powered it off to free the FQDN's
+        address (its record beside the backup), else None."""
+        migration = self.site.migration
+        if migration is None or name != migration.original_engine:
+            return None
+        path = record_path(migration.backup.directory, migration.backup.file_name)
+        record = out(self.run(migration.backup_server, "cat", path))
+        try:
+            shown = json.loads(record or "")
+        except ValueError:
+            return None
+        if shown.get("originalEngine") != "powered-off":
+            return None
+        return (
+            f"the original Engine machine {name} does not answer: the address handover powered it off at "
+            f"{shown.get('handedOverAt')} ({path}), so its checks are skipped"
+        )
 
     def run(self, name: str, *argv: str) -> ssh.Result | None:
         """ARGV's result on host NAME, run once per preview: the checks only read, so a second check asking the same
@@ -85,13 +108,9 @@ def resolve(hosts: Site, deploy: str, name: str, setting: str, findings: Finding
     return address
 
 
-def addresses(hosts: Site, deploy: str, facts: dict) -> list:
-    """The deployment host's IPv4 interfaces (not loopback), from `ip -o -4 addr show`."""
-    if "deploy_interfaces" not in facts:
-        text = out(hosts.run(deploy, "ip", "-o", "-4", "addr", "show")) or ""
-        found = re.findall(r"^\d+:\s+(\S+)\s+inet\s+(\S+)", text, re.M)
-        facts["deploy_interfaces"] = [ipaddress.ip_interface(cidr) for name, cidr in found if name != "lo"]
-    return facts["deploy_interfaces"]
+def addresses(hosts: Site, name: str) -> list:
+    """Host NAME's IPv4 interfaces (not loopback), from `ip -o -4 addr show`; [] when it cannot be read."""
+    return host_facts.ipv4_interfaces(out(hosts.run(name, *host_facts.IPV4_ADDRESSES)) or "")
 
 
 def storage_host(site: SiteConfig, hosts: Site, server: str) -> str | None:

@@ -24,11 +24,11 @@ def check(site, hosts, facts, findings, password, api):
     if deploy_fqdn is None:
         return
     deploy_fqdn = facts["deploy_fqdn"] = deploy_fqdn.strip()
-    engine_address = resolve(hosts, deploy, fqdn, "`hostedEngine.fqdn`", findings)
+    engine_address = facts["engine_address"] = resolve(hosts, deploy, fqdn, "`hostedEngine.fqdn`", findings)
     facts["deploy_address"] = resolve(
         hosts, deploy, deploy_fqdn, f"the deployment host `roles.deploymentHost` = {deploy}", findings
     )
-    own = {i.ip for i in addresses(hosts, deploy, facts)} | {facts["deploy_address"]}
+    own = {i.ip for i in addresses(hosts, deploy)} | {facts["deploy_address"]}
     if engine_address and engine_address in {str(a) for a in own if a}:
         findings.errors.append(
             f"`hostedEngine.fqdn` {fqdn} resolves to {engine_address}, an address of the deployment "

@@ -20,7 +20,7 @@ def check(site, hosts, facts, findings, password, api):
                 f"`hostedEngine.vm.staticCIDR` is {static!r}: give an address with its prefix, e.g. 192.0.2.60/24"
             )
             return
-        interfaces = addresses(hosts, migration.deployment_host, facts)
+        interfaces = addresses(hosts, migration.deployment_host)
         if interfaces and not any(wanted.ip in i.network for i in interfaces):
             subnets = ", ".join(str(i.network) for i in interfaces)
             findings.errors.append(

@@ -19,7 +19,7 @@ from lab.commands import command, storage
 from lab.commands import hosted_engine_questions as questions
 from lab.commands.engine_backup import backup_entities, read_backup, verify_backup
 from lab.commands.hostfacts import system_uuid
-from lab.commands.names import dns_records
+from lab.commands.names import address_of, answering, dns_records
 from lab.commands.ovirt import (
     HE_CONF,
     HE_PACKAGE,
@@ -272,11 +272,13 @@ def _deploy_stages(ctx, run, deploy, backup):
             _attach_on_spm(ctx, entities, answers)
         if task == ADD_VM_TASK:
             _vm_profile(entities, answers)
+        if task == TARGET_UP_TASK:
+            _target_vm_health(ctx, answers)
     _deployed(ctx, run, entities, answers)
     return 0
 
 
-HOST_UP_TASK = "Wait for the host to be up"
+HOST_UP_TASK, TARGET_UP_TASK = "Wait for the host to be up", TARGET_TASKS[-1]
 ADD_DOMAIN_TASK, ADD_VM_TASK = "Add storage domain", "Add VM"
 VDSM_ID = "/etc/vdsm/vdsm.id"
 MGMT_PROFILE = "ovirtmgmt"  # the role's he_mgmt_network (defaults/main.yml), which ovirt-hosted-engine-setup never sets
@@ -379,6 +381,32 @@ def _address_taken(ctx, entities, answers):
         for i, h in entities["hosts"].items()
         if i not in removed
     )
+
+
+def engine_vm_nic(ctx, answers):
+    """The target VM's NIC: its static address (cloud-init), else what DHCP leases it, which the lab takes to be
+    the FQDN's address (the reservation for its MAC that the procedure asks for); None when neither is known."""
+    cidr = answers.get("OVEHOSTED_VM/cloudinitVMStaticCIDR")
+    if not cidr:
+        address = address_of(_lab(ctx), answers["OVEHOSTED_NETWORK/fqdn"])
+        cidr = address and f"{address}/24"
+    return cidr and {"name": "eth0", "cidr": cidr, "mac": answers.get("OVEHOSTED_VM/vmMACAddr") or "00:16:3e:00:00:01"}
+
+
+def _target_vm_health(ctx, answers):
+    """Wait for the engine to come up on the target VM (03_hosted_engine_final_tasks.yml): the HA agent's
+    liveliness check fetches http://FQDN/ovirt-engine/services/health (check_liveliness.py), so it reaches the
+    machine that answers at the FQDN's address. When that is not the new VM, the health stays bad through the
+    180 x 5 s retries and the rescue fails: on the VM's address not being the FQDN's, else on the engine."""
+    lab, fqdn, nic = _lab(ctx), answers["OVEHOSTED_NETWORK/fqdn"], engine_vm_nic(ctx, answers)
+    resolved, vm_ip = address_of(lab, fqdn), nic and nic["cidr"].split("/")[0]
+    if vm_ip != resolved:
+        raise _Fatal(
+            f"Engine VM IP address is {vm_ip} while the engine's he_fqdn {fqdn} resolves to {resolved}. "
+            "If you are using DHCP, check your DHCP reservation configuration"
+        )
+    if answering(lab, vm_ip) is not None:  # another machine holds the address the VM took
+        raise _Fatal("The engine failed to start inside the engine VM; please check engine.log.")
 
 
 def _vm_profile(entities, answers):
@@ -694,7 +722,9 @@ def _deployed(ctx, run, entities, answers):
     )
     lab.engines.start_new(new_state)
     keys = answers.get("OVEHOSTED_VM/rootSshPubkey")
-    vm = lab.add_engine_vm(answers["OVEHOSTED_NETWORK/fqdn"], [keys] if isinstance(keys, str) and keys else [])
+    vm = lab.add_engine_vm(
+        answers["OVEHOSTED_NETWORK/fqdn"], engine_vm_nic(ctx, answers), [keys] if isinstance(keys, str) and keys else []
+    )
     _engine_vm_logs(vm)
     lab._publish()
     run.print("[ INFO  ] Hosted Engine successfully deployed")

@@ -40,9 +40,20 @@ def load_model(path=DEFAULT_MODEL):
 class EngineApi:
     """A simulated oVirt Engine that the unmodified ovirtsdk4 can talk to over verified TLS."""
 
-    def __init__(self, state_dir, model=None, port=0, is_up=lambda: True, delays=None, host="127.0.0.1", monitor=None):
+    def __init__(
+        self,
+        state_dir,
+        model=None,
+        port=0,
+        is_up=lambda: True,
+        delays=None,
+        host="127.0.0.1",
+        monitor=None,
+        reachable=lambda: True,
+    ):
+        """`is_up`: whether the Engine runs (else Apache's 503); `reachable`: whether its machine answers at all."""
         os.makedirs(state_dir, exist_ok=True)
-        self.state_dir, self.host, self.port, self.is_up = state_dir, host, port, is_up
+        self.state_dir, self.host, self.port, self.is_up, self.reachable = state_dir, host, port, is_up, reachable
         self.site = Site(state_dir, model if model is not None else load_model(), delays, monitor=monitor)
         self.tokens = {}  # SSO access token -> the user id it was issued to
         self._injections = []  # pending ('fail', status) / ('hang', seconds), consumed one per API request
@@ -124,6 +135,9 @@ class _Server(ThreadingHTTPServer):
         # A real Engine's web server sends headers and body without waiting on the client's delayed
         # ACK; http.server writes them separately, which Nagle would hold back 40 ms.
         request.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        if not self.engine.reachable():  # its machine is off: nothing answers, not even Apache
+            request.close()
+            return
         try:
             conn = self.context.wrap_socket(request, server_side=True)
         except (ssl.SSLError, OSError):

@@ -49,6 +49,8 @@ class HostServer(paramiko.ServerInterface):
         return False
 
     def check_channel_exec_request(self, channel, command):
+        if self.host.powered_off:  # going down: its sessions are about to drop, it starts nothing new
+            return False
         line = command.decode("utf-8", errors="replace")
         answered = channel.get_transport().expect_reply(channel.remote_chanid)
         threading.Thread(

@@ -621,7 +621,7 @@ SMTP_SERVER = re.compile(r"^[a-z0-9.-]+$")  # gr-he-common/core/ha_notifications
 EMAIL = re.compile(r"^[a-zA-Z0-9_.+\-=]+@[a-z0-9.-]+$")
 NFS_VERSIONS = ("auto", "v3", "v4", "v4_0", "v4_1", "v4_2")  # constants.py NfsVersions
 NETWORK_TESTS = ("dns", "ping", "tcp", "none")  # network/network_check.py
-ADDRESS_HANDOVERS = ("power-off", "none")  # providers/address_handover.py
+ADDRESS_HANDOVERS = ("power-off", "none")  # providers/address_handover.py carries them out
 DATACENTER_NAME = re.compile(r"^[a-zA-Z0-9_-]+$")  # gr-he-ansiblesetup/core/misc.py
 STORAGE_KEYS = {
     "nfs": ("connection",),

@@ -252,7 +252,9 @@ class Faults:
         elif kind == "host-key":
             self._change_host_key(rule["host"])
         elif kind == "power-on":
-            self.lab.hosts[rule["host"]].power_on()
+            for host in self.lab.hosts.values():
+                if rule["host"] in ("*", host.name):
+                    host.power_on()
             entry.remaining = 0
         elif kind == "refuse" and "seconds" in rule:
             self._close_listener(rule["host"], rule["seconds"])

@@ -202,7 +202,8 @@ class Host:
         self.save()
 
     def power_off(self):
-        """The machine goes down once the command that asked returned: its sessions drop, SSH refuses."""
+        """The machine goes down once the command that asked returned: its sessions drop, and it answers no SSH
+        (at its address another machine may: lab/server.py `answering`)."""
         self.powered_off = True
         self.record("power", "poweroff", 0)
         lab = self.lab

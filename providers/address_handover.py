@@ -26,9 +26,9 @@ from providers.errors import StepError
 from providers.ssh import ConnectionLost, HostKeyError, HostUnreachable
 from providers.timing import timed
 
-MODES = ("power-off", "none")
 FREE_TIMEOUT = 300  # seconds for the address to stop answering once the machine shuts down
-# The original machine is not there: it does not answer, or another machine (the Engine VM) answers at its address.
+# The original machine cannot be asked: it does not answer, or another one answers at its SSH address (the Engine VM,
+# once it has taken the address).
 NOT_THERE = (HostUnreachable, HostKeyError)
 
 
@@ -37,9 +37,9 @@ def record_path(directory: str, file_name: str) -> str:
     return posixpath.join(directory, file_name + ".handover")
 
 
-def plan(mode: str | None, held_by_original: bool, answers: bool) -> list[str]:
-    """The steps that free the address, from what was found: [] when it is free already. Raises ValueError with
-    the problem when the stack's mode cannot free it."""
+def plan(mode: str | None, held_by_original: bool | None, answers: bool) -> list[str]:
+    """The steps that free the address, from what was found (`held_by_original` None: the machine could not be
+    asked): [] when it is free already. Raises ValueError with the problem when the stack's mode cannot free it."""
     if held_by_original:
         if mode != "power-off":
             raise ValueError(
@@ -47,6 +47,11 @@ def plan(mode: str | None, held_by_original: bool, answers: bool) -> list[str]:
                 "`hostedEngine.addressHandover: power-off`, or move that machine to another address first"
             )
         return ["power-off", "wait-free"]
+    if answers and held_by_original is None:
+        raise ValueError(
+            "something answers at that address, but the original Engine machine cannot be asked over SSH whether it "
+            "is the one; fix its SSH access (`hosts.<originalEngine>`), or free the address"
+        )
     if answers:
         raise ValueError(
             "a machine other than the original Engine answers at that address; free it (or point the FQDN at a "
@@ -88,15 +93,20 @@ def _held_by_original(props: dict) -> set[str]:
 
 
 def _answers(deploy, address: str) -> bool:
-    return deploy.run("ping", "-c", "1", "-W", "2", address, check=False).exit_status == 0
+    return deploy.run(*host_facts.PING, address, check=False).exit_status == 0
 
 
 def _hand_over(props: dict) -> dict:
-    """Recorded before the machine goes down, so a run killed in between still finds why it is off."""
+    """Recorded before the machine goes down, so a run killed in between still finds why it is off; a run after
+    such a kill keeps that record and only waits for the address to be free."""
     address, held, answers = _facts(props)
-    engine = props["engine"]["name"]
+    engine, server = props["engine"]["name"], base.ssh_host(props, "backupServer")
+    earlier = _record(server, props["record"])
+    if held is None and earlier.get("originalEngine") == "powered-off" and earlier.get("address") == address:
+        _wait_free(props, address)
+        return {**props, **{k: earlier[k] for k in ("address", "originalEngine", "handedOverAt")}}
     try:
-        steps = plan(props["mode"], bool(held), answers)
+        steps = plan(props["mode"], held, answers)
     except ValueError as problem:
         raise StepError(engine, f"{props['fqdn']} resolves to {address}: {problem}", "Nothing changed.") from None
     outcome = {
@@ -104,13 +114,25 @@ def _hand_over(props: dict) -> dict:
         "originalEngine": "powered-off" if steps else "untouched" if held is False else "unreachable",
         "handedOverAt": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
-    record = {"host": engine, "fqdn": props["fqdn"], **outcome}
-    server = base.ssh_host(props, "backupServer")
-    server.write_file(props["record"], (json.dumps(record, sort_keys=True) + "\n").encode(), 0o644)
+    _write_record(server, props, outcome)
     if steps:
         power_off(base.ssh_host(props, "engine"))
         _wait_free(props, address)
     return {**props, **outcome}
+
+
+def _record(server, path: str) -> dict:
+    """The handover's record on the backup server, {} when there is none."""
+    data = server.read_file(path)
+    try:
+        return json.loads(data or b"{}")
+    except ValueError:
+        return {}
+
+
+def _write_record(server, props: dict, outcome: dict) -> None:
+    record = {"host": props["engine"]["name"], "fqdn": props["fqdn"], **outcome}
+    server.write_file(props["record"], (json.dumps(record, sort_keys=True) + "\n").encode(), 0o644)
 
 
 def _wait_free(props: dict, address: str) -> None:
@@ -140,8 +162,9 @@ class AddressHandoverProvider(ResourceProvider):
         return ReadResult(id_, props)
 
     def delete(self, _id, props):
-        """The way back: refused until the original machine answers again at the address."""
-        if props.get("originalEngine") == "untouched":
+        """The way back: refused until the original machine answers again at the address it gave up, which the
+        record then says."""
+        if props.get("originalEngine") != "powered-off":  # nothing was done to it
             return
         try:
             held = props["address"] in _held_by_original(props)
@@ -150,10 +173,16 @@ class AddressHandoverProvider(ResourceProvider):
         if not held:
             raise StepError(
                 props["engine"]["name"],
-                f"was {props['originalEngine']} at the address handover and does not hold {props['address']} again",
+                f"was powered off by the address handover and does not hold {props['address']} again",
                 "Nothing changed. Power it on from its console or power management (with the new Engine VM shut "
                 "down first, or the two share the address), then run `pulumi destroy` again.",
             )
+        back = {
+            "address": props["address"],
+            "originalEngine": "powered-on-again",
+            "handedOverAt": props["handedOverAt"],
+        }
+        _write_record(base.ssh_host(props, "backupServer"), props, back)
 
 
 class AddressHandover(Resource, module="ovirt", name="AddressHandover"):

@@ -111,9 +111,14 @@ class DecommissionProvider(ResourceProvider):
         """Unmasks `ovirt-engine` (left disabled and stopped, as the backup left it); a powered-off machine is
         for the administrator to start."""
         if props.get("originalEngine") == "powered-off":
+            by, masked = (
+                ("the address handover", "was never masked there")
+                if props.get("handover") == "powered-off"
+                else ("the decommission", "stays masked there until you `systemctl unmask` it")
+            )
             pulumi.log.warn(
-                f"{props['engine']['name']} was powered off by the decommission: power it on yourself "
-                f"if you need it; `ovirt-engine` stays masked there until you `systemctl unmask` it"
+                f"{props['engine']['name']} was powered off by {by}: power it on yourself if you need it; "
+                f"`ovirt-engine` {masked}"
             )
             return
         base.ssh_host(props, "engine").run("systemctl", "unmask", UNIT)

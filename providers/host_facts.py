@@ -68,6 +68,7 @@ def engine_vm_host(vm_status_json: str) -> str | None:
 
 
 IPV4_ADDRESSES = ("ip", "-o", "-4", "addr", "show")
+PING = ("ping", "-c", "1", "-W", "2")  # then the address: one echo, two seconds for its reply
 
 
 def ipv4_interfaces(stdout: str) -> list:

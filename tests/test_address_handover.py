@@ -48,8 +48,13 @@ def test_power_off_frees_the_address_records_it_first_and_the_way_back_waits_for
     assert status == 0 and json.loads(record)["originalEngine"] == "powered-off"
     with pytest.raises(StepError) as refused:
         AddressHandoverProvider().delete("id", done)
-    assert "was powered-off at the address handover and does not hold 192.0.2.10 again" in str(refused.value)
+    assert "was powered off by the address handover and does not hold 192.0.2.10 again" in str(refused.value)
     assert "Power it on from its console or power management" in str(refused.value)
+    again = AddressHandoverProvider().create(given).outs  # a run killed after the power-off, before its state
+    assert (again["originalEngine"], again["handedOverAt"]) == ("powered-off", done["handedOverAt"])
+    fresh_lab.inject_fault("power-on", host="engine")  # the administrator, at its console
+    AddressHandoverProvider().delete("id", done)
+    assert json.loads(remote(fresh_lab, "backup", f"cat {RECORD}")[1])["originalEngine"] == "powered-on-again"
 
 
 def test_none_refuses_while_the_original_machine_holds_the_address_and_changes_nothing(fresh_lab, client_key):

@@ -72,7 +72,7 @@ def test_the_way_back_waits_for_the_original_machine_and_does_not_start_it_while
     before = changing_commands(lab)
     refused = stack.run_cli("destroy", "--yes", "--skip-preview", "--target", stack.urn("address-handover"))
     said = refused.stdout + refused.stderr
-    assert refused.returncode != 0 and "was powered-off at the address handover and does not hold 192.0.2.10" in said
+    assert refused.returncode != 0 and "was powered off by the address handover and does not hold 192.0.2.10" in said
     assert "with the new Engine VM shut down first" in said, said
     site_as_it_was(lab, before)
     stack.cli("state", "delete", "--force", "--yes", stack.urn("address-handover"))

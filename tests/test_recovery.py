@@ -45,7 +45,7 @@ def test_a_failed_deploy_then_destroy_brings_the_original_engine_back(tmp_path, 
     # machine off, and the way back waits until it is on again.
     with pytest.raises(auto.errors.CommandError) as refused:
         stack.stack.destroy()
-    assert "was powered-off at the address handover and does not hold 192.0.2.10 again" in str(refused.value)
+    assert "was powered off by the address handover and does not hold 192.0.2.10 again" in str(refused.value)
     assert not engine_service(migration_lab)["active"], "nothing was started"
     migration_lab.inject_fault("power-on", host="engine")  # the administrator, at its console
     stack.stack.destroy()

@@ -3,9 +3,10 @@ and how `hostedEngine.addressHandover` frees it (providers/address_handover.py).
 
 from __future__ import annotations
 
-from components.preflight.facts import addresses
+import ipaddress
 
-PING = ("ping", "-c", "1", "-W", "2")
+from components.preflight.facts import addresses
+from providers import host_facts
 
 
 def check(site, hosts, facts, findings, password, api):
@@ -13,8 +14,9 @@ def check(site, hosts, facts, findings, password, api):
     address, fqdn = facts.get("engine_address"), migration.hosted_engine["fqdn"]
     if not address:
         return  # names_and_dns says the FQDN does not resolve
-    static = (migration.hosted_engine["vm"].get("staticCIDR") or "").split("/")[0]
-    if static and static != address:
+    cidr = migration.hosted_engine["vm"].get("staticCIDR")
+    static = str(ipaddress.ip_interface(cidr).ip) if cidr else None  # the settings checked its form
+    if static and static != str(ipaddress.ip_address(address)):
         findings.errors.append(
             f"`hostedEngine.vm.staticCIDR` gives the Engine VM {static}, but {fqdn} resolves to {address}: the "
             'deploy checks the new Engine at its FQDN and fails at its end, inside the outage window ("Engine VM IP '
@@ -26,7 +28,7 @@ def check(site, hosts, facts, findings, password, api):
     if address in {str(i.ip) for i in addresses(hosts, original)}:
         _held_by_original(findings, fqdn, address, original, mode)
         return
-    answer = hosts.run(migration.deployment_host, *PING, address)
+    answer = hosts.run(migration.deployment_host, *host_facts.PING, address)
     if answer is not None and answer.exit_status == 0:
         findings.errors.append(
             f"{address}, {fqdn}'s address, answers `ping` from {migration.deployment_host} but is not an address of "

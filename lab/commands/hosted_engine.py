@@ -397,7 +397,9 @@ def _target_vm_health(ctx, answers):
     """Wait for the engine to come up on the target VM (03_hosted_engine_final_tasks.yml): the HA agent's
     liveliness check fetches http://FQDN/ovirt-engine/services/health (check_liveliness.py), so it reaches the
     machine that answers at the FQDN's address. When that is not the new VM, the health stays bad through the
-    180 x 5 s retries and the rescue fails: on the VM's address not being the FQDN's, else on the engine."""
+    task's 180 x 5 s (the lab's scaled task time) and the rescue fails: on the VM's address (its one NIC's, as VDSM's
+    guestIPs gives it) not being the FQDN's, else on the engine. The rescue's "Engine VM is not running" is not
+    modelled: the lab's VM always starts."""
     lab, fqdn, nic = _lab(ctx), answers["OVEHOSTED_NETWORK/fqdn"], engine_vm_nic(ctx, answers)
     resolved, vm_ip = address_of(lab, fqdn), nic and nic["cidr"].split("/")[0]
     if vm_ip != resolved:

@@ -15,7 +15,7 @@ IP_ADDR = (
     "1: lo    inet 127.0.0.1/8 scope host lo\\       valid_lft forever preferred_lft forever\n"
     "2: eth0    inet 192.0.2.10/24 brd 192.0.2.255 scope global eth0\\       valid_lft forever preferred_lft forever\n"
 )
-PING = ("ping", "-c", "1", "-W", "2", "192.0.2.10")
+PING = (*host_facts.PING, "192.0.2.10")
 
 
 def test_the_original_machine_holding_the_address_is_powered_off_only_when_the_stack_says_so():
@@ -30,6 +30,12 @@ def test_an_address_another_machine_answers_at_is_refused_and_a_free_one_needs_n
         plan("power-off", held_by_original=False, answers=True)
     assert plan("power-off", held_by_original=False, answers=False) == []
     assert plan("none", held_by_original=False, answers=False) == []
+
+
+def test_an_original_machine_that_cannot_be_asked_while_the_address_answers_is_not_taken_for_another():
+    with pytest.raises(ValueError, match="the original Engine machine cannot be asked over SSH"):
+        plan("power-off", held_by_original=None, answers=True)
+    assert plan("power-off", held_by_original=None, answers=False) == []  # off already: nothing to do
 
 
 def test_ip_addr_and_getent_are_read_alike_by_the_handover_and_the_preflight():

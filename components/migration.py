@@ -147,6 +147,7 @@ class SelfHostedEngineMigration(pulumi.ComponentResource):
                     "renewPki",
                     "enableKeycloak",
                     "applianceOva",
+                    "offlineDeployment",
                     "networkTest",
                 )
             },

@@ -290,6 +290,7 @@ class HostedEngineSettings(Settings):
     renewPki: bool = False
     enableKeycloak: bool = False
     applianceOva: str = ""  # the appliance rpm
+    offlineDeployment: bool = False  # he_offline_deployment: the deploy installs and updates nothing
     deployTimeout: int = 7200
     addressHandover: str | None = None  # power-off | none: how the FQDN's address is freed for the Engine VM
     networkTest: NetworkTestSettings = section(NetworkTestSettings)

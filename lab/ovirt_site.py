@@ -25,6 +25,7 @@ Site file settings (all optional), top-level key `ovirt`:
       deploy_seconds: 2              # how long hosted-engine --deploy takes
       ha_first_health_seconds: 1     # an HA agent publishes engine-status null for this long after it starts
       setup_version: 2.7.2           # ovirt-hosted-engine-setup on the deployment host (4.5; 2.5.4-2 is 4.4's last)
+      collection_version: 3.2.1      # ovirt-ansible-collection beside it: which appliance package the deploy uses
       appliance_disk_gb: 50          # virtual size of the appliance disk the role would install when the
                                      # deploy host has none (an installed one's image says its own)
       pause_seconds: 86400           # how long the role pauses on a failed restore (pause_execution.yml)
@@ -75,6 +76,7 @@ DEFAULTS = {
     "deploy_seconds": 2,
     "ha_first_health_seconds": 1,
     "setup_version": "2.7.2",
+    "collection_version": "3.2.1",
     "appliance_disk_gb": 50,
     "pause_seconds": 86400,
     "backup_seconds": 0,
@@ -435,6 +437,20 @@ def appliance_site_entries(
     if kiwi:
         rpm["provides"] = [f"{APPLIANCE_CAPABILITY} = {version}"]
     return {"package": name, "rpm": rpm, "files": files}
+
+
+OS_NAMES = {"centos": "CentOS Stream", "rhel": "Red Hat Enterprise Linux", "almalinux": "AlmaLinux"}
+
+
+def set_os_release(host, os_id, version_id):
+    """Give a site file's host (a dict of the parsed YAML) an /etc/os-release of OS_ID VERSION_ID, the lines
+    the deploy's distribution facts read (ID, VERSION_ID), over its template's."""
+    name = OS_NAMES.get(os_id, os_id)
+    content = f'NAME="{name}"\nVERSION="{version_id}"\nID="{os_id}"\nVERSION_ID="{version_id}"\n'
+    content += f'PLATFORM_ID="platform:el{version_id.split(".")[0]}"\nPRETTY_NAME="{name} {version_id}"\n'
+    host["files"] = [f for f in host.get("files", []) if f["path"] != "/etc/os-release"]
+    host["files"].append({"path": "/etc/os-release", "mode": 0o644, "content": content})
+    return host
 
 
 def ship_appliance(host, engine_version=None, **options):

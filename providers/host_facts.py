@@ -81,3 +81,53 @@ def resolved_address(getent_stdout: str) -> str | None:
     """The first address `getent hosts NAME` prints."""
     fields = getent_stdout.split()
     return fields[0] if fields else None
+
+
+# The deploy's appliance package, as the hosted_engine_setup role picks it (ovirt-ansible-collection
+# roles/hosted_engine_setup/tasks/install_appliance.yml): a fixed name and discovery file up to 3.2.1; from
+# 3.2.2 `ovirt-engine-appliance-<ansible_distribution|lower><major>`, else `-centos<major>` when `dnf list`
+# of the first fails, and the first `.conf` its `rpm -ql` lists.
+APPLIANCE = "ovirt-engine-appliance"
+APPLIANCE_DISCOVERY = "/etc/ovirt-hosted-engine/10-appliance.conf"  # up to 3.2.1
+COLLECTION = "ovirt-ansible-collection"
+NAMED_APPLIANCES = (3, 2, 2)  # the first collection that names the appliance by distribution
+# ansible's ansible_distribution (module_utils/facts/system/distribution.py) for the os-release IDs oVirt 4.5 runs on
+ANSIBLE_DISTRIBUTIONS = {
+    "centos": "CentOS",
+    "rhel": "RedHat",
+    "almalinux": "AlmaLinux",
+    "rocky": "Rocky",
+    "ol": "OracleLinux",
+}
+REPOSITORY_FAILURE = "Failed to download metadata for repo"  # libdnf, when an enabled repository does not answer
+
+
+def version_numbers(text: str) -> tuple:
+    match = re.match(r"\d+(?:\.\d+)*", text.strip())
+    return tuple(int(n) for n in match.group(0).split(".")) if match else ()
+
+
+def os_release(text: str) -> dict:
+    """/etc/os-release's KEY=value lines, quotes removed."""
+    fields = {}
+    for line in text.splitlines():
+        key, eq, value = line.partition("=")
+        if eq and key.strip():
+            fields[key.strip()] = value.strip().strip("\"'")
+    return fields
+
+
+def appliance_candidates(collection: tuple, release: dict) -> tuple[str | None, str | None]:
+    """(the name the role tries first, the name it falls back to) for collection version COLLECTION on a host
+    whose os-release is RELEASE; the first is None where ansible's distribution is not known here."""
+    if collection < NAMED_APPLIANCES:
+        return APPLIANCE, None
+    major = release.get("VERSION_ID", "").split(".")[0]
+    distribution = ANSIBLE_DISTRIBUTIONS.get(release.get("ID", ""))
+    first = f"{APPLIANCE}-{distribution.lower()}{major}" if distribution else None
+    return first, f"{APPLIANCE}-centos{major}"
+
+
+def discovery_values(text: str) -> dict:
+    """An appliance discovery file's `key=value` lines (description, version, path, sha1sum)."""
+    return {k.strip(): v.strip() for k, _, v in (line.partition("=") for line in text.splitlines()) if v}

@@ -102,6 +102,8 @@ def answers(props: dict) -> dict:
     if props["networkTest"]["type"] == "tcp":
         found["OVEHOSTED_NETWORK/network_test_tcp_address"] = props["networkTest"]["address"]
         found["OVEHOSTED_NETWORK/network_test_tcp_port"] = str(int(props["networkTest"]["port"]))
+    if props.get("offlineDeployment"):  # the only way to the role's he_offline_deployment (gr-he-ansiblesetup)
+        found["OVEHOSTED_CORE/ansibleUserExtraVars"] = "he_offline_deployment=true"
     found.update(_storage_answers(storage, props))
     return found
 

@@ -76,6 +76,7 @@ _READ_COMMANDS = {
     "tail",
     "stat",
     "sha256sum",
+    "sha1sum",
     "getent",
     "id",
     "ls",
@@ -107,7 +108,7 @@ def is_read(argv) -> bool:
         or (name == "rpm" and rest[:1] == ["-q"])
         or (name == "exportfs" and rest == ["-v"])
         or (name == "hosted-engine" and "--vm-status" in rest)
-        or (name == "dnf" and rest[:2] == ["module", "list"])
+        or (name == "dnf" and (rest[:2] == ["module", "list"] or rest[:1] == ["list"]))  # refreshes only the cache
         or (name == "nodectl" and rest[:1] == ["check"])
         or (name == "ip" and "show" in rest)
         or (name == "blockdev" and rest[:1] == ["--getss"])

@@ -426,3 +426,43 @@ class FakeConfig:
 
     def get_object(self, key):
         return copy.deepcopy(self.values.get(key))
+
+
+def restore_deploy(lab, answers=ANSWERS, pauses=False, hand_over=True):
+    """A backup of the original Engine restored by `hosted-engine --deploy` on the deployment host, the original
+    machine powered off first (`hand_over`) so the Engine VM can take the FQDN's address; when the role pauses, the
+    administrator ends the pause without fixing anything. Returns (exit status, output, the pause's lock file or
+    None)."""
+    engine, deploy, storage = lab.ssh("engine"), lab.ssh("deploy"), lab.ssh("storage")
+    try:
+        assert run(storage, "chown 36:36 /exports/hosted_engine")[0] == 0
+        assert run(engine, "engine-backup --mode=backup --file=/root/engine.backup --log=/root/backup.log")[0] == 0
+        put(deploy, "/root/engine.backup", get(engine, "/root/engine.backup"))
+        put(deploy, "/root/answers.conf", answer_file(answers))
+        if hand_over:
+            power_off(engine)
+        _, stdout, _ = deploy.exec_command(
+            "hosted-engine --deploy --restore-from-file=/root/engine.backup --config-append=/root/answers.conf",
+            timeout=60,
+        )
+        lock = end_pause(lab) if pauses else None
+        return stdout.channel.recv_exit_status(), stdout.read().decode(), lock
+    finally:
+        for client in (engine, deploy, storage):
+            client.close()
+
+
+def end_pause(lab, timeout=20):
+    """Removes the role's pause lock file once it is there, as pause_execution.yml asks; returns its path."""
+    deadline = time.monotonic() + timeout
+    client = lab.ssh("deploy")
+    try:
+        while time.monotonic() < deadline:
+            found = [n for n in run(client, "ls -1 /tmp")[1].split() if n.endswith("_he_setup_lock")]
+            if found:
+                assert run(client, f"rm /tmp/{found[0]}")[0] == 0
+                return f"/tmp/{found[0]}"
+            time.sleep(0.1)
+    finally:
+        client.close()
+    raise AssertionError("the deploy never paused")

@@ -21,6 +21,9 @@ READ_ONLY = (
     "nproc",
     "engine-upgrade-check",
     "rpm -q ",
+    "cat /etc/os-release",  # deploy_appliance: the deploy's distribution facts
+    "dnf list --quiet ",  # deploy_appliance: the role's own availability check; dnf refreshes only its cache
+    "sha1sum ",
     "showmount -e ",
     "stat -c ",
     "df -B1 --output=avail ",

@@ -43,10 +43,10 @@ def test_ovf_sizes_are_read_as_integers_or_decimals():
 
 def kiwi_variant(tmp_path_factory, disk_gb):
     def change(data):
-        ovirt_site.ship_appliance(
-            next(h for h in data["hosts"] if h["name"] == "deploy"), "4.5.7", kiwi=True, disk_gb=disk_gb
-        )
-        data["ovirt"] = {"pause_seconds": 0.2}
+        deploy = next(h for h in data["hosts"] if h["name"] == "deploy")
+        ovirt_site.ship_appliance(deploy, "4.5.7", kiwi=True, disk_gb=disk_gb)
+        ovirt_site.set_os_release(deploy, "centos", "9")  # the 4.5.7 appliance is el9's, picked by collection 3.2.2
+        data["ovirt"] = {"pause_seconds": 0.2, "collection_version": "3.2.2"}
 
     return site_variant(tmp_path_factory.mktemp("site") / "site.yaml", change)
 

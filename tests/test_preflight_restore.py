@@ -5,7 +5,6 @@ read with the real ovirtsdk4 as the check reads them."""
 
 import copy
 import re
-import time
 
 import ovirtsdk4 as sdk
 import ovirtsdk4.types as types
@@ -16,8 +15,8 @@ from pulumi import automation as auto
 from lab.commands.engine_backup import read_backup
 from lab.engine_api import EngineApi, load_model
 from lab.testing import LabProcess, run, site_variant
-from tests.harness import PROJECT_DIR, power_off
-from tests.test_lab_ovirt import ANSWERS, answer_file, get, put
+from tests.harness import PROJECT_DIR, restore_deploy
+from tests.test_lab_ovirt import get
 from tests.test_preflight import ADMIN_PASSWORD, READ_ONLY, make_stack, snapshot
 
 READS = READ_ONLY + ("cat /etc/", "ls -1 ")
@@ -304,46 +303,6 @@ def test_the_lab_deploy_stops_at_a_host_set_non_operational_for_a_missing_requir
         assert f"Pause execution until {lock} is removed" in out and "Check if the host is up" in out, out
         assert f"{missing} fix accordingly and re-deploy." in out
         assert "Add storage domain" not in out and "engine_api_new" not in lab.refresh()
-
-
-def restore_deploy(lab, answers=ANSWERS, pauses=False, hand_over=True):
-    """A backup of the original Engine restored by `hosted-engine --deploy` on the deployment host, the original
-    machine powered off first (`hand_over`) so the Engine VM can take the FQDN's address; when the role pauses, the
-    administrator ends the pause without fixing anything. Returns (exit status, output, the pause's lock file or
-    None)."""
-    engine, deploy, storage = lab.ssh("engine"), lab.ssh("deploy"), lab.ssh("storage")
-    try:
-        assert run(storage, "chown 36:36 /exports/hosted_engine")[0] == 0
-        assert run(engine, "engine-backup --mode=backup --file=/root/engine.backup --log=/root/backup.log")[0] == 0
-        put(deploy, "/root/engine.backup", get(engine, "/root/engine.backup"))
-        put(deploy, "/root/answers.conf", answer_file(answers))
-        if hand_over:
-            power_off(engine)
-        _, stdout, _ = deploy.exec_command(
-            "hosted-engine --deploy --restore-from-file=/root/engine.backup --config-append=/root/answers.conf",
-            timeout=60,
-        )
-        lock = end_pause(lab) if pauses else None
-        return stdout.channel.recv_exit_status(), stdout.read().decode(), lock
-    finally:
-        for client in (engine, deploy, storage):
-            client.close()
-
-
-def end_pause(lab, timeout=20):
-    """Removes the role's pause lock file once it is there, as pause_execution.yml asks; returns its path."""
-    deadline = time.monotonic() + timeout
-    client = lab.ssh("deploy")
-    try:
-        while time.monotonic() < deadline:
-            found = [n for n in run(client, "ls -1 /tmp")[1].split() if n.endswith("_he_setup_lock")]
-            if found:
-                assert run(client, f"rm /tmp/{found[0]}")[0] == 0
-                return f"/tmp/{found[0]}"
-            time.sleep(0.1)
-    finally:
-        client.close()
-    raise AssertionError("the deploy never paused")
 
 
 # --- an original Engine with Keycloak, and a hook for the required network ---------------------------------

@@ -10,7 +10,7 @@ import pytest
 
 from lab.engine_api.state import SPECS
 from lab.testing import LabProcess
-from tests.harness import ANSWERS, put
+from tests.harness import ANSWERS, put, restore_deploy
 from tests.test_preflight import make_stack
 from tests.test_preflight_restore import (
     check_results,
@@ -18,7 +18,6 @@ from tests.test_preflight_restore import (
     lab_for,
     model_with,
     passed_preview,
-    restore_deploy,
 )
 
 DEPLOY_ONLY = "192.0.2.30"

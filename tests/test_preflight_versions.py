@@ -165,9 +165,10 @@ def answers(appliances, manifests=None):
     return table
 
 
-def run_check(table):
+def run_check(table, used):
+    """engine_version's findings when deploy_appliance found that the deploy uses the package USED."""
     findings = SimpleNamespace(errors=[], warnings=[], notes=[])
-    engine_version.check(canned_site(), CannedHosts(table), {}, findings, None, None)
+    engine_version.check(canned_site(), CannedHosts(table), {"deploy_appliance": used}, findings, None, None)
     return findings
 
 
@@ -178,13 +179,14 @@ def test_check_accepts_a_4_5_7_appliance_found_by_what_it_provides():
     table = answers(
         [("ovirt-engine-appliance-centos9", "4.5.7", "1.el9", [MANIFEST_457])], {MANIFEST_457: MANIFESTS[1][0]}
     )
-    assert vars(run_check(table)) == {"errors": [], "warnings": [], "notes": []}
+    assert vars(run_check(table, "ovirt-engine-appliance-centos9")) == {"errors": [], "warnings": [], "notes": []}
 
 
 def test_check_refuses_an_appliance_whose_engine_is_older_than_the_backup():
     path = "/usr/share/doc/ovirt-engine-appliance/ovirt-engine-appliance-manifest-rpm"
     findings = run_check(
-        answers([("ovirt-engine-appliance", "4.5", "20231201.1.el8", [path])], {path: MANIFESTS[0][0]})
+        answers([("ovirt-engine-appliance", "4.5", "20231201.1.el8", [path])], {path: MANIFESTS[0][0]}),
+        "ovirt-engine-appliance",
     )
     [error] = findings.errors
     assert error.startswith(
@@ -194,28 +196,31 @@ def test_check_refuses_an_appliance_whose_engine_is_older_than_the_backup():
     assert REFUSED.format("4.5.6", "4.5.5") in error and "`dnf update ovirt-engine-appliance`" in error
 
 
-def test_check_warns_when_the_appliance_cannot_tell_its_engine():
-    findings = run_check(answers([]))
-    assert findings.errors == [] and len(findings.warnings) == 1
-    assert "no Engine Appliance is installed on the deployment host (deploy)" in findings.warnings[0]
-    assert "the deploy installs the appliance from the host's repositories" in findings.warnings[0]
-    findings = run_check(
-        answers(
-            [
-                ("ovirt-engine-appliance", "4.5", "1", []),
-                ("ovirt-engine-appliance-centos9", "4.5.7", "1.el9", [MANIFEST_457]),
-            ]
-        )
+def test_check_judges_only_the_appliance_the_deploy_uses():
+    table = answers(
+        [
+            ("ovirt-engine-appliance", "4.5", "1", []),
+            ("ovirt-engine-appliance-centos9", "4.5.7", "1.el9", [MANIFEST_457]),
+        ]
     )
+    assert vars(run_check(table, None)) == {"errors": [], "warnings": [], "notes": []}  # deploy_appliance said why
+    findings = run_check(table, "ovirt-engine-appliance")
     assert findings.errors == []
+    assert findings.notes == [
+        "the deploy uses the appliance ovirt-engine-appliance on the deployment host (deploy), as its "
+        "ovirt-ansible-collection picks it; ovirt-engine-appliance-centos9-4.5.7-1.el9 also provide "
+        "ovirt-engine-appliance and are not used"
+    ]
     assert [w.split(":")[0] for w in findings.warnings] == [
-        "several packages provide ovirt-engine-appliance on the deployment host (deploy)",
         "the Engine Appliance on the deployment host (deploy), ovirt-engine-appliance-4.5-1, ships no rpm manifest "
         "(`rpm -q --docfiles ovirt-engine-appliance` lists none), so the version of the Engine that will restore "
         "the backup cannot be compared with the original's (4.5.6)",
-        "the Engine Appliance on the deployment host (deploy), ovirt-engine-appliance-centos9-4.5.7-1.el9, lists its "
-        f"manifest {MANIFEST_457} but it is not on disk (installed without documentation",
     ]
+    [warning] = run_check(table, "ovirt-engine-appliance-centos9").warnings
+    assert warning.startswith(
+        "the Engine Appliance on the deployment host (deploy), ovirt-engine-appliance-centos9-4.5.7-1.el9, lists its "
+        f"manifest {MANIFEST_457} but it is not on disk (installed without documentation"
+    )
 
 
 def test_check_says_when_the_original_engine_has_no_engine_backup():
@@ -224,7 +229,7 @@ def test_check_says_when_the_original_engine_has_no_engine_backup():
     table[("engine", ("rpm", "-q", "--qf", r"%{VERSION}\t%{RELEASE}\n", "ovirt-engine-tools-backup"))] = Result(
         1, "package ovirt-engine-tools-backup is not installed\n", ""
     )
-    [error] = run_check(table).errors
+    [error] = run_check(table, None).errors
     assert error.startswith("the original Engine (engine) has no ovirt-engine-tools-backup")
     assert "`dnf install ovirt-engine-tools-backup`" in error
 
@@ -247,8 +252,12 @@ def assert_read_only(lab, before_count, before_state):
 
 def variant(tmp_path_factory, name, engine=None, **options):
     def change(data):
-        ovirt_site.ship_appliance(next(h for h in data["hosts"] if h["name"] == "deploy"), engine, **options)
+        deploy = next(h for h in data["hosts"] if h["name"] == "deploy")
+        ovirt_site.ship_appliance(deploy, engine, **options)
         data["ovirt"] = {"pause_seconds": 0.2}  # a refused restore's pause ends at once
+        if options.get("kiwi"):  # an el9 appliance, which collection 3.2.2 picks by name
+            ovirt_site.set_os_release(deploy, "centos", "9")
+            data["ovirt"]["collection_version"] = "3.2.2"
 
     return site_variant(tmp_path_factory.mktemp(name) / "site.yaml", change)
 

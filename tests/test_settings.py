@@ -236,6 +236,7 @@ MINIMAL_BEFORE = {
     "engine_api": {"caPem": CA_PEM, "url": "https://engine.example.com/ovirt-engine/api", "username": "admin@internal"},
     "hosted_engine": {
         "applianceOva": "",
+        "offlineDeployment": False,
         "backupDirectory": "/root/backup",
         "bridgeInterface": "eth0",
         "clusterName": "Default",

@@ -39,6 +39,7 @@ from components.preflight import (
     backup_contents,
     block_storage,
     cluster_fit,
+    deploy_appliance,
     deployment_host,
     engine_address,
     engine_version,
@@ -60,6 +61,7 @@ from components.site_config import SiteConfig
 CHECKS = (
     names_and_dns,
     memory_and_cpus,
+    deploy_appliance,
     engine_version,
     appliance_disk,
     storage,

@@ -7,8 +7,7 @@ tasks/bootstrap_local_vm/02_create_local_vm.yml), reads the disk with `qemu-img 
 (tasks/get_local_vm_disk_size.yml), and the deploy takes `virtual-size // GiB + 1` as the appliance's
 size; `gr-he-common/vm/image.py` `_customize_disk_size` then refuses a smaller disk: `Minimum
 requirements to fit the disk from the appliance OVF not met (required N GiB)`. The image is the one
-`hostedEngine.applianceOva` names, else the installed appliance's, from the `path=` of its discovery
-file (tasks/install_appliance.yml).
+`hostedEngine.applianceOva` names, else the deploy's appliance's (deploy_appliance.py).
 
 An installed qcow2 (4.5.7 on) is read as the deploy reads it; `hostedEngine.applianceOva` must be an OVA, as the
 deploy opens a custom image as a gzipped tar (gr-he-common/vm/boot_disk.py `_check_ovf`). An OVA (4.4 to 4.5.5) is gzipped, so its disk cannot
@@ -21,12 +20,10 @@ from __future__ import annotations
 
 import json
 import math
-import posixpath
 import xml.etree.ElementTree as ET
 
-from components.preflight.facts import GIB, out
+from components.preflight.facts import GIB
 
-DISCOVERY_DIR = "/etc/ovirt-hosted-engine"
 OVF_SIZE = "{http://schemas.dmtf.org/ovf/envelope/1/}size"
 OVF_MEMBERS = "master/vms/*.ovf"
 
@@ -52,40 +49,13 @@ def ovf_disk_gb(text: str) -> float | None:
         return None
 
 
-def discovery_image(text: str) -> str | None:
-    """The `path=` of an appliance's discovery file."""
-    for line in text.splitlines():
-        if line.startswith("path="):
-            return line.split("=", 1)[1].strip() or None
-    return None
-
-
-def _installed_image(hosts, deploy: str, appliance) -> str | None:
-    listing = out(hosts.run(deploy, "rpm", "-q", "-l", appliance.name)) or ""
-    for conf in (p for p in listing.split() if posixpath.dirname(p) == DISCOVERY_DIR and p.endswith(".conf")):
-        path = discovery_image(out(hosts.run(deploy, "cat", conf)) or "")
-        if path:
-            return path
-    return None
-
-
 def check(site, hosts, facts, findings, password, api):
     migration = site.migration
     deploy, he = migration.deployment_host, migration.hosted_engine
     wanted, setting = he["storage"]["diskSizeGB"], "`hostedEngine.storage.diskSizeGB`"
-    image = he["applianceOva"] or None
+    image = he["applianceOva"] or facts.get("deploy_image")
     if image is None:
-        appliances = facts.get("appliances") or []
-        if len(appliances) != 1:
-            return  # none, or several: engine_version says so, and which image the deploy takes is unknown
-        image = _installed_image(hosts, deploy, appliances[0])
-        if image is None:
-            findings.warnings.append(
-                f"the appliance {appliances[0].nvr} on the deployment host ({deploy}) has no "
-                f"discovery file naming its image under {DISCOVERY_DIR}, so {setting} cannot be "
-                f"compared with its disk: reinstall the appliance package"
-            )
-            return
+        return  # deploy_appliance says why the deploy's image is not known
     if he["applianceOva"] or image.endswith(".ova"):  # a custom image must be an OVA (gr-he-common/vm/boot_disk.py)
         _check_ova(hosts, deploy, image, wanted, setting, findings)
     else:

@@ -135,25 +135,18 @@ def check(site, hosts, facts, findings, password, api):
             )
     original = _original_version(hosts, engine, findings)
     facts["original_version"] = original
+    used = facts.get("deploy_appliance")
+    if used is None:
+        return  # a custom image, or one the deploy installs itself: deploy_appliance says so
     found = appliance_reader.installed(hosts, deploy)
     if found is None:
         return  # the deployment host cannot be reached: reported once by the connection
-    appliances, none_found = found
-    facts["appliances"] = appliances
-    if not appliances:
-        findings.warnings.append(
-            f"no Engine Appliance is installed on the deployment host ({deploy}): `rpm -q --whatprovides "
-            f'ovirt-engine-appliance` says "{none_found}", so the Engine that will restore the backup cannot be '
-            f"compared with the original's ({original or 'unknown'}); the deploy installs the appliance from the "
-            f"host's repositories, whatever Engine it holds: install it now (`dnf install ovirt-engine-appliance`, "
-            f"4.5.7: `ovirt-engine-appliance-<distro>`) so that the preview checks it"
-        )
-        return
-    if len(appliances) > 1:
-        findings.warnings.append(
-            f"several packages provide ovirt-engine-appliance on the deployment host ({deploy}): "
-            f"{', '.join(a.nvr for a in appliances)}; the deploy picks one by name (`ovirt-engine-appliance` up to "
-            f"ovirt-ansible-collection 3.2.1, `ovirt-engine-appliance-<distro><major>` from 3.2.2): remove the others"
+    appliances = [a for a in found[0] if a.name == used]
+    others = [a.nvr for a in found[0] if a.name != used]
+    if others:
+        findings.notes.append(
+            f"the deploy uses the appliance {used} on the deployment host ({deploy}), as its ovirt-ansible-collection "
+            f"picks it; {', '.join(others)} also provide ovirt-engine-appliance and are not used"
         )
     for appliance in appliances:
         if appliance.engine is None:

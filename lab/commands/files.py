@@ -94,14 +94,16 @@ def tail(ctx):
     return 0
 
 
-@command("sha256sum")
-def sha256sum(ctx):
+@command("sha256sum", "sha1sum")
+def checksum(ctx):
+    """coreutils' sha256sum and sha1sum: `DIGEST  NAME` per operand."""
     _, names = ctx.opts("")
+    algorithm = hashlib.sha256 if ctx.name == "sha256sum" else hashlib.sha1
 
     def digest(name):
-        ctx.print(f"{hashlib.sha256(_read_operand(ctx, name)).hexdigest()}  {name}")
+        ctx.print(f"{algorithm(_read_operand(ctx, name)).hexdigest()}  {name}")
 
-    return _per_operand(ctx, names or ["-"], digest, "sha256sum: {name}: {error}")
+    return _per_operand(ctx, names or ["-"], digest, ctx.name + ": {name}: {error}")
 
 
 def _owner(ctx, spec):

@@ -15,7 +15,7 @@ import uuid
 import zlib
 
 from lab import images, reach
-from lab.commands import command, storage
+from lab.commands import appliance_install, command, storage
 from lab.commands import hosted_engine_questions as questions
 from lab.commands.engine_backup import backup_entities, read_backup, verify_backup
 from lab.commands.hostfacts import system_uuid
@@ -34,7 +34,7 @@ from lab.commands.ovirt import (
     _write,
     otopi_failed,
 )
-from lab.commands.packages import appliance_engine_version, he_installed, installed_appliance, installed_files
+from lab.commands.packages import appliance_engine_version, he_installed
 from lab.engine_api import audit, host_up
 from lab.engine_api.state import NO_HA_STATS, entity_id, free_spm_id, spm_of
 from lab.ovirt_site import settings
@@ -58,6 +58,7 @@ LATE_STAGES = (
 BOOTSTRAP_TASKS = (
     "Install oVirt Hosted Engine packages",
     "Start libvirt",
+    "Install ovirt-engine-appliance rpm",
     "Create local VM",
     "Copy engine backup file to the local VM",
     "Run engine-backup",
@@ -251,7 +252,10 @@ def _deploy_stages(ctx, run, deploy, backup):
     for task in BOOTSTRAP_TASKS:
         run.task(task, seconds)
         if task == BOOTSTRAP_TASKS[0]:
+            _role_step(appliance_install.install_packages, ctx, answers)
             _pre_checks(ctx, answers)
+        elif task == "Install ovirt-engine-appliance rpm" and not answers.get("OVEHOSTED_VM/ovfArchive"):
+            _role_step(appliance_install.install_appliance, ctx, answers)
     entities = _restore(ctx, run, members, seconds)
     _ask(run, deploy, questions.CLOSEUP)
     error = _storage_error(ctx, answers) or _disk_size_error(ctx, answers)
@@ -283,6 +287,13 @@ ADD_DOMAIN_TASK, ADD_VM_TASK = "Add storage domain", "Add VM"
 VDSM_ID = "/etc/vdsm/vdsm.id"
 MGMT_PROFILE = "ovirtmgmt"  # the role's he_mgmt_network (defaults/main.yml), which ovirt-hosted-engine-setup never sets
 DATACENTER_NAME = re.compile(r"^[a-zA-Z0-9_-]+$")
+
+
+def _role_step(step, ctx, answers):
+    try:
+        step(ctx, answers)
+    except appliance_install.RoleFailure as failure:
+        raise _Fatal(str(failure)) from None
 
 
 def _pre_checks(ctx, answers):
@@ -661,25 +672,12 @@ def appliance_disk_gb(ctx, answers):
     """The appliance disk's size as the deploy takes it (gr-he-ansiblesetup/core/misc.py: `qemu-img info`'s
     virtual-size // GiB + 1, of the image the role copied or extracted: get_local_vm_disk_size.yml), or the
     role's failure when the image is not there (ansible.builtin.copy/unarchive with remote_src)."""
-    path = answers.get("OVEHOSTED_VM/ovfArchive") or installed_appliance_image(ctx)
-    if not path:  # none installed: the role installs the repositories' appliance (install_appliance.yml)
-        return int(_cfg(ctx)["appliance_disk_gb"]) + 1
-    path = ctx.path(path)
+    path = ctx.path(answers.get("OVEHOSTED_VM/ovfArchive") or _state(ctx)["he"]["appliance_path"])
     if not ctx.fs.exists(path) or ctx.fs.get(path).is_dir:
         return f"Source {path} not found"
     data = ctx.fs.read(path)
     disk = images.ova_disk(data) if path.endswith(".ova") else data
     return images.virtual_size(disk or b"") // images.GIB + 1
-
-
-def installed_appliance_image(ctx):
-    """`path=` of the installed appliance's discovery file (install_appliance.yml: the package's .conf file,
-    its path line), or None."""
-    for text in installed_files(ctx, installed_appliance(ctx), ".conf"):
-        for line in text.splitlines():
-            if line.startswith("path="):
-                return line.split("=", 1)[1].strip()
-    return None
 
 
 def storage_available_gb(ctx, answers):

@@ -1,5 +1,5 @@
-"""What is installed: yum/dnf (update, install, repolist, module), rpm -q (--qf, -l/-d, --whatprovides) and
-nodectl check."""
+"""What is installed and what the repositories offer: yum/dnf (update, install, list, repolist, module), rpm -q
+(--qf, -l/-d, --whatprovides) and nodectl check."""
 
 import fnmatch
 import re
@@ -7,7 +7,7 @@ import time
 
 from lab.commands import command
 from lab.commands.ovirt import ENGINE_PACKAGE, HE_PACKAGE, SETUP_PACKAGES, _cfg, _lab, _not_found, _state
-from lab.ovirt_site import APPLIANCE_CAPABILITY, manifest_engine_version
+from lab.ovirt_site import APPLIANCE_CAPABILITY, appliance_site_entries, manifest_engine_version
 from lab.transport.shell import Unsupported
 
 
@@ -15,6 +15,9 @@ def he_installed(host):
     """ovirt-hosted-engine-setup is installed: listed, or pulled in by ovirt-host on a vdsm host
     (ovirt-host.spec: `Requires: ovirt-hosted-engine-setup` on x86_64)."""
     return HE_PACKAGE in host.packages or "vdsm" in host.packages
+
+
+COLLECTION_PACKAGE = "ovirt-ansible-collection"  # ovirt-hosted-engine-setup.spec.in: Requires >= 3.0.0
 
 
 def _dnf_header(ctx):
@@ -31,12 +34,18 @@ def dnf(ctx):
             assume_yes = True
         elif flag not in ("-q", "--quiet"):
             raise Unsupported(f"{ctx.name}: option not implemented: {flag}")
-    rest = [a for a in args if a not in ("-y", "--assumeyes")]
+    rest = [a for a in args if a not in ("-y", "--assumeyes", "-q", "--quiet")]
     assume_yes = assume_yes or len(rest) != len(args)
     if not rest:
         ctx.error(f"{ctx.name}: error: the following arguments are required: command")
         return 1
     verb, operands = rest[0], rest[1:]
+    failure = repo_failure(ctx) if verb in ("update", "upgrade", "install", "list") else None
+    if failure:
+        ctx.error(f"Error: {failure}")
+        return 1
+    if verb == "list":
+        return _dnf_list(ctx, operands)
     if verb in ("update", "upgrade"):
         return _dnf_update(ctx, operands)
     if verb == "install":
@@ -153,13 +162,13 @@ def installed_headers(ctx):
         names += [n for n in SETUP_PACKAGES if n not in names]
     if "ovirt-engine" in names:
         names += [n for n in ENGINE_REQUIRES if n not in names]
-    if he_installed(ctx.host) and HE_PACKAGE not in names:
-        names.append(HE_PACKAGE)
+    if he_installed(ctx.host):
+        names += [n for n in (HE_PACKAGE, COLLECTION_PACKAGE) if n not in names]
     return [package_header(ctx, n) for n in names]
 
 
 def package_header(ctx, name):
-    rpm = (ctx.host.spec.extra.get("rpms") or {}).get(name)
+    rpm = (ctx.host.spec.extra.get("rpms") or {}).get(name) or _state(ctx).get("rpms", {}).get(name)
     if rpm is not None:
         header = {
             "name": name,
@@ -181,6 +190,10 @@ def package_header(ctx, name):
             "arch": "x86_64",
             "files": [],
         }
+    elif name == COLLECTION_PACKAGE:
+        version, _, release = str(_cfg(ctx)["collection_version"]).partition("-")
+        header = {"name": name, "epoch": None, "version": version, "release": f"{release or 1}.el8"}
+        header.update(arch="noarch", files=[])
     else:
         header = {
             "name": name,
@@ -195,10 +208,16 @@ def package_header(ctx, name):
     return header
 
 
-def installed_appliance(ctx):
-    """The rpm header of the appliance the deploy uses: the first installed package providing
-    ovirt-engine-appliance; None when there is none (the role installs one from the repositories)."""
-    return next((h for h in installed_headers(ctx) if APPLIANCE_CAPABILITY in h["provides"]), None)
+def deploy_appliance(ctx):
+    """The rpm header of the appliance the last deploy picked and installed (lab/commands/appliance_install.py),
+    or None: a custom OVA, or no deploy got that far."""
+    name = _state(ctx)["he"].get("appliance")
+    return package_header(ctx, name) if name in installed_names(ctx) else None
+
+
+def providing(ctx, capability):
+    """The installed packages that provide CAPABILITY (each provides its own name), in the package list's order."""
+    return [h for h in installed_headers(ctx) if capability in h["provides"]]
 
 
 def installed_files(ctx, header, suffix):
@@ -209,23 +228,20 @@ def installed_files(ctx, header, suffix):
 
 def appliance_engine_version(ctx):
     """The Engine inside the appliance the deploy uses: what its rpm manifest lists, or
-    `ovirt.appliance_engine_version` when it has none on disk or no appliance is installed."""
-    for text in installed_files(ctx, installed_appliance(ctx), "-manifest-rpm"):
+    `ovirt.appliance_engine_version` when it has none on disk or the deploy uses a custom OVA."""
+    for text in installed_files(ctx, deploy_appliance(ctx), "-manifest-rpm"):
         version = manifest_engine_version(text)
         if version:
             return version
     return str(_cfg(ctx)["appliance_engine_version"])
 
 
-def _installed_names(ctx):
-    names = set(ctx.host.packages)
-    if ENGINE_PACKAGE in names:
-        names.update(SETUP_PACKAGES)
-    return names
+def installed_names(ctx):
+    return {h["name"] for h in installed_headers(ctx)}
 
 
 def _dnf_update(ctx, patterns):
-    state, installed = _state(ctx), _installed_names(ctx)
+    state, installed = _state(ctx), installed_names(ctx)
     pending = state["update_pending"]
     unmatched = [p for p in patterns if not fnmatch.filter(installed, p)]
     if unmatched:
@@ -263,11 +279,22 @@ def _dnf_install(ctx, names):
     if not names:
         ctx.error("Error: Need to pass a list of pkgs to install")
         return 1
-    new = [n for n in names if n not in ctx.host.packages]
+    offered = available(ctx)
+    missing = [n for n in names if not providing(ctx, n) and n not in offered and n not in LAB_PACKAGES]
+    if missing:  # dnf/cli/commands/install.py: every argument is tried, then the command fails
+        _dnf_header(ctx)
+        for n in missing:
+            ctx.print(f"No match for argument: {n}")
+        ctx.error(f"Error: Unable to find a match: {' '.join(missing)}")
+        return 1
     _dnf_header(ctx)
+    new = []
     for n in names:
-        if n not in new:
-            ctx.print(f"Package {n} is already installed.")
+        have = providing(ctx, n)
+        if have:
+            ctx.print(f"Package {_nvra(have[0])} is already installed.")
+        else:
+            new.append(n)
     ctx.print("Dependencies resolved.")
     if not new:
         ctx.print("Nothing to do.")
@@ -275,9 +302,73 @@ def _dnf_install(ctx, names):
         ctx.print("Installed:")
         for n in new:
             ctx.print(f"  {n}")
-            ctx.host.packages.append(n)
+            install_offer(ctx, n, offered.get(n))
         ctx.print("")
     ctx.print("Complete!")
+    return 0
+
+
+# What the lab's repositories offer besides their appliances: the oVirt packages the lab knows.
+LAB_PACKAGES = frozenset({HE_PACKAGE, COLLECTION_PACKAGE, "ovirt-engine", *SETUP_PACKAGES})
+
+
+def install_offer(ctx, name, entries):
+    """Add NAME to the host; an appliance brings its rpm header and its files (kept in the host's state)."""
+    ctx.host.packages.append(name)
+    if entries is None:
+        return
+    _state(ctx).setdefault("rpms", {})[name] = entries["rpm"]
+    for spec in entries["files"]:
+        ctx.fs.mkdir(spec["path"].rsplit("/", 1)[0], parents=True)
+        data = spec["content"] if isinstance(spec["content"], bytes) else spec["content"].encode()
+        ctx.fs.write(spec["path"], data, spec["mode"])
+
+
+def available(ctx):
+    """{name: appliance_site_entries(...)} for the appliances the host's repositories offer: the host's
+    `available_appliances:` (a list of appliance_site_entries options, engine_version among them), else one
+    ovirt-engine-appliance of `ovirt.appliance_engine_version` with an `ovirt.appliance_disk_gb` disk."""
+    cfg = _cfg(ctx)
+    offers = ctx.host.spec.extra.get("available_appliances")
+    if offers is None:
+        offers = [{"engine_version": cfg["appliance_engine_version"], "disk_gb": cfg["appliance_disk_gb"]}]
+    entries = [appliance_site_entries(**offer) for offer in offers]
+    return {e["package"]: e for e in entries}
+
+
+def repo_failure(ctx):
+    """libdnf's error for the first enabled repository that does not answer (`answers: false` in its entry), as
+    dnf 4 prints it after `Errors during downloading metadata for repository` (whose lines, the curl errors, depend
+    on the failure and are left out); None when all answer."""
+    for repo in _repos(ctx):
+        if repo.get("answers") is False:
+            return (
+                f"Failed to download metadata for repo '{repo['id']}': Cannot download repomd.xml: "
+                f"Cannot download repodata/repomd.xml: All mirrors were tried"
+            )
+    return None
+
+
+def _dnf_list(ctx, names):
+    """`dnf list NAME...` (dnf/cli/commands/__init__.py ListCommand): the installed packages that match, then
+    the repositories' others; none at all: `Error: No matching Packages to list`, exit 1."""
+    if not names or any(n.startswith("-") or n in ("installed", "available", "all") for n in names):
+        raise Unsupported(f"{ctx.name} list is implemented as: dnf list [--quiet] NAME...")
+    offered = available(ctx)
+    installed = [h for h in installed_headers(ctx) if h["name"] in names]
+    others = [offered[n] for n in names if n in offered and n not in {h["name"] for h in installed}]
+    if not installed and not others:
+        ctx.error("Error: No matching Packages to list")
+        return 1
+    if installed:
+        ctx.print("Installed Packages")
+        for h in installed:
+            ctx.print(f"{h['name']}.{h['arch']:<30} {h['version']}-{h['release']:<20} @{_repos(ctx)[0]['id']}")
+    if others:
+        ctx.print("Available Packages")
+        for e in others:
+            rpm = e["rpm"]
+            ctx.print(f"{e['package']}.{rpm['arch']:<30} {rpm['version']}-{rpm['release']:<20} {_repos(ctx)[-1]['id']}")
     return 0
 
 

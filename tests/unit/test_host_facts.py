@@ -3,7 +3,16 @@ HA agents' vm-status."""
 
 import json
 
-from providers.host_facts import engine_vm_host, ownership, parse_exportfs_verbose, vm_status_score
+import pytest
+
+from providers.host_facts import (
+    appliance_candidates,
+    engine_vm_host,
+    os_release,
+    ownership,
+    parse_exportfs_verbose,
+    vm_status_score,
+)
 
 
 def test_ownership_is_read_from_stat_as_the_preflight_and_the_provider_run_it():
@@ -38,3 +47,18 @@ def test_a_host_is_scored_by_any_of_its_names():
     stats = {"1": agent("host1.example.com", score=1800), "2": agent("192.0.2.12")}
     assert vm_status_score(json.dumps(stats), {"host1", "host1.example.com"}) == 1800
     assert vm_status_score(json.dumps(stats), {"host2", "192.0.2.12"}) == 3400
+
+
+@pytest.mark.parametrize(
+    ("collection", "os_id", "version_id", "expected"),
+    [
+        ((3, 2, 1), "centos", "9", ("ovirt-engine-appliance", None)),
+        ((3, 2, 2), "centos", "9", ("ovirt-engine-appliance-centos9", "ovirt-engine-appliance-centos9")),
+        ((3, 2, 2), "rhel", "9.4", ("ovirt-engine-appliance-redhat9", "ovirt-engine-appliance-centos9")),
+        ((3, 3), "almalinux", "9.5", ("ovirt-engine-appliance-almalinux9", "ovirt-engine-appliance-centos9")),
+        ((3, 2, 2), "fedora", "40", (None, "ovirt-engine-appliance-centos40")),
+    ],
+)
+def test_the_appliance_package_is_named_as_the_collection_names_it(collection, os_id, version_id, expected):
+    release = os_release(f'NAME="Some OS"\nID="{os_id}"\nVERSION_ID="{version_id}"\n')
+    assert appliance_candidates(collection, release) == expected

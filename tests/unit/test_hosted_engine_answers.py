@@ -105,6 +105,13 @@ def test_smtp_port_and_cpus_are_strings_as_the_plugins_match_them():
     assert "OVEHOSTED_NOTIF/smtpPort=str:25\n" in text and "OVEHOSTED_VM/vmVCpus=str:4\n" in text
 
 
+def test_an_offline_deploy_reaches_the_role_through_the_user_extra_vars():
+    online = answers(props("nfs", False, True))
+    assert "OVEHOSTED_CORE/ansibleUserExtraVars" not in online
+    found = answers({**props("nfs", False, True), "offlineDeployment": True})
+    assert "OVEHOSTED_CORE/ansibleUserExtraVars=str:he_offline_deployment=true\n" in answer_file(found)
+
+
 LISTING_EL8 = """Last metadata expiration check: 0:10:00 ago on Tue Dec  1 10:00:00 2026.
 Name                Stream        Profiles    Summary
 javapackages-tools  201801        common      javapackages-tools

@@ -26,6 +26,8 @@ Site file settings (all optional), top-level key `ovirt`:
       ha_first_health_seconds: 1     # an HA agent publishes engine-status null for this long after it starts
       setup_version: 2.7.2           # ovirt-hosted-engine-setup on the deployment host (4.5; 2.5.4-2 is 4.4's last)
       collection_version: 3.2.1      # ovirt-ansible-collection beside it: which appliance package the deploy uses
+      host_packages: {vdsm: 4.50.3.4-1.el8, libvirt: 8.0.0-22.module_el8, qemu-kvm: 6.2.0-41.module_el8}
+                                     # what rpm says of these on a host whose `rpms:` does not list them
       appliance_disk_gb: 50          # virtual size of the appliance disk the role would install when the
                                      # deploy host has none (an installed one's image says its own)
       pause_seconds: 86400           # how long the role pauses on a failed restore (pause_execution.yml)
@@ -77,6 +79,7 @@ DEFAULTS = {
     "ha_first_health_seconds": 1,
     "setup_version": "2.7.2",
     "collection_version": "3.2.1",
+    "host_packages": {"vdsm": "4.50.3.4-1.el8", "libvirt": "8.0.0-22.module_el8", "qemu-kvm": "6.2.0-41.module_el8"},
     "appliance_disk_gb": 50,
     "pause_seconds": 86400,
     "backup_seconds": 0,

@@ -49,9 +49,12 @@ def with_data2(data, tmp, clients="*"):
     data["ovirt"] = {"engine_model": model_with(tmp, add_data2), "pause_seconds": 0.3}
 
 
+OLD_LIBVIRT = {"version": "7.6.0", "release": "5.module_el8", "arch": "x86_64"}  # VDSM 4.50.3.4 then lacks level 4.7
+
+
 def break_site(data, tmp):
-    """data2 exported to host1 only; the deployment host without the cluster's CPU model, in FIPS mode against a
-    cluster whose mode is disabled, and without firewalld running."""
+    """data2 exported to host1 only; the deployment host without the cluster's CPU model, with a libvirt too old for
+    the cluster's level, in FIPS mode against a cluster whose mode is disabled, and without firewalld running."""
     with_data2(data, tmp, clients="192.0.2.41")
 
     def edit(model):
@@ -61,6 +64,7 @@ def break_site(data, tmp):
     data["ovirt"]["engine_model"] = model_with(tmp, edit)
     deploy = hosts_of(data)["deploy"]
     deploy.update(cpu_models=SKYLAKE, fips=True)
+    deploy.setdefault("rpms", {})["libvirt"] = OLD_LIBVIRT
     deploy["services"].append({"name": "firewalld", "active": False, "enabled": False})
 
 
@@ -102,6 +106,11 @@ def test_a_site_the_restored_engine_would_refuse_fails_the_preview_naming_each_d
     ), text
     assert "it fits Secure Intel Skylake Server Family at most" not in text  # no ssbd/md_clear on the lab CPU
     assert "it fits Intel Skylake Server Family at most" in text and "(event 515)" in text
+    assert (
+        "the deployment host's VDSM (deploy: vdsm 4.50.3.4, libvirt 7.6.0, qemu-kvm 6.2.0) supports cluster levels "
+        "4.2,4.3,4.4,4.5,4.6, not 4.7 of cluster Default" in text
+    ), text
+    assert "(VDS_CLUSTER_VERSION_NOT_SUPPORTED, event 154)" in text
     assert (
         "FIPS mode is enabled on the deployment host (deploy; /proc/sys/crypto/fips_enabled) but disabled in "
         "cluster Default" in text
@@ -152,6 +161,11 @@ def cpu_lacking(data, tmp):
     data["ovirt"] = {"pause_seconds": 0.3}
 
 
+def libvirt_too_old(data, tmp):
+    hosts_of(data)["deploy"].setdefault("rpms", {})["libvirt"] = OLD_LIBVIRT
+    data["ovirt"] = {"pause_seconds": 0.3}
+
+
 def data2_for_host1(data, tmp):
     with_data2(data, tmp, clients="192.0.2.41")
 
@@ -164,6 +178,12 @@ def data2_for_host1(data, tmp):
             cpu_lacking,
             "code 515: Host she-deploy.lab.example moved to Non-Operational state as host does not meet the "
             "cluster's minimum CPU level. Missing CPU features : model_Cascadelake-Server-noTSX,",
+        ),
+        (
+            "cluster-level",
+            libvirt_too_old,
+            "code 154: Host she-deploy.lab.example is compatible with versions (4.2,4.3,4.4,4.5,4.6) and cannot join "
+            "Cluster Default which is set to version 4.7.,",
         ),
         (
             "storage",

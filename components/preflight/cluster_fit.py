@@ -1,7 +1,8 @@
-"""The deployment host fits the restored cluster: its CPU has the flags of the cluster's CPU type, its FIPS mode is
-the cluster's, firewalld runs (the role's pre_checks/validate_firewalld.yml), and the cluster has the vNIC profile the
-Engine VM's NIC takes. The restored Engine sets a host
-that does not fit Non Operational (events 156, 515, 517) and the deploy pauses inside the outage window."""
+"""The deployment host fits the restored cluster: its CPU has the flags of the cluster's CPU type, its VDSM reports
+the cluster's compatibility level, its FIPS mode is the cluster's, firewalld runs (the role's
+pre_checks/validate_firewalld.yml), and the cluster has the vNIC profile the Engine VM's NIC takes. The restored Engine
+sets a host that does not fit Non Operational (events 156, 515, 154, 517) and the deploy pauses inside the outage
+window."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import re
 
 from components.preflight import original_engine_api as engine_api_check
 from components.preflight.facts import out
+from providers import host_facts
 
 # The vNIC profile the role gives the Engine VM's NIC: its he_mgmt_network, which ovirt-hosted-engine-setup never sets
 # (ovirt-ansible-collection hosted_engine_setup defaults/main.yml), whatever the management network is called.
@@ -60,8 +62,31 @@ def check(site, hosts, facts, findings, password, api):
         )
         return
     _cpu(hosts, deploy, cluster, findings)
+    _cluster_level(hosts, deploy, cluster, findings)
     _fips(hosts, deploy, cluster, findings)
     _vm_profile(read, cluster, findings, api)
+
+
+# The cluster levels VDSM reports (clusterLevels, vdsm lib/vdsm/common/dsaversion.py.in): from each first version on,
+# the levels it always has and those it adds when libvirt and qemu-kvm are at least a version (tags v4.40.1 to v4.50.7).
+VDSM_CLUSTER_LEVELS = (  # newest first
+    ((4, 50, 6, 1), ("4.2", "4.3", "4.4", "4.5", "4.6"), (("4.7", (8, 0), ()), ("4.8", (10, 10), (9, 1)))),
+    ((4, 50, 0, 6), ("4.2", "4.3", "4.4", "4.5", "4.6"), (("4.7", (8, 0), ()),)),
+    ((4, 50, 0, 3), ("4.2", "4.3", "4.4", "4.5", "4.6"), (("4.7", (7, 10), ()),)),
+    ((4, 40, 60, 1), ("4.2", "4.3", "4.4"), (("4.5", (6, 6), ()), ("4.6", (7, 0), ()))),
+    ((4, 40, 30), ("4.2", "4.3", "4.4"), (("4.5", (6, 6), ()),)),
+    ((4, 40, 1), ("4.2", "4.3", "4.4"), ()),
+)
+HOST_PACKAGES = ("vdsm", "libvirt", "libvirt-daemon-kvm", "qemu-kvm")  # osinfo.package_versions reads these
+
+
+def vdsm_cluster_levels(vdsm: tuple, libvirt: tuple, qemu: tuple) -> list | None:
+    """clusterLevels of a VDSM VDSM beside LIBVIRT and QEMU (version tuples); None for a VDSM before 4.40.1."""
+    rule = next((r for r in VDSM_CLUSTER_LEVELS if vdsm >= r[0]), None)
+    if rule is None:
+        return None
+    _, levels, extra = rule
+    return list(levels) + [lvl for lvl, lv, qv in extra if libvirt[:2] >= lv and qemu[:2] >= qv]
 
 
 def _firewalld(hosts, deploy, findings):
@@ -117,6 +142,34 @@ def _cpu(hosts, deploy, cluster, findings):
         f"Non Operational (event 515) after the original Engine has stopped; {outcome}. Lower the cluster's CPU "
         f"type in the original Engine before the backup, or choose a deployment host with that CPU "
         f"(`roles.deploymentHost`)"
+    )
+
+
+def _cluster_level(hosts, deploy, cluster, findings):
+    """HandleVdsVersionCommand: a cluster level the host's VDSM does not report sets it Non Operational (154)."""
+    level = f"{cluster.version.major}.{cluster.version.minor}" if cluster.version else None
+    query = hosts.run(deploy, "rpm", "-q", "--qf", r"%{NAME}\t%{VERSION}\n", *HOST_PACKAGES)
+    if query is None or level is None:
+        return
+    found = dict(line.split("\t", 1) for line in query.stdout.splitlines() if "\t" in line)
+    version = {name: host_facts.version_numbers(text) for name, text in found.items()}
+    if "vdsm" not in version:
+        findings.notes.append(
+            f"vdsm is not installed on the deployment host ({deploy}) yet, so whether it supports cluster level "
+            f"{level} of {cluster.name} is known only once the deploy installs it"
+        )
+        return
+    libvirt = version.get("libvirt") or version.get("libvirt-daemon-kvm") or ()
+    levels = vdsm_cluster_levels(version["vdsm"], libvirt, version.get("qemu-kvm") or ())
+    if levels is None or level in levels:
+        return
+    libvirt_found = found.get("libvirt") or found.get("libvirt-daemon-kvm", "none")
+    findings.errors.append(
+        f"the deployment host's VDSM ({deploy}: vdsm {found['vdsm']}, libvirt {libvirt_found}, "
+        f"qemu-kvm {found.get('qemu-kvm', 'none')}) supports cluster levels {','.join(levels)}, not {level} of cluster "
+        f"{cluster.name}: the restored Engine would set it Non Operational (VDS_CLUSTER_VERSION_NOT_SUPPORTED, event "
+        f"154) after the original Engine has stopped; update vdsm, libvirt and qemu-kvm there (`dnf update`), or "
+        f"choose a deployment host that supports {level} (`roles.deploymentHost`)"
     )
 
 

@@ -8,6 +8,7 @@ optional host keys `nics: [{name, cidr, mac}]`, `gateway`, `disk_avail: {PATH: b
 """
 
 import ipaddress
+import re
 import uuid
 
 from lab.commands import command
@@ -63,6 +64,38 @@ def vdsm_cpu_flags(spec):
     """cpuFlags as VDSM reports them to the Engine (vdsm lib/vdsm/host/caps.py): the kernel's flags and `model_<M>`
     for every usable libvirt model (lib/vdsm/machinetype.py cpu_models)."""
     return [*BASE_CPU_FLAGS, *spec.cpu_flags, *(f"model_{m}" for m in cpu_models(spec))]
+
+
+# vdsm lib/vdsm/common/dsaversion.py.in `version_info()`, by the first tag with each rule (v4.40.1 to v4.50.7): the
+# cluster levels always reported, and those added when libvirt (and qemu-kvm) are at least a version
+DSA_CLUSTER_LEVELS = (
+    ((4, 50, 6, 1), ["4.2", "4.3", "4.4", "4.5", "4.6"], [("4.7", (8, 0), (0,)), ("4.8", (10, 10), (9, 1))]),
+    ((4, 50, 0, 6), ["4.2", "4.3", "4.4", "4.5", "4.6"], [("4.7", (8, 0), (0,))]),
+    ((4, 50, 0, 3), ["4.2", "4.3", "4.4", "4.5", "4.6"], [("4.7", (7, 10), (0,))]),
+    ((4, 40, 60, 1), ["4.2", "4.3", "4.4"], [("4.5", (6, 6), (0,)), ("4.6", (7, 0), (0,))]),
+    ((4, 40, 30), ["4.2", "4.3", "4.4"], [("4.5", (6, 6), (0,))]),
+    ((4, 40, 1), ["4.2", "4.3", "4.4"], []),
+)
+
+
+def _numbers(version):
+    return tuple(int(n) for n in re.findall(r"\d+", version.split("-")[0]))
+
+
+def vdsm_cluster_levels(host):
+    """clusterLevels as the host's VDSM reports them in getCapabilities, from its vdsm, libvirt and qemu-kvm
+    packages (osinfo.package_versions); a VDSM older than 4.40.1 is not modelled."""
+    from lab.commands.packages import host_package_version  # packages imports the oVirt side, which imports this
+
+    vdsm = host_package_version(host, "vdsm")
+    rule = next((r for r in DSA_CLUSTER_LEVELS if vdsm and _numbers(vdsm) >= r[0]), None)
+    if rule is None:
+        raise Unsupported(f"the cluster levels of vdsm {vdsm} on {host.spec.name} are not modelled (4.40.1 on)")
+    libvirt = _numbers(host_package_version(host, "libvirt") or "0")[:2]
+    qemu = _numbers(host_package_version(host, "qemu-kvm") or "0")[:2]
+    return rule[1] + [
+        level for level, at_least, qemu_at_least in rule[2] if libvirt >= at_least and qemu >= qemu_at_least
+    ]
 
 
 def _fips_enabled(spec):

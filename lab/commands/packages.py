@@ -4,6 +4,7 @@
 import fnmatch
 import re
 import time
+from types import SimpleNamespace
 
 from lab.commands import command
 from lab.commands.ovirt import ENGINE_PACKAGE, HE_PACKAGE, SETUP_PACKAGES, _cfg, _lab, _not_found, _state
@@ -190,10 +191,11 @@ def package_header(ctx, name):
             "arch": "x86_64",
             "files": [],
         }
-    elif name == COLLECTION_PACKAGE:
-        version, _, release = str(_cfg(ctx)["collection_version"]).partition("-")
-        header = {"name": name, "epoch": None, "version": version, "release": f"{release or 1}.el8"}
-        header.update(arch="noarch", files=[])
+    elif name == COLLECTION_PACKAGE or name in _cfg(ctx)["host_packages"]:
+        given = _cfg(ctx)["collection_version"] if name == COLLECTION_PACKAGE else _cfg(ctx)["host_packages"][name]
+        version, _, release = str(given).partition("-")
+        header = {"name": name, "epoch": None, "version": version, "release": release or "1.el8"}
+        header.update(arch="noarch" if name == COLLECTION_PACKAGE else "x86_64", files=[])
     else:
         header = {
             "name": name,
@@ -206,6 +208,12 @@ def package_header(ctx, name):
     # every package provides its own name; the 4.5.7 appliance also `ovirt-engine-appliance = 4.5.7`
     header["provides"] = [name] + [str(p).split()[0] for p in (rpm or {}).get("provides", [])]
     return header
+
+
+def host_package_version(host, name):
+    """The VERSION rpm gives for NAME on HOST (a lab.host.Host), or None when it is not installed."""
+    ctx = SimpleNamespace(host=host)
+    return package_header(ctx, name)["version"] if name in installed_names(ctx) else None
 
 
 def deploy_appliance(ctx):

@@ -17,6 +17,12 @@ TYPES = {
     "USER_UPDATE_VM": (35, "normal", "VM ${VmName} configuration was updated by ${UserName}."),
     "USER_UPDATE_VDS": (43, "normal", "Host ${VdsName} configuration was updated by ${UserName}."),
     "USER_STARTED_VM": (153, "normal", "VM ${VmName} was started by ${UserName} (Host: ${VdsName})."),
+    "VDS_CLUSTER_VERSION_NOT_SUPPORTED": (
+        154,
+        "error",
+        "Host ${VdsName} is compatible with versions (${VdsSupportedVersions}) and cannot join Cluster ${ClusterName} "
+        "which is set to version ${CompatibilityVersion}.",
+    ),
     "CPU_TYPE_UNSUPPORTED_IN_THIS_CLUSTER_VERSION": (
         156,
         "error",

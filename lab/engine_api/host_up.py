@@ -3,14 +3,15 @@
 VdsManager.processRefreshCapabilitiesResponse judges the host's capabilities: first the network compliance
 (HostNetworkTopologyPersisterImpl: a required network missing, 519), then, for a host not yet Up, its hardware
 (HandleVdsCpuFlagsOrClusterChangedCommand: no CPU type of the cluster's level fits, 156; the cluster's CPU type
-misses flags, 515, and 601 when one is `nx`); both are logged. Only a host that passes comes Up, and then
+misses flags, 515, and 601 when one is `nx`), then VdsManager.handleRefreshCapabilitiesResponse's HandleVdsVersionCommand
+(a cluster level the host's VDSM does not report in clusterLevels, 154); all are logged. Only a host that passes comes Up, and then
 InitVdsOnUpCommand checks the FIPS mode (a cluster whose mode is undefined adopts the host's; a mismatch is
 FIPS_INCOMPATIBLE_WITH_CLUSTER, logged as 517) and connects it to the data centre's active domains (a data domain
 it cannot reach: 522; proceedVdsStats ignores ISO and export domains); the first of these that fails ends it.
 """
 
 from lab import reach
-from lab.commands.hostfacts import vdsm_cpu_flags
+from lab.commands.hostfacts import vdsm_cluster_levels, vdsm_cpu_flags
 from lab.engine_api import server_cpus
 from lab.engine_api.state import attachment
 from lab.transport.shell import Unsupported
@@ -19,7 +20,7 @@ from lab.transport.shell import Unsupported
 def refusal(lab, host, state, cluster):
     """[(audit key, values)] the Engine logs as it sets HOST Non Operational in CLUSTER, or [] when it goes Up.
     A cluster whose FIPS mode is undefined takes the host's (InitVdsOnUpCommand.checkFipsMode)."""
-    found = _networks(lab, host, state, cluster) + _cpu(lab, host, state, cluster)
+    found = _networks(lab, host, state, cluster) + _cpu(lab, host, state, cluster) + _version(host, cluster)
     if found:  # both are logged: the refreshed capabilities are judged in full before the host may come Up
         return found
     for check in (_fips, _storage):
@@ -42,6 +43,17 @@ def _cpu(lab, host, state, cluster):
         return []
     events = [("VDS_CPU_LOWER_THAN_CLUSTER", {"CpuFlags": ", ".join(missing)})]
     return events + ([("CPU_FLAGS_NX_IS_MISSING", {})] if "nx" in missing else [])
+
+
+def _version(host, cluster):
+    """HandleVdsVersionCommand: its first test (the VDSM's X.Y in SupportedVDSMVersions 4.20 to 4.50, or the Engine's
+    in supportedENGINEs) passes for every VDSM the lab models; then VersionSupport.checkClusterVersionSupported."""
+    levels = vdsm_cluster_levels(host)
+    if cluster["version"] in levels:
+        return []
+    values = {"ClusterName": cluster["name"], "CompatibilityVersion": cluster["version"]}
+    values["VdsSupportedVersions"] = ",".join(levels)  # VdsBrokerObjectsBuilder: the array joined by commas
+    return [("VDS_CLUSTER_VERSION_NOT_SUPPORTED", values)]
 
 
 def _missing_networks(state, cluster):

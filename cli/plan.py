@@ -50,6 +50,7 @@ def to_dot(graph: dict, title: str = "plan") -> str:
 COLOURS = {
     "StorageExport": "#dbeafe",
     "MultipathOverride": "#e0e7ff",
+    "DeploymentHostPackages": "#ecfccb",
     "EngineBackup": "#fef3c7",
     "AddressHandover": "#fde68a",
     "HostedEngineDeployment": "#dcfce7",

@@ -14,6 +14,7 @@ from components.site_config import SiteConfig
 from providers import host_facts, multipath_conf
 from providers.address_handover import AddressHandover, record_path
 from providers.decommission import Decommission
+from providers.deployment_host_packages import DeploymentHostPackages
 from providers.engine_backup import EngineBackup
 from providers.evidence import MigrationEvidence
 from providers.ha_drill import HighAvailabilityDrill
@@ -34,11 +35,14 @@ class SelfHostedEngineMigration(pulumi.ComponentResource):
         # Later steps that need the storage depend on `self.storage_exports`.
         self.storage_exports = [self._storage_export(e) for e in site.storage_exports]
         self.multipath_overrides = [self._multipath_override(o) for o in site.multipath_overrides]
-        self.backup = self.handover = self.deployment = self.drill = self.evidence = self.decommission = None
+        self.packages = self.backup = self.handover = self.deployment = None
+        self.drill = self.evidence = self.decommission = None
         self.evidence_location = None
         self.nodes: list[HostedEngineNode] = []
         if site.migration:
-            preparation = self.storage_exports + self.multipath_overrides
+            # Before the original Engine stops: nothing that can run earlier runs inside the outage window.
+            self.packages = self._deployment_host_packages(site.migration)
+            preparation = self.storage_exports + self.multipath_overrides + [self.packages]
             self.backup = self._engine_backup(site.migration, preparation)
             self.handover = self._address_handover(site.migration)
             self.deployment = self._deployment(site.migration, [self.handover])
@@ -63,6 +67,7 @@ class SelfHostedEngineMigration(pulumi.ComponentResource):
                 "engineVersion": self.backup.engineVersion,
             },
             "addressHandover": {"address": self.handover.address, "originalEngine": self.handover.originalEngine},
+            "outageWindow": self._outage_window(),
             "nodeScores": {node_name: node.score for node_name, node in zip(self.site.migration.nodes, self.nodes)},
             **(
                 {
@@ -83,6 +88,25 @@ class SelfHostedEngineMigration(pulumi.ComponentResource):
             **({"originalEngine": self.decommission.originalEngine} if self.decommission else {}),
         }
 
+    def _outage_window(self) -> dict:
+        """What runs while no Engine manages the site (from `ovirt-engine` stopping on the original machine until
+        the new Engine answers), in order, and what was moved before it: known at preview."""
+        engine, deploy = self.site.migration.original_engine, self.site.migration.deployment_host
+        preparation = [r._name for r in self.storage_exports + self.multipath_overrides]
+        return {
+            "before": preparation
+            + [
+                f"{self.packages._name}: ovirt-hosted-engine-setup and the deploy's appliance on {deploy}",
+                f"{self.backup._name}: the Engine's update (when allowed) and the appliance's Engine checked",
+            ],
+            "inside": [
+                f"{self.backup._name}: ovirt-engine stopped on {engine}, engine-backup, copied off and verified",
+                f"{self.handover._name}: {engine} powered off if it holds the FQDN's address (`addressHandover`)",
+                f"{self.deployment._name}: hosted-engine --deploy --restore-from-file on {deploy}, until the new "
+                f"Engine answers",
+            ],
+        }
+
     def _engine_backup(self, migration, depends_on) -> EngineBackup:
         backup = migration.backup
         return EngineBackup(
@@ -95,8 +119,22 @@ class SelfHostedEngineMigration(pulumi.ComponentResource):
             directory=backup.directory,
             engine_directory=backup.engine_directory,
             allow_engine_update=backup.allow_engine_update,
+            appliance_engine=self.packages.applianceEngine,
             poll_interval=migration.node_timeouts["poll"],
             opts=self._child(depends_on),
+        )
+
+    def _deployment_host_packages(self, migration) -> DeploymentHostPackages:
+        """The setup package and the deploy's appliance, installed while the original Engine still runs."""
+        he = migration.hosted_engine
+        return DeploymentHostPackages(
+            "deployment-host-packages",
+            deploy_host=self.site.connection(migration.deployment_host),
+            private_key=self.private_key,
+            appliance_ova=he["applianceOva"],
+            offline_deployment=he["offlineDeployment"],
+            poll_interval=migration.node_timeouts["poll"],
+            opts=self._child(),
         )
 
     def _address_handover(self, migration) -> AddressHandover:

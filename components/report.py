@@ -35,6 +35,7 @@ PREFLIGHT_TYPE = "/ovirt:Preflight"  # the preflight's read resource, whose `res
 STEP_KINDS = {
     "StorageExport": (0, "3.1", "NFS export for a storage domain"),
     "MultipathOverride": (0, "3.2-3.5", "multipath drop-in, multipathd reloaded"),
+    "DeploymentHostPackages": (0, "before 5", "the deploy's setup package and appliance, installed before the backup"),
     "EngineBackup": (1, "4-5", "Engine updated, stopped, backed up, backup copied off and checksummed"),
     "AddressHandover": (2, "before 6", "the FQDN's address freed for the Engine VM"),
     "HostedEngineDeployment": (3, "6", "hosted-engine --deploy --restore-from-file"),
@@ -75,6 +76,8 @@ def where(kind: str, props: dict, addresses: bool = True) -> tuple[str, str]:
         return host("connection"), f"export {_plain(props.get('path'))}"
     if kind == "MultipathOverride":
         return host("connection"), f"/etc/multipath/conf.d/{_plain(props.get('file'))}"
+    if kind == "DeploymentHostPackages":
+        return host("deployHost"), "ovirt-hosted-engine-setup and the deploy's appliance installed"
     if kind == "EngineBackup":
         return f"{host('engine')} -> {host('backupServer')}", "engine-backup --scope=all"
     if kind == "AddressHandover":
@@ -157,6 +160,14 @@ def program_report(migration, stack: str):
         )
     m = site.migration
     if m and migration.backup:
+        entries.append(
+            (
+                migration.packages._name,
+                "DeploymentHostPackages",
+                {"deployHost": site.connection(m.deployment_host)},
+                migration.packages,
+            )
+        )
         entries.append(
             (
                 migration.backup._name,

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import pulumi
 from pulumi.dynamic import CheckFailure, CheckResult, CreateResult, ReadResult, Resource, ResourceProvider
 
-from providers import base, host_facts, remote_job
+from providers import appliance, base, host_facts, remote_job
 from providers.errors import StepError
 from providers.hosted_engine_deployment import DEPLOY, deployed
 from providers.ssh import Connection, RemoteCommandError, copy_file, sha256_of
@@ -73,11 +73,12 @@ class Facts:
 
 
 def plan(facts: Facts, props: dict) -> list[str]:
-    """The steps left, in the procedure's order (update, setup, stop, backup, copy). A killed run's unit is
+    """The steps left, in the procedure's order (update, setup, the appliance's check, stop, backup, copy). A killed
+    run's unit is
     followed to its end and engine-setup still runs after its update: once the setup packages are updated,
     engine-upgrade-check no longer says that the Engine itself is behind."""
     adopted = facts.loaded(BACKUP)
-    steps = [] if adopted or facts.taken_before else _update_steps(facts, props)
+    steps = [] if adopted or facts.taken_before else _update_steps(facts, props) + ["appliance-check"]
     return steps + ["stop"] + ([] if facts.taken_before else ["backup"]) + ["copy"]
 
 
@@ -109,6 +110,25 @@ def gather(props: dict, engine: Connection) -> Facts:
     if check.exit_status not in (host_facts.NO_UPGRADE, host_facts.UPGRADE_AVAILABLE):
         raise RemoteCommandError(props["engine"]["name"], "engine-upgrade-check", check)
     return Facts(facts.units, upgrade_check=check.exit_status, taken_before=False)
+
+
+def _check_appliance(props: dict, engine: Connection) -> None:
+    """The last moment to refuse without an outage: the Engine inside the appliance the deploy will use (read by
+    DeploymentHostPackages once it was installed) restores a backup of the original Engine as it is now, updated."""
+    inside = props.get("applianceEngine")
+    if not inside:
+        return  # a custom image, or an appliance without a manifest: the preview said so
+    query = engine.run("rpm", "-q", "--qf", r"%{VERSION}\t%{RELEASE}\n", appliance.BACKUP_PACKAGE)
+    version = appliance.package_version(*query.stdout.strip().split("\t", 1))
+    refusal = appliance.verify_version(version, inside)
+    if refusal is not None:
+        raise StepError(
+            props["engine"]["name"],
+            f"would be backed up at version {version}, which the appliance's Engine {inside} does not restore "
+            f"({refusal.why}; the deploy would fail with `{refusal.fatal}`)",
+            "Nothing was stopped. Install an appliance whose Engine restores it on the deployment host, then run "
+            "`pulumi up` again.",
+        )
 
 
 def _engine_active(engine: Connection) -> bool:
@@ -238,6 +258,7 @@ class EngineBackupProvider(ResourceProvider):
         steps = {
             "update": lambda: _job(props, engine, UPDATE, ["yum", "update", "-y", "ovirt*setup*"]),
             "setup": lambda: _job(props, engine, SETUP, ["engine-setup", "--accept-defaults"]),
+            "appliance-check": lambda: _check_appliance(props, engine),
             "stop": lambda: _stop_original_engine(engine),  # before the backup starts: nothing changes after it
             "backup": lambda: _take_backup(props, engine),
             "copy": lambda: outs.update(_copy_off_and_verify(props, engine)),
@@ -293,10 +314,12 @@ class EngineBackup(Resource, module="ovirt", name="EngineBackup"):
         directory: str,
         engine_directory: str,
         allow_engine_update: bool,
+        appliance_engine: pulumi.Input[str] = "",
         poll_interval: float = 2,
         opts=None,
     ):
         inputs = {
+            "applianceEngine": appliance_engine,
             "engine": engine,
             "backupServer": backup_server,
             "deploymentHost": deployment_host,

@@ -6,6 +6,7 @@ from __future__ import annotations
 import ipaddress
 import json
 import re
+from dataclasses import dataclass
 
 # engine-upgrade-check (ovirt-engine packaging/setup: ovirt-engine-upgrade-check): 0 an upgrade is available,
 # 1 none, anything else an error
@@ -90,6 +91,7 @@ def resolved_address(getent_stdout: str) -> str | None:
 APPLIANCE = "ovirt-engine-appliance"
 APPLIANCE_DISCOVERY = "/etc/ovirt-hosted-engine/10-appliance.conf"  # up to 3.2.1
 COLLECTION = "ovirt-ansible-collection"
+SETUP_PACKAGE = "ovirt-hosted-engine-setup"  # the deploy; it requires the collection
 NAMED_APPLIANCES = (3, 2, 2)  # the first collection that names the appliance by distribution
 # ansible's ansible_distribution (module_utils/facts/system/distribution.py) for the os-release IDs oVirt 4.5 runs on
 ANSIBLE_DISTRIBUTIONS = {
@@ -131,3 +133,40 @@ def appliance_candidates(collection: tuple, release: dict) -> tuple[str | None, 
 def discovery_values(text: str) -> dict:
     """An appliance discovery file's `key=value` lines (description, version, path, sha1sum)."""
     return {k.strip(): v.strip() for k, _, v in (line.partition("=") for line in text.splitlines()) if v}
+
+
+@dataclass(frozen=True)
+class AppliancePick:
+    """The appliance package the deploy will use: `name` None when the collection is neither installed nor
+    offered; `unknown_id` the os-release ID whose distribution name is not known here (the fallback is taken)."""
+
+    name: str | None
+    collection: tuple
+    unknown_id: str | None = None
+
+
+def pick_appliance(run) -> AppliancePick | None:
+    """What install_appliance.yml will pick on a host, read with RUN(*argv) -> Result (None: the host cannot be
+    reached, and neither can the pick be told): the collection installed, else the one dnf would install."""
+    query = run("rpm", "-q", "--qf", r"%{VERSION}\n", COLLECTION)
+    if query is None:
+        return None
+    if query.exit_status == 0:
+        collection = version_numbers(query.stdout)
+    else:
+        rows = (line.split() for line in _stdout(run("dnf", "list", "--quiet", COLLECTION)).splitlines())
+        collection = next((version_numbers(r[1]) for r in rows if len(r) > 1 and r[0].startswith(COLLECTION + ".")), ())
+    if not collection:
+        return AppliancePick(None, ())
+    release = os_release(_stdout(run("cat", "/etc/os-release")) if collection >= NAMED_APPLIANCES else "")
+    first, fallback = appliance_candidates(collection, release)
+    if fallback is None:
+        return AppliancePick(first, collection)
+    if first is None:
+        return AppliancePick(fallback, collection, release.get("ID", ""))
+    listed = run("dnf", "list", "--quiet", first)
+    return AppliancePick(first if listed is not None and listed.exit_status == 0 else fallback, collection)
+
+
+def _stdout(result) -> str:
+    return result.stdout if result is not None and result.exit_status == 0 else ""

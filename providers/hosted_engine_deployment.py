@@ -29,7 +29,6 @@ from providers.errors import StepError
 from providers.ssh import Connection, Host, connect, copy_file, known_hosts_name
 from providers.timing import timed
 
-SETUP_PACKAGE = "ovirt-hosted-engine-setup"
 DEPLOY = remote_job.Job("ovirt-she-hosted-engine-deploy", "/var/log/ovirt-she-migration/hosted-engine-deploy.log")
 SETUP_LOGS = "/var/log/ovirt-hosted-engine-setup/"
 # roles/repositories (ovirt-ansible-collection): the streams an Engine VM needs; only those its OS has are enabled
@@ -145,22 +144,6 @@ def deployed(deploy: Connection) -> bool:
     return deploy.run("test", "-s", HE_CONF, check=False).exit_status == 0
 
 
-def setup_package_commands(host: str, installed: bool, ovirt_node: bool) -> list[tuple]:
-    """What installs ovirt-hosted-engine-setup where it is missing; an oVirt Node gets it only with its image."""
-    if installed:
-        return []
-    if ovirt_node:
-        raise StepError(host, f"it is an oVirt Node without {SETUP_PACKAGE}", "Reinstall the node image.")
-    return [("dnf", "install", "-y", SETUP_PACKAGE)]
-
-
-def _ensure_setup_package(deploy: Connection) -> None:
-    installed = deploy.run("rpm", "-q", SETUP_PACKAGE, check=False).exit_status == 0
-    ovirt_node = not installed and deploy.run("nodectl", "check", check=False).exit_status == 0
-    for command in setup_package_commands(deploy.host.name, installed, ovirt_node):
-        deploy.run(*command)
-
-
 def _fetch_backup(props: dict, deploy: Connection) -> str:
     server = base.ssh_host(props, "backupServer")
     target = posixpath.join(props["backupDirectory"], posixpath.basename(props["backupFile"]))
@@ -232,11 +215,11 @@ def _refuse_a_pause(deploy: Connection, seen: list[str], at: int) -> None:
 def plan(unit: dict, is_deployed: bool | None) -> list[str]:
     """The deploy's steps: a unit a killed `pulumi up` left (running or ended) is followed, never started again;
     a host where hosted-engine is deployed is adopted as it is (`is_deployed` is read only when no unit is
-    loaded); otherwise the setup package, the deploy started as a transient service (where the procedure uses
-    tmux), and followed to its end."""
+    loaded); otherwise the deploy started as a transient service (where the procedure uses tmux), and followed to
+    its end. Its packages were installed before the backup (DeploymentHostPackages)."""
     if remote_job.loaded(unit):
         return ["follow"]
-    return [] if is_deployed else ["setup-package", "start", "follow"]
+    return [] if is_deployed else ["start", "follow"]
 
 
 def _follow(props: dict, deploy: Connection) -> None:
@@ -338,7 +321,6 @@ class HostedEngineDeploymentProvider(ResourceProvider):
         deploy = base.ssh_host(props, "deployHost")
         unit = remote_job.state(deploy, DEPLOY)
         steps = {
-            "setup-package": lambda: _ensure_setup_package(deploy),
             "start": lambda: remote_job.start(deploy, DEPLOY, _write_answers(props, deploy)),
             "follow": lambda: _follow(props, deploy),
         }

@@ -3,6 +3,7 @@
 fails the deploy at the same task."""
 
 import pytest
+from pulumi import automation as auto
 
 from lab import ovirt_site
 from tests.harness import ANSWERS, put, remote, restore_deploy
@@ -69,7 +70,7 @@ def test_an_appliance_the_deploy_must_install_is_said_and_installed(tmp_path_fac
     with lab_for(tmp_path_factory, client_key, "no-appliance", modify) as lab:
         output = passed_preview(make_stack(tmp_path_factory, lab, client_key), lab)
         assert "the appliance package ovirt-engine-appliance is not installed on the deployment host (deploy)" in output
-        assert "`dnf install ovirt-engine-appliance`" in output
+        assert "`up` installs it (`dnf install ovirt-engine-appliance`, 1.5 GB or more) before the original" in output
         text = failed_preview(make_stack(tmp_path_factory, lab, client_key, offline), lab)
         assert "no ovirt-engine-appliance is installed on the deployment host (deploy), and " in text
         assert remote(lab, "deploy", "rpm -q ovirt-engine-appliance")[0] == 1
@@ -81,6 +82,32 @@ def test_an_appliance_the_deploy_must_install_is_said_and_installed(tmp_path_fac
             "",
         )
         assert remote(lab, "deploy", f"sha1sum {IMAGE}")[0] == 0
+
+
+def test_up_installs_the_appliance_before_the_backup_and_refuses_its_engine_before_the_stop(
+    tmp_path_factory, client_key
+):
+    """The repositories offer an appliance holding Engine 4.5.5; the original runs 4.5.6, which it cannot restore."""
+
+    def modify(data, _):
+        ovirt_site.ship_appliance(deploy_host(data), None)
+        deploy_host(data)["available_appliances"] = [{"engine_version": "4.5.5"}]
+
+    with lab_for(tmp_path_factory, client_key, "older-offer", modify) as lab:
+        stack = make_stack(tmp_path_factory, lab, client_key)
+        with pytest.raises(auto.errors.CommandError) as failed:
+            stack.up()
+        text = " ".join(str(failed.value).split())
+        assert (
+            "engine: would be backed up at version 4.5.6, which the appliance's Engine 4.5.5 does not restore (the "
+            "backup's 4.5.6 is newer than the installed 4.5.5" in text
+        ), text
+        assert "Nothing was stopped." in text
+        assert lab.host_state("engine")["services"]["ovirt-engine"]["active"] is True
+        ran = [(c["host"], c["command"]) for c in lab.started()]
+        installed = ran.index(("deploy", "dnf install -y ovirt-engine-appliance"))
+        assert not [c for c in ran[installed:] if c[1].startswith(("systemctl stop ovirt-engine", "engine-backup"))]
+        assert remote(lab, "deploy", "rpm -q ovirt-engine-appliance")[0] == 0
 
 
 @pytest.mark.parametrize("where", ["preview", "deploy"])

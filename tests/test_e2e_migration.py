@@ -29,7 +29,7 @@ ADMIN_PASSWORD = "lab-admin-password"  # the original Engine's, restored from th
 ROOT_PASSWORD = "engine-vm-root-Pa55"
 # Storage and multipath preparation are independent of each other (one tier), then one step after another.
 PROCEDURE_TIERS = [
-    ("StorageExport", "MultipathOverride"),
+    ("StorageExport", "MultipathOverride", "DeploymentHostPackages"),
     ("EngineBackup",),
     ("AddressHandover",),
     ("HostedEngineDeployment",),
@@ -72,12 +72,15 @@ def ssh_run(lab, host, command):
 def test_preview_lists_every_step_in_the_procedures_order_and_changes_nothing(stack, migration_lab):
     before = len(changing_commands(migration_lab))
     result = stack.preview()
-    assert result.change_summary == {"create": 14}
+    assert result.change_summary == {"create": 15}
     tiers = [[result.stdout.find(step) for step in tier] for tier in PROCEDURE_TIERS]
     assert all(p >= 0 for tier in tiers for p in tier), tiers
     assert all(max(earlier) < min(later) for earlier, later in zip(tiers, tiers[1:])), tiers
     assert changing_commands(migration_lab)[before:] == []  # the preflight only reads
     assert_no_stack_file_beside_project(stack)
+    window = result.stdout[result.stdout.index("outageWindow") :]
+    assert window.index("deployment-host-packages: ovirt-hosted-engine-setup") < window.index("inside")
+    assert window.index("engine-backup: ovirt-engine stopped on engine") < window.index("hosted-engine: hosted-engine")
 
 
 def test_up_migrates_the_site_and_a_second_up_at_once_is_refused(stack, migration_lab):

@@ -13,12 +13,12 @@ import pytest
 import yaml
 from pulumi import automation as auto
 
-from components.preflight import appliance as appliance_reader
 from components.preflight import engine_version
 from lab import ovirt_site
 from lab.commands import hosted_engine as lab_restore
 from lab.site import DEFAULT_SITE, SiteError
 from lab.testing import LabProcess, run, site_variant
+from providers import appliance as appliance_reader
 from providers.ssh import Result, is_read
 from tests.test_lab_ovirt import ANSWERS, answer_file, get, put
 from tests.test_preflight import ADMIN_PASSWORD, READ_ONLY, make_stack, snapshot

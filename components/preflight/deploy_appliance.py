@@ -15,7 +15,7 @@ from __future__ import annotations
 from components.preflight.facts import out
 from providers import host_facts
 
-SETUP_PACKAGE = "ovirt-hosted-engine-setup"
+SETUP_PACKAGE = host_facts.SETUP_PACKAGE
 
 
 def check(site, hosts, facts, findings, password, api):
@@ -24,18 +24,28 @@ def check(site, hosts, facts, findings, password, api):
     facts["deploy_appliance"] = facts["deploy_image"] = None
     if not offline and not _repositories_answer(hosts, deploy, findings):
         return
-    collection = _collection(hosts, deploy, findings)
-    if collection is None or he["applianceOva"]:
+    pick = host_facts.pick_appliance(lambda *argv: hosts.run(deploy, *argv))
+    if pick is None or he["applianceOva"]:
         return  # a custom image: install_appliance.yml is skipped
-    name = _picked(hosts, deploy, collection, findings)
-    if name is None:
+    if pick.name is None:
+        findings.warnings.append(
+            f"no {host_facts.COLLECTION} is installed on the deployment host ({deploy}) or offered by its "
+            f"repositories, so which appliance package the deploy will use cannot be told: install {SETUP_PACKAGE}, "
+            f"which requires it"
+        )
         return
-    installed = out(hosts.run(deploy, "rpm", "-q", "--qf", r"%{NAME}\n", "--whatprovides", name))
+    if pick.unknown_id is not None:
+        findings.warnings.append(
+            f"the deployment host's os-release ID {pick.unknown_id!r} ({deploy}) is not one whose ansible distribution "
+            f"name is known here; the deploy tries `ovirt-engine-appliance-<distribution><major>` first and falls "
+            f"back to {pick.name}, which is checked"
+        )
+    installed = out(hosts.run(deploy, "rpm", "-q", "--qf", r"%{NAME}\n", "--whatprovides", pick.name))
     if not installed:
-        _not_installed(hosts, deploy, name, offline, findings)
+        _not_installed(hosts, deploy, pick.name, offline, findings)
         return
     package = installed.split()[0]
-    image = _verified_image(hosts, deploy, collection, package, findings)
+    image = _verified_image(hosts, deploy, pick.collection, package, findings)
     if image is not None:
         facts["deploy_appliance"], facts["deploy_image"] = package, image
 
@@ -62,40 +72,6 @@ def _repositories_answer(hosts, deploy, findings) -> bool:
     return False
 
 
-def _collection(hosts, deploy, findings) -> tuple | None:
-    """The ovirt-ansible-collection version the deploy will run: installed, else the one dnf would install."""
-    query = hosts.run(deploy, "rpm", "-q", "--qf", r"%{VERSION}\n", host_facts.COLLECTION)
-    if query is None:
-        return None
-    if query.exit_status == 0:
-        return host_facts.version_numbers(query.stdout)
-    listed = out(hosts.run(deploy, "dnf", "list", "--quiet", host_facts.COLLECTION)) or ""
-    row = next((line.split() for line in listed.splitlines() if line.startswith(host_facts.COLLECTION + ".")), None)
-    if row and len(row) > 1:
-        return host_facts.version_numbers(row[1])
-    findings.warnings.append(
-        f"no {host_facts.COLLECTION} is installed on the deployment host ({deploy}) or offered by its repositories, "
-        f"so which appliance package the deploy will use cannot be told: install {SETUP_PACKAGE}, which requires it"
-    )
-    return None
-
-
-def _picked(hosts, deploy, collection, findings) -> str | None:
-    release = host_facts.os_release(out(hosts.run(deploy, "cat", "/etc/os-release")) or "")
-    first, fallback = host_facts.appliance_candidates(collection, release)
-    if fallback is None:
-        return first
-    if first is None:
-        findings.warnings.append(
-            f"the deployment host's os-release ID {release.get('ID')!r} ({deploy}) is not one whose ansible "
-            f"distribution name is known here; the deploy tries `ovirt-engine-appliance-<distribution><major>` "
-            f"first and falls back to {fallback}, which is checked"
-        )
-        return fallback
-    listed = hosts.run(deploy, "dnf", "list", "--quiet", first)
-    return first if listed is not None and listed.exit_status == 0 else fallback
-
-
 def _not_installed(hosts, deploy, name, offline, findings):
     if offline:
         findings.errors.append(
@@ -113,10 +89,10 @@ def _not_installed(hosts, deploy, name, offline, findings):
             f"install it, or give `hostedEngine.applianceOva` an OVA"
         )
     elif listed is not None:
-        findings.warnings.append(
-            f"the appliance package {name} is not installed on the deployment host ({deploy}): the deploy would "
-            f"download and install it (1.5 GB or more) after the original Engine is stopped, and the Engine inside it "
-            f"cannot be compared with the original's now; install it first (`dnf install {name}`)"
+        findings.notes.append(
+            f"the appliance package {name} is not installed on the deployment host ({deploy}): `up` installs it "
+            f"(`dnf install {name}`, 1.5 GB or more) before the original Engine is stopped, and the Engine inside it "
+            f"is compared with the original's then, before the stop (EngineBackup), not now"
         )
 
 

@@ -72,7 +72,7 @@ def test_a_loaded_unit_is_all_that_is_read():
     host = engine(**{f"systemctl show ovirt-she-engine-setup {SHOW}": (0, "LoadState=loaded\nSubState=running\n")})
     facts = gather(PROPS, host)
     assert facts.loaded(remote_job.Job("ovirt-she-engine-setup")) and len(host.ran) == 3
-    assert plan(facts, PROPS) == ["setup", "stop", "backup", "copy"]
+    assert plan(facts, PROPS) == ["setup", "appliance-check", "stop", "backup", "copy"]
 
 
 def test_engine_upgrade_check_failing_is_an_error_naming_the_engine():

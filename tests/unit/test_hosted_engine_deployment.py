@@ -1,5 +1,5 @@
 """HostedEngineDeployment: the deploy's plan over the unit and the host (tests/unit/cases/hosted_engine_deployment/),
-the setup package, the checks and the diff. The answer file is in test_hosted_engine_answers.py."""
+the checks and the diff. The answer file is in test_hosted_engine_answers.py."""
 
 import pytest
 
@@ -9,7 +9,6 @@ from providers.hosted_engine_deployment import (
     _watch,
     plan,
     scanned_keys,
-    setup_package_commands,
 )
 from tests.harness import ScriptedHost, cases
 
@@ -17,15 +16,6 @@ from tests.harness import ScriptedHost, cases
 @pytest.mark.parametrize("case", cases("hosted_engine_deployment"))
 def test_the_deploy_is_started_once_and_a_killed_runs_deploy_is_followed(case):
     assert plan(case["unit"], case["deployed"]) == case["steps"]
-
-
-def test_the_setup_package_is_installed_only_where_missing_and_never_on_an_ovirt_node():
-    assert setup_package_commands("she-host", installed=True, ovirt_node=False) == []
-    assert setup_package_commands("she-host", installed=False, ovirt_node=False) == [
-        ("dnf", "install", "-y", "ovirt-hosted-engine-setup")
-    ]
-    with pytest.raises(StepError, match="^she-host: it is an oVirt Node without ovirt-hosted-engine-setup. Reinstall"):
-        setup_package_commands("she-host", installed=False, ovirt_node=True)
 
 
 @pytest.mark.parametrize(

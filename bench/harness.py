@@ -16,6 +16,11 @@ from pathlib import Path
 from lab.testing import LabProcess
 
 REPO = Path(__file__).resolve().parent.parent
+DEFAULT_PULUMI_BIN = (
+    Path(os.environ.get("OVIRT_SHE_CACHE", Path.home() / ".cache" / "ovirt-she-migration")) / "pulumi-v3.252.0" / "bin"
+)
+ADMIN_PASSWORD = "lab-admin-password"
+ROOT_PASSWORD = "bench-engine-vm-Pa55"
 PASSPHRASE = "bench-passphrase"
 PROVIDER_MARKERS = ("pulumi-resource-pulumi-python", "pulumi.dynamic", "providers.plugin")
 

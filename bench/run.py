@@ -30,18 +30,13 @@ from collections import Counter
 from dataclasses import asdict, replace
 from pathlib import Path
 
-from bench import report, site_gen
-from bench.harness import REPO, BenchLab, Memory, Project, Run
+from bench import report, site_gen, window
+from bench.harness import ADMIN_PASSWORD, DEFAULT_PULUMI_BIN, REPO, ROOT_PASSWORD, BenchLab, Memory, Project, Run
 from lab.testing import reserved_port
 from providers import plugin
 from tests.harness import PROGRAM as PROJECT_FILES
 
-DEFAULT_PULUMI_BIN = (
-    Path(os.environ.get("OVIRT_SHE_CACHE", Path.home() / ".cache" / "ovirt-she-migration")) / "pulumi-v3.252.0" / "bin"
-)
 PULUMI_DEFAULT_PARALLEL = 8  # `pulumi up --help`: (default 8)
-ADMIN_PASSWORD = "lab-admin-password"
-ROOT_PASSWORD = "bench-engine-vm-Pa55"
 
 
 def parse_sizes(text: str) -> list[tuple[int, int]]:
@@ -81,6 +76,9 @@ def _args(argv):
     )
     parser.add_argument(
         "--out", default=str(REPO / "bench" / "results"), help="where the tables go (default bench/results)"
+    )
+    parser.add_argument(
+        "--skip-window", action="store_true", help="leave out the outage window's benchmark (bench/window.py)"
     )
     parser.add_argument("--work", default=None, help="scratch folder (default: a temporary one, removed afterwards)")
     parser.add_argument(
@@ -366,4 +364,6 @@ def main(argv=None) -> int:
             shutil.rmtree(work, ignore_errors=True)
     print(report.markdown(results))
     print("written: " + ", ".join(str(p) for p in paths))
+    if not opts.skip_window:  # the outage window against the earlier code, in the same run
+        return window.main(["--repeat", str(opts.repeat), "--out", opts.out, "--pulumi-bin", str(pulumi_bin)])
     return 0

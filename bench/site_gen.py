@@ -92,16 +92,24 @@ def per_node(hosts: int, delays: dict) -> float:
     return to_maintenance + delays.get("install_start", 0.0) + delays["install"] + delays["initializing"]
 
 
-def lab_stack_settings() -> dict:
-    config = yaml.safe_load(LAB_STACK.read_text())["config"]
+def lab_stack_settings(stack_file: Path = LAB_STACK) -> dict:
+    config = yaml.safe_load(stack_file.read_text())["config"]
     prefix = f"{PROJECT}:"
     return {k[len(prefix) :]: v for k, v in config.items() if not (isinstance(v, dict) and "secure" in v)}
 
 
 def stack_settings(
-    lab_info: dict, known_hosts: Path, hosts: int, export_count: int, nodes: int, ports: dict, full: bool
+    lab_info: dict,
+    known_hosts: Path,
+    hosts: int,
+    export_count: int,
+    nodes: int,
+    ports: dict,
+    full: bool,
+    stack_file: Path = LAB_STACK,
 ) -> dict:
-    """The migration's settings for this lab; without `full`, only storage and multipath preparation."""
+    """The migration's settings for this lab (from `stack_file`'s, the lab stack of the code that runs them);
+    without `full`, only storage and multipath preparation."""
     settings = {
         "ssh": {"user": "root", "knownHostsFile": str(known_hosts)},
         "hosts": {name: {"address": "127.0.0.1", "port": h["port"]} for name, h in lab_info["hosts"].items()},
@@ -112,7 +120,7 @@ def stack_settings(
     }
     if not full:
         return settings
-    full_settings = {**lab_stack_settings(), **settings}
+    full_settings = {**lab_stack_settings(stack_file), **settings}
     full_settings["hostedEngine"]["engineVm"] = {"address": "127.0.0.1", "port": ports["engine_vm_ssh_port"]}
     full_settings["engineApi"] = {
         "url": f"https://127.0.0.1:{ports['engine_api_new_port']}/ovirt-engine/api",

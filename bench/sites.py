@@ -21,12 +21,11 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench.harness import REPO
+from bench.harness import ADMIN_PASSWORD, REPO
 from cli import sites
 from lab.testing import LabProcess, make_client_key
 from tests.harness import ProjectStack, migration_settings, pinned_ports_site
 
-ADMIN_PASSWORD = "lab-admin-password"
 TARGETS = {"preview_parallel_over_sequential": 0.6, "up_parallel_over_longest_single": 1.3}
 
 

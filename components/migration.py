@@ -10,6 +10,7 @@ import posixpath
 
 import pulumi
 
+from components import outage_window
 from components.site_config import SiteConfig
 from providers import host_facts, multipath_conf
 from providers.address_handover import AddressHandover, record_path
@@ -89,22 +90,30 @@ class SelfHostedEngineMigration(pulumi.ComponentResource):
         }
 
     def _outage_window(self) -> dict:
-        """What runs while no Engine manages the site (from `ovirt-engine` stopping on the original machine until
-        the new Engine answers), in order, and what was moved before it: known at preview."""
-        engine, deploy = self.site.migration.original_engine, self.site.migration.deployment_host
-        preparation = [r._name for r in self.storage_exports + self.multipath_overrides]
+        """What runs while no Engine manages the site, in order, and what was moved before it (known at preview);
+        after `up`, the window as it was measured and its length in seconds."""
+        deploy = self.site.migration.deployment_host
+        measured = pulumi.Output.all(
+            self.backup.steps, self.handover.startedAt, self.handover.finishedAt, self.deployment.steps
+        ).apply(
+            lambda ran: outage_window.measure(
+                [
+                    (self.backup._name, "EngineBackup", ran[0]),
+                    (self.handover._name, "AddressHandover", outage_window.handover_steps(ran[1], ran[2])),
+                    (self.deployment._name, "HostedEngineDeployment", ran[3]),
+                ]
+            )
+        )
+        resources = (self.backup, self.handover, self.deployment)
         return {
-            "before": preparation
+            "before": [r._name for r in self.storage_exports + self.multipath_overrides]
             + [
                 f"{self.packages._name}: ovirt-hosted-engine-setup and the deploy's appliance on {deploy}",
                 f"{self.backup._name}: the Engine's update (when allowed) and the appliance's Engine checked",
             ],
-            "inside": [
-                f"{self.backup._name}: ovirt-engine stopped on {engine}, engine-backup, copied off and verified",
-                f"{self.handover._name}: {engine} powered off if it holds the FQDN's address (`addressHandover`)",
-                f"{self.deployment._name}: hosted-engine --deploy --restore-from-file on {deploy}, until the new "
-                f"Engine answers",
-            ],
+            "inside": outage_window.planned({type(r).__name__: r._name for r in resources}),
+            "seconds": measured.apply(lambda window: window and window["seconds"]),
+            "measured": measured,
         }
 
     def _engine_backup(self, migration, depends_on) -> EngineBackup:
@@ -119,6 +128,7 @@ class SelfHostedEngineMigration(pulumi.ComponentResource):
             directory=backup.directory,
             engine_directory=backup.engine_directory,
             allow_engine_update=backup.allow_engine_update,
+            deploy_backup_directory=migration.hosted_engine["backupDirectory"],
             appliance_engine=self.packages.applianceEngine,
             poll_interval=migration.node_timeouts["poll"],
             opts=self._child(depends_on),

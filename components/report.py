@@ -25,7 +25,10 @@ from __future__ import annotations
 
 import html
 import time
-from datetime import datetime
+from dataclasses import dataclass
+
+from components import outage_window
+from providers.timing import seconds_between
 
 PREFLIGHT_ATTRIBUTE = "preflight_results"
 PREFLIGHT_OUTPUT = "preflight"
@@ -117,7 +120,7 @@ def _ordered(steps: list[dict]) -> list[dict]:
 
 def from_state(stack: str, export: dict, outputs: dict) -> dict:
     """ReportData from `pulumi stack export` and `pulumi stack output --json` (secrets stay sealed)."""
-    steps, outputs = [], dict(outputs)
+    steps, timelines, outputs = [], [], dict(outputs)
     for resource in export.get("deployment", {}).get("resources", []):
         if resource.get("type", "").endswith(PREFLIGHT_TYPE) and PREFLIGHT_OUTPUT not in outputs:
             outputs[PREFLIGHT_OUTPUT] = resource.get("outputs", {}).get("results")  # read on the last preview or up
@@ -125,7 +128,15 @@ def from_state(stack: str, export: dict, outputs: dict) -> dict:
         if kind:
             props = {**resource.get("inputs", {}), **resource.get("outputs", {})}
             steps.append(_step(resource["urn"].rsplit("::", 1)[-1], kind, props))
-    return _data(stack, _ordered(steps), outputs)
+            timelines.append((steps[-1]["name"], kind, _timeline(kind, props)))
+    window = outage_window.measure(timelines)  # from the resources: a failed `up` leaves the stack outputs behind
+    return _data(stack, _ordered(steps), {**outputs, "outageWindow": {"measured": window}})
+
+
+def _timeline(kind: str, props: dict) -> list[dict]:
+    if kind == "AddressHandover":
+        return outage_window.handover_steps(_plain(props.get("startedAt")), _plain(props.get("finishedAt")))
+    return _plain(props.get("steps")) or []
 
 
 def _data(stack: str, steps: list[dict], outputs: dict) -> dict:
@@ -141,6 +152,7 @@ def _data(stack: str, steps: list[dict], outputs: dict) -> dict:
         "haDrill": _plain(outputs.get("haDrill")),
         "evidence": _plain(outputs.get("evidence")),
         "originalEngine": _plain(outputs.get("originalEngine")),
+        "outageWindow": (_plain(outputs.get("outageWindow")) or {}).get("measured"),
     }
 
 
@@ -234,7 +246,13 @@ def program_report(migration, stack: str):
             "engineUrl": migration.deployment.engineUrl,
             "nodeScores": {h: n.score for h, n in zip(m.nodes, migration.nodes)},
         }
-        outputs.update({k: v for k, v in migration.outputs().items() if k in ("haDrill", "evidence", "originalEngine")})
+        outputs.update(
+            {
+                k: v
+                for k, v in migration.outputs().items()
+                if k in ("haDrill", "evidence", "originalEngine", "outageWindow")
+            }
+        )
     preflight = getattr(migration, PREFLIGHT_ATTRIBUTE, None)
     if preflight is not None:
         outputs[PREFLIGHT_OUTPUT] = preflight
@@ -251,13 +269,38 @@ def program_report(migration, stack: str):
 
 
 def _duration(step: dict) -> str:
-    try:
-        start = datetime.strptime(step["startedAt"], "%Y-%m-%dT%H:%M:%SZ")
-        end = datetime.strptime(step["finishedAt"], "%Y-%m-%dT%H:%M:%SZ")
-    except (TypeError, ValueError):
-        return "-"
-    seconds = int((end - start).total_seconds())
-    return f"{seconds // 60}m{seconds % 60:02d}s" if seconds >= 60 else f"{seconds}s"
+    seconds = seconds_between(step["startedAt"], step["finishedAt"])
+    return "-" if seconds is None else _length(seconds)
+
+
+def _length(seconds: float) -> str:
+    if seconds >= 60:
+        return f"{int(seconds) // 60}m{int(seconds) % 60:02d}s"
+    return f"{seconds:.1f}s" if seconds < 10 else f"{int(seconds)}s"
+
+
+@dataclass
+class Timeline:
+    """The outage window as a picture: one bar per step, placed on the window's length."""
+
+    window: dict
+
+    def bars(self) -> list[tuple[str, float, float, str]]:
+        """(label, start, width, took) per step, start and width as fractions of the window."""
+        total = self.window["seconds"] or 1
+        return [
+            (f"{s['resource']} {s['step']}", s["offset"] / total, s["seconds"] / total, _length(s["seconds"]))
+            for s in self.window["steps"]
+        ]
+
+    def rows(self) -> list[list[str]]:
+        return [
+            [str(i), s["resource"], s["step"], s["what"], f"+{_length(s['offset'])}", _length(s["seconds"])]
+            for i, s in enumerate(self.window["steps"], 1)
+        ]
+
+
+WINDOW_HEADER = ["#", "resource", "step", "why it runs while no Engine runs", "from the stop", "took"]
 
 
 def _sections(data: dict) -> list[tuple[str, list[str] | None, list[list[str]] | str]]:
@@ -319,8 +362,18 @@ def _sections(data: dict) -> list[tuple[str, list[str] | None, list[list[str]] |
         if drill and drill.get("toNode")
         else "The drill is off for this stack (`haDrill.enabled`), or has not run yet."
     )
+    window = data.get("outageWindow")
+    engine.insert(1, ["Outage window", _window_summary(window)])
     return [
         ("Result", ["", ""], engine),
+        (
+            "Outage window: from ovirt-engine stopping until the new Engine answered",
+            WINDOW_HEADER,
+            Timeline(window)
+            if window
+            else "Not measured: the original Engine was not stopped, or the new Engine "
+            "has not answered yet, in a recorded run.",
+        ),
         ("Preflight", ["check", "result", "what it checks", "what it found", "what it read"], preflight),
         (
             "Steps, in the procedure's order",
@@ -330,6 +383,28 @@ def _sections(data: dict) -> list[tuple[str, list[str] | None, list[list[str]] |
         ("Hosted-engine nodes (`hosted-engine --vm-status` score)", ["host", "score", "state"], scores),
         ("High-availability drill", ["the Engine VM left", "taken by", "until good health"], drill_rows),
     ]
+
+
+def _window_summary(window: dict | None) -> str:
+    if not window:
+        return "not measured yet"
+    gaps = window["seconds"] - window["stepsSeconds"]
+    return (
+        f"{_length(window['seconds'])}, from {window['openedAt']} to {window['closedAt']} "
+        f"({_length(window['stepsSeconds'])} in its steps, {_length(max(gaps, 0))} between them)"
+    )
+
+
+def _text_picture(timeline: Timeline, width: int = 48) -> list[str]:
+    """The window drawn in text, one bar per step, for Markdown readers without pictures."""
+    bars = timeline.bars()
+    label = max(len(b[0]) for b in bars)
+    lines = []
+    for name, start, size, took in bars:
+        left = min(int(start * width), width - 1)
+        cells = max(1, round(size * width))
+        lines.append(f"{name:<{label}} |{' ' * left}{'█' * min(cells, width - left):<{width - left}}| {took}")
+    return ["```text", *lines, "```"]
 
 
 def to_markdown(data: dict) -> str:
@@ -342,10 +417,41 @@ def to_markdown(data: dict) -> str:
         if isinstance(body, str):
             lines += [body, ""]
             continue
+        if isinstance(body, Timeline):
+            lines += [*_text_picture(body), ""]
+            body = body.rows()
         lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
         lines += ["| " + " | ".join(cell(c) for c in row) + " |" for row in body]
         lines.append("")
     return "\n".join(lines)
+
+
+def _svg_picture(timeline: Timeline) -> str:
+    """The window as an SVG: a bar per step on the window's length, its label left, its length right."""
+    e, row, left, width = html.escape, 22, 260, 520
+    bars = timeline.bars()
+    parts = [
+        f"<svg xmlns='http://www.w3.org/2000/svg' width='{left + width + 80}' height='{row * len(bars) + 30}' "
+        f"role='img' aria-label='the outage window, step by step'>"
+    ]
+    for i, (name, start, size, took) in enumerate(bars):
+        y = i * row + 4
+        parts += [
+            f"<text x='0' y='{y + 13}' font-size='12'>{e(name)}</text>",
+            f"<rect x='{left + start * width:.1f}' y='{y}' width='{max(size * width, 2):.1f}' height='16' "
+            f"fill='#c0392b'><title>{e(name)}: {e(took)}</title></rect>",
+            f"<text x='{left + width + 8}' y='{y + 13}' font-size='12'>{e(took)}</text>",
+        ]
+    axis = row * len(bars) + 8
+    total = _length(timeline.window["seconds"])
+    parts += [
+        f"<line x1='{left}' y1='{axis}' x2='{left + width}' y2='{axis}' stroke='#333'/>",
+        f"<text x='{left}' y='{axis + 16}' font-size='11'>ovirt-engine stopped</text>",
+        f"<text x='{left + width}' y='{axis + 16}' font-size='11' text-anchor='end'>new Engine answered, "
+        f"{e(total)}</text>",
+        "</svg>",
+    ]
+    return "".join(parts)
 
 
 def to_html(data: dict) -> str:
@@ -364,6 +470,9 @@ def to_html(data: dict) -> str:
         if isinstance(body, str):
             parts.append(f"<p>{e(body.replace('`', ''))}</p>")
             continue
+        if isinstance(body, Timeline):
+            parts.append(_svg_picture(body))
+            body = body.rows()
         parts.append("<table>")
         if any(header):
             parts.append("<tr>" + "".join(f"<th>{e(h)}</th>" for h in header) + "</tr>")

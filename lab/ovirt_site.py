@@ -83,6 +83,7 @@ DEFAULTS = {
     "appliance_disk_gb": 50,
     "pause_seconds": 86400,
     "backup_seconds": 0,
+    "appliance_install_seconds": 0,
     "engine_vm_ssh_port": 2227,
     "repos": [
         {"id": "appstream", "name": "CentOS Stream 8 - AppStream"},

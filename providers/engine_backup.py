@@ -3,7 +3,9 @@
 Procedure 4 and 5: the Engine must be on its latest minor version (the backup's version must match
 the new Engine's), `ovirt-engine` is stopped and disabled so nothing changes after the backup and
 two Engines never manage the same hosts, then `engine-backup --mode=backup` writes the file and its
-log, which are copied to a backup server and checked there against the Engine's own checksum.
+log, which are copied to a backup server and checked there against the Engine's own checksum. The same read
+also writes the backup to the deployment host, where the deploy restores it from: inside the outage window
+the two copies run at once, not one after the other.
 
 A backup is taken once. A later `up` never takes a new one over it; a copy whose checksum no longer
 matches is an error for the administrator to settle, never silently replaced. Destroying the
@@ -24,7 +26,7 @@ from providers import appliance, base, host_facts, remote_job
 from providers.errors import StepError
 from providers.hosted_engine_deployment import DEPLOY, deployed
 from providers.ssh import Connection, RemoteCommandError, copy_file, sha256_of
-from providers.timing import timed
+from providers.timing import Steps, timed
 
 UPDATE, SETUP, BACKUP = (
     remote_job.Job(f"ovirt-she-{step}") for step in ("engine-update", "engine-setup", "engine-backup")
@@ -186,10 +188,20 @@ def _recorded_version(props: dict):
 
 
 def _copy_off_and_verify(props: dict, engine: Connection) -> dict:
-    where, server = paths(props), base.ssh_host(props, "backupServer")
+    """To the backup server, and from the same read to the deployment host (HostedEngineDeployment checks that
+    copy against the checksum before it restores it)."""
+    where, server, deploy = paths(props), base.ssh_host(props, "backupServer"), base.ssh_host(props, "deploymentHost")
     server.run("mkdir", "-p", props["directory"])
+    deploy.run("mkdir", "-p", props["deployBackupDirectory"])
     on_engine = sha256_of(engine, where["engineFile"])
-    copied = copy_file(engine, where["engineFile"], server, where["file"], examine=_recorded_version(props))
+    copied = copy_file(
+        engine,
+        where["engineFile"],
+        server,
+        where["file"],
+        examine=_recorded_version(props),
+        also=((deploy, posixpath.join(props["deployBackupDirectory"], props["fileName"])),),
+    )
     sha, size = copied.sha256, copied.size
     copy_file(engine, where["engineLog"], server, where["log"])
     on_server = sha256_of(server, where["file"])
@@ -263,12 +275,12 @@ class EngineBackupProvider(ResourceProvider):
             "backup": lambda: _take_backup(props, engine),
             "copy": lambda: outs.update(_copy_off_and_verify(props, engine)),
         }
-        outs = {}
+        outs, ran = {}, Steps()
         for step in plan(gather(props, engine), props):
-            steps[step]()
+            ran.run(step, steps[step])
         for job in JOBS:
             remote_job.clear(engine, job)
-        return CreateResult(outs["location"], {**props, **outs})
+        return CreateResult(outs["location"], {**props, **outs, "steps": ran.ran})
 
     def read(self, id_, props):
         server = base.ssh_host(props, "backupServer")
@@ -309,6 +321,7 @@ class EngineBackup(Resource, module="ovirt", name="EngineBackup"):
         engine: dict,
         backup_server: dict,
         deployment_host: dict,
+        deploy_backup_directory: str,
         private_key,
         file_name: str,
         directory: str,
@@ -323,6 +336,7 @@ class EngineBackup(Resource, module="ovirt", name="EngineBackup"):
             "engine": engine,
             "backupServer": backup_server,
             "deploymentHost": deployment_host,
+            "deployBackupDirectory": deploy_backup_directory,
             "privateKey": private_key,
             "fileName": file_name,
             "directory": directory,
@@ -330,7 +344,7 @@ class EngineBackup(Resource, module="ovirt", name="EngineBackup"):
             "allowEngineUpdate": allow_engine_update,
             "pollInterval": poll_interval,
         }
-        outputs = ("location", "logLocation", "size", "sha256", "engineVersion", "takenAt")
+        outputs = ("location", "logLocation", "size", "sha256", "engineVersion", "takenAt", "steps")
         super().__init__(
             EngineBackupProvider(), name, base.properties(inputs, outputs), base.options(opts, ["privateKey"])
         )

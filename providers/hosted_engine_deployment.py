@@ -1,7 +1,7 @@
 """HostedEngineDeployment: the backup restored into a new self-hosted Engine VM (procedure 6 and 7).
 
-On the fresh deployment host: ovirt-hosted-engine-setup present, the backup copied from the backup
-server and checked against its checksum, then `hosted-engine --deploy --restore-from-file` run
+On the fresh deployment host: ovirt-hosted-engine-setup present, the backup there (EngineBackup wrote it as it
+copied it off; copied from the backup server only when missing) and checked against its checksum, then `hosted-engine --deploy --restore-from-file` run
 without a single prompt, from an otopi answer file made from the stack's settings. The answer file
 holds passwords: it is written with mode 0600 before any byte goes in, never appears on a command
 line, and is removed when the deploy ends. Then the Engine VM gets the modules the Engine needs.
@@ -26,14 +26,16 @@ from pulumi.dynamic import CheckFailure, CheckResult, CreateResult, ReadResult, 
 
 from providers import base, remote_job
 from providers.errors import StepError
-from providers.ssh import Connection, Host, connect, copy_file, known_hosts_name
-from providers.timing import timed
+from providers.ssh import Connection, Host, connect, copy_file, known_hosts_name, sha256_of
+from providers.timing import Steps, timed
 
 DEPLOY = remote_job.Job("ovirt-she-hosted-engine-deploy", "/var/log/ovirt-she-migration/hosted-engine-deploy.log")
 SETUP_LOGS = "/var/log/ovirt-hosted-engine-setup/"
 # roles/repositories (ovirt-ansible-collection): the streams an Engine VM needs; only those its OS has are enabled
 ENGINE_MODULES = ("javapackages-tools", "pki-deps", "postgresql:12", "mod_auth_openidc:2.3", "nodejs:14")
 # roles/hosted_engine_setup/tasks/pause_execution.yml: the role waits (up to 24 h) for this file to go
+# The step after the deploy whose end is the new Engine first answering its API: where the outage window closes.
+ENGINE_ANSWERS = "engine-answers"
 PAUSED = re.compile(r"Pause execution until (\S+_he_setup_lock) is removed")
 KNOWN_HOSTS_NOTE = (
     "the deployment changed the Engine's SSH host key: remove the original Engine's entry for {fqdn} from "
@@ -144,9 +146,17 @@ def deployed(deploy: Connection) -> bool:
     return deploy.run("test", "-s", HE_CONF, check=False).exit_status == 0
 
 
-def _fetch_backup(props: dict, deploy: Connection) -> str:
+def _backup_path(props: dict) -> str:
+    return posixpath.join(props["backupDirectory"], posixpath.basename(props["backupFile"]))
+
+
+def _fetch_backup(props: dict, deploy: Connection) -> None:
+    """The backup as it was taken, on the deployment host: EngineBackup wrote it here as it copied it off, so it
+    is copied from the backup server only when it is not here (a host replaced since, or the file removed)."""
+    target = _backup_path(props)
+    if sha256_of(deploy, target) == props["backupSha256"]:
+        return
     server = base.ssh_host(props, "backupServer")
-    target = posixpath.join(props["backupDirectory"], posixpath.basename(props["backupFile"]))
     deploy.run("mkdir", "-p", props["backupDirectory"])
     copied = copy_file(server, props["backupFile"], deploy, target)
     if copied.sha256 != props["backupSha256"]:
@@ -156,7 +166,6 @@ def _fetch_backup(props: dict, deploy: Connection) -> str:
             f"{copied.sha256}, not the {props['backupSha256']} recorded when it was taken: it is damaged",
             "Nothing was deployed. Put the good copy back on the backup server, then run `pulumi up` again.",
         )
-    return target
 
 
 def _answers_path(props: dict) -> str:
@@ -165,7 +174,7 @@ def _answers_path(props: dict) -> str:
 
 def _write_answers(props: dict, deploy: Connection) -> list[str]:
     """The answer file (0600 before any byte goes in) and the deploy's command line, which names it."""
-    backup, answers_path = _fetch_backup(props, deploy), _answers_path(props)
+    backup, answers_path = _backup_path(props), _answers_path(props)
     found = answers({**props, "hostName": deploy.run("hostname", "-f").stdout.strip()})
     deploy.write_file(answers_path, answer_file(found).encode(), mode=0o600)
     return ["hosted-engine", "--deploy", f"--restore-from-file={backup}", f"--config-append={answers_path}"]
@@ -219,7 +228,7 @@ def plan(unit: dict, is_deployed: bool | None) -> list[str]:
     its end. Its packages were installed before the backup (DeploymentHostPackages)."""
     if remote_job.loaded(unit):
         return ["follow"]
-    return [] if is_deployed else ["start", "follow"]
+    return [] if is_deployed else ["fetch", "start", "follow"]
 
 
 def _follow(props: dict, deploy: Connection) -> None:
@@ -321,17 +330,21 @@ class HostedEngineDeploymentProvider(ResourceProvider):
         deploy = base.ssh_host(props, "deployHost")
         unit = remote_job.state(deploy, DEPLOY)
         steps = {
+            "fetch": lambda: _fetch_backup(props, deploy),
             "start": lambda: remote_job.start(deploy, DEPLOY, _write_answers(props, deploy)),
             "follow": lambda: _follow(props, deploy),
         }
+        ran = Steps()
         for step in plan(unit, None if remote_job.loaded(unit) else deployed(deploy)):
-            steps[step]()
+            ran.run(step, steps[step])
+        facts = ran.run(ENGINE_ANSWERS, lambda: _engine_facts(props))  # the outage window closes here
         vm, key = _engine_vm(props, deploy)
         modules = _enable_modules(vm)
         pulumi.log.warn(KNOWN_HOSTS_NOTE.format(fqdn=props["fqdn"], key=key))
         outs = {
             **props,
-            **_engine_facts(props),
+            **facts,
+            "steps": ran.ran,
             "engineUrl": f"https://{props['fqdn']}/ovirt-engine/",
             "engineVmHostKey": key,
             "modules": modules,
@@ -370,7 +383,7 @@ class HostedEngineDeployment(Resource, module="ovirt", name="HostedEngineDeploym
 
     def __init__(self, name: str, props: dict, opts=None):
         secrets = ["privateKey", "adminPassword", "engineRootPassword", "iscsiDiscoverPassword", "iscsiPortalPassword"]
-        outputs = ("engineUrl", "engineVmId", "hostedStorageDomainId", "engineVmHostKey", "modules")
+        outputs = ("engineUrl", "engineVmId", "hostedStorageDomainId", "engineVmHostKey", "modules", "steps")
         super().__init__(
             HostedEngineDeploymentProvider(),
             name,

@@ -491,24 +491,39 @@ class Copied:
 
 
 def copy_file(
-    source: Connection, source_path: str, target: Connection, target_path: str, mode: int = 0o600, examine=None
+    source: Connection,
+    source_path: str,
+    target: Connection,
+    target_path: str,
+    mode: int = 0o600,
+    examine=None,
+    also: tuple[tuple[Connection, str], ...] = (),
 ) -> Copied:
     """Streams a file from one host to another through this process, never half-written at the target;
-    `examine(file)`, when given, reads the copy (of any size: it is spooled to disk past 64 MiB)."""
-    digest, size, partial = hashlib.sha256(), 0, target_path + ".part"
-    with tempfile.SpooledTemporaryFile(max_size=64 << 20) as spool:
+    `also` names more (connection, path) targets, written from the same read as it goes (one read however many
+    copies). `examine(file)`, when given, reads the copy (of any size: it is spooled to disk past 64 MiB)."""
+    digest, size, targets = hashlib.sha256(), 0, [(target, target_path), *also]
+    with tempfile.SpooledTemporaryFile(max_size=64 << 20) as spool, contextlib.ExitStack() as opened:
+        sessions = {}  # one SFTP session per connection, even when two targets share it
+        for connection, _ in targets:
+            if id(connection) not in sessions:
+                sessions[id(connection)] = opened.enter_context(connection.sftp())
+        writers = []
+        for connection, path in targets:
+            remote = opened.enter_context(sessions[id(connection)].open(path + ".part", "wb"))
+            remote.chmod(mode)
+            writers.append(remote)
         with source.sftp() as sftp, sftp.open(source_path, "rb") as remote:
             while chunk := remote.read(1 << 20):
                 digest.update(chunk)
                 size += len(chunk)
-                spool.write(chunk)
-        spool.seek(0)
-        with target.sftp() as sftp:
-            with sftp.open(partial, "wb") as remote:
-                remote.chmod(mode)
-                while chunk := spool.read(1 << 20):
-                    remote.write(chunk)
-            sftp.posix_rename(partial, target_path)
+                if examine:
+                    spool.write(chunk)
+                for writer in writers:
+                    writer.write(chunk)
+        for writer, (connection, path) in zip(writers, targets):
+            writer.close()
+            sessions[id(connection)].posix_rename(path + ".part", path)
         spool.seek(0)
         return Copied(digest.hexdigest(), size, examine(spool) if examine else None)
 

@@ -50,6 +50,7 @@ def test_smallest_benchmark_writes_the_ratio_table(tmp_path):
         str(tmp_path / "results"),
         "--work",
         str(tmp_path / "work"),
+        "--skip-window",  # measured by the test below
     ]
     if shutil.which("pulumi"):
         argv += ["--pulumi-bin", str(Path(shutil.which("pulumi")).parent)]
@@ -88,3 +89,19 @@ def test_the_many_sites_benchmark_writes_both_ratios(tmp_path):
         assert results["ratios"][key] > 0, key
     table = (tmp_path / "results" / "sites.md").read_text()
     assert "÷ one after another" in table and "÷ the longest single `up`" in table
+
+
+def test_the_outage_window_benchmark_measures_this_code_and_the_earlier_one(tmp_path):
+    """Both codes migrate the lab once; the window and time to HA are measured from outside for each."""
+    argv = [sys.executable, "-m", "bench", "window", "--unit", "0.02", "--out", str(tmp_path / "results")]
+    if shutil.which("pulumi"):
+        argv += ["--pulumi-bin", str(Path(shutil.which("pulumi")).parent)]
+    done = subprocess.run(argv, cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    results = json.loads((tmp_path / "results" / "window.json").read_text())
+    [this, earlier] = results["codes"].values()
+    for code in (this, earlier):
+        assert code["window_s"] > 0 and code["time_to_ha_s"] > 0
+        assert code["window_over_inside_work"] > 0 and code["time_to_ha_over_critical_path"] > 0
+    assert this["tool_measured_window_s"] > 0 and earlier["tool_measured_window_s"] is None
+    assert "| this code |" in (tmp_path / "results" / "window.md").read_text()

@@ -6,8 +6,9 @@ import pytest
 from pulumi import automation as auto
 
 from lab import ovirt_site
-from tests.harness import ANSWERS, put, remote, restore_deploy
-from tests.test_preflight import make_stack
+from lab.testing import reserved_port
+from tests.harness import ANSWERS, ProjectStack, migration_settings, put, remote, restore_deploy
+from tests.test_preflight import make_stack, secrets
 from tests.test_preflight_restore import failed_preview, lab_for, passed_preview
 
 OFFLINE = {**ANSWERS, "OVEHOSTED_CORE/ansibleUserExtraVars": "str:he_offline_deployment=true"}
@@ -108,6 +109,28 @@ def test_up_installs_the_appliance_before_the_backup_and_refuses_its_engine_befo
         installed = ran.index(("deploy", "dnf install -y ovirt-engine-appliance"))
         assert not [c for c in ran[installed:] if c[1].startswith(("systemctl stop ovirt-engine", "engine-backup"))]
         assert remote(lab, "deploy", "rpm -q ovirt-engine-appliance")[0] == 0
+
+
+def test_up_installs_the_offered_appliance_once_before_the_stop_and_the_deploy_uses_it(tmp_path_factory, client_key):
+    """The repositories offer the appliance, nothing installed it: `up` installs it while the original Engine still
+    runs, and the deploy's own install_appliance.yml finds it there (one appliance package on the host)."""
+
+    ports = {"engine_api_new_port": reserved_port(), "engine_vm_ssh_port": reserved_port()}
+
+    def modify(data, _):
+        ovirt_site.ship_appliance(deploy_host(data), None)
+        data.setdefault("ovirt", {}).update(ports)
+
+    with lab_for(tmp_path_factory, client_key, "offered", modify) as lab:
+        stack = ProjectStack(tmp_path_factory.mktemp("project"), "offered")
+        stack.configure(migration_settings(lab, ports), secrets(client_key))
+        assert stack.up().summary.result == "succeeded"
+        ran = [(c["host"], c["command"]) for c in lab.started()]
+        installed = ran.index(("deploy", "dnf install -y ovirt-engine-appliance"))
+        assert installed < ran.index(("engine", "systemctl stop ovirt-engine"))
+        assert installed < next(i for i, (_, c) in enumerate(ran) if c.startswith("hosted-engine --deploy"))
+        packages = lab.host_state("deploy")["packages"]
+        assert [p for p in packages if p.startswith("ovirt-engine-appliance")] == ["ovirt-engine-appliance"]
 
 
 @pytest.mark.parametrize("where", ["preview", "deploy"])

@@ -28,6 +28,14 @@ from tests.harness import (
 ADMIN_PASSWORD = "lab-admin-password"  # the original Engine's, restored from the backup
 ROOT_PASSWORD = "engine-vm-root-Pa55"
 # Storage and multipath preparation are independent of each other (one tier), then one step after another.
+INSIDE_THE_WINDOW = [
+    ("engine-backup", "stop"),
+    ("engine-backup", "backup"),
+    ("engine-backup", "copy"),
+    ("address-handover", "handover"),
+    ("hosted-engine", "follow"),
+    ("hosted-engine", "engine-answers"),
+]
 PROCEDURE_TIERS = [
     ("StorageExport", "MultipathOverride", "DeploymentHostPackages"),
     ("EngineBackup",),
@@ -80,7 +88,8 @@ def test_preview_lists_every_step_in_the_procedures_order_and_changes_nothing(st
     assert_no_stack_file_beside_project(stack)
     window = result.stdout[result.stdout.index("outageWindow") :]
     assert window.index("deployment-host-packages: ovirt-hosted-engine-setup") < window.index("inside")
-    assert window.index("engine-backup: ovirt-engine stopped on engine") < window.index("hosted-engine: hosted-engine")
+    inside = [window.index(f"{name}: {step}, ") for name, step in INSIDE_THE_WINDOW]
+    assert window.index("inside") < inside[0] and inside == sorted(inside), "what runs while no Engine runs, in order"
 
 
 def test_up_migrates_the_site_and_a_second_up_at_once_is_refused(stack, migration_lab):
@@ -184,7 +193,7 @@ def test_two_hosts_were_never_out_of_service_at_once(migration_lab):
 def test_second_up_changes_nothing(stack, migration_lab):
     before = len(changing_commands(migration_lab))
     result = stack.up()
-    assert result.summary.resource_changes == {"same": 14, "read": 1}  # the read is the preflight's
+    assert result.summary.resource_changes == {"same": 15, "read": 1}  # the read is the preflight's
     assert changing_commands(migration_lab)[before:] == []
 
 
@@ -233,7 +242,7 @@ def test_a_third_existing_host_previews_as_exactly_one_new_node(stack, migration
     stack.configure(grown, stack.secrets)
     try:
         result = stack.preview()
-        assert result.change_summary == {"create": 1, "same": 14, "read": 1}
+        assert result.change_summary == {"create": 1, "same": 15, "read": 1}
         assert "hosted-engine-node-host3" in result.stdout
     finally:
         stack.configure(stack.settings, stack.secrets)

@@ -54,15 +54,17 @@ def make_stack(tmp_path_factory, lab, client_key, change=None):
     settings["originalEngineApi"] = {"url": lab.info["engine_api"]["url"], "caFile": lab.info["engine_api"]["ca_file"]}
     if change:
         change(settings)
-    stack.configure(
-        settings,
-        {
-            "sshPrivateKey": client_key[0].read_text(),
-            "adminPassword": ADMIN_PASSWORD,
-            "engineRootPassword": "engine-vm-root-Pa55",
-        },
-    )
+    stack.configure(settings, secrets(client_key))
     return stack
+
+
+def secrets(client_key) -> dict:
+    """The stack's secrets for the lab: its SSH key, the lab Engine's admin password, the Engine VM's root's."""
+    return {
+        "sshPrivateKey": client_key[0].read_text(),
+        "adminPassword": ADMIN_PASSWORD,
+        "engineRootPassword": "engine-vm-root-Pa55",
+    }
 
 
 def snapshot(lab) -> dict:

@@ -28,12 +28,23 @@ STEPS = [
     "ha-drill",
     "evidence",
 ]
-STAMP = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ")
+STAMP = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z")
+# Inside the outage window, in order: every step of the backup from the stop on, the handover, the deploy's.
+WINDOW = [
+    ("engine-backup", "stop"),
+    ("engine-backup", "backup"),
+    ("engine-backup", "copy"),
+    ("address-handover", "handover"),
+    ("hosted-engine", "fetch"),
+    ("hosted-engine", "start"),
+    ("hosted-engine", "follow"),
+    ("hosted-engine", "engine-answers"),
+]
 
 
 @pytest.fixture(scope="module")
 def migrated(tmp_path_factory, client_key):
-    """The lab site, migrated with `up`: (stack, up result)."""
+    """The lab site, migrated with `up`: (stack, up result, lab)."""
     site, ports = pinned_ports_site(tmp_path_factory.mktemp("site") / "site.yaml")
     with LabProcess(
         tmp_path_factory.mktemp("lab"), site=site, authorized_keys=[client_key[1]], client_key=client_key[0]
@@ -47,7 +58,7 @@ def migrated(tmp_path_factory, client_key):
         stack.configure(migration_settings(lab, ports), stack.secrets)
         result = stack.up()
         assert result.summary.result == "succeeded"
-        yield stack, result
+        yield stack, result, lab
 
 
 def secrets_of(stack) -> list[str]:
@@ -70,13 +81,52 @@ def assert_complete(text: str, stack, sha256: str) -> None:
     for check in preflight.CHECKS:  # every check, with its result, on the lab's site that passes them all
         name = check.__name__.rsplit(".", 1)[-1]
         assert re.search(rf"(\| {name} \| (passed|warned) \|)|(<td>{name}</td><td>(passed|warned)</td>)", text), name
+    assert_window(text)
     for secret in secrets_of(stack):
         assert secret not in text
     assert "ciphertext" not in text and report.SECRET_SIG not in text
 
 
+def assert_window(text: str) -> None:
+    """The window's length in the result, its picture (text bars or SVG) and its steps, in order, each timed."""
+    assert re.search(r"Outage window(\s*\|\s*|</td><td>)[0-9.]+s, from ", text), "the window's length"
+    steps = re.findall(
+        r"(?:\| \d+ \| |<td>\d+</td><td>)([\w-]+)(?: \| |</td><td>)([\w-]+)(?: \| |</td><td>)[^|<]+(?: \| |</td><td>)\+",
+        text,
+    )
+    assert steps == WINDOW, steps
+    picture = "<svg" in text and text.count("<rect") == len(WINDOW) or text.count("█") >= len(WINDOW)
+    assert picture and "update" not in [step for _, step in steps], "a picture of the window, from the stop on"
+
+
+def test_the_stack_output_gives_the_window_measured_and_what_ran_in_it(migrated):
+    _, result, _ = migrated
+    window = result.outputs["outageWindow"].value
+    measured = window["measured"]
+    assert [(s["resource"], s["step"]) for s in measured["steps"]] == WINDOW
+    assert window["seconds"] == measured["seconds"] > 0 and measured["stepsSeconds"] <= measured["seconds"]
+    assert measured["openedAt"] == measured["steps"][0]["startedAt"]
+    assert measured["closedAt"] == measured["steps"][-1]["finishedAt"]
+    offsets = [s["offset"] for s in measured["steps"]]
+    assert offsets == sorted(offsets) and offsets[0] == 0
+    assert window["inside"][0].startswith("engine-backup: stop") and window["inside"][-1].startswith("hosted-engine:")
+
+
+def test_the_backup_reaches_the_deployment_host_in_the_same_read_that_copies_it_off(migrated):
+    """Written once to each, before the original machine is powered off: the deploy's check finds it and copies
+    nothing from the backup server."""
+    *_, lab = migrated
+    ran = [(c["host"], c["command"]) for c in lab.commands()]
+    backup = [(i, w) for i, w in enumerate(ran) if w[1].startswith("rename") and "engine-lab.backup.part" in w[1]]
+    assert [w for _, w in backup] == [
+        ("backup", "rename /backup/engine-lab.backup.part /backup/engine-lab.backup"),
+        ("deploy", "rename /root/backup/engine-lab.backup.part /root/backup/engine-lab.backup"),
+    ], ran
+    assert backup[-1][0] < ran.index(("engine", "systemctl poweroff"))
+
+
 def test_up_exports_the_report_with_every_step_timed_and_no_secret(migrated):
-    stack, result = migrated
+    stack, result, _ = migrated
     output = result.outputs["report"]
     assert output.secret is False
     assert_complete(output.value, stack, result.outputs["backup"].value["sha256"])
@@ -84,7 +134,7 @@ def test_up_exports_the_report_with_every_step_timed_and_no_secret(migrated):
 
 
 def test_the_report_command_writes_markdown_and_html_from_the_state(migrated, tmp_path):
-    stack, result = migrated
+    stack, result, _ = migrated
     out = tmp_path / "report.md"
     done = subprocess.run(
         [sys.executable, "-m", "cli.report", "--stack", "site", "--out", str(out)],

@@ -203,11 +203,11 @@ def test_the_runbook_migrates_a_site_from_install_to_decommissioning(labs, tmp_p
     assert listing.count("[secret]") == 3 and ADMIN_PASSWORD not in listing
 
     preview, readiness, plan = site.run_block(3).values()
-    assert "+ 12 to create" in preview.stdout, (
+    assert "+ 13 to create" in preview.stdout, (
         preview.stdout
-    )  # the stack, the component, 8 steps, the drill and the evidence
+    )  # the stack, the component, 9 steps, the drill and the evidence
     row = readiness.stdout.splitlines()[1].split()
-    assert row[:3] == ["site-a", "yes", "0"] and row[-1] == "12", readiness.stdout
+    assert row[:3] == ["site-a", "yes", "0"] and row[-1] == "13", readiness.stdout
     assert "hosted-engine-node-host1" in (site.project / "docs" / "site-a-plan.svg").read_text()
 
     up, history = site.run_block(4).values()

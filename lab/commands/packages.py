@@ -322,6 +322,8 @@ LAB_PACKAGES = frozenset({HE_PACKAGE, COLLECTION_PACKAGE, "ovirt-engine", *SETUP
 
 def install_offer(ctx, name, entries):
     """Add NAME to the host; an appliance brings its rpm header and its files (kept in the host's state)."""
+    if entries is not None:  # an appliance's rpm (1.5 GB and more) takes the site's time to download and install
+        ctx.sleep(float(_cfg(ctx)["appliance_install_seconds"]))
     ctx.host.packages.append(name)
     if entries is None:
         return

@@ -167,3 +167,21 @@ def test_an_archive_without_a_version_has_none(tmp_path):
         tar.addfile(tarfile.TarInfo("./files"), io.BytesIO(b""))
     with open(tmp_path / "x.tar", "rb") as handle:
         assert engine_version(handle) is None
+
+
+def test_one_read_writes_every_target_and_the_copies_are_whole(tmp_path):
+    source, server, deploy = tmp_path / "engine", tmp_path / "backup", tmp_path / "deploy"
+    for folder in (source, server, deploy):
+        folder.mkdir()
+    archive(source / "engine.backup", 3 << 20)
+    copied = copy_file(
+        LocalFiles(source),
+        "/engine.backup",
+        LocalFiles(server),
+        "/engine.backup",
+        examine=engine_version,
+        also=((LocalFiles(deploy), "/engine.backup"),),
+    )
+    original = (source / "engine.backup").read_bytes()
+    assert (server / "engine.backup").read_bytes() == original == (deploy / "engine.backup").read_bytes()
+    assert copied.examined == "4.5.6" and not list(deploy.glob("*.part"))

@@ -6,7 +6,7 @@ from pulumi.dynamic import CreateResult
 
 from providers.timing import timed
 
-STAMP = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
+STAMP = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
 
 
 def test_timed_adds_started_and_finished_to_the_outputs_and_keeps_the_rest():

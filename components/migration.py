@@ -290,8 +290,7 @@ class SelfHostedEngineMigration(pulumi.ComponentResource):
             backup_server=self.site.connection(migration.backup_server),
             location=self.evidence_location,
             private_key=self.private_key,
-            admin_password=self.secrets["adminPassword"],
-            engine_root_password=self.secrets["engineRootPassword"],
+            secrets=self.secrets,
             opts=self._child([after]),
         )
 

@@ -361,6 +361,9 @@ class StackSettings(Settings):
 
 
 STACK_SETTINGS = {spec.name: spec for spec in fields(StackSettings)}
+# Every secret a stack can set: the one list of what is sealed in the state and scanned out of the evidence.
+SECRET_SETTINGS = tuple(name for name, spec in STACK_SETTINGS.items() if spec.metadata.get("secret"))
+REQUIRED_SECRETS = ("adminPassword", "engineRootPassword")  # a migration needs both; the SSH key is private_key()'s
 
 
 def _default(spec):
@@ -969,9 +972,9 @@ def secrets(site: SiteConfig, config: pulumi.Config | None = None) -> dict:
     if site.migration is None:
         return {}
     config = config or pulumi.Config()
-    found = {name: config.require_secret(name) for name in ("adminPassword", "engineRootPassword")}
-    for name in ("iscsiDiscoverPassword", "iscsiPortalPassword"):  # only iSCSI targets with CHAP need them
-        value = config.get_secret(name)
+    found = {name: config.require_secret(name) for name in REQUIRED_SECRETS}
+    for name in SECRET_SETTINGS:  # the others only where they apply (CHAP: iSCSI targets that need it)
+        value = None if name in (*REQUIRED_SECRETS, "sshPrivateKey") else config.get_secret(name)
         if value is not None:
             found[name] = value
     return found

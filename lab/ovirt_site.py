@@ -213,7 +213,10 @@ class EngineServices:
             return
         with host.lock:
             deployed = bool(host.ovirt.get("he", {}).get("deployed"))
-            if call["call"] == "setHaMaintenanceMode" and deployed:
+            if call["call"] == "fence-restart":  # the power agent's restart: the machine comes up again
+                host.record("engine", "power management: restart", 0)
+                host.power_on()
+            elif call["call"] == "setHaMaintenanceMode" and deployed:
                 host.ovirt["he"]["maintenance"] = call["local"]
                 host.record("engine", f"vdsm: setHaMaintenanceMode local={call['local']}", 0)
             elif call["call"] == "host-deploy":

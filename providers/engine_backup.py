@@ -26,7 +26,7 @@ from providers import appliance, base, host_facts, remote_job
 from providers.errors import StepError
 from providers.hosted_engine_deployment import DEPLOY, deployed
 from providers.ssh import Connection, RemoteCommandError, copy_file, sha256_of
-from providers.timing import Steps, timed
+from providers.timing import Steps, now, timed
 
 UPDATE, SETUP, BACKUP = (
     remote_job.Job(f"ovirt-she-{step}") for step in ("engine-update", "engine-setup", "engine-backup")
@@ -137,11 +137,24 @@ def _engine_active(engine: Connection) -> bool:
     return engine.run("systemctl", "is-active", "ovirt-engine", check=False).exit_status == 0
 
 
-def _stop_original_engine(engine: Connection) -> None:
+def _stop_record(props: dict) -> str:
+    """Beside the backup on the Engine machine: when this tool stopped `ovirt-engine`, so that a run after a killed
+    one still measures the outage window from the real stop."""
+    return paths(props)["engineFile"] + ".stopped"
+
+
+def _stop_original_engine(props: dict, engine: Connection) -> str | None:
+    """Stopped and disabled; returns when it was stopped: now, or as the run that stopped it recorded it."""
     if _engine_active(engine):
+        stopped = now()
+        engine.run("mkdir", "-p", props["engineDirectory"])
+        engine.write_file(_stop_record(props), (stopped + "\n").encode(), 0o644)
         engine.run("systemctl", "stop", "ovirt-engine")
+    else:
+        stopped = (engine.read_file(_stop_record(props)) or b"").decode().strip() or None
     if engine.run("systemctl", "is-enabled", "ovirt-engine", check=False).exit_status == 0:
         engine.run("systemctl", "disable", "ovirt-engine")
+    return stopped
 
 
 def _take_backup(props: dict, engine: Connection) -> None:
@@ -271,7 +284,8 @@ class EngineBackupProvider(ResourceProvider):
             "update": lambda: _job(props, engine, UPDATE, ["yum", "update", "-y", "ovirt*setup*"]),
             "setup": lambda: _job(props, engine, SETUP, ["engine-setup", "--accept-defaults"]),
             "appliance-check": lambda: _check_appliance(props, engine),
-            "stop": lambda: _stop_original_engine(engine),  # before the backup starts: nothing changes after it
+            # before the backup starts: nothing changes after it
+            "stop": lambda: outs.update(stoppedAt=_stop_original_engine(props, engine)),
             "backup": lambda: _take_backup(props, engine),
             "copy": lambda: outs.update(_copy_off_and_verify(props, engine)),
         }
@@ -280,6 +294,9 @@ class EngineBackupProvider(ResourceProvider):
             ran.run(step, steps[step])
         for job in JOBS:
             remote_job.clear(engine, job)
+        for step in ran.ran:  # the outage window opened when ovirt-engine stopped, maybe in a killed run
+            if step["step"] == "stop" and outs.get("stoppedAt"):
+                step["startedAt"] = outs["stoppedAt"]
         return CreateResult(outs["location"], {**props, **outs, "steps": ran.ran})
 
     def read(self, id_, props):
@@ -304,6 +321,7 @@ class EngineBackupProvider(ResourceProvider):
         engine = base.ssh_host(props, "engine")
         engine.run("systemctl", "enable", "ovirt-engine")
         engine.run("systemctl", "start", "ovirt-engine")
+        engine.run("rm", "-f", "--", _stop_record(props))
 
 
 class EngineBackup(Resource, module="ovirt", name="EngineBackup"):
@@ -344,7 +362,7 @@ class EngineBackup(Resource, module="ovirt", name="EngineBackup"):
             "allowEngineUpdate": allow_engine_update,
             "pollInterval": poll_interval,
         }
-        outputs = ("location", "logLocation", "size", "sha256", "engineVersion", "takenAt", "steps")
+        outputs = ("location", "logLocation", "size", "sha256", "engineVersion", "takenAt", "stoppedAt", "steps")
         super().__init__(
             EngineBackupProvider(), name, base.properties(inputs, outputs), base.options(opts, ["privateKey"])
         )

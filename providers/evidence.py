@@ -90,9 +90,7 @@ class MigrationEvidenceProvider(ResourceProvider):
     @timed
     def create(self, props):
         members = _gather(props)
-        found = leaked(
-            members, secret_needles([props["adminPassword"], props["engineRootPassword"], props["privateKey"]])
-        )
+        found = leaked(members, secret_needles([*props["stackSecrets"].values(), props["privateKey"]]))
         if found:
             raise EvidenceError(
                 f"not writing the evidence archive: {', '.join(found)} holds a secret of the stack "
@@ -135,21 +133,19 @@ class MigrationEvidence(Resource, module="ovirt", name="MigrationEvidence"):
         backup_server: dict,
         location: str,
         private_key,
-        admin_password,
-        engine_root_password,
+        secrets: dict,
         opts=None,
     ):
+        """`secrets`: every secret the stack sets but the SSH key (site_config.secrets), each scanned for."""
         props = {
             "sources": sources,
             "backupServer": backup_server,
             "location": location,
             "privateKey": private_key,
-            "adminPassword": admin_password,
-            "engineRootPassword": engine_root_password,
+            "stackSecrets": secrets,
             "sha256": None,
             "size": None,
             "members": None,
             **TIMING_OUTPUTS,
         }
-        secrets = ["privateKey", "adminPassword", "engineRootPassword"]
-        super().__init__(MigrationEvidenceProvider(), name, props, base.options(opts, secrets))
+        super().__init__(MigrationEvidenceProvider(), name, props, base.options(opts, ["privateKey", "stackSecrets"]))

@@ -9,6 +9,7 @@ starts where the last one stopped.
 import hashlib
 import json
 import time
+from datetime import datetime
 
 import ovirtsdk4.types as types
 import pytest
@@ -138,6 +139,9 @@ def test_the_resumed_migration_converges_to_the_uninterrupted_end_state(site):
     assert result.summary.result == "succeeded"
     outputs = {k: v.value for k, v in result.outputs.items()}
     assert outputs["nodeScores"] == {"host1": 3400, "host2": 3400}
+    stop = next(c["time"] for c in lab.started("engine") if c["command"] == "systemctl stop ovirt-engine")
+    opened = datetime.fromisoformat(outputs["outageWindow"]["measured"]["openedAt"]).timestamp()
+    assert 0 <= stop - opened < 1, "the outage window opens when the first, killed run stopped ovirt-engine"
     started = [c["command"] for c in lab.started()]
     for step in (
         "yum update -y",

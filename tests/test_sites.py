@@ -66,7 +66,7 @@ def test_preview_prints_a_readiness_table_with_exactly_the_failing_site(sites):
     assert set(rows) == set(SITES)
     for name in ("site-a", "site-b"):
         site, ready, errors, warnings, create = rows[name]
-        assert (ready, errors, create) == ("yes", "0", "14"), done.stdout
+        assert (ready, errors, create) == ("yes", "0", "15"), done.stdout
     site, ready, errors, warnings, create = rows["site-c"]
     assert (ready, errors, create) == ("NO", "1", "-"), done.stdout
     details = [line for line in lines if line.startswith("site-c: error:")]
@@ -86,7 +86,7 @@ def test_preview_as_json_for_scripts(sites):
     done = run_sites(sites, "preview", "--json", "site-b", "site-c")
     assert done.returncode == 1
     rows = {row["site"]: row for row in json.loads(done.stdout)}
-    assert rows["site-b"]["ready"] is True and rows["site-b"]["toCreate"] == 14 and rows["site-b"]["errors"] == []
+    assert rows["site-b"]["ready"] is True and rows["site-b"]["toCreate"] == 15 and rows["site-b"]["errors"] == []
     assert rows["site-c"]["ready"] is False and "find_multipaths" in rows["site-c"]["errors"][0]
 
 

@@ -36,6 +36,7 @@ from lab.commands.ovirt import (
 )
 from lab.commands.packages import appliance_engine_version, he_installed
 from lab.engine_api import audit, host_up
+from lab.engine_api.fencing import NOT_ANSWERING
 from lab.engine_api.state import NO_HA_STATS, entity_id, free_spm_id, spm_of
 from lab.ovirt_site import settings
 from lab.transport.shell import Unsupported
@@ -1087,6 +1088,8 @@ def ha_info(lab, api_host, state):
     node = next((h for h in lab.hosts.values() if lab.engines.api_host_for(h, [api_host])), None)
     if node is None:
         return None
+    if node.powered_off:  # its VDSM does not answer
+        return NOT_ANSWERING
     if not node.ovirt.get("he", {}).get("deployed"):
         return dict(NO_HA_STATS)
     vm_host = he_vm_host(state)

@@ -9,7 +9,43 @@ import re
 
 # key -> (code, severity, text)
 TYPES = {
+    "VDS_FAILURE": (12, "error", "Host ${VdsName} is non responsive."),
     "VDS_DETECTED": (13, "normal", "Status of host ${VdsName} was set to ${HostStatus}."),
+    "VDS_RECOVER": (14, "normal", "Host ${VdsName} is rebooting."),
+    "VDS_RECOVER_FAILED": (19, "error", "Host ${VdsName} failed to recover."),
+    "SYSTEM_VDS_RESTART": (121, "normal", "Host ${VdsName} was restarted by the engine."),
+    "VDS_ALERT_FENCE_OPERATION_SKIPPED": (
+        9003,
+        "alert",
+        "Host ${VdsName} became non responsive. Fence operation skipped as the system is still initializing and this "
+        "is not a host where hosted engine was running on previously.",
+    ),
+    "VDS_HOST_NOT_RESPONDING_CONNECTING": (
+        9008,
+        "warning",
+        "Host ${VdsName} is not responding. It will stay in Connecting state for a grace period of ${Seconds} seconds "
+        "and after that an attempt to fence the host will be issued.",
+    ),
+    "VDS_ALERT_FENCE_DISABLED_BY_CLUSTER_POLICY": (
+        9015,
+        "alert",
+        "Host ${VdsName} became Non Responsive and was not restarted due to disabled fencing in the Cluster Fencing "
+        "Policy.",
+    ),
+    "FENCE_OPERATION_STARTED": (9017, "normal", "Power management ${Action} of Host ${VdsName} initiated."),
+    "FENCE_OPERATION_SUCCEEDED": (9018, "normal", "Power management ${Action} of Host ${VdsName} succeeded."),
+    "VDS_HOST_NOT_RESPONDING": (
+        9027,
+        "warning",
+        " Host ${VdsName} is not responding. Host cannot be fenced automatically because power management for the "
+        "host is disabled.",
+    ),
+    "VDS_ALERT_NO_PM_CONFIG_FENCE_OPERATION_SKIPPED": (
+        9028,
+        "alert",
+        "Host ${VdsName} became non responsive. It has no power management configured. Please check the host status, "
+        'manually reboot it, and click "Confirm Host Has Been Rebooted"',
+    ),
     "VDS_MAINTENANCE": (15, "normal", "Host ${VdsName} was switched to Maintenance Mode."),
     "VDS_ACTIVATE": (16, "normal", "Activation of host ${VdsName} initiated by ${UserName}."),
     "USER_RUN_VM": (32, "normal", "VM ${VmName} started on Host ${VdsName}"),

@@ -59,6 +59,7 @@ class EngineApi:
         self._injections = []  # pending ('fail', status) / ('hang', seconds), consumed one per API request
         self._lock = threading.Lock()
         self._server = self._thread = None
+        self._was_up = False
 
     @property
     def url(self):
@@ -91,6 +92,15 @@ class EngineApi:
 
     def __exit__(self, *exc):
         self.stop()
+
+    def answering(self):
+        """Whether the Engine runs; the first answer after it did not is its start (Backend.initialize's
+        startedAt, from which DisableFenceAtStartupInSec counts: lab/engine_api/fencing.py)."""
+        up = bool(self.is_up())
+        if up and not self._was_up:
+            self.site.started_at = time.time()
+        self._was_up = up
+        return up
 
     def login(self, user, password):
         """The user id for the Engine admin's credentials (SSO's password grant, or Basic), else None."""
@@ -203,7 +213,7 @@ class _Handler(BaseHTTPRequestHandler):
         body = self.rfile.read(length) if length else b""
         url = urlsplit(self.path)
         self.extra_headers, self._base = {}, API
-        if not self.engine.is_up():
+        if not self.engine.answering():
             self._send(503, APACHE_503, "text/html; charset=iso-8859-1")
         elif url.path == SSO_TOKEN:
             self._sso_token(parse_qs(body.decode("utf-8")))

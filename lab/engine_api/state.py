@@ -13,7 +13,7 @@ import threading
 import time
 import uuid
 
-from . import audit
+from . import audit, fencing
 from .search import Query
 
 KINDS = ("datacenters", "clusters", "networks", "hosts", "storagedomains", "vms", "disks", "tags")
@@ -294,6 +294,7 @@ def build_state(model):
             "version": str(engine.get("version", "4.5.6")),
             "admin_user": engine.get("admin_user", "admin@internal"),
             "admin_password": engine.get("admin_password", "password"),
+            "config": dict(engine.get("config") or {}),  # engine-config values over fencing.CONFIG's defaults
         },
         "events": [],
     }
@@ -435,6 +436,8 @@ class Site:
         # monitor(host) -> the host's haStats (NO_HA_STATS' keys), as VDSM's getStats gives them, or None
         # when nothing answers for that host; the engine asks only hosts it monitors.
         self.monitor = monitor
+        self.started_at = None  # when the Engine last started (Backend.initialize): set by the API as it answers
+        self.recovered_for = None  # the start after which fencing.recover ran
         self.lock = threading.RLock()
         self.request = None  # {'user', 'correlation_id'} of the REST call being served, for what it logs
         self.logged_in = set()  # ids of users holding a session (tokens are in memory only)
@@ -483,15 +486,31 @@ class Site:
             self.save()
 
     def _monitor(self):
-        """HostMonitoring: `hosted_engine` of a monitored host is what its VDSM's haStats say right now; an
-        unmonitored host (maintenance, installing, reboot...) keeps what was last seen. True if any changed."""
+        """HostMonitoring: `hosted_engine` of a monitored host is what its VDSM's haStats say right now, and a host
+        whose VDSM does not answer goes the way of lab/engine_api/fencing.py; an unmonitored host (maintenance,
+        installing, reboot...), or one no lab machine stands for, keeps what was last seen. True if any changed."""
         changed = False
         for host in self.state["hosts"].values():
             stats = self.monitor(host) if self.monitor and host["status"] not in UNMONITORED else None
-            if stats is not None and stats != host["he"]:
+            if stats == fencing.NOT_ANSWERING:
+                changed |= fencing.not_answering(self, host, self.clock())
+                continue
+            if stats is None:
+                continue
+            changed |= fencing.answering(self, host)
+            if stats != host["he"]:
                 host["he"] = dict(stats)
                 changed = True
-        return changed
+        return fencing.recover(self, self.clock()) or changed
+
+    def fence_restart(self, host):
+        """The power agent, run by a proxy host, restarts the host's machine (the lab's host does it)."""
+        self._call_host(host, "fence-restart")
+
+    def schedule_reboot_end(self, host):
+        """RestartVdsCommand's StartVds: Reboot until the host is back, then Non Responsive until monitoring
+        finds it answering."""
+        self._schedule(self.delays["reboot"], "hosts", host["id"], status="non_responsive")
 
     def host_calls(self):
         """Takes what the engine asked of hosts (host-deploy, VDSM verbs) that is due; the lab's hosts do it."""

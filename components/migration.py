@@ -12,7 +12,7 @@ import pulumi
 
 from components import outage_window
 from components.site_config import SiteConfig
-from providers import host_facts, multipath_conf
+from providers import host_facts, multipath_conf, records
 from providers.address_handover import AddressHandover, record_path
 from providers.decommission import Decommission
 from providers.deployment_host_packages import DeploymentHostPackages
@@ -226,11 +226,14 @@ class SelfHostedEngineMigration(pulumi.ComponentResource):
 
     def _drill(self, migration, last_node) -> HighAvailabilityDrill:
         """After the last node, so every node can take the Engine VM."""
+        backup = migration.backup
         return HighAvailabilityDrill(
             "ha-drill",
             engine=migration.engine_api,
             admin_password=self.secrets["adminPassword"],
             connection=self.site.connection(migration.deployment_host),
+            backup_server=self.site.connection(migration.backup_server),
+            record=records.beside_backup(backup.directory, backup.file_name, "drill"),
             private_key=self.private_key,
             timeout=migration.ha_drill["timeout"],
             poll_interval=migration.node_timeouts["poll"],

@@ -14,14 +14,12 @@ management: nothing here can), which deleting this resource asks for and then ch
 
 from __future__ import annotations
 
-import json
-import posixpath
 import time
 
 import pulumi
 from pulumi.dynamic import CreateResult, DiffResult, ReadResult, Resource, ResourceProvider
 
-from providers import base, host_facts
+from providers import base, host_facts, records
 from providers.errors import StepError
 from providers.ssh import ConnectionLost, HostKeyError, HostUnreachable
 from providers.timing import timed
@@ -34,7 +32,7 @@ NOT_THERE = (HostUnreachable, HostKeyError)
 
 def record_path(directory: str, file_name: str) -> str:
     """Where the handover is recorded: beside the backup on the backup server."""
-    return posixpath.join(directory, file_name + ".handover")
+    return records.beside_backup(directory, file_name, "handover")
 
 
 def plan(mode: str | None, held_by_original: bool | None, answers: bool) -> list[str]:
@@ -101,7 +99,7 @@ def _hand_over(props: dict) -> dict:
     such a kill keeps that record and only waits for the address to be free."""
     address, held, answers = _facts(props)
     engine, server = props["engine"]["name"], base.ssh_host(props, "backupServer")
-    earlier = _record(server, props["record"])
+    earlier = records.read(server, props["record"])
     if held is None and earlier.get("originalEngine") == "powered-off" and earlier.get("address") == address:
         _wait_free(props, address)
         return {**props, **{k: earlier[k] for k in ("address", "originalEngine", "handedOverAt")}}
@@ -121,18 +119,8 @@ def _hand_over(props: dict) -> dict:
     return {**props, **outcome}
 
 
-def _record(server, path: str) -> dict:
-    """The handover's record on the backup server, {} when there is none."""
-    data = server.read_file(path)
-    try:
-        return json.loads(data or b"{}")
-    except ValueError:
-        return {}
-
-
 def _write_record(server, props: dict, outcome: dict) -> None:
-    record = {"host": props["engine"]["name"], "fqdn": props["fqdn"], **outcome}
-    server.write_file(props["record"], (json.dumps(record, sort_keys=True) + "\n").encode(), 0o644)
+    records.write(server, props["record"], {"host": props["engine"]["name"], "fqdn": props["fqdn"], **outcome})
 
 
 def _wait_free(props: dict, address: str) -> None:

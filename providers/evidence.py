@@ -86,9 +86,24 @@ def _gather(props: dict) -> dict[str, bytes]:
     return members
 
 
+def described(data: bytes) -> dict:
+    """What the state says of an archive: its checksum, size and member names."""
+    with tarfile.open(fileobj=io.BytesIO(data), mode="r:gz") as tar:
+        names = sorted(tar.getnames())
+    return {"sha256": hashlib.sha256(data).hexdigest(), "size": len(data), "members": names}
+
+
 class MigrationEvidenceProvider(ResourceProvider):
     @timed
     def create(self, props):
+        """Written once: an archive already at the location (one the state forgot) is the record of the
+        migration, kept as it is and adopted."""
+        backup = base.ssh_host(props, "backupServer")
+        identity = f"{props['backupServer']['name']}:{props['location']}"
+        existing = backup.read_file(props["location"])
+        if existing is not None:
+            pulumi.log.info(f"the evidence archive {identity} is already there: kept as it is, not written again")
+            return CreateResult(identity, {**props, **described(existing)})
         members = _gather(props)
         found = leaked(members, secret_needles([*props["stackSecrets"].values(), props["privateKey"]]))
         if found:
@@ -98,10 +113,8 @@ class MigrationEvidenceProvider(ResourceProvider):
                 f"secret), then run `pulumi up` again"
             )
         data = archive(members, time.time())
-        backup = base.ssh_host(props, "backupServer")
         backup.write_file(props["location"], data, mode=stat.S_IRUSR | stat.S_IWUSR)
-        outs = {**props, "sha256": hashlib.sha256(data).hexdigest(), "size": len(data), "members": sorted(members)}
-        return CreateResult(f"{props['backupServer']['name']}:{props['location']}", outs)
+        return CreateResult(identity, {**props, **described(data)})
 
     def diff(self, _id, olds, news):
         """Collected once, at the end of the migration; a changed location is a new archive."""

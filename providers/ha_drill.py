@@ -21,12 +21,13 @@ import ovirtsdk4.types as types
 import pulumi
 from pulumi.dynamic import CreateResult, DiffResult, ReadResult, Resource, ResourceProvider
 
-from providers import base, engine_api, host_facts
-from providers.timing import TIMING_OUTPUTS, timed
+from providers import base, engine_api, host_facts, records
+from providers.timing import TIMING_OUTPUTS, now, timed
 
 OUT = {types.HostStatus.MAINTENANCE, types.HostStatus.PREPARING_FOR_MAINTENANCE}
 MOVING = {types.HostStatus.PREPARING_FOR_MAINTENANCE, types.HostStatus.INITIALIZING}
 HE_VM = "HostedEngine"
+RESULT = ("fromNode", "toNode", "seconds")
 
 
 class DrillError(Exception):
@@ -130,11 +131,20 @@ class _Drill:
 class HighAvailabilityDrillProvider(ResourceProvider):
     @timed
     def create(self, props):
-        outputs = _Drill(props).run()
+        """Once per migration: a drill recorded beside the backup (one the state forgot: a destroy, a state delete)
+        is adopted, not run again; a new one is recorded as soon as it passed."""
+        server = base.ssh_host(props, "backupServer")
+        outputs = {k: v for k, v in records.read(server, props["record"]).items() if k in RESULT}
+        if outputs.keys() == set(RESULT):
+            pulumi.log.info(f"the HA drill already ran ({props['record']} on {props['backupServer']['name']}): kept")
+        else:
+            outputs = _Drill(props).run()
+            records.write(server, props["record"], {**outputs, "ranAt": now()})
         return CreateResult(f"{props['engine']['url']}#ha-drill", {**props, **outputs})
 
     def diff(self, _id, olds, news):
-        """The drill ran once; changed settings do not make it run again (a destroy and an `up` do)."""
+        """The drill ran once; changed settings do not make it run again (nor does a destroy and an `up`: its
+        record stays)."""
         return DiffResult(changes=False)
 
     def read(self, id_, props):
@@ -158,6 +168,8 @@ class HighAvailabilityDrill(Resource, module="ovirt", name="HighAvailabilityDril
         engine: dict,
         admin_password,
         connection: dict,
+        backup_server: dict,
+        record: str,
         private_key,
         timeout: float,
         poll_interval: float = 2,
@@ -167,6 +179,8 @@ class HighAvailabilityDrill(Resource, module="ovirt", name="HighAvailabilityDril
             "engine": engine,
             "adminPassword": admin_password,
             "connection": connection,
+            "backupServer": backup_server,
+            "record": record,
             "privateKey": private_key,
             "timeout": timeout,
             "pollInterval": poll_interval,

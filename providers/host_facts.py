@@ -69,6 +69,8 @@ def engine_vm_host(vm_status_json: str) -> str | None:
 
 
 IPV4_ADDRESSES = ("ip", "-o", "-4", "addr", "show")
+AVAILABLE = ("df", "-B1", "--output=avail")  # then a path: a header `Avail` and the bytes available there
+DISK_USAGE = ("du", "-sb")  # then a path: its apparent size in bytes, a tab, the path
 PING = ("ping", "-c", "1", "-W", "2")  # then the address: one echo, two seconds for its reply
 
 

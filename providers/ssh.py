@@ -88,6 +88,7 @@ _READ_COMMANDS = {
     "engine-upgrade-check",
     "lsblk",
     "df",
+    "du",
     "pgrep",
     "nproc",
     "showmount",

@@ -197,6 +197,33 @@ def test_second_up_changes_nothing(stack, migration_lab):
     assert changing_commands(migration_lab)[before:] == []
 
 
+@pytest.mark.parametrize("forget", ["destroy --target", "state delete"])
+def test_the_drill_and_the_evidence_forgotten_by_the_state_are_found_again_not_done_again(stack, migration_lab, forget):
+    """Removed from the state (a targeted destroy, or `pulumi state delete`), the next `up` adopts the drill's record
+    and the archive: no host goes to maintenance again, the Engine VM stays where it is, the archive's bytes stay."""
+    urns = [r["urn"] for r in json.loads(stack.export())["deployment"]["resources"]]
+    leaves = [u for end in ("::evidence", "::ha-drill") for u in urns if u.endswith(end)]  # the dependent first
+    before = {k: v.value for k, v in stack.stack.outputs().items()}
+    _, archive, _ = ssh_run(migration_lab, "backup", f"sha256sum {before['evidence']['location']}")
+    for urn in leaves:
+        if forget == "state delete":
+            done = stack.run_cli("state", "delete", urn, "--yes")
+        else:
+            done = stack.run_cli("destroy", "--target", urn, "--yes", "--skip-preview")
+        assert done.returncode == 0, done.stdout + done.stderr
+    changed = len(changing_commands(migration_lab))
+    api = migration_lab.engine_connection(new=True, password=ADMIN_PASSWORD).system_service()
+    maintenance = sum(e.code == 15 for e in api.events_service().list())  # VDS_MAINTENANCE
+    result = stack.up()
+    changes = result.summary.resource_changes
+    assert changes.get("create") == 2 and set(changes) <= {"same", "create", "read"}, changes
+    after = {k: v.value for k, v in result.outputs.items()}
+    assert (after["haDrill"], after["evidence"]) == (before["haDrill"], before["evidence"])
+    assert sum(e.code == 15 for e in api.events_service().list()) == maintenance, "a host went to maintenance again"
+    assert changing_commands(migration_lab)[changed:] == [], "the site was changed"
+    assert ssh_run(migration_lab, "backup", f"sha256sum {before['evidence']['location']}")[1] == archive
+
+
 def test_local_maintenance_is_refused_where_the_engine_vm_runs_and_each_mode_clears_the_other(migration_lab):
     """set_maintenance.py: local maintenance needs the Engine VM elsewhere; LOCAL and GLOBAL are set together."""
     api = migration_lab.engine_connection(new=True, username="admin@internal", password=ADMIN_PASSWORD)

@@ -27,6 +27,7 @@ READ_ONLY = (
     "showmount -e ",
     "stat -c ",
     "df -B1 --output=avail ",
+    "du -sb ",  # backup_space: the Engine's databases on disk
     "systemctl is-active ",
     "systemctl show ",
     "virsh -r domcapabilities",

@@ -392,3 +392,20 @@ def test_the_deploy_fails_when_the_vms_static_address_is_not_the_fqdns(tmp_path_
             "192.0.2.10. If you are using DHCP, check your DHCP reservation configuration" in out
         )
         assert_no_new_engine(lab, out)
+
+
+def test_too_little_room_for_the_backup_is_said_at_preview(tmp_path_factory, client_key):
+    """The Engine's databases take 20 GiB on disk; the backup server has 5 GiB where the backup goes."""
+
+    def modify(data, _):
+        hosts = {h["name"]: h for h in data["hosts"]}
+        hosts["engine"]["disk_used"] = {"/var/lib/pgsql/data": 20 << 30}
+        hosts["backup"]["disk_avail"] = {"/": 5 << 30}
+
+    with lab_for(tmp_path_factory, client_key, "small-backup-disk", modify) as lab:
+        text = " ".join(passed_preview(make_stack(tmp_path_factory, lab, client_key), lab).split())
+        assert (
+            "backup:/backup (`backup.directory`) has 5.0 GiB available, and the backup may need up to 20.0 GiB (the "
+            "Engine's databases on disk, /var/lib/pgsql/data on engine)" in text
+        ), text
+        assert "deploy:/root/backup" not in text and "engine:/tmp" not in text

@@ -4,6 +4,8 @@ parsers of what they print. Nothing here changes a host."""
 from __future__ import annotations
 
 import json
+import posixpath
+import re
 import shlex
 from dataclasses import dataclass, field
 
@@ -82,6 +84,18 @@ class Site:
 
 def out(result: ssh.Result | None) -> str | None:
     return result.stdout if result is not None and result.exit_status == 0 else None
+
+
+def available_bytes(hosts: Site, name: str, path: str) -> int | None:
+    """Bytes available where PATH is, or will be: a path not created yet is on its nearest existing parent's file
+    system. None when the host cannot be asked."""
+    where = path
+    avail = hosts.run(name, *host_facts.AVAILABLE, where)
+    while avail is not None and avail.exit_status != 0 and where != "/":
+        where = posixpath.dirname(where)
+        avail = hosts.run(name, *host_facts.AVAILABLE, where)
+    numbers = re.findall(r"^\s*(\d+)\s*$", out(avail) or "", re.M)
+    return int(numbers[-1]) if numbers else None
 
 
 def resolve(hosts: Site, deploy: str, name: str, setting: str, findings: Findings) -> str | None:

@@ -4,9 +4,8 @@ with room for the domain and the Engine VM's disk (procedure 3, 3.1)."""
 from __future__ import annotations
 
 import posixpath
-import re
 
-from components.preflight.facts import GIB, HE_STORAGE_MIN_GIB, out, storage_host
+from components.preflight.facts import GIB, HE_STORAGE_MIN_GIB, available_bytes, out, storage_host
 from providers import host_facts
 from providers.storage_export import KVM_GID, MODE, VDSM_UID
 
@@ -61,14 +60,8 @@ def check(site, hosts, facts, findings, password, api):
                 f"owned by vdsm:kvm (36:36) with mode 0755 (procedure 3.1): `chown 36:36` and "
                 f"`chmod 0755` it, or add it to `storageExports` so `up` does"
             )
-    avail_path = path
-    avail = hosts.run(name, "df", "-B1", "--output=avail", avail_path)
-    while avail is not None and avail.exit_status != 0 and avail_path != "/":
-        avail_path = posixpath.dirname(avail_path)  # not created yet: the file system that will hold it
-        avail = hosts.run(name, "df", "-B1", "--output=avail", avail_path)
-    numbers = re.findall(r"^\s*(\d+)\s*$", out(avail) or "", re.M)
-    if numbers:
-        free = int(numbers[-1])
+    free = available_bytes(hosts, name, path)
+    if free is not None:
         if free < HE_STORAGE_MIN_GIB * GIB:
             findings.errors.append(
                 f"{server}:{path} (`hostedEngine.storage.connection`) has {free / GIB:.1f} GiB "

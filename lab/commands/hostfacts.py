@@ -216,6 +216,24 @@ def showmount(ctx):
     return 0
 
 
+@command("du")
+def du(ctx):
+    """`du -sb PATH` (coreutils): the apparent size in bytes of PATH and everything under it, then a tab and PATH;
+    the host's optional `disk_used: {PATH: bytes}` adds what the lab holds no bytes of (a database's files)."""
+    if len(ctx.args) != 2 or ctx.args[0] != "-sb":
+        raise Unsupported("du is implemented as: du -sb PATH")
+    path = ctx.path(ctx.args[1])
+    if not ctx.fs.exists(path):
+        ctx.error(f"du: cannot access '{ctx.args[1]}': No such file or directory")
+        return 1
+    below = path.rstrip("/") + "/"
+    declared = ctx.host.spec.extra.get("disk_used") or {}
+    size = sum(ctx.fs.get(p).size for p in ctx.fs.walk(path))
+    size += sum(n for p, n in declared.items() if p == path or p.startswith(below))
+    ctx.print(f"{size}\t{ctx.args[1]}")
+    return 0
+
+
 @command("df")
 def df(ctx):
     """`df -B1 --output=avail PATH` (coreutils): the header `Avail` and the bytes available."""

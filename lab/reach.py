@@ -60,7 +60,9 @@ def domain_error(lab, host, spec):
         raise Unsupported(f"storage domains of type {kind} are not modelled by the lab")
     for unit in spec.get("logical_units") or []:
         found = (
-            storage.iscsi_domain_error(view, unit["address"], unit["target"], unit["id"])
+            storage.iscsi_domain_error(
+                view, unit["address"], unit["target"], unit["id"], (unit.get("username"), unit.get("password"))
+            )
             if kind == "iscsi"
             else storage.fc_domain_error(view, unit["id"])
         )

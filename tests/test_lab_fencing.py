@@ -8,7 +8,7 @@ import pytest
 from lab.testing import LabProcess, reserved_port, site_variant
 from tests.harness import ProjectStack, migration_settings, power_off, run, wait_until
 from tests.test_preflight import make_stack, secrets
-from tests.test_preflight_restore import model_with, passed_preview
+from tests.test_preflight_restore import failed_preview, model_with
 
 QUICK = {"DisableFenceAtStartupInSec": 1, "TimeoutToResetVdsInSeconds": 1, "DelayResetForSpmInSeconds": 0}
 
@@ -115,10 +115,10 @@ def test_a_host_the_database_has_non_responsive_is_restarted_when_the_startup_wi
         ]  # fmt: skip
 
 
-def test_the_preview_warns_of_a_host_the_new_engine_would_restart(tmp_path_factory, client_key):
+def test_the_preview_refuses_a_host_the_new_engine_would_restart(tmp_path_factory, client_key):
     edit = host3_non_responsive({**QUICK, "DisableFenceAtStartupInSec": 3600})
     with lab_with(tmp_path_factory, client_key, edit) as lab:
-        preview = " ".join(passed_preview(make_stack(tmp_path_factory, lab, client_key), lab).split())
+        preview = " ".join(failed_preview(make_stack(tmp_path_factory, lab, client_key), lab).split())
         assert (
             "host3 does not answer the original Engine now and has power management enabled: the restored " in preview
         )

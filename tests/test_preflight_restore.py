@@ -19,7 +19,7 @@ from tests.harness import PROJECT_DIR, restore_deploy
 from tests.test_lab_ovirt import get
 from tests.test_preflight import ADMIN_PASSWORD, READ_ONLY, make_stack, snapshot
 
-READS = READ_ONLY + ("cat /etc/", "ls -1 ")
+READS = READ_ONLY + ("cat /etc/", "ls -1 ", "iscsiadm -m discovery ")
 KEYCLOAK_ADMIN = "admin@ovirt@internalsso"
 HOOKS = "/usr/share/ansible/collections/ansible_collections/ovirt/ovirt/roles/hosted_engine_setup/hooks/after_add_host"
 DWH_CONF = "/etc/ovirt-engine-dwh/ovirt-engine-dwhd.conf.d/10-setup-database.conf"

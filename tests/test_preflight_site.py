@@ -409,3 +409,50 @@ def test_too_little_room_for_the_backup_is_said_at_preview(tmp_path_factory, cli
             "Engine's databases on disk, /var/lib/pgsql/data on engine)" in text
         ), text
         assert "deploy:/root/backup" not in text and "engine:/tmp" not in text
+
+
+DATA_TARGET = "iqn.2003-01.org.linux-iscsi.storage.x8664:sn.data"
+DATA_LUN = "36001405d0c0ffee000000000000000b1"
+SAN_INITIATORS = [f"iqn.1994-05.com.redhat:{h}" for h in ("she-deploy", "host1", "host2")]
+
+
+def chap_data_domain(user, password="san-Pa55"):
+    """A data domain on an iSCSI target that asks CHAP user sanuser of its ACL's initiators; the original Engine's
+    connection of the domain keeps USER and PASSWORD."""
+
+    def modify(data, tmp):
+        target = next(t for t in data["storage"]["iscsi"]["targets"] if t["iqn"] == DATA_TARGET)
+        target.update(acl=SAN_INITIATORS, chap={"userid": "sanuser", "password": "san-Pa55"})
+        unit = {"id": DATA_LUN, "address": "192.0.2.20", "port": 3260, "target": DATA_TARGET}
+        storage = {"type": "iscsi", "logical_units": [{**unit, "username": user, "password": password}]}
+        domain = {"name": "san-data", "type": "data", "datacenter": "Default", "status": "active", "storage": storage}
+        data["ovirt"] = {
+            "engine_model": model_with(tmp, lambda m: m["storage_domains"].append(domain)),
+            "pause_seconds": 0.3,
+        }
+
+    return modify
+
+
+def test_a_data_domain_whose_chap_user_the_target_refuses_fails_the_preview(tmp_path_factory, client_key):
+    with lab_for(tmp_path_factory, client_key, "chap-user", chap_data_domain("otheruser")) as lab:
+        text = " ".join(failed_preview(make_stack(tmp_path_factory, lab, client_key), lab).split())
+        assert (
+            f"the deployment host (deploy) cannot reach the data domain san-data (iscsi LUN(s) {DATA_LUN}) of data "
+            f"centre Default: target {DATA_TARGET} asks CHAP user sanuser of iqn.1994-05.com.redhat:she-deploy, and "
+            f"the Engine logs in to it as otheruser"
+        ) in text, text
+
+
+def test_a_chap_password_the_api_does_not_give_is_a_doubt_and_the_restored_engine_is_the_judge(
+    tmp_path_factory, client_key
+):
+    """The user matches, the password the Engine keeps does not: the preview can only warn; the restored Engine sets
+    the fresh host Non Operational (522) as upstream's connectStorageServer login fails."""
+    with lab_for(tmp_path_factory, client_key, "chap-password", chap_data_domain("sanuser", "wrong")) as lab:
+        text = " ".join(passed_preview(make_stack(tmp_path_factory, lab, client_key), lab).split())
+        assert "asks CHAP of iqn.1994-05.com.redhat:she-deploy and the Engine's connection has the user sanuser" in text
+        status, out, _ = restore_deploy(lab, pauses=True)
+        assert (
+            status == 1 and "code 522: Host she-deploy.lab.example cannot access the Storage Domain(s) san-data" in out
+        )

@@ -88,7 +88,7 @@ def _iscsi_target(site, hosts, facts, findings, storage, lun):
                 f"offer (it offers {', '.join(offered) or 'nothing'}): name the dedicated target"
             )
     for domain in facts.get("api_domains") or []:
-        units = (domain.storage.logical_units or []) if domain.storage is not None else []
+        units = reach.domain_units(domain)
         if any(u.target == target for u in units):
             findings.errors.append(
                 f"iSCSI target {target} (`hostedEngine.storage.target`) is already used by storage "

@@ -128,6 +128,8 @@ def addresses(hosts: Site, name: str) -> list:
 
 
 def storage_host(site: SiteConfig, hosts: Site, server: str) -> str | None:
+    """The stack's host that SERVER (a name or an address) is: by its stack name or address, else as the host
+    answers for itself (`hostname -f`, its IPv4 addresses)."""
     for name, host in site.hosts.items():
         if server in (name, host.address, host.engine_name):
             return name
@@ -138,4 +140,6 @@ def storage_host(site: SiteConfig, hosts: Site, server: str) -> str | None:
         found = out(hosts.run(name, "hostname", "-f"))
         if found and found.strip().lower() == server.lower():
             return name
+        if any(str(interface.ip) == server for interface in addresses(hosts, name)):
+            return name  # the Engine keeps an iSCSI portal as the address it was discovered at
     return None

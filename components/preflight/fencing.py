@@ -17,7 +17,7 @@ def check(site, hosts, facts, findings, password, api):
     powered = [h for h in read["hosts"] if h.power_management is not None and h.power_management.enabled]
     silent = sorted(h.name for h in powered if str(h.status) in NOT_ANSWERING)
     if silent:
-        findings.warnings.append(
+        findings.errors.append(
             f"{', '.join(silent)} {'does' if len(silent) == 1 else 'do'} not answer the original Engine now and "
             f"{'has' if len(silent) == 1 else 'have'} power management enabled: the restored Engine power-cycles such "
             f"a host DisableFenceAtStartupInSec (300 s by default) after it starts in its VM; bring it back, put it in "

@@ -29,6 +29,14 @@ class Lun:
     address: str | None = None
     port: int | None = None
     target: str | None = None
+    username: str | None = None  # the iSCSI connection's CHAP user, as the Engine keeps it
+
+
+def domain_units(domain) -> list:
+    """A block domain's LUNs as the API gives them: its volume group's logical units (BackendStorageDomainsResource
+    mapVolumeGroupIscsi/Fcp), one per connection."""
+    group = domain.storage.volume_group if domain.storage is not None else None
+    return list(group.logical_units or []) if group is not None else []
 
 
 @dataclass(frozen=True)
@@ -45,7 +53,7 @@ class Storage:
     def of_domain(cls, domain) -> Storage:
         """From an ovirtsdk4 StorageDomain."""
         storage = domain.storage
-        luns = tuple(Lun(u.id, u.address, u.port, u.target) for u in (storage.logical_units or []))
+        luns = tuple(Lun(u.id, u.address, u.port, u.target, u.username) for u in domain_units(domain))
         return cls(storage.type.value, storage.address, storage.path, luns)
 
     def describe(self) -> str:
@@ -160,7 +168,25 @@ def _iscsi(site, hosts, host, unit):
             f"target {unit.target} filters by initiator ACL and its IQN {iqn or '(none)'} is not in it "
             f"(STORAGE_DOMAIN_UNREACHABLE, procedure 6): add the IQN to the target's ACL"
         )
-    return None
+    return _chap(site, hosts, unit, iqn)
+
+
+def _chap(site, hosts, unit, iqn):
+    """A target that asks CHAP of this initiator takes the user (and password) the Engine keeps for the connection;
+    the API gives the user only, so a matching user leaves the password unknown."""
+    wanted = target_chap_user(site, hosts, unit.address, unit.target, iqn)
+    if wanted is None:
+        return None
+    if wanted != unit.username:
+        return (
+            f"target {unit.target} asks CHAP user {wanted} of {iqn}, and the Engine logs in to it as "
+            f"{unit.username or '(no CHAP user)'} (the domain's iSCSI connection; STORAGE_DOMAIN_UNREACHABLE): set "
+            f"the connection's CHAP credentials in the original Engine, or the target's"
+        )
+    return Doubt(
+        f"target {unit.target} asks CHAP of {iqn} and the Engine's connection has the user {wanted}; its password is "
+        f"not given by the API, so whether the login succeeds is not known"
+    )
 
 
 def _fc(hosts, host, unit):
@@ -179,13 +205,28 @@ def initiator(hosts, host) -> str | None:
     return match.group(1) if match else None
 
 
-def target_acl(site, hosts, portal: str, target: str) -> list | None:
-    """The initiators a LIO target on a site host admits, or None when it does not filter (or cannot be read)."""
+def _target_groups(site, hosts, portal: str, target: str) -> list:
+    """The TPGs of a LIO target on a site host (/etc/target/saveconfig.json), [] when it cannot be read."""
     server = storage_host(site, hosts, portal)
     config = out(hosts.run(server, "cat", LIO_SAVECONFIG)) if server else None
     if not config:
-        return None
-    tpgs = next((t.get("tpgs", []) for t in json.loads(config).get("targets", []) if t.get("wwn") == target), [])
+        return []
+    return next((t.get("tpgs", []) for t in json.loads(config).get("targets", []) if t.get("wwn") == target), [])
+
+
+def target_chap_user(site, hosts, portal: str, target: str, iqn: str | None) -> str | None:
+    """The CHAP user a LIO target asks of this initiator (its TPG's `authentication` on, the ACL's chap_userid)."""
+    for tpg in _target_groups(site, hosts, portal, target):
+        if tpg.get("attributes", {}).get("authentication"):
+            acl = next((a for a in tpg.get("node_acls", []) if a.get("node_wwn") == iqn), {})
+            if acl.get("chap_userid"):
+                return acl["chap_userid"]
+    return None
+
+
+def target_acl(site, hosts, portal: str, target: str) -> list | None:
+    """The initiators a LIO target on a site host admits, or None when it does not filter (or cannot be read)."""
+    tpgs = _target_groups(site, hosts, portal, target)
     filtering = [tpg for tpg in tpgs if not tpg.get("attributes", {}).get("generate_node_acls")]
     if not filtering:
         return None

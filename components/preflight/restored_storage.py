@@ -69,7 +69,15 @@ def hosted_engine_storage(migration) -> Storage | None:
     if kind == "iscsi":
         return Storage(
             "iscsi",
-            luns=(Lun(str(storage["lun"]), storage["portal"], int(storage.get("port", 3260)), storage["target"]),),
+            luns=(
+                Lun(
+                    str(storage["lun"]),
+                    storage["portal"],
+                    int(storage.get("port", 3260)),
+                    storage["target"],
+                    storage.get("portalUser") or None,  # the deploy's connection keeps the stack's CHAP user
+                ),
+            ),
         )
     if kind == "fc":
         return Storage("fcp", luns=(Lun(str(storage["lun"])),))

@@ -630,6 +630,10 @@ def _storage_error(ctx, answers):
             answers["OVEHOSTED_STORAGE/iSCSIPortalIPAddress"],
             answers["OVEHOSTED_STORAGE/iSCSITargetName"],
             answers["OVEHOSTED_STORAGE/LunID"],
+            (
+                answers.get("OVEHOSTED_STORAGE/iSCSIPortalUser") or None,
+                answers.get("OVEHOSTED_STORAGE/iSCSIPortalPassword") or None,
+            ),
         )
     return storage.fc_domain_error(ctx, answers["OVEHOSTED_STORAGE/LunID"])
 

@@ -175,6 +175,12 @@ def _allowed(target, initiator):
     return acl is None or initiator in acl
 
 
+def _chap_refuses(target, credentials):
+    """A target with session CHAP (`chap: {userid, password}` in the site) takes only those credentials."""
+    chap = target.get("chap")
+    return chap is not None and tuple(credentials) != (chap["userid"], chap["password"])
+
+
 def _opt(args, short, long):
     for i, arg in enumerate(args):
         if arg in (short, long) and i + 1 < len(args):
@@ -287,6 +293,8 @@ def _login(ctx, args):
         target = next((t for t in _targets(ctx) if t["iqn"] == name), None)
         where = f"[iface: default, target: {name}, portal: {address.replace(':', ',')}]"
         ctx.print(f"Logging in to {where}")
+        if target is not None and target.get("chap"):
+            raise Unsupported("iscsiadm login to a target with CHAP (node.session.auth) is not modelled by the lab")
         if target is not None and _allowed(target, initiator):
             ctx.print(f"Login to {where} successful.")
             continue
@@ -296,6 +304,12 @@ def _login(ctx, args):
     if status:
         ctx.error("iscsiadm: Could not log into all portals")
     return status
+
+
+def _chap_attributes(target):
+    """rtslib's NodeACL.dump: the ACL's CHAP credentials as chap_userid and chap_password, when set."""
+    chap = target.get("chap")
+    return {"chap_userid": chap["userid"], "chap_password": chap["password"]} if chap else {}
 
 
 def lio_saveconfig(ctx):
@@ -314,7 +328,11 @@ def lio_saveconfig(ctx):
                     {
                         "tag": int(target.get("tpgt", 1)),
                         "enable": True,
-                        "attributes": {"generate_node_acls": 0 if acl is not None else 1, "demo_mode_write_protect": 0},
+                        "attributes": {
+                            "generate_node_acls": 0 if acl is not None else 1,
+                            "demo_mode_write_protect": 0,
+                            "authentication": 1 if target.get("chap") else 0,
+                        },
                         "portals": [
                             {"ip_address": _resolve(ctx, h) or h, "port": p, "iser": False}
                             for h, p in _target_portals(target)
@@ -330,6 +348,7 @@ def lio_saveconfig(ctx):
                                     {"index": i, "tpg_lun": i, "write_protect": False}
                                     for i, _ in enumerate(target.get("luns", []))
                                 ],
+                                **_chap_attributes(target),
                             }
                             for iqn in (acl or [])
                         ],
@@ -476,9 +495,9 @@ def lun(ctx, wwid):
     return next((found for found in visible_luns(ctx) if found["wwid"] == wwid), None)
 
 
-def iscsi_domain_error(ctx, portal, iqn, wwid):
-    """The deploy's iSCSI domain from the deployment host: the target on that portal, a login its ACL
-    allows (else the procedure's STORAGE_DOMAIN_UNREACHABLE), and the LUN on that target."""
+def iscsi_domain_error(ctx, portal, iqn, wwid, credentials=(None, None)):
+    """An iSCSI domain from a host: the target on that portal, a login its ACL allows and, on a target with CHAP,
+    one with its (user, password) (else the procedure's STORAGE_DOMAIN_UNREACHABLE), and the LUN on that target."""
     address = _resolve(ctx, str(portal).split(",")[0])
     target = next(
         (
@@ -494,6 +513,11 @@ def iscsi_domain_error(ctx, portal, iqn, wwid):
         return (
             "Failed to connect the host to the storage: STORAGE_DOMAIN_UNREACHABLE (iSCSI login failed due to "
             f"authorization failure: the target's ACL does not hold {_initiator(ctx)})"
+        )
+    if _chap_refuses(target, credentials):
+        return (
+            "Failed to connect the host to the storage: STORAGE_DOMAIN_UNREACHABLE (iSCSI login failed due to "
+            f"authorization failure: target {iqn} refuses the CHAP credentials of the connection)"
         )
     if wwid not in (target.get("luns") or []) or lun(ctx, wwid) is None:
         return "Cannot find any LUN on the selected target"

@@ -253,17 +253,21 @@ def _host_storage(spec):
         vfs_type="glusterfs" if kind == types.StorageType.GLUSTERFS else spec.get("vfs_type"),
     )
     if kind in (types.StorageType.ISCSI, types.StorageType.FCP):
-        obj.logical_units = [
+        # BackendStorageDomainsResource.mapVolumeGroupIscsi/Fcp (4.5.7; the attached domains of a data centre too):
+        # a block domain's LUNs are its volume group's, each with its connection and, for iSCSI, the connection's CHAP
+        # user (StorageLogicalUnitMapper; its password is never shown); `storage.logical_units` is left unset.
+        units = [
             types.LogicalUnit(
                 id=lun["id"],
                 address=lun.get("address"),
                 port=lun.get("port"),
                 target=lun.get("target"),
+                username=lun.get("username") if kind == types.StorageType.ISCSI else None,
                 size=lun.get("size"),
             )
             for lun in spec.get("logical_units", [])
         ]
-        obj.volume_group = types.VolumeGroup(id=spec.get("volume_group")) if spec.get("volume_group") else None
+        obj.volume_group = types.VolumeGroup(id=spec.get("volume_group"), logical_units=units)
     return obj
 
 

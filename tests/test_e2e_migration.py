@@ -197,21 +197,27 @@ def test_second_up_changes_nothing(stack, migration_lab):
     assert changing_commands(migration_lab)[before:] == []
 
 
-@pytest.mark.parametrize("forget", ["destroy --target", "state delete"])
+@pytest.mark.parametrize("forget", ["destroy", "destroy --target", "state delete"])
 def test_the_drill_and_the_evidence_forgotten_by_the_state_are_found_again_not_done_again(stack, migration_lab, forget):
-    """Removed from the state (a targeted destroy, or `pulumi state delete`), the next `up` adopts the drill's record
-    and the archive: no host goes to maintenance again, the Engine VM stays where it is, the archive's bytes stay."""
+    """Removed from the state (a destroy refused at the protected nodes, a targeted destroy, `pulumi state delete`),
+    the next `up` adopts the drill's record and the archive: no host goes to maintenance again, the Engine VM stays
+    where it is, the archive's bytes stay."""
     urns = [r["urn"] for r in json.loads(stack.export())["deployment"]["resources"]]
     leaves = [u for end in ("::evidence", "::ha-drill") for u in urns if u.endswith(end)]  # the dependent first
     before = {k: v.value for k, v in stack.stack.outputs().items()}
     _, archive, _ = ssh_run(migration_lab, "backup", f"sha256sum {before['evidence']['location']}")
-    for urn in leaves:
+    changed = len(changing_commands(migration_lab))  # neither the forgetting nor the next `up` changes the site
+    if forget == "destroy":  # refused at the protected nodes, after the leaves went
+        done = stack.run_cli("destroy", "--yes", "--skip-preview")
+        assert done.returncode != 0 and "protected" in done.stdout + done.stderr, done.stdout + done.stderr
+        urns_left = [r["urn"] for r in json.loads(stack.export())["deployment"]["resources"]]
+        assert not set(leaves) & set(urns_left), "the destroy kept the drill and the evidence"
+    for urn in leaves if forget != "destroy" else ():
         if forget == "state delete":
             done = stack.run_cli("state", "delete", urn, "--yes")
         else:
             done = stack.run_cli("destroy", "--target", urn, "--yes", "--skip-preview")
         assert done.returncode == 0, done.stdout + done.stderr
-    changed = len(changing_commands(migration_lab))
     api = migration_lab.engine_connection(new=True, password=ADMIN_PASSWORD).system_service()
     maintenance = sum(e.code == 15 for e in api.events_service().list())  # VDS_MAINTENANCE
     result = stack.up()

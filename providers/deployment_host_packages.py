@@ -53,7 +53,7 @@ def _run(deploy: Connection):
 
 def _installed(deploy: Connection, name: str) -> str | None:
     """The installed package that provides NAME (each package provides its own name), or None."""
-    query = deploy.run("rpm", "-q", "--qf", r"%{NAME}\n", "--whatprovides", name, check=False)
+    query = deploy.run(*host_facts.PROVIDERS, name, check=False)
     return query.stdout.split()[0] if query.exit_status == 0 and query.stdout.split() else None
 
 

@@ -24,7 +24,7 @@ from pulumi.dynamic import CheckFailure, CheckResult, CreateResult, ReadResult, 
 
 from providers import appliance, base, host_facts, remote_job
 from providers.errors import StepError
-from providers.hosted_engine_deployment import DEPLOY, deployed
+from providers.hosted_engine_deployment import DEPLOY, backup_on_host, deployed
 from providers.ssh import Connection, RemoteCommandError, copy_file, sha256_of
 from providers.timing import Steps, now, timed
 
@@ -213,7 +213,7 @@ def _copy_off_and_verify(props: dict, engine: Connection) -> dict:
         server,
         where["file"],
         examine=_recorded_version(props),
-        also=((deploy, posixpath.join(props["deployBackupDirectory"], props["fileName"])),),
+        also=((deploy, backup_on_host(props["deployBackupDirectory"], props["fileName"])),),
     )
     sha, size = copied.sha256, copied.size
     copy_file(engine, where["engineLog"], server, where["log"])

@@ -86,11 +86,14 @@ def _gather(props: dict) -> dict[str, bytes]:
     return members
 
 
-def described(data: bytes) -> dict:
+def described(data: bytes, names: list[str]) -> dict:
     """What the state says of an archive: its checksum, size and member names."""
+    return {"sha256": hashlib.sha256(data).hexdigest(), "size": len(data), "members": sorted(names)}
+
+
+def member_names(data: bytes) -> list[str]:
     with tarfile.open(fileobj=io.BytesIO(data), mode="r:gz") as tar:
-        names = sorted(tar.getnames())
-    return {"sha256": hashlib.sha256(data).hexdigest(), "size": len(data), "members": names}
+        return tar.getnames()
 
 
 class MigrationEvidenceProvider(ResourceProvider):
@@ -103,7 +106,7 @@ class MigrationEvidenceProvider(ResourceProvider):
         existing = backup.read_file(props["location"])
         if existing is not None:
             pulumi.log.info(f"the evidence archive {identity} is already there: kept as it is, not written again")
-            return CreateResult(identity, {**props, **described(existing)})
+            return CreateResult(identity, {**props, **described(existing, member_names(existing))})
         members = _gather(props)
         found = leaked(members, secret_needles([*props["stackSecrets"].values(), props["privateKey"]]))
         if found:
@@ -114,7 +117,7 @@ class MigrationEvidenceProvider(ResourceProvider):
             )
         data = archive(members, time.time())
         backup.write_file(props["location"], data, mode=stat.S_IRUSR | stat.S_IWUSR)
-        return CreateResult(identity, {**props, **described(data)})
+        return CreateResult(identity, {**props, **described(data, members)})
 
     def diff(self, _id, olds, news):
         """Collected once, at the end of the migration; a changed location is a new archive."""

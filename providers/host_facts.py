@@ -94,6 +94,7 @@ APPLIANCE = "ovirt-engine-appliance"
 APPLIANCE_DISCOVERY = "/etc/ovirt-hosted-engine/10-appliance.conf"  # up to 3.2.1
 COLLECTION = "ovirt-ansible-collection"
 SETUP_PACKAGE = "ovirt-hosted-engine-setup"  # the deploy; it requires the collection
+PROVIDERS = ("rpm", "-q", "--qf", r"%{NAME}\n", "--whatprovides")  # then a name: the installed packages providing it
 NAMED_APPLIANCES = (3, 2, 2)  # the first collection that names the appliance by distribution
 # ansible's ansible_distribution (module_utils/facts/system/distribution.py) for the os-release IDs oVirt 4.5 runs on
 ANSIBLE_DISTRIBUTIONS = {

@@ -146,8 +146,13 @@ def deployed(deploy: Connection) -> bool:
     return deploy.run("test", "-s", HE_CONF, check=False).exit_status == 0
 
 
+def backup_on_host(directory: str, file_name: str) -> str:
+    """Where the backup lies on the deployment host: EngineBackup writes it there, the deploy restores it from there."""
+    return posixpath.join(directory, file_name)
+
+
 def _backup_path(props: dict) -> str:
-    return posixpath.join(props["backupDirectory"], posixpath.basename(props["backupFile"]))
+    return backup_on_host(props["backupDirectory"], posixpath.basename(props["backupFile"]))
 
 
 def _fetch_backup(props: dict, deploy: Connection) -> None:

@@ -40,7 +40,7 @@ def check(site, hosts, facts, findings, password, api):
             f"name is known here; the deploy tries `ovirt-engine-appliance-<distribution><major>` first and falls "
             f"back to {pick.name}, which is checked"
         )
-    installed = out(hosts.run(deploy, "rpm", "-q", "--qf", r"%{NAME}\n", "--whatprovides", pick.name))
+    installed = out(hosts.run(deploy, *host_facts.PROVIDERS, pick.name))
     if not installed:
         _not_installed(hosts, deploy, pick.name, offline, findings)
         return

@@ -78,11 +78,11 @@ def not_answering(site, host, now: float) -> bool:
 
 def answering(site, host) -> bool:
     """The host answers again: monitoring takes it back Up."""
-    if host.pop("unanswered", None) is None and host["status"] not in ("connecting", "non_responsive"):
-        return False
-    if host["status"] in ("connecting", "non_responsive"):
-        host["status"] = "up"
-        site.log("VDS_DETECTED", host=host, HostStatus="Up")
+    forgot = host.pop("unanswered", None) is not None
+    if host["status"] not in ("connecting", "non_responsive"):
+        return forgot
+    host["status"] = "up"
+    site.log("VDS_DETECTED", host=host, HostStatus="Up")
     return True
 
 
@@ -98,10 +98,11 @@ def recover(site, now: float) -> bool:
     if site.recovered_for == site.started_at or now < _window_ends(site):
         return False
     site.recovered_for = site.started_at
-    waiting = [h for h in site.state["hosts"].values() if h["status"] == "non_responsive"]
+    waiting = [
+        h for h in site.state["hosts"].values() if h["status"] == "non_responsive" and h["power_management"]["enabled"]
+    ]
     for host in waiting:
-        if host["power_management"]["enabled"]:
-            treat(site, host, now)
+        treat(site, host, now)
     return bool(waiting)
 
 

@@ -111,7 +111,9 @@ class SelfHostedEngineMigration(pulumi.ComponentResource):
                 f"{self.packages._name}: ovirt-hosted-engine-setup and the deploy's appliance on {deploy}",
                 f"{self.backup._name}: the Engine's update (when allowed) and the appliance's Engine checked",
             ],
-            "inside": outage_window.planned({type(r).__name__: r._name for r in resources}),
+            "inside": outage_window.planned(
+                {type(r).__name__: r._name for r in resources}, self.site.migration.hosted_engine["retryFailedDeploy"]
+            ),
             "seconds": measured.apply(lambda window: window and window["seconds"]),
             "measured": measured,
         }
@@ -196,6 +198,7 @@ class SelfHostedEngineMigration(pulumi.ComponentResource):
                     "enableKeycloak",
                     "applianceOva",
                     "offlineDeployment",
+                    "retryFailedDeploy",
                     "networkTest",
                 )
             },

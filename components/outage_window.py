@@ -16,12 +16,14 @@ from providers.timing import seconds_between
 OPENS = ("EngineBackup", "stop")
 CLOSES = ("HostedEngineDeployment", ENGINE_ANSWERS)
 HANDOVER = ("AddressHandover", "handover")  # one step: the resource's whole create
+RETRY = ("HostedEngineDeployment", "cleanup")  # only when a failed deploy is retried
 # What runs inside the window, in order, and why it must run there (what may run before it, runs before it).
 INSIDE = {
     OPENS: "ovirt-engine stopped and disabled, so nothing changes after the backup",
     ("EngineBackup", "backup"): "engine-backup --scope=all of the stopped Engine",
     ("EngineBackup", "copy"): "the backup copied to the backup server and the deployment host at once, verified",
     HANDOVER: "the FQDN's address freed for the Engine VM (after the copy: the machine may be powered off)",
+    RETRY: "asked by `hostedEngine.retryFailedDeploy` after a failed deploy: ovirt-hosted-engine-cleanup, host checked",
     ("HostedEngineDeployment", "fetch"): "the backup's copy on the deployment host checked against its checksum",
     ("HostedEngineDeployment", "start"): "the answer file written, hosted-engine --deploy --restore-from-file started",
     ("HostedEngineDeployment", "follow"): "the deploy followed to its end: it restores the backup into the Engine VM",
@@ -29,9 +31,11 @@ INSIDE = {
 }
 
 
-def planned(names: dict[str, str]) -> list[str]:
-    """What will run inside the window, in order, as `resource: step, what`; `names` maps a kind to its resource."""
-    return [f"{names[kind]}: {step}, {what}" for (kind, step), what in INSIDE.items() if kind in names]
+def planned(names: dict[str, str], retry: bool = False) -> list[str]:
+    """What will run inside the window, in order, as `resource: step, what`; `names` maps a kind to its resource;
+    the cleanup only when a failed deploy is retried."""
+    steps = [(kind, step) for kind, step in INSIDE if kind in names and (retry or (kind, step) != RETRY)]
+    return [f"{names[kind]}: {step}, {INSIDE[kind, step]}" for kind, step in steps]
 
 
 def handover_steps(started: str | None, finished: str | None) -> list[dict]:

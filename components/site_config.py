@@ -292,6 +292,7 @@ class HostedEngineSettings(Settings):
     applianceOva: str = ""  # the appliance rpm
     offlineDeployment: bool = False  # he_offline_deployment: the deploy installs and updates nothing
     deployTimeout: int = 7200
+    retryFailedDeploy: bool = False  # after a failed deploy: ovirt-hosted-engine-cleanup, then the deploy again
     addressHandover: str | None = None  # power-off | none: how the FQDN's address is freed for the Engine VM
     networkTest: NetworkTestSettings = section(NetworkTestSettings)
     storage: StorageSettings = section(StorageSettings)
@@ -780,6 +781,7 @@ def _deploy_answers(reader: _Reader, he: dict, vm: dict, smtp: dict) -> None:
         ("vm.etcHosts", vm["etcHosts"]),
         ("enableKeycloak", he["enableKeycloak"]),
         ("renewPki", he["renewPki"]),
+        ("retryFailedDeploy", he["retryFailedDeploy"]),
     ):
         reader.expect(isinstance(value, bool), f"`hostedEngine.{key}` must be true or false")
     cidr = vm.get("staticCIDR")

@@ -36,7 +36,19 @@ def _parser():
     p = sub.add_parser("fault", help="inject a fault into a lab (see lab/faults.py)")
     p.add_argument("--state", required=True)
     p.add_argument(
-        "what", choices=["command", "refuse", "drop", "slow", "engine-api", "host-key", "power-on", "clear", "list"]
+        "what",
+        choices=[
+            "command",
+            "refuse",
+            "drop",
+            "slow",
+            "engine-api",
+            "host-key",
+            "deploy-task",
+            "power-on",
+            "clear",
+            "list",
+        ],
     )
     p.add_argument("--host")
     p.add_argument("--match", help="regular expression searched in the command line")
@@ -49,6 +61,8 @@ def _parser():
     p.add_argument("--after-seconds", type=float)
     p.add_argument("--hang", type=float, help="engine-api: stall each request this long")
     p.add_argument("--api", choices=["original", "new"])
+    p.add_argument("--task", help="deploy-task: the role's task that fails, as the deploy prints it")
+    p.add_argument("--msg", help="deploy-task: the failed task's message")
     p = sub.add_parser("critical-path", help="the site's long steps one after another, in seconds")
     p.add_argument("--site", default=str(DEFAULT_SITE))
     return parser

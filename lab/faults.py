@@ -22,6 +22,8 @@ Rules (the same keys in the site file, the runtime file and the CLI's options):
           EngineApi.fail_next / hang_next; for `new`, applied once the new API runs
     - {kind: host-key, host: storage}  the host serves a new ed25519 key from now on (in memory:
           a lab restart or `fault clear` brings the original key back)
+    - {kind: deploy-task, host: deploy, task: 'Add host', msg: '...', times: 1}  the hosted_engine_setup role's
+          task of that name fails with this message (ansible's fatal line), leaving what the tasks before it left
     - {kind: power-on, host: engine}  not a fault: the administrator powers a machine that is off on from its
           console or power management; it boots (its enabled services start) and answers again
 
@@ -44,7 +46,7 @@ from pathlib import Path
 
 RUNTIME_FILE = "faults.json"
 APPLIED_FILE = "faults-applied.json"
-KINDS = ("command", "refuse", "drop", "slow", "engine-api", "host-key", "power-on")
+KINDS = ("command", "refuse", "drop", "slow", "engine-api", "host-key", "deploy-task", "power-on")
 _FIELDS = {
     "command": {"host", "match", "status", "stderr", "stdout", "times"},
     "refuse": {"host", "times", "seconds"},
@@ -52,6 +54,7 @@ _FIELDS = {
     "slow": {"host", "match", "seconds", "times"},
     "engine-api": {"api", "status", "hang", "times"},
     "host-key": {"host"},
+    "deploy-task": {"host", "task", "msg", "times"},
     "power-on": {"host"},
 }
 
@@ -90,6 +93,10 @@ def normalize(rule: dict) -> dict:
         if "seconds" not in rule:
             raise ValueError("fault slow: `seconds` is required")
         rule["seconds"] = float(rule["seconds"])
+    if kind == "deploy-task":
+        if not rule.get("task"):
+            raise ValueError("fault deploy-task: `task` (the role's task name, as the deploy prints it) is required")
+        rule.setdefault("msg", "lab fault: the task failed")
     if kind == "engine-api":
         rule.setdefault("api", "original")
         if rule["api"] not in ("original", "new"):
@@ -379,6 +386,17 @@ class Faults:
             if rule is not None:
                 rule.take()
             return rule
+
+    def failed_task(self, name, task) -> str | None:
+        """The message a matching deploy-task rule fails the role's task with, or None."""
+        with self.lock:
+            found = (r for r in self.rules if r["kind"] == "deploy-task" and r["task"] == task and r.matches(name))
+            rule = next(found, None)
+            if rule is None:
+                return None
+            rule.take()
+        self.record(name, "deploy-task", f"TASK [{task}]", None, rule["msg"])
+        return rule["msg"]
 
     def slow_seconds(self, name, line) -> float:
         """How long a matching slow rule holds a command that has started (an exec request or a unit's)."""

@@ -15,15 +15,12 @@ from pulumi.dynamic import CreateResult, DiffResult, ReadResult, Resource, Resou
 
 from providers import base, host_facts
 from providers.address_handover import power_off
+from providers.errors import StepError
 from providers.ssh import HostUnreachable
 from providers.timing import TIMING_OUTPUTS, timed
 
 MODES = ("keep-disabled", "power-off")
 UNIT = "ovirt-engine"
-
-
-class DecommissionError(Exception):
-    """The site is not ready to lose its way back; the message says what is missing. Nothing changed."""
 
 
 def gate_problems(node_scores: dict, vm_status_json: str | None, drill_required: bool, drill_to: str | None) -> list:
@@ -55,9 +52,11 @@ def _gate(props: dict) -> None:
         props.get("drillTo"),
     )
     if problems:
-        raise DecommissionError(
-            f"not decommissioning the original Engine ({props['engine']['name']}): {'; '.join(problems)}. Nothing "
-            f"changed. Bring every node back to a positive score (and let the drill pass), then run `pulumi up` again."
+        raise StepError(
+            props["engine"]["name"],
+            f"not decommissioning the original Engine ({props['engine']['name']}): {'; '.join(problems)}",
+            "Nothing changed. Bring every node back to a positive score (and let the drill pass), then run "
+            "`pulumi up` again.",
         )
 
 
@@ -73,9 +72,11 @@ def _retire(props: dict) -> dict:
         engine.run("systemctl", "mask", "--now", UNIT)
     state = engine.run("systemctl", "is-enabled", UNIT, check=False).stdout.strip()
     if state != "masked":
-        raise DecommissionError(
-            f"{props['engine']['name']}: `systemctl mask {UNIT}` left it {state}: check the "
-            f"unit there, then run `pulumi up` again"
+        raise StepError(
+            props["engine"]["name"],
+            f"left it {state}",
+            "Check the unit there, then run `pulumi up` again.",
+            command=f"systemctl mask {UNIT}",
         )
     if props["mode"] == "power-off":
         power_off(engine)

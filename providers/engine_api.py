@@ -19,11 +19,12 @@ from pathlib import Path
 import ovirtsdk4
 import ovirtsdk4.types as types
 
+from providers.errors import StepError
 from providers.progress import say
 from providers.retry import RetryPolicy
 
 
-class EngineWaitTimeout(Exception):
+class EngineWaitTimeout(StepError):
     """The Engine did not reach the wanted state in time."""
 
 
@@ -186,7 +187,7 @@ def non_migratable_vms_named(detail: str) -> list[str]:
 WAIT_NOTICE = 30.0  # seconds between a long wait's notices
 
 
-def wait_for(fetch, done, what: str, timeout: float, interval: float = 1.0):
+def wait_for(fetch, done, what: str, timeout: float, interval: float = 1.0, where: str = "the Engine"):
     """Polls fetch() until done(value) holds; returns that value or raises saying what never happened.
 
     A transient Engine failure while polling (5xx, timeout) is polled through until the deadline. A wait
@@ -204,7 +205,12 @@ def wait_for(fetch, done, what: str, timeout: float, interval: float = 1.0):
                 return value
         now = time.monotonic()
         if now >= deadline:
-            raise EngineWaitTimeout(f"timed out after {timeout:.0f}s waiting for {what}")
+            raise EngineWaitTimeout(
+                where,
+                f"timed out after {timeout:.0f}s waiting for {what}",
+                "The Engine may still get there: see its events, then run `pulumi up` again, which goes on from "
+                "where the site is.",
+            )
         if now >= notice:
             say(f"waiting for {what} since {since} ({now - started:.0f}s of {timeout:.0f}s)", ephemeral=True)
             notice = now + WAIT_NOTICE

@@ -21,11 +21,8 @@ import pulumi
 from pulumi.dynamic import CreateResult, DiffResult, ReadResult, Resource, ResourceProvider
 
 from providers import base
+from providers.errors import StepError
 from providers.timing import TIMING_OUTPUTS, timed
-
-
-class EvidenceError(Exception):
-    """The archive would hold a secret, or could not be written; nothing was left on the backup server."""
 
 
 def secret_needles(secrets: list[str]) -> list[str]:
@@ -110,10 +107,12 @@ class MigrationEvidenceProvider(ResourceProvider):
         members = _gather(props)
         found = leaked(members, secret_needles([*props["stackSecrets"].values(), props["privateKey"]]))
         if found:
-            raise EvidenceError(
+            raise StepError(
+                props["backupServer"]["name"],
                 f"not writing the evidence archive: {', '.join(found)} holds a secret of the stack "
-                f"(a password or the SSH key). Remove it from that file on its host (or rotate the "
-                f"secret), then run `pulumi up` again"
+                f"(a password or the SSH key)",
+                "Nothing was written. Remove it from that file on its host (or rotate the secret), then run "
+                "`pulumi up` again.",
             )
         data = archive(members, time.time())
         backup.write_file(props["location"], data, mode=stat.S_IRUSR | stat.S_IWUSR)

@@ -15,6 +15,7 @@ first.
 from __future__ import annotations
 
 import time
+from urllib.parse import urlparse
 
 import ovirtsdk4
 import ovirtsdk4.types as types
@@ -22,16 +23,13 @@ import pulumi
 from pulumi.dynamic import CreateResult, DiffResult, ReadResult, Resource, ResourceProvider
 
 from providers import base, engine_api, host_facts, records
+from providers.errors import StepError
 from providers.timing import TIMING_OUTPUTS, now, timed
 
 OUT = {types.HostStatus.MAINTENANCE, types.HostStatus.PREPARING_FOR_MAINTENANCE}
 MOVING = {types.HostStatus.PREPARING_FOR_MAINTENANCE, types.HostStatus.INITIALIZING}
 HE_VM = "HostedEngine"
 RESULT = ("fromNode", "toNode", "seconds")
-
-
-class DrillError(Exception):
-    """The drill cannot run or did not pass; the message says what was seen and what to do."""
 
 
 class _Drill:
@@ -50,9 +48,10 @@ class _Drill:
     def engine_vm(self) -> types.Vm:
         found = self.api.system_service().vms_service().list(search=f"name={HE_VM}")
         if not found:
-            raise DrillError(
-                f"the new Engine at {self.props['engine']['url']} has no {HE_VM} VM: the deployment "
-                f"did not finish; run `pulumi up` again"
+            raise StepError(
+                urlparse(self.props["engine"]["url"]).hostname,
+                f"the new Engine has no {HE_VM} VM: the deployment did not finish",
+                "Run `pulumi up` again.",
             )
         return found[0]
 
@@ -101,10 +100,10 @@ class _Drill:
             and (h.hosted_engine.score or 0) > 0
         ]
         if not candidates:
-            raise DrillError(
-                f"no other hosted-engine node is up with a positive score to take the Engine VM from "
-                f"{source.name}: convert another host (`hostedEngineNodes`), or set `haDrill.enabled: "
-                f"false`; nothing changed"
+            raise StepError(
+                source.name,
+                "no other hosted-engine node is up with a positive score to take the Engine VM from it",
+                "Nothing changed: convert another host (`hostedEngineNodes`), or set `haDrill.enabled: false`.",
             )
         started = time.monotonic()
         try:
@@ -112,9 +111,10 @@ class _Drill:
         except ovirtsdk4.Error as err:
             if err.code != 409:
                 raise
-            raise DrillError(
-                f"the Engine refused to put {source.name} in maintenance for the drill ({err}); "
-                f"nothing changed: do what the Engine asks, or set `haDrill.enabled: false`"
+            raise StepError(
+                source.name,
+                f"the Engine refused to put {source.name} in maintenance for the drill ({err})",
+                "Nothing changed: do what the Engine asks, or set `haDrill.enabled: false`.",
             ) from None
         names = {source.name, source.address}
         taken = self.wait(

@@ -24,10 +24,10 @@ import ovirtsdk4
 import pulumi
 from pulumi.dynamic import CheckFailure, CheckResult, CreateResult, ReadResult, Resource, ResourceProvider
 
-from providers import base, remote_job
+from providers import base, records, remote_job
 from providers.errors import StepError
 from providers.ssh import Connection, Host, connect, copy_file, known_hosts_name, sha256_of
-from providers.timing import Steps, timed
+from providers.timing import Steps, now, timed
 
 DEPLOY = remote_job.Job("ovirt-she-hosted-engine-deploy", "/var/log/ovirt-she-migration/hosted-engine-deploy.log")
 SETUP_LOGS = "/var/log/ovirt-hosted-engine-setup/"
@@ -138,6 +138,9 @@ def answer_file(values: dict) -> str:
 
 
 HE_CONF = "/etc/ovirt-hosted-engine/hosted-engine.conf"
+LOCAL_VM = "HostedEngineLocal"  # the deploy's bootstrap VM: no failure path of the role destroys it
+CLEANUP = ("ovirt-hosted-engine-cleanup", "-q")  # -q: no confirmation asked (standard input is not a terminal)
+RETRY = "hostedEngine.retryFailedDeploy"
 
 
 def deployed(deploy: Connection) -> bool:
@@ -153,6 +156,36 @@ def backup_on_host(directory: str, file_name: str) -> str:
 
 def _backup_path(props: dict) -> str:
     return backup_on_host(props["backupDirectory"], posixpath.basename(props["backupFile"]))
+
+
+def failed_record(directory: str, file_name: str) -> str:
+    """Where a failed deploy is recorded on the deployment host, beside the backup it restored: the next `up`
+    deploys again only when asked to (`hostedEngine.retryFailedDeploy`), after cleaning the host."""
+    return records.beside_backup(directory, file_name, "deploy-failed")
+
+
+def _failed_path(props: dict) -> str:
+    return failed_record(props["backupDirectory"], posixpath.basename(props["backupFile"]))
+
+
+def runs_domain(deploy: Connection, name: str) -> bool:
+    """libvirt runs the domain on the host (`virsh -r domstate`, as hosted-engine's own --vm-status asks)."""
+    return deploy.run("virsh", "-r", "domstate", name, check=False).exit_status == 0
+
+
+def previous_attempt(unit: dict, record: dict, bootstrap_vm_runs: bool) -> dict:
+    """A deploy that failed on the host: its record, or the bootstrap VM a failed attempt left (one this tool did not
+    run, say); {} when there is none, or while the deploy's unit is loaded (it runs, or its end is yet to be read)."""
+    if remote_job.loaded(unit):
+        return {}
+    return record or ({"how": f"its bootstrap VM {LOCAL_VM} still runs"} if bootstrap_vm_runs else {})
+
+
+def retry_next_step(host: str) -> str:
+    return (
+        f"Fix the cause, then set `{RETRY}: true` and run `pulumi up`: it runs `{' '.join(CLEANUP)}` on {host}, "
+        f"checks the host is clean and deploys again from the same backup."
+    )
 
 
 def _fetch_backup(props: dict, deploy: Connection) -> None:
@@ -200,8 +233,8 @@ def _watch(props: dict, deploy: Connection):
                 deploy.host.name,
                 f"still runs after {props['deployTimeout']}s (`hostedEngine.deployTimeout`)",
                 f"It goes on: follow it with `tail -f {DEPLOY.output_file}`, and run "
-                f"`pulumi up` again to follow it to its end; to give it up, `systemctl stop {DEPLOY.unit}` and "
-                f"`ovirt-hosted-engine-cleanup` on {deploy.host.name}.",
+                f"`pulumi up` again to follow it to its end; to give it up, `systemctl stop {DEPLOY.unit}` on "
+                f"{deploy.host.name} and run `pulumi up`, which reports it failed.",
                 command="hosted-engine --deploy",
             )
 
@@ -219,21 +252,62 @@ def _refuse_a_pause(deploy: Connection, seen: list[str], at: int) -> None:
         "paused after a failed step and waits up to 24 hours",
         f"Either fix it as said above (the bootstrap Engine VM is reachable from {deploy.host.name}), remove "
         f"{lock} on {deploy.host.name} to let the deploy go on, and run `pulumi up` again to follow it; or "
-        f"give it up: `systemctl stop {DEPLOY.unit}`, then `ovirt-hosted-engine-cleanup` on {deploy.host.name}, "
-        f"fix the cause and run `pulumi up` again. Logs: {SETUP_LOGS} on {deploy.host.name}.",
+        f"give it up: `systemctl stop {DEPLOY.unit}` on {deploy.host.name} and run `pulumi up`, which reports it "
+        f"failed. Logs: {SETUP_LOGS} on {deploy.host.name}.",
         command="hosted-engine --deploy",
         output=why,
     )
 
 
-def plan(unit: dict, is_deployed: bool | None) -> list[str]:
+def plan(unit: dict, is_deployed: bool | None, failed: bool = False, retry: bool = False) -> list[str]:
     """The deploy's steps: a unit a killed `pulumi up` left (running or ended) is followed, never started again;
-    a host where hosted-engine is deployed is adopted as it is (`is_deployed` is read only when no unit is
-    loaded); otherwise the deploy started as a transient service (where the procedure uses tmux), and followed to
-    its end. Its packages were installed before the backup (DeploymentHostPackages)."""
+    after a failed deploy (`failed`, read only when no unit is loaded, and before hosted-engine.conf, which a late
+    failure leaves) the host is cleaned and deployed again only when asked (`retry`), else refused; a host where
+    hosted-engine is deployed is adopted as it is; otherwise the deploy started as a transient service (where the
+    procedure uses tmux), and followed to its end. Its packages were installed before the backup
+    (DeploymentHostPackages)."""
     if remote_job.loaded(unit):
         return ["follow"]
+    if failed:
+        return ["cleanup", "fetch", "start", "follow"] if retry else ["refuse"]
     return [] if is_deployed else ["fetch", "start", "follow"]
+
+
+def _refuse(deploy: Connection, attempt: dict) -> None:
+    raise StepError(
+        deploy.host.name,
+        f"a deploy failed here before ({attempt.get('how', 'see its record')}"
+        + (f", at {attempt['failedAt']}" if attempt.get("failedAt") else "")
+        + ") and left the host half-configured: it is not deployed over without being asked",
+        retry_next_step(deploy.host.name) + f" Logs: {SETUP_LOGS} on {deploy.host.name}.",
+        command="hosted-engine --deploy",
+    )
+
+
+def _clean(props: dict, deploy: Connection) -> None:
+    """ovirt-hosted-engine-cleanup, never while an Engine VM runs here (it powers it off), then the host checked as
+    the cleanup leaves it: no bootstrap VM, no hosted-engine.conf, the HA agent and VDSM stopped."""
+    host = deploy.host.name
+    if runs_domain(deploy, "HostedEngine"):
+        raise StepError(
+            host,
+            "runs an Engine VM (HostedEngine): ovirt-hosted-engine-cleanup would power it off",
+            f"Nothing was cleaned. See `hosted-engine --vm-status` on {host}; set `{RETRY}: false` if that Engine is "
+            f"the one to keep.",
+        )
+    deploy.run(*CLEANUP)
+    left = [LOCAL_VM] if runs_domain(deploy, LOCAL_VM) else []
+    left += [HE_CONF] if deploy.run("test", "-e", HE_CONF, check=False).exit_status == 0 else []
+    for unit in ("ovirt-ha-agent", "vdsmd"):
+        left += [unit] if deploy.run("systemctl", "is-active", "--quiet", unit, check=False).exit_status == 0 else []
+    if left:
+        raise StepError(
+            host,
+            f"is not clean after `{' '.join(CLEANUP)}`: {', '.join(left)} still there",
+            "Nothing was deployed. Clean it by hand (see ovirt-hosted-engine-cleanup(8)), then run `pulumi up` again.",
+            command=" ".join(CLEANUP),
+        )
+    deploy.run("rm", "-f", "--", _failed_path(props))
 
 
 def _follow(props: dict, deploy: Connection) -> None:
@@ -243,13 +317,14 @@ def _follow(props: dict, deploy: Connection) -> None:
         deploy, DEPLOY, props.get("pollInterval", 2), remote_job.progress(deploy.host.name), _watch(props, deploy)
     )
     deploy.run("rm", "-f", "--", _answers_path(props))
+    if not ended.succeeded:
+        records.write(deploy, _failed_path(props), {"how": ended.how, "failedAt": now()})
     remote_job.clear(deploy, DEPLOY, ended.state)
     if not ended.succeeded:
         raise StepError(
             deploy.host.name,
             f"failed ({ended.how})",
-            f"See {SETUP_LOGS} on {deploy.host.name}; run "
-            f"`ovirt-hosted-engine-cleanup` there, fix the cause, then `pulumi up` again.",
+            f"See {SETUP_LOGS} on {deploy.host.name}. " + retry_next_step(deploy.host.name),
             command="hosted-engine --deploy",
             output=ended.last_lines(),
         )
@@ -334,13 +409,17 @@ class HostedEngineDeploymentProvider(ResourceProvider):
     def create(self, props):
         deploy = base.ssh_host(props, "deployHost")
         unit = remote_job.state(deploy, DEPLOY)
+        attempt = previous_attempt(unit, records.read(deploy, _failed_path(props)), runs_domain(deploy, LOCAL_VM))
         steps = {
+            "refuse": lambda: _refuse(deploy, attempt),
+            "cleanup": lambda: _clean(props, deploy),
             "fetch": lambda: _fetch_backup(props, deploy),
             "start": lambda: remote_job.start(deploy, DEPLOY, _write_answers(props, deploy)),
             "follow": lambda: _follow(props, deploy),
         }
         ran = Steps()
-        for step in plan(unit, None if remote_job.loaded(unit) else deployed(deploy)):
+        is_deployed = None if remote_job.loaded(unit) else deployed(deploy)
+        for step in plan(unit, is_deployed, bool(attempt), bool(props.get("retryFailedDeploy"))):
             ran.run(step, steps[step])
         facts = ran.run(ENGINE_ANSWERS, lambda: _engine_facts(props))  # the outage window closes here
         vm, key = _engine_vm(props, deploy)

@@ -1,4 +1,5 @@
-"""Records of what happened, kept beside the backup on the backup server: a step that must never run twice by
+"""Records of what happened, kept beside the backup (on the backup server; a failed deploy's on the deployment host,
+beside its copy): a step that must never run twice by
 accident (the address handover, the HA drill) writes one when it acts and reads it first, so a state that forgot
 it (a destroy, `pulumi state delete`, a killed run) finds it again instead of doing it again."""
 
@@ -14,8 +15,11 @@ def beside_backup(directory: str, file_name: str, what: str) -> str:
 
 
 def read(server, path: str) -> dict:
-    """The record at PATH on the backup server, {} when there is none (or it does not parse)."""
-    data = server.read_file(path)
+    """The record at PATH on the host, {} when there is none (or it does not parse)."""
+    return parse(server.read_file(path))
+
+
+def parse(data: bytes | str | None) -> dict:
     try:
         found = json.loads(data or b"{}")
     except ValueError:

@@ -73,9 +73,14 @@ def unit_state(show: str) -> dict:
     return dict(line.split("=", 1) for line in show.splitlines() if "=" in line)
 
 
+def show(job: Job) -> tuple[str, ...]:
+    """The read of the job's unit, whose output `unit_state` parses."""
+    return ("systemctl", "show", job.unit, f"--property={PROPERTIES}")
+
+
 def state(connection: Connection, job: Job) -> dict:
     """The job's unit: running, ended (kept by RemainAfterExit) or failed; LoadState not-found if none."""
-    return unit_state(connection.run("systemctl", "show", job.unit, f"--property={PROPERTIES}").stdout)
+    return unit_state(connection.run(*show(job)).stdout)
 
 
 def loaded(unit: dict) -> bool:

@@ -24,7 +24,7 @@ from providers.errors import StepError
 from providers.retry import RetryPolicy
 
 
-class HostKeyError(Exception):
+class HostKeyError(StepError):
     """The host's key is not the one the stack trusts."""
 
 
@@ -43,29 +43,31 @@ class RemoteCommandError(StepError):
         )
 
 
-class HostUnreachable(Exception):
+class HostUnreachable(StepError):
     """No SSH connection could be opened within the retry policy; the message says what to check."""
 
 
-class ConnectionLost(Exception):
+class ConnectionLost(StepError):
     """The connection dropped while a command ran; it is re-run only when it only reads."""
 
     def __init__(self, host: str, command: str, idempotent: bool, attempts: int, cause: BaseException):
-        self.host, self.command, self.idempotent = host, command, idempotent
+        reason = cause or "closed before the exit status"
         if idempotent:
-            text = (
-                f"{host}: `{command}` (a read) did not complete in {attempts} attempts: the SSH connection "
-                f"dropped ({cause or 'closed before the exit status'}). Check that the host is up and reachable, "
-                f"then run `pulumi up` again."
+            super().__init__(
+                host,
+                f"(a read) did not complete in {attempts} attempts: the SSH connection dropped ({reason})",
+                "Check that the host is up and reachable, then run `pulumi up` again.",
+                command=command,
             )
         else:
-            reason = cause or "closed before the exit status"
-            text = (
-                f"{host}: the SSH connection dropped while `{command}` ran ({reason}), so whether it took "
-                f"effect is unknown; it was not run again because it changes the host. Check the host (is it up, did the command finish?), then run `pulumi up` again: "
-                f"the providers read each host's state before they change anything."
+            super().__init__(
+                host,
+                f"the SSH connection dropped while `{command}` ran ({reason}), so whether it took effect is unknown; "
+                f"it was not run again because it changes the host",
+                "Check the host (is it up, did the command finish?), then run `pulumi up` again: the providers read "
+                "each host's state before they change anything.",
             )
-        super().__init__(text)
+        self.command, self.idempotent = command, idempotent
 
 
 RETRY = RetryPolicy.from_env("OVIRT_SHE_SSH_")
@@ -200,11 +202,12 @@ class _PinnedKeysOnly(paramiko.MissingHostKeyPolicy):
 
     def missing_host_key(self, client, hostname, key):
         raise HostKeyError(
-            f"{self.host.name} ({self.host.address}:{self.host.port}) offered the {key.get_name()} host key "
-            f"{fingerprint(key)}, which the stack does not trust. If that is the host's real key, add this "
-            f"line to the known_hosts file named by the `ssh.knownHostsFile` setting, or pin it as "
-            f"`hosts.{self.host.name}.hostKey`:\n"
-            f"{self.host.known_hosts_name} {key.get_name()} {key.get_base64()}"
+            self.host.name,
+            f"offered the {key.get_name()} host key {fingerprint(key)} at {self.host.address}:{self.host.port}, "
+            f"which the stack does not trust",
+            f"If that is the host's real key, add this line to the known_hosts file named by the `ssh.knownHostsFile` "
+            f"setting, or pin it as `hosts.{self.host.name}.hostKey`:\n"
+            f"{self.host.known_hosts_name} {key.get_name()} {key.get_base64()}",
         )
 
 
@@ -284,9 +287,11 @@ class Connection:
             except paramiko.BadHostKeyException as err:
                 client.close()
                 raise HostKeyError(
-                    f"{host.name} ({host.address}:{host.port}) now offers the host key {fingerprint(err.key)}, "
-                    f"not the trusted {fingerprint(err.expected_key)}. The host was reinstalled or something is "
-                    f"in the way: check it before you replace its line in the known_hosts file."
+                    host.name,
+                    f"now offers the host key {fingerprint(err.key)} at {host.address}:{host.port}, not the trusted "
+                    f"{fingerprint(err.expected_key)}",
+                    "The host was reinstalled or something is in the way: check it before you replace its line in "
+                    "the known_hosts file.",
                 ) from err
             except paramiko.AuthenticationException:
                 client.close()
@@ -297,10 +302,11 @@ class Connection:
             pause = next(pauses, None)
             if pause is None:
                 raise HostUnreachable(
-                    f"{host.name} ({host.address}:{host.port}): no SSH connection after {attempts} attempts in "
-                    f"{time.monotonic() - started:.0f}s ({type(last).__name__}: {last}). Check that the host is up "
-                    f"and its sshd listens on port {host.port}, and that nothing in between blocks it; then run "
-                    f"`pulumi up` again."
+                    host.name,
+                    f"no SSH connection to {host.address}:{host.port} after {attempts} attempts in "
+                    f"{time.monotonic() - started:.0f}s ({type(last).__name__}: {last})",
+                    f"Check that the host is up and its sshd listens on port {host.port}, and that nothing in between "
+                    f"blocks it; then run `pulumi up` again.",
                 ) from last
             time.sleep(pause)
 

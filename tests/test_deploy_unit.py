@@ -29,6 +29,7 @@ def migration(tmp_path, client_key, modify=None):
             "engineRootPassword": "root-Pa55",
         },
     )
+    stack.settings = settings
     return lab, stack
 
 
@@ -71,6 +72,48 @@ def test_a_failed_restore_pauses_the_deploy_and_up_says_how_to_go_on(tmp_path, c
         assert len(deploys_started(lab)) == 1
         assert unit(lab)["LoadState"] == "not-found", "the failed unit was reset for the next try"
         assert "ovirt-she-answers.conf" not in run(lab.ssh("deploy"), "ls -1 /root/backup")[1], "answers removed"
+    finally:
+        lab.stop()
+
+
+def cleanups(lab):
+    return [c["command"] for c in lab.commands("deploy") if c["command"].startswith("ovirt-hosted-engine-cleanup")]
+
+
+def test_a_failed_deploy_is_deployed_again_only_when_asked_after_the_cleanup(tmp_path, client_key):
+    lab, stack = migration(tmp_path, client_key)
+    try:
+        lab.inject_fault("deploy-task", host="deploy", task="Wait for the host to be up", msg="Host is not up")
+        with pytest.raises(auto.errors.CommandError) as failed:
+            stack.up()
+        assert "deploy: `hosted-engine --deploy` failed (exit status 1)" in str(failed.value)
+        assert "set `hostedEngine.retryFailedDeploy: true` and run `pulumi up`" in str(failed.value)
+        record = lab.host_state("deploy")["files"]
+        assert "/root/backup/engine-lab.backup.deploy-failed" in record, "the failure is recorded beside the backup"
+
+        for attempt in (stack.preview, stack.up):  # not asked: refused at preview, nothing runs
+            with pytest.raises(auto.errors.CommandError) as refused:
+                attempt()
+            text = " ".join(str(refused.value).split())
+            assert "a deploy failed on the deployment host (deploy) before (exit status 1)" in text, text
+        assert len(deploys_started(lab)) == 1 and cleanups(lab) == []
+
+        stack.configure({"hostedEngine": {**stack.settings["hostedEngine"], "retryFailedDeploy": True}})
+        said = " ".join(stack.preview().stdout.split())
+        assert "`hostedEngine.retryFailedDeploy` is set: `up` runs `ovirt-hosted-engine-cleanup -q` on deploy" in said
+        assert "cleanup, asked by `hostedEngine.retryFailedDeploy` after a failed deploy" in said
+        assert cleanups(lab) == [], "the preview cleans nothing"
+        result = stack.up()
+        assert result.summary.result == "succeeded"
+        assert cleanups(lab) == ["ovirt-hosted-engine-cleanup -q"] and len(deploys_started(lab)) == 2
+        ran = [c["command"] for c in lab.commands("deploy")]
+        assert ran.index("ovirt-hosted-engine-cleanup -q") < max(
+            i for i, c in enumerate(ran) if c.startswith("systemd-run")
+        )
+        assert "/root/backup/engine-lab.backup.deploy-failed" not in lab.host_state("deploy")["files"]
+        window = result.outputs["outageWindow"].value["measured"]
+        assert [s["step"] for s in window["steps"] if s["step"] == "cleanup"] == ["cleanup"]
+        assert "the bootstrap VM" not in str(lab.host_state("deploy")["ovirt"]["he"]), "nothing left behind"
     finally:
         lab.stop()
 

@@ -182,5 +182,5 @@ def test_a_changed_host_key_is_never_retried_and_an_unreachable_host_says_what_t
     closed = Host("host9", "127.0.0.1", reserved_port(), "root", "")
     with pytest.raises(HostUnreachable) as unreachable:
         Connection(closed, client_key[0].read_text(), retry=RetryPolicy(attempts=3, first_delay=0.1))
-    assert f"host9 (127.0.0.1:{closed.port}): no SSH connection after 3 attempts" in str(unreachable.value)
+    assert f"host9: no SSH connection to 127.0.0.1:{closed.port} after 3 attempts" in str(unreachable.value)
     assert "Check that the host is up and its sshd listens" in str(unreachable.value)

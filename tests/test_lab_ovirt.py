@@ -154,9 +154,41 @@ def test_deploy_checks_storage_permissions(lab):
     assert status == 1 and "Permission settings on the specified path do not allow access" in out
 
 
-def test_deploy_restores_the_backup_into_the_new_engine(lab):
+DEPLOY = "hosted-engine --deploy --restore-from-file=/root/engine.backup --config-append=/root/answers.conf"
+
+
+def test_a_failed_deploy_leaves_the_bootstrap_vm_and_vdsm_until_the_cleanup(lab):
+    deploy = lab.ssh("deploy")  # the storage permission failure came after the bootstrap VM was created
+    assert run(deploy, "virsh -r domstate HostedEngineLocal") == (0, "running\n\n", "")
+    assert run(deploy, "virsh -r domstate HostedEngine") == (1, "", "error: failed to get domain 'HostedEngine'\n")
+    assert run(deploy, "hosted-engine --vm-status")[:2] == (
+        2,
+        "It seems like a previous attempt to deploy hosted-engine failed or it's still in progress. "
+        "Please clean it up before trying again\n",
+    )
+    status, _, err = run(deploy, DEPLOY)
+    assert status == 127 and "is not modelled by the lab" in err and "HostedEngineLocal" in err, err
+    status, out, err = run(deploy, "ovirt-hosted-engine-cleanup")  # stdin is not a terminal: no answer
+    assert (status, err) == (1, "FATAL: Please contact support for further assistance.\n")
+    assert "Are you sure you want to proceed? [y/n]" in out
+    status, out, _ = run(deploy, "ovirt-hosted-engine-cleanup -q")
+    assert status == 0 and "  -=== Killing left-behind HostedEngine processes ===- " in out.splitlines(), out
+    assert run(deploy, "virsh -r domstate HostedEngineLocal")[0] == 1
+    assert run(deploy, "hosted-engine --vm-status") == (1, "You must run deploy first\n", "")
+
     assert run(lab.ssh("storage"), "chown 36:36 /exports/hosted_engine")[0] == 0
     power_off(lab.ssh("engine"))  # the Engine VM takes its address
+    lab.inject_fault("deploy-task", host="deploy", task="Wait for the host to be up", msg="Host is not up")
+    status, out, _ = run(deploy, DEPLOY, timeout=30)
+    assert status == 1 and '"msg": "Host is not up"' in out and "re-deploy from scratch" in out
+    assert run(deploy, "systemctl is-active vdsmd")[0] == 0, "host-deploy configured VDSM for the bootstrap Engine"
+    status, out, _ = run(deploy, "ovirt-hosted-engine-cleanup -q")
+    assert status == 0 and "- removing /etc/pki/vdsm/certs/vdsmcert.pem" in out.splitlines(), out
+    assert "? /etc/ovirt-hosted-engine/hosted-engine.conf already missing" in out.splitlines()
+    assert run(deploy, "systemctl is-active vdsmd")[0] != 0 and run(deploy, "virsh -r domstate HostedEngineLocal")[0]
+
+
+def test_deploy_restores_the_backup_into_the_new_engine(lab):
     deploy = lab.ssh("deploy")
     status, out, err = run(
         deploy,

@@ -31,6 +31,8 @@ READ_ONLY = (
     "systemctl is-active ",
     "systemctl show ",
     "virsh -r domcapabilities",
+    "virsh -r domstate HostedEngineLocal",  # previous_deploy: a failed attempt's bootstrap VM
+    "cat /root/backup/",  # previous_deploy: a failed deploy's record beside the backup's copy
     "ip -o -4 addr show",
     "ip -o link show",
     "ip route show default",

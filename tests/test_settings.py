@@ -304,7 +304,7 @@ LAB_BEFORE = {
     "node_timeouts": {"install": 120, "maintenance": 120, "poll": 0.5},
 }
 # What the models add: the defaults consumers repeat today, none of them an input of a resource.
-ADDED = {"managementNetwork": "ovirtmgmt", "addressHandover": None}
+ADDED = {"managementNetwork": "ovirtmgmt", "addressHandover": None, "retryFailedDeploy": False}
 ORIGINAL_API_DEFAULT = {
     "url": "https://engine.example.com/ovirt-engine/api",
     "username": "admin@internal",

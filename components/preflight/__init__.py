@@ -49,6 +49,7 @@ from components.preflight import (
     memory_and_cpus,
     names_and_dns,
     nodes,
+    previous_deploy,
     required_networks,
     restored_storage,
     storage,
@@ -80,6 +81,7 @@ CHECKS = (
     gluster,
     nodes,
     fencing,
+    previous_deploy,
 )
 
 

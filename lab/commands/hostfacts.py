@@ -118,12 +118,9 @@ def system_uuid(spec):
 generated_file("/sys/class/dmi/id/product_uuid")(lambda ctx: (system_uuid(ctx.host.spec) + "\n").encode())
 
 
-@command("virsh")
-def virsh(ctx):
+def domain_capabilities(ctx):
     """`virsh -r domcapabilities` (libvirt): the host-model and the custom models with `usable`, as virsh prints
     the domain capabilities XML; only the <cpu> element the lab models."""
-    if ctx.args != ["-r", "domcapabilities"]:
-        raise Unsupported("virsh is implemented as: virsh -r domcapabilities")
     models = "".join(f"      <model usable='yes' vendor='Intel'>{m}</model>\n" for m in cpu_models(ctx.host.spec))
     ctx.print("<domainCapabilities>")
     ctx.print("  <cpu>")

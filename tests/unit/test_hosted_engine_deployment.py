@@ -6,8 +6,10 @@ import pytest
 from providers.errors import StepError
 from providers.hosted_engine_deployment import (
     HostedEngineDeploymentProvider,
+    _clean,
     _watch,
     plan,
+    previous_attempt,
     scanned_keys,
 )
 from tests.harness import ScriptedHost, cases
@@ -15,7 +17,7 @@ from tests.harness import ScriptedHost, cases
 
 @pytest.mark.parametrize("case", cases("hosted_engine_deployment"))
 def test_the_deploy_is_started_once_and_a_killed_runs_deploy_is_followed(case):
-    assert plan(case["unit"], case["deployed"]) == case["steps"]
+    assert plan(case["unit"], case["deployed"], case.get("failed", False), case.get("retry", False)) == case["steps"]
 
 
 @pytest.mark.parametrize(
@@ -89,3 +91,54 @@ def test_a_deploy_past_its_timeout_is_reported_and_left_running():
     watch = _watch({"deployTimeout": -1}, ScriptedHost("deploy", {}))
     with pytest.raises(StepError, match=r"^deploy: `hosted-engine --deploy` still runs after -1s"):
         watch(["[ INFO  ] TASK [ovirt.ovirt.hosted_engine_setup : Wait for the host to be up]"])
+
+
+RETRIED = {"backupDirectory": "/root/backup", "backupFile": "/backup/engine.backup"}
+CLEAN_HOST = {
+    "virsh -r domstate HostedEngine": (1, ""),
+    "ovirt-hosted-engine-cleanup -q": (0, ""),
+    "virsh -r domstate HostedEngineLocal": (1, ""),
+    "test -e /etc/ovirt-hosted-engine/hosted-engine.conf": (1, ""),
+    "systemctl is-active --quiet ovirt-ha-agent": (3, ""),
+    "systemctl is-active --quiet vdsmd": (3, ""),
+    "rm -f -- /root/backup/engine.backup.deploy-failed": (0, ""),
+}
+
+
+def test_a_retry_cleans_the_host_checks_it_and_forgets_the_failure():
+    deploy = ScriptedHost("deploy", CLEAN_HOST)
+    _clean(RETRIED, deploy)
+    assert deploy.ran == list(CLEAN_HOST)
+
+
+def test_a_retry_never_cleans_under_a_running_engine_vm():
+    deploy = ScriptedHost("deploy", {**CLEAN_HOST, "virsh -r domstate HostedEngine": (0, "running\n\n")})
+    with pytest.raises(StepError) as refused:
+        _clean(RETRIED, deploy)
+    assert "runs an Engine VM (HostedEngine): ovirt-hosted-engine-cleanup would power it off" in str(refused.value)
+    assert deploy.ran == ["virsh -r domstate HostedEngine"]
+
+
+def test_a_host_the_cleanup_left_unclean_is_not_deployed():
+    deploy = ScriptedHost("deploy", {**CLEAN_HOST, "systemctl is-active --quiet vdsmd": (0, "")})
+    with pytest.raises(StepError) as refused:
+        _clean(RETRIED, deploy)
+    assert "is not clean after `ovirt-hosted-engine-cleanup -q`: vdsmd still there" in str(refused.value)
+    assert "rm -f -- /root/backup/engine.backup.deploy-failed" not in deploy.ran, "the failure stays recorded"
+
+
+RUNNING = {"LoadState": "loaded", "ActiveState": "active", "SubState": "running"}
+GONE = {"LoadState": "not-found"}
+
+
+@pytest.mark.parametrize(
+    "unit, record, vm_runs, found",
+    [
+        (GONE, {"how": "exit status 1"}, True, {"how": "exit status 1"}),  # the record says how it ended
+        (GONE, {}, True, {"how": "its bootstrap VM HostedEngineLocal still runs"}),  # an attempt this tool did not run
+        (GONE, {}, False, {}),
+        (RUNNING, {"how": "exit status 1"}, True, {}),  # a deploy in progress (paused, say) is followed, not refused
+    ],
+)
+def test_a_previous_attempt_is_a_record_or_a_bootstrap_vm_outside_a_running_deploy(unit, record, vm_runs, found):
+    assert previous_attempt(unit, record, vm_runs) == found

@@ -11,11 +11,13 @@ import urllib.request
 import xml.etree.ElementTree as ET
 
 import ovirtsdk4 as sdk
+import ovirtsdk4.services
 import ovirtsdk4.types as types
 import pycurl
 import pytest
 
-from lab.engine_api import EngineApi, load_model
+from lab.engine_api import EngineApi, load_model, upstream
+from lab.engine_api.server import ACTIONS
 
 FAST = {"migration": 0.2, "maintenance": 0.1, "install": 0.3, "reboot": 0.1, "initializing": 0.1}
 PASSWORD = "lab-admin-password"
@@ -505,6 +507,11 @@ def test_upgrade_check_reports_in_the_audit_log(system):
     host = host_service(system, "host2")
     host.upgrade_check()
     new = events.list(from_=int(last.index), search="host.name=host2")
+    assert [e.code for e in new] == [884], "the check itself runs after the call answered (executeAsyncCommand)"
+    deadline = time.monotonic() + 5
+    while len(new) < 2 and time.monotonic() < deadline:
+        time.sleep(0.05)
+        new = events.list(from_=int(last.index), search="host.name=host2")
     assert [e.code for e in new] == [885, 884]
     assert (
         new[0].description == "Check for available updates on host host2 was completed successfully with "
@@ -527,6 +534,46 @@ def test_updates_by_put(system):
     assert vm.update(types.Vm(description="web server")).description == "web server"
     (event,) = system.events_service().list(search="type=35")
     assert event.description == "VM vm2 configuration was updated by admin@internal-authz."
+
+    # What the lab does not keep is refused when it would change, and nothing is logged for it
+    pinned = types.Vm(placement_policy=types.VmPlacementPolicy(affinity=types.VmAffinity.PINNED))
+    serial = types.Vm(serial_number=types.SerialNumber(policy=types.SerialNumberPolicy.CUSTOM, value="S1"))
+    for change, fields in (
+        (pinned, "placement_policy.affinity"),
+        (serial, "serial_number.policy, serial_number.value"),
+    ):
+        with pytest.raises(sdk.Error) as refused:
+            vm.update(change)
+        assert refused.value.code == 501 and f"not modelled by the lab: PUT vms/{vm.get().id} changing {fields}" in str(
+            refused.value
+        )
+    assert vm.get().placement_policy.affinity == types.VmAffinity.MIGRATABLE
+    assert len(system.events_service().list(search="type=35")) == 1
+    same = types.Vm(
+        description="web server", placement_policy=types.VmPlacementPolicy(affinity=types.VmAffinity.MIGRATABLE)
+    )
+    assert vm.update(same).description == "web server", "a field the lab does not keep may be sent as it is"
+
+
+def test_what_upstream_serves_and_the_lab_does_not_is_refused_loudly(engine, system):
+    vm = system.vms_service().list(search="name=vm1")[0]
+    service = system.vms_service().vm_service(vm.id)
+    cluster = system.clusters_service().list()[0]
+    for call, what in (
+        (lambda: service.tags_service().add(types.Tag(name="web")), f"POST vms/{vm.id}/tags"),
+        (lambda: service.remove(), f"DELETE vms/{vm.id}"),
+        (
+            lambda: system.clusters_service().cluster_service(cluster.id).update(types.Cluster(comment="x")),
+            "PUT clusters/",
+        ),
+        (lambda: service.reboot(), f"POST vms/{vm.id}/reboot"),
+    ):
+        with pytest.raises(sdk.Error) as refused:
+            call()
+        assert refused.value.code == 501 and f"not modelled by the lab: {what}" in str(refused.value), what
+    assert http(engine, f"/vms/{vm.id}/nosuchthing", method="POST", body=b"<action/>")[0] == 404
+    events = system.events_service().list(max=1)
+    assert http(engine, f"/events/{events[0].id}", method="PUT", body=b"<event/>")[0] == 405
 
 
 def test_json_basic_auth_v4_and_correlation_id(engine):
@@ -585,6 +632,14 @@ def test_search_pages_negation_and_free_text(system):
         "host1",
         "host2",
     ]
+    assert [h.name for h in system.hosts_service().list(search="datacenter=Default")] == ["host1", "host2"]
+    assert [v.name for v in vms.list(search="datacenter=Default and name=vm1")] == ["vm1"]
+    assert vms.list(search="datacenter=Other") == []
+    with pytest.raises(sdk.Error) as refused:  # never an empty answer to a search the lab cannot evaluate
+        system.hosts_service().list(search="cpu_speed>1000 or tag=rack4")
+    assert refused.value.code == 400 and "not modelled by the lab: searching hosts by tag, cpu_speed>1000" in str(
+        refused.value
+    )
 
 
 def test_events_from_index_only_newer_and_engine_fault_texts(system):
@@ -612,3 +667,42 @@ def test_json_request_bodies(engine, system):
     answer = json.loads(body)
     assert status == 200 and (answer["comment"], answer["memory"]) == ("from json", 8 * 1024**3)
     assert system.vms_service().vm_service(vm.id).get().comment == "from json"
+
+
+LOUD = b"not modelled by the lab"
+
+
+def json_get(engine, path):
+    return http(engine, path, headers={"Accept": "application/json"})
+
+
+def test_every_path_of_the_api_model_answers_as_modelled_or_refuses_loudly(engine, system):
+    """The sweep: every collection of the API root, one entity of each the lab serves, every sub-collection and
+    action the API model gives that entity's service. A GET answers 200 or refuses with 501 and says it is not
+    modelled; an action the lab does not model is refused the same way. Nothing answers 200 for what it did not do."""
+    root = ovirtsdk4.services.SystemService(None, "")
+    served, refused = [], []
+
+    def check_get(path):
+        status, _, body = json_get(engine, path)
+        readable = any(hasattr(root.service(path.strip("/")), m) for m in ("get", "list"))
+        expected = (status == 200 or (status == 501 and LOUD in body)) if readable else status == 405
+        assert expected, (path, status, body[:200])
+        (served if status == 200 else refused).append(path)
+        return json.loads(body) if status == 200 else None
+
+    for collection in upstream.sub_paths(type(root)):
+        listing = check_get(f"/{collection}")
+        rows = next((v for v in (listing or {}).values() if isinstance(v, list) and v and "id" in v[0]), None)
+        if not rows:
+            continue
+        entity = f"{collection}/{rows[0]['id']}"
+        check_get(f"/{entity}")
+        service = type(root.service(entity))
+        for sub in upstream.sub_paths(service):
+            check_get(f"/{entity}/{sub}")
+        for action in sorted(upstream.actions(service) - {name for kind, name in ACTIONS if kind == collection}):
+            status, _, body = http(engine, f"/{entity}/{action}", method="POST", body=b"<action/>")
+            assert status == 501 and LOUD in body, (entity, action, status, body[:200])
+            refused.append(f"POST {entity}/{action}")
+    assert len(served) > 20 and len(refused) > 100, (len(served), len(refused))

@@ -6,9 +6,9 @@ Paths are those of the API model's services (ovirt-engine-api-model src/main/jav
 
 import ovirtsdk4.types as types
 
-from . import links, render, subresources
+from . import links, render, subresources, upstream
 from .search import Query
-from .state import ActionFailed, NotFound
+from .state import NotFound
 
 ROOT_TAGS = {
     "datacenters": "data_centers",
@@ -100,7 +100,7 @@ def collection(site, kind, request):
     if kind == "vnicprofiles":
         return query.paginate(render.vnic_profiles(site), request.max())
     if kind not in ENTITY and kind != "hosts":
-        raise ActionFailed(404, "Not Found", "No collection %s" % kind)
+        raise upstream.refusal("GET", [kind])
     entities = site.search(
         kind,
         sorted(site.state[kind].values(), key=lambda e: e["name"]),
@@ -122,7 +122,7 @@ def entity(site, kind, ident, request):
             raise NotFound(ident)
         return found[0]
     if kind not in ENTITY and kind != "hosts":
-        raise ActionFailed(404, "Not Found", "No collection %s" % kind)
+        raise upstream.refusal("GET", [kind])
     return _render(site, kind, site.get(kind, ident), request)
 
 
@@ -135,7 +135,7 @@ def _render(site, kind, e, request):
 def sub_collection(site, kind, ident, sub):
     lister = SUB.get((kind, sub))
     if lister is None:
-        raise ActionFailed(404, "Not Found", "No sub-collection %s/%s" % (kind, sub))
+        raise upstream.refusal("GET", [kind, ident, sub])
     return lister(site, site.get(kind, ident))
 
 

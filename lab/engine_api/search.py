@@ -25,10 +25,14 @@ class Query:
         page = _PAGE.search(text)
         self.page = int(page.group(1)) if page else None
         text = _SORT.sub("", _PAGE.sub("", text))
-        self.alternatives = [
-            [_clause(c, fold) for c in re.split(r"\s+and\s+", alt.strip(), flags=re.I) if c.strip()]
+        clauses = [
+            [c for c in re.split(r"\s+and\s+", alt.strip(), flags=re.I) if c.strip()]
             for alt in re.split(r"\s+or\s+", text.strip(), flags=re.I)
         ]
+        self.fields = {m.group("field").lower() for alt in clauses for m in map(_CLAUSE.match, alt) if m}
+        # the comparisons the lab does not evaluate (<, >, <=, >=), which would otherwise be taken as free text
+        self.unsupported = [c.strip() for alt in clauses for c in alt if not _CLAUSE.match(c) and re.search("[<>=]", c)]
+        self.alternatives = [[_clause(c, fold) for c in alt] for alt in clauses]
 
     def match(self, fields):
         """fields: name -> text value (None when the entity has none), as the search backend's columns."""

@@ -15,7 +15,7 @@ from urllib.parse import parse_qs, urlsplit
 import ovirtsdk4.types as types
 import yaml
 
-from . import render, routes, tls, wire
+from . import render, routes, tls, upstream, wire
 from .state import ActionFailed, Site, entity_id
 
 API = render.API_PREFIX
@@ -313,7 +313,7 @@ class _Handler(BaseHTTPRequestHandler):
         if self.command == "PUT" and len(parts) == 2 and parts[0] in UPDATES:
             return self._update(site, parts, body)
         if self.command != "GET":
-            raise ActionFailed(405, "Method Not Allowed", "Method %s not supported here" % self.command)
+            raise upstream.refusal(self.command, parts)
         all_content = (self.headers.get("All-Content") or query.get("all_content") or "").lower() == "true"
         request = routes.Request(query, all_content)
         obj, root = routes.get(site, parts, request)
@@ -328,20 +328,27 @@ class _Handler(BaseHTTPRequestHandler):
             raise ActionFailed(400, "Bad Request", "Cannot parse request body: %s" % e) from None
 
     def _update(self, site, parts, body):
-        """PUT hosts/<id> or vms/<id>: the answer is the updated entity."""
+        """PUT hosts/<id> or vms/<id>: the answer is the updated entity. A field the lab does not keep is refused
+        when it would change, never taken and dropped."""
         kind, ident = parts
         obj = self._read(body, kind[:-1])
+        current = routes.get(site, parts, routes.Request({}, all_content=True))[0]
+        ignored = unmodelled_changes(obj, current, MODELLED[kind])
+        if ignored:
+            raise ActionFailed(
+                501, "Not Implemented", f"not modelled by the lab: PUT {kind}/{ident} changing {', '.join(ignored)}"
+            )
         site.update(kind, ident, UPDATES[kind](obj))
         self._send_doc(200, routes.get(site, parts, routes.Request({}))[0])
 
     def _action(self, site, parts, body):
         kind, ident, name = parts
+        handler = ACTIONS.get((kind, name))
+        if handler is None:
+            raise upstream.refusal("POST", parts)
         act = self._read(body, "action") if body else types.Action()
         if not isinstance(act, types.Action):
             raise ActionFailed(400, "Bad Request", "Expected an <action> body")
-        handler = ACTIONS.get((kind, name))
-        if handler is None:
-            raise ActionFailed(404, "Not Found", "No action %s/%s" % (kind, name))
         handler(site, ident, act)
         self._send_doc(200, render.action(), decorate=False)
 
@@ -416,3 +423,31 @@ def _vm_changes(vm):
 
 
 UPDATES = {"hosts": _host_changes, "vms": _vm_changes}
+# The fields _host_changes and _vm_changes take, as paths in the request's object.
+MODELLED = {
+    "hosts": {
+        "name",
+        "comment",
+        "spm.priority",
+        "os.custom_kernel_cmdline",
+        "power_management.enabled",
+        "power_management.kdump_detection",
+        "power_management.automatic_pm_enabled",
+    },
+    "vms": {"name", "comment", "description", "memory"},
+}
+
+
+def unmodelled_changes(wanted, current, modelled, prefix=""):
+    """The paths of the fields WANTED sets to something other than CURRENT has, outside MODELLED."""
+    changed = []
+    for key, value in vars(wanted).items():
+        name = prefix + key.lstrip("_")
+        if value is None or name in modelled or name in ("href", "id"):
+            continue
+        have = getattr(current, key.lstrip("_"), None) if current is not None else None
+        if isinstance(value, types.Struct):
+            changed += unmodelled_changes(value, have, modelled, name + ".")
+        elif value != have:
+            changed.append(name)
+    return changed

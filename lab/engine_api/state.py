@@ -26,6 +26,9 @@ DEFAULT_DELAYS = {
     "install": 3.0,  # installing (host-deploy)
     "reboot": 1.0,  # reboot after install, when asked for
     "initializing": 1.0,  # initializing -> up after activate/install
+    # HostUpgradeCheckCommand only starts HostUpgradeCheckInternal (executeAsyncCommand), whose HostUpdatesChecker
+    # logs the end after the call has answered
+    "upgrade_check": 0.3,
 }
 MAINTENANCE_FROM = (
     "up",
@@ -417,6 +420,10 @@ def search_fields(state, kind, entity):
         ref = state[ref_kind].get(entity.get(field) or "")
         if ref is not None:
             fields[field] = fields[field + ".name"] = ref["name"]
+    cluster = state["clusters"].get(entity.get("cluster") or "") if kind in ("hosts", "vms") else None
+    datacenter = cluster and state["datacenters"].get(cluster.get("datacenter") or "")
+    if datacenter:  # VdsConditionFieldAutoCompleter / VmConditionFieldAutoCompleter DATACENTER: storage_pool_name
+        fields["datacenter"] = datacenter["name"]
     if kind == "events":
         fields["type"] = str(entity.get("code", ""))
     if kind == "disks":
@@ -473,8 +480,9 @@ class Site:
                 self.request = event.get("request")
                 if entity is not None:
                     self._apply(event["kind"], entity, event["set"], audit=event.get("log") is None)
-                    for key in event.get("log") or ():
-                        self.log(key, host=entity if event["kind"] == "hosts" else None)
+                    for entry in event.get("log") or ():  # a key, or [key, the values its message takes]
+                        key, values = (entry, {}) if isinstance(entry, str) else entry
+                        self.log(key, host=entity if event["kind"] == "hosts" else None, **values)
         finally:
             self.request = serving
         self.save()
@@ -623,7 +631,17 @@ class Site:
         if not text:
             return entities
         query = Query(text, case_sensitive)
-        return [e for e in entities if query.match(search_fields(self.state, kind, e))]
+        rows = [search_fields(self.state, kind, e) for e in entities]
+        known = set().union(*rows) if rows else query.fields
+        unknown = sorted(query.fields - known) + query.unsupported
+        if unknown:  # never an empty answer to a search the lab cannot evaluate
+            raise ActionFailed(
+                400,
+                "Bad Request",
+                f"not modelled by the lab: searching {kind} by {', '.join(unknown)} "
+                f"(it compares {', '.join(sorted(known))} with = and !=)",
+            )
+        return [e for e, fields in zip(entities, rows, strict=True) if query.match(fields)]
 
     def get(self, kind, ident):
         entity = self.state[kind].get(ident)
@@ -903,13 +921,15 @@ class Site:
             self.log("HOST_AVAILABLE_UPDATES_SKIPPED_UNSUPPORTED_STATUS", host=host)
         else:
             self.log("HOST_AVAILABLE_UPDATES_STARTED", host=host)
-            self.log("HOST_AVAILABLE_UPDATES_FINISHED", host=host, Message="no updates found.")
-            host["update_available"] = False
+            finished = [["HOST_AVAILABLE_UPDATES_FINISHED", {"Message": "no updates found."}]]
+            self._schedule(
+                self.delays["upgrade_check"], "hosts", host_id, log=finished, in_call=True, update_available=False
+            )
         self.save()
 
     def update(self, kind, ident, changes):
-        """PUT on a host or VM: the fields the lab keeps change, the others are ignored as the mappers ignore
-        what they do not map; USER_UPDATE_VDS / USER_UPDATE_VM is logged."""
+        """PUT on a host or VM: the fields the lab keeps change (the API refuses a change to any other);
+        USER_UPDATE_VDS / USER_UPDATE_VM is logged."""
         entity = self.get(kind, ident)
         allowed = HOST_UPDATABLE if kind == "hosts" else VM_UPDATABLE
         self._apply(kind, entity, {k: v for k, v in changes.items() if k in allowed and v is not None})

@@ -7,6 +7,7 @@ import json
 import posixpath
 import re
 import shlex
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from components.site_config import SiteConfig
@@ -29,6 +30,9 @@ class Findings:
     read: list[str] = field(default_factory=list)
 
 
+PREFETCH_WORKERS = 16  # hosts asked at once by a check that asks many the same
+
+
 class Site:
     """Lazy, cached read-only access to the hosts, so each fact is read once."""
 
@@ -36,11 +40,36 @@ class Site:
         self.site, self.key, self.findings = site, key, findings
         self.connections: dict[str, ssh.Connection | None] = {}
         self.results: dict[tuple, ssh.Result | None] = {}
+        self.opened: dict[str, ssh.Connection | Exception] = {}  # by prefetch, not yet asked for
+
+    def _connect(self, name: str) -> ssh.Connection:
+        return ssh.connect(ssh.Host.from_props(self.site.connection(name)), self.key)
+
+    def prefetch(self, names, *commands: tuple[str, ...]) -> None:
+        """Opens the connections to NAMES and runs COMMANDS on each, hosts at once, for a check that then asks them
+        in turn: it waits for the slowest host instead of for every host one after another. Nothing is reported
+        here: what each host answered (or why it could not be reached) comes out when the check asks for it."""
+        todo = [n for n in dict.fromkeys(names) if n not in self.connections and n not in self.opened]
+
+        def fetch(name):
+            try:
+                connection = self._connect(name)
+            except Exception as err:
+                return name, err, {}
+            return name, connection, {argv: connection.run(*argv, check=False) for argv in commands}
+
+        with ThreadPoolExecutor(max_workers=max(1, min(PREFETCH_WORKERS, len(todo)))) as pool:
+            for name, opened, results in pool.map(fetch, todo):
+                self.opened[name] = opened
+                self.results.update({(name, argv): result for argv, result in results.items()})
 
     def conn(self, name: str) -> ssh.Connection | None:
         if name not in self.connections:
             try:
-                self.connections[name] = ssh.connect(ssh.Host.from_props(self.site.connection(name)), self.key)
+                opened = self.opened.pop(name, None)
+                if isinstance(opened, Exception):
+                    raise opened
+                self.connections[name] = opened or self._connect(name)
             except Exception as err:  # unreachable host, refused key: reported once, its checks skipped
                 self.connections[name] = None
                 handed_over = self._handed_over(name)
@@ -134,9 +163,11 @@ def storage_host(site: SiteConfig, hosts: Site, server: str) -> str | None:
         if server in (name, host.address, host.engine_name):
             return name
     exporters = [e.host for e in site.storage_exports]
-    for name in dict.fromkeys(exporters + [n for n in site.hosts if n not in exporters]):
-        if name in (site.migration.original_engine, site.migration.deployment_host, site.migration.backup_server):
-            continue
+    roles = (site.migration.original_engine, site.migration.deployment_host, site.migration.backup_server)
+    candidates = [n for n in dict.fromkeys(exporters + list(site.hosts)) if n not in roles]
+    for at, name in enumerate(candidates):
+        if at % PREFETCH_WORKERS == 0:  # the next hosts asked at once, the exporters first: the search stops early
+            hosts.prefetch(candidates[at : at + PREFETCH_WORKERS], ("hostname", "-f"), host_facts.IPV4_ADDRESSES)
         found = out(hosts.run(name, "hostname", "-f"))
         if found and found.strip().lower() == server.lower():
             return name

@@ -17,7 +17,7 @@ from typing import Any
 import pulumi
 from pulumi.runtime import config as runtime_config
 
-from providers import multipath_conf, storage_export
+from providers import base, decommission, multipath_conf, storage_export
 from providers.multipath_override import file_name_problems
 from providers.ssh import known_hosts_name, load_private_key
 
@@ -84,7 +84,7 @@ class MigrationConfig:
     node_timeouts: dict
     node_reboot: bool = True
     original_engine_api: dict = field(default_factory=dict)  # {url, username, configured, check, caPem, caFile}
-    ha_drill: dict = field(default_factory=lambda: {"enabled": False, "timeout": 1800.0})
+    ha_drill: dict = field(default_factory=lambda: {"enabled": False, "timeout": float(HaDrillSettings.timeout)})
     decommission: str | None = None  # keep-disabled | power-off: the original Engine retired after the move
 
 
@@ -322,7 +322,7 @@ class OriginalEngineApiSettings(Settings):
 class NodeTimeoutsSettings(Settings):
     maintenance: float = 1800
     install: float = 3600
-    poll: float = 2
+    poll: float = base.POLL_INTERVAL
 
 
 @dataclass(frozen=True)
@@ -918,7 +918,7 @@ def _migration(reader: _Reader, hosts: dict, ssh_user: str) -> MigrationConfig |
     )
     retire = reader.setting("decommission").originalEngine
     reader.expect(
-        retire in (None, "keep-disabled", "power-off"),
+        retire in (None, *decommission.MODES),
         f"`decommission.originalEngine` is {_shown(retire)}: "
         "give keep-disabled (mask ovirt-engine on the original machine) or power-off (and shut it down), or "
         "leave it out to keep the way back",
@@ -939,7 +939,7 @@ def _migration(reader: _Reader, hosts: dict, ssh_user: str) -> MigrationConfig |
         node_reboot=node_reboot is not False,
         original_engine_api=_original_engine_api(reader, he, engine_api),
         ha_drill={"enabled": drill.enabled is True, "timeout": drill.timeout},
-        decommission=retire if retire in ("keep-disabled", "power-off") else None,
+        decommission=retire if retire in decommission.MODES else None,
     )
 
 

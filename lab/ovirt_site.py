@@ -23,7 +23,7 @@ Site file settings (all optional), top-level key `ovirt`:
                                      # deploy's restore and the new Engine); a host's appliance manifest
                                      # (see "The appliance" below) says it otherwise, and must agree
       deploy_seconds: 2              # how long hosted-engine --deploy takes
-      ha_first_health_seconds: 1     # an HA agent publishes engine-status null for this long after it starts
+      ha_first_health_seconds: 1     # an HA agent publishes nothing new for this long after it starts
       setup_version: 2.7.2           # ovirt-hosted-engine-setup on the deployment host (4.5; 2.5.4-2 is 4.4's last)
       collection_version: 3.2.1      # ovirt-ansible-collection beside it: which appliance package the deploy uses
       host_packages: {vdsm: 4.50.3.4-1.el8, libvirt: 8.0.0-22.module_el8, qemu-kvm: 6.2.0-41.module_el8}

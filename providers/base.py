@@ -16,6 +16,12 @@ from pulumi.dynamic import DiffResult
 from providers import engine_api, ssh
 from providers.timing import TIMING_OUTPUTS
 
+POLL_INTERVAL = 2  # seconds between two reads of a long step's state (`nodeTimeouts.poll`)
+
+
+def poll_interval(props: dict) -> float:
+    return props.get("pollInterval", POLL_INTERVAL)
+
 
 def ssh_host(props: dict, key: str = "connection") -> ssh.Connection:
     """The SSH connection to the host `props[key]` describes, with the stack's private key."""

@@ -47,7 +47,7 @@ def paths(props: dict) -> dict:
 
 def _job(props: dict, engine: Connection, job: remote_job.Job, argv: list[str]) -> None:
     """One long step on the Engine machine, or the result of the one a killed run left there."""
-    ended = remote_job.run(engine, job, argv, props.get("pollInterval", 2), remote_job.progress(engine.host.name))
+    ended = remote_job.run(engine, job, argv, base.poll_interval(props), remote_job.progress(engine.host.name))
     if not ended.succeeded:
         remote_job.clear(engine, job, ended.state)
         raise StepError(
@@ -346,7 +346,7 @@ class EngineBackup(Resource, module="ovirt", name="EngineBackup"):
         engine_directory: str,
         allow_engine_update: bool,
         appliance_engine: pulumi.Input[str] = "",
-        poll_interval: float = 2,
+        poll_interval: float = base.POLL_INTERVAL,
         opts=None,
     ):
         inputs = {

@@ -36,7 +36,7 @@ class _Drill:
     """One run of the drill over the new Engine's API and a node's vm-status."""
 
     def __init__(self, props: dict):
-        self.props, self.poll, self.timeout = props, props.get("pollInterval", 2), props["timeout"]
+        self.props, self.poll, self.timeout = props, base.poll_interval(props), props["timeout"]
         self.api, self.node = base.api(props), base.ssh_host(props)
 
     def hosts(self) -> list[types.Host]:
@@ -172,7 +172,7 @@ class HighAvailabilityDrill(Resource, module="ovirt", name="HighAvailabilityDril
         record: str,
         private_key,
         timeout: float,
-        poll_interval: float = 2,
+        poll_interval: float = base.POLL_INTERVAL,
         opts=None,
     ):
         props = {

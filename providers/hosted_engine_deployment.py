@@ -122,7 +122,7 @@ def _storage_answers(storage: dict, props: dict) -> dict:
     if kind == "iscsi":
         return {
             "OVEHOSTED_STORAGE/iSCSIPortalIPAddress": storage["portal"],
-            "OVEHOSTED_STORAGE/iSCSIPortalPort": str(int(storage.get("port", 3260))),
+            "OVEHOSTED_STORAGE/iSCSIPortalPort": str(int(storage.get("port", ISCSI_PORT))),
             "OVEHOSTED_STORAGE/iSCSIDiscoverUser": storage.get("discoverUser", ""),
             "OVEHOSTED_STORAGE/iSCSIDiscoverPassword": props.get("iscsiDiscoverPassword") or "",
             "OVEHOSTED_STORAGE/iSCSIPortalUser": storage.get("portalUser", ""),
@@ -138,6 +138,7 @@ def answer_file(values: dict) -> str:
 
 
 HE_CONF = "/etc/ovirt-hosted-engine/hosted-engine.conf"
+ISCSI_PORT = 3260  # the deploy's iSCSIPortalPort when the stack gives none, as iscsiadm's own default
 LOCAL_VM = "HostedEngineLocal"  # the deploy's bootstrap VM: no failure path of the role destroys it
 CLEANUP = ("ovirt-hosted-engine-cleanup", "-q")  # -q: no confirmation asked (standard input is not a terminal)
 RETRY = "hostedEngine.retryFailedDeploy"
@@ -314,7 +315,7 @@ def _follow(props: dict, deploy: Connection) -> None:
     """Follows the deploy to its end; the answer file (it holds passwords) goes when the deploy is over,
     whatever its result."""
     ended = remote_job.follow(
-        deploy, DEPLOY, props.get("pollInterval", 2), remote_job.progress(deploy.host.name), _watch(props, deploy)
+        deploy, DEPLOY, base.poll_interval(props), remote_job.progress(deploy.host.name), _watch(props, deploy)
     )
     deploy.run("rm", "-f", "--", _answers_path(props))
     if not ended.succeeded:

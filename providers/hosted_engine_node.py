@@ -106,7 +106,7 @@ def _wait_status(props: dict, wanted: set, what: str, timeout: float) -> types.H
         lambda h: h.status in wanted or h.status == types.HostStatus.INSTALL_FAILED,
         f"{props['host']} to be {what}",
         timeout,
-        props.get("pollInterval", 2),
+        base.poll_interval(props),
     )
 
 
@@ -177,7 +177,7 @@ def _reinstall(props: dict, host: types.Host, deploy: bool) -> None:
         lambda code: code is not None,
         f"the Engine to log the end of {host.name}'s reinstall (correlation id {correlation})",
         props["installTimeout"],
-        props.get("pollInterval", 2),
+        base.poll_interval(props),
     )
     done = _host(props, all_content=False)
     if ended == engine_api.VDS_INSTALL_FAILED or done.status not in INSTALL_ENDED:
@@ -196,7 +196,7 @@ def _monitored(props: dict, deploy: bool) -> types.Host:
         lambda h: h.status == types.HostStatus.UP and _configured(h) == deploy,
         f"the Engine to report {props['host']} as {'a' if deploy else 'no longer a'} hosted-engine host",
         props["maintenanceTimeout"],
-        props.get("pollInterval", 2),
+        base.poll_interval(props),
     )
 
 
@@ -207,7 +207,7 @@ def _settled(props: dict) -> types.Host:
         lambda h: h.status not in IN_PROGRESS,
         f"{props['host']} to finish its current transition",
         props["installTimeout"],
-        props.get("pollInterval", 2),
+        base.poll_interval(props),
     )
 
 
@@ -232,7 +232,7 @@ def _score(props: dict, host: types.Host) -> int:
         lambda s: s is not None and s > 0,
         f"`hosted-engine --vm-status` on {props['host']} to show a positive score",
         props["maintenanceTimeout"],
-        props.get("pollInterval", 2),
+        base.poll_interval(props),
     )
 
 
@@ -323,9 +323,9 @@ class HostedEngineNode(Resource, module="ovirt", name="HostedEngineNode"):
         host: str,
         connection: dict,
         private_key,
-        maintenance_timeout: float = 1800,
-        install_timeout: float = 3600,
-        poll_interval: float = 2,
+        maintenance_timeout: float,
+        install_timeout: float,
+        poll_interval: float = base.POLL_INTERVAL,
         reboot: bool = True,
         opts=None,
     ):

@@ -133,11 +133,13 @@ def test_host_reinstalled_with_deploy_hosted_engine_becomes_a_node(lab):
     assert he.configured and he.score == 3400 and he.active and not he.local_maintenance
 
 
-def test_an_agent_has_no_engine_status_until_its_first_health_check(lab):
-    """agent/hosted_engine.py: engine-status 'None' (JSON null) until the broker reports engine health."""
+def test_a_restarted_agent_is_seen_with_its_previous_record_until_it_publishes_again(lab):
+    """agent/hosted_engine.py start_monitoring: VDSM, the broker, the domain monitor and the sanlock lock come first,
+    and until its loop publishes, readers keep the record it published before (never a null engine-status)."""
     client = lab.ssh("host1")
+    before = wait_until(lambda: vm_status(client)["1"]["engine-status"])
     assert run(client, "systemctl restart ovirt-ha-agent")[0] == 0
-    assert vm_status(client)["1"]["engine-status"] is None
+    assert vm_status(client)["1"]["engine-status"] == before and before["vm"] == "down"
     assert wait_until(lambda: vm_status(client)["1"]["engine-status"])["vm"] == "down"
     assert run(client, "systemctl stop ovirt-ha-agent")[0] == 0
     assert vm_status(client)["1"]["live-data"] is False

@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 
 from components.preflight import reach
+from providers.hosted_engine_deployment import ISCSI_PORT
 
 
 def check(site, hosts, facts, findings, password, api):
@@ -69,7 +70,7 @@ def check(site, hosts, facts, findings, password, api):
 def _iscsi_target(site, hosts, facts, findings, storage, lun):
     deploy = site.migration.deployment_host
     portal, target = storage["portal"], storage["target"]
-    port = int(storage.get("port", 3260))
+    port = int(storage.get("port", ISCSI_PORT))
     found = hosts.run(
         deploy, "iscsiadm", "-m", "discovery", "-t", "sendtargets", "-p", f"{portal}:{port}", "-o", "nonpersistent"
     )

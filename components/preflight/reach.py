@@ -12,10 +12,10 @@ import re
 from dataclasses import dataclass
 
 from components.preflight.facts import out, storage_host
+from providers.hosted_engine_deployment import ISCSI_PORT
 
 LIO_SAVECONFIG = "/etc/target/saveconfig.json"
 INITIATOR_FILE = "/etc/iscsi/initiatorname.iscsi"
-ISCSI_PORT = 3260
 
 
 class Doubt(str):

@@ -6,6 +6,7 @@ from __future__ import annotations
 from components.preflight import reach
 from components.preflight.facts import out, storage_host
 from components.preflight.reach import Lun, Storage
+from providers.hosted_engine_deployment import ISCSI_PORT
 
 
 def check(site, hosts, facts, findings, password, api):
@@ -73,7 +74,7 @@ def hosted_engine_storage(migration) -> Storage | None:
                 Lun(
                     str(storage["lun"]),
                     storage["portal"],
-                    int(storage.get("port", 3260)),
+                    int(storage.get("port", ISCSI_PORT)),
                     storage["target"],
                     storage.get("portalUser") or None,  # the deploy's connection keeps the stack's CHAP user
                 ),

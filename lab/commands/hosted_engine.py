@@ -1120,10 +1120,15 @@ def ha_stats(lab, vm_host=None, engine_up=False):
 def _node_stats(lab, node, vm_here, engine_up, global_maintenance):
     he, agent = node.ovirt["he"], node.services.get("ovirt-ha-agent", {})
     local = bool(he.get("maintenance"))
-    # agent/hosted_engine.py engine_status(): 'None' (JSON null) until the broker's first engine-health check
+    # An agent that (re)starts publishes nothing until its monitoring loop runs (agent/hosted_engine.py
+    # start_monitoring: VDSM, the broker, the domain monitor and the sanlock lock first), so readers keep seeing the
+    # record it published last; a node that never published has engine-status null (engine_status() of 'None').
     first_check = float(settings(lab.site)["ha_first_health_seconds"])
     starting = agent.get("active") and time.time() - agent.get("since", 0) < first_check
-    status = None if starting else _engine_status(vm_here, engine_up)
+    if starting:
+        status = he.get("published_status")
+    else:
+        status = he["published_status"] = _engine_status(vm_here, engine_up)
     return _stats_record(
         node.fqdn,
         he["host_id"],

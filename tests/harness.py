@@ -279,6 +279,21 @@ def migration_settings(lab, ports: dict) -> dict:
     return settings
 
 
+def migrated_stack(work_dir: Path, lab, client_key, admin_password: str = "lab-admin-password") -> ProjectStack:
+    """A stack of the lab site from pinned_ports_site(), its migration run to the end by `pulumi up`."""
+    stack = ProjectStack(work_dir, "site")
+    stack.configure(
+        migration_settings(lab, lab.ports),
+        {
+            "sshPrivateKey": client_key[0].read_text(),
+            "adminPassword": admin_password,
+            "engineRootPassword": "root-Pa55",
+        },
+    )
+    assert stack.up().summary.result == "succeeded"
+    return stack
+
+
 def fault_took_effect(lab, host, prefix):
     """A predicate on `up`'s output: true once a lab fault acted on a command of `host` starting with prefix."""
     return lambda _output: any(

@@ -10,7 +10,7 @@ stopped and disabled, no command that changes a host sent.
 
 import pytest
 
-from tests.harness import ProjectStack, changing_commands, migration_settings
+from tests.harness import changing_commands, migrated_stack
 
 ADMIN_PASSWORD = "lab-admin-password"
 NODES = ("hosted-engine-node-host1", "hosted-engine-node-host2")
@@ -18,17 +18,7 @@ NODES = ("hosted-engine-node-host1", "hosted-engine-node-host2")
 
 @pytest.fixture(scope="module")
 def migrated(tmp_path_factory, migration_lab, client_key):
-    stack = ProjectStack(tmp_path_factory.mktemp("project"), "site")
-    stack.configure(
-        migration_settings(migration_lab, migration_lab.ports),
-        {
-            "sshPrivateKey": client_key[0].read_text(),
-            "adminPassword": ADMIN_PASSWORD,
-            "engineRootPassword": "root-Pa55",
-        },
-    )
-    assert stack.up().summary.result == "succeeded"
-    return migration_lab, stack
+    return migration_lab, migrated_stack(tmp_path_factory.mktemp("project"), migration_lab, client_key, ADMIN_PASSWORD)
 
 
 def site_as_it_was(lab, changed_before):

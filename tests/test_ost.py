@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.harness import PROJECT_DIR, ProjectStack, migration_settings
+from tests.harness import PROJECT_DIR, migrated_stack
 
 UPSTREAM = PROJECT_DIR.parent / "shared" / "upstream" / "ovirt-system-tests"
 HE = "he-basic-suite-master/test-scenarios"
@@ -54,16 +54,7 @@ def site_file(lab, client_key, path: Path) -> Path:
 
 @pytest.mark.skipif(not UPSTREAM.is_dir(), reason=f"the upstream snapshot is not at {UPSTREAM}")
 def test_ovirt_system_tests_pass_on_the_migrated_site(tmp_path, migration_lab, client_key):
-    stack = ProjectStack(tmp_path / "project", "site")
-    stack.configure(
-        migration_settings(migration_lab, migration_lab.ports),
-        {
-            "sshPrivateKey": client_key[0].read_text(),
-            "adminPassword": ADMIN_PASSWORD,
-            "engineRootPassword": "root-Pa55",
-        },
-    )
-    assert stack.up().summary.result == "succeeded"
+    migrated_stack(tmp_path / "project", migration_lab, client_key, ADMIN_PASSWORD)
     env = {
         **os.environ,
         "OVIRT_SHE_OST_SITE": str(site_file(migration_lab, client_key, tmp_path / "ost-site.json")),

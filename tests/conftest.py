@@ -3,7 +3,13 @@
 import pytest
 
 from lab.testing import LabProcess, make_client_key
-from tests.harness import ProjectStack, lab_config, pinned_ports_site
+from tests.harness import SUMMARIES, ProjectStack, lab_config, pinned_ports_site
+
+
+def pytest_terminal_summary(terminalreporter):
+    """What a test ran of another suite (oVirt's system tests), counted where `./run tests` ends."""
+    for line in SUMMARIES:
+        terminalreporter.write_line(line)
 
 
 @pytest.fixture(scope="session")

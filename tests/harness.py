@@ -279,6 +279,9 @@ def migration_settings(lab, ports: dict) -> dict:
     return settings
 
 
+SUMMARIES: list[str] = []  # lines for the end of the test run (conftest.pytest_terminal_summary)
+
+
 def migrated_stack(work_dir: Path, lab, client_key, admin_password: str = "lab-admin-password") -> ProjectStack:
     """A stack of the lab site from pinned_ports_site(), its migration run to the end by `pulumi up`."""
     stack = ProjectStack(work_dir, "site")

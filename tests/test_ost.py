@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.harness import PROJECT_DIR, migrated_stack
+from tests.harness import PROJECT_DIR, SUMMARIES, migrated_stack
 
 UPSTREAM = PROJECT_DIR.parent / "shared" / "upstream" / "ovirt-system-tests"
 HE = "he-basic-suite-master/test-scenarios"
@@ -89,6 +89,7 @@ def test_ovirt_system_tests_pass_on_the_migrated_site(tmp_path, migration_lab, c
     (tmp_path / "ost-output.txt").write_text(done.stdout + done.stderr)  # the suite's whole report, kept
     assert done.returncode == 0, done.stdout[-8000:] + done.stderr[-3000:]
     outcomes = [line.split()[0] for line in done.stdout.splitlines() if line.startswith(OUTCOMES)]
+    SUMMARIES.append(f"ovirt-system-tests against the migrated lab site: {done.stdout.splitlines()[-1].strip('= ')}")
     # 9 tests (test_008 holds two); the suite marks test_012's xfail ("Fails too much"): it may pass or not
     assert outcomes.count("PASSED") == 8 and len(outcomes) == 9 and set(outcomes) <= {"PASSED", "XFAIL", "XPASS"}, (
         outcomes

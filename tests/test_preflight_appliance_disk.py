@@ -11,7 +11,7 @@ from pulumi import automation as auto
 from components.preflight import appliance_disk
 from lab import images, ovirt_site
 from lab.testing import LabProcess, run, site_variant
-from tests.test_lab_ovirt import ANSWERS, answer_file, get, put
+from tests.harness import ANSWERS, answer_file, get, put
 from tests.test_preflight import assert_read_only, make_stack, snapshot
 
 GIB = 1 << 30

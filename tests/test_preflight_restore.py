@@ -15,8 +15,7 @@ from pulumi import automation as auto
 from lab.commands.engine_backup import read_backup
 from lab.engine_api import EngineApi, load_model
 from lab.testing import LabProcess, run, site_variant
-from tests.harness import PROJECT_DIR, restore_deploy
-from tests.test_lab_ovirt import get
+from tests.harness import PROJECT_DIR, get, restore_deploy
 from tests.test_preflight import ADMIN_PASSWORD, READ_ONLY, make_stack, snapshot
 
 READS = READ_ONLY + ("cat /etc/", "ls -1 ", "iscsiadm -m discovery ")

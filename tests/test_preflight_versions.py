@@ -20,7 +20,7 @@ from lab.site import DEFAULT_SITE, SiteError
 from lab.testing import LabProcess, run, site_variant
 from providers import appliance as appliance_reader
 from providers.ssh import Result, is_read
-from tests.test_lab_ovirt import ANSWERS, answer_file, get, put
+from tests.harness import ANSWERS, answer_file, get, put
 from tests.test_preflight import ADMIN_PASSWORD, READ_ONLY, make_stack, snapshot
 
 REFUSED = "FATAL: Backup was created by version '{}' and can not be restored using the installed version {}"

@@ -179,19 +179,24 @@ class LabProcess:
 
     def ssh(self, name, key_filename=None):
         """A connected SSHClient that only trusts the lab's known_hosts."""
-        client = paramiko.SSHClient()
-        client.load_host_keys(str(self.known_hosts))
-        client.set_missing_host_key_policy(paramiko.RejectPolicy())
-        client.connect(
-            "127.0.0.1",
-            port=self.port(name),
-            username="root",
-            key_filename=str(key_filename or self.client_key),
-            look_for_keys=False,
-            allow_agent=False,
-            timeout=10,
-        )
-        return client
+        return ssh_client(self.port(name), self.known_hosts, key_filename or self.client_key)
+
+
+def ssh_client(port, known_hosts, key_filename):
+    """A connected SSHClient to a lab host's loopback PORT as root, trusting only the KNOWN_HOSTS file."""
+    client = paramiko.SSHClient()
+    client.load_host_keys(str(known_hosts))
+    client.set_missing_host_key_policy(paramiko.RejectPolicy())
+    client.connect(
+        "127.0.0.1",
+        port=port,
+        username="root",
+        key_filename=str(key_filename),
+        look_for_keys=False,
+        allow_agent=False,
+        timeout=10,
+    )
+    return client
 
 
 def reserved_port():

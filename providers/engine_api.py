@@ -187,7 +187,7 @@ def non_migratable_vms_named(detail: str) -> list[str]:
 WAIT_NOTICE = 30.0  # seconds between a long wait's notices
 
 
-def wait_for(fetch, done, what: str, timeout: float, interval: float = 1.0, where: str = "the Engine"):
+def wait_for(fetch, done, what: str, timeout: float, interval: float = 1.0):
     """Polls fetch() until done(value) holds; returns that value or raises saying what never happened.
 
     A transient Engine failure while polling (5xx, timeout) is polled through until the deadline. A wait
@@ -206,7 +206,7 @@ def wait_for(fetch, done, what: str, timeout: float, interval: float = 1.0, wher
         now = time.monotonic()
         if now >= deadline:
             raise EngineWaitTimeout(
-                where,
+                "the Engine",
                 f"timed out after {timeout:.0f}s waiting for {what}",
                 "The Engine may still get there: see its events, then run `pulumi up` again, which goes on from "
                 "where the site is.",

@@ -262,8 +262,8 @@ def _refuse_a_pause(deploy: Connection, seen: list[str], at: int) -> None:
 
 def plan(unit: dict, is_deployed: bool | None, failed: bool = False, retry: bool = False) -> list[str]:
     """The deploy's steps: a unit a killed `pulumi up` left (running or ended) is followed, never started again;
-    after a failed deploy (`failed`, read only when no unit is loaded, and before hosted-engine.conf, which a late
-    failure leaves) the host is cleaned and deployed again only when asked (`retry`), else refused; a host where
+    after a failed deploy (`failed`, which counts before hosted-engine.conf, since a late failure leaves one) the host
+    is cleaned and deployed again only when asked (`retry`), else refused; a host where
     hosted-engine is deployed is adopted as it is; otherwise the deploy started as a transient service (where the
     procedure uses tmux), and followed to its end. Its packages were installed before the backup
     (DeploymentHostPackages)."""

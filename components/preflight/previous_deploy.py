@@ -1,6 +1,6 @@
 """A deploy that failed before on the deployment host (its record beside the backup's copy, or the bootstrap VM
-HostedEngineLocal still running, while the deploy's unit is not loaded: a deploy that runs is followed): it leaves the host half-configured, so the deploy runs again only when
-`hostedEngine.retryFailedDeploy` asks, after ovirt-hosted-engine-cleanup (ovirt-hosted-engine-setup's own advice:
+HostedEngineLocal still running while the deploy's unit is not loaded; a deploy that runs is followed): it leaves the
+host half-configured, so the deploy runs again only when `hostedEngine.retryFailedDeploy` asks, after ovirt-hosted-engine-cleanup (ovirt-hosted-engine-setup's own advice:
 "fix accordingly or re-deploy from scratch")."""
 
 from __future__ import annotations

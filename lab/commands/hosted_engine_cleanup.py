@@ -4,8 +4,8 @@ headers, the files it removes) and applies what its tools do to what the lab mod
 reproduced."""
 
 from lab.commands import command
-from lab.commands.hosted_engine import domains
-from lab.commands.ovirt import HE_CONF, _lab, _not_found, _state
+from lab.commands.hosted_engine import _he_vm_power, domains
+from lab.commands.ovirt import HE_CONF, _not_found, _state
 from lab.commands.packages import he_installed
 
 USAGE = "Usage: {0} [options]\n\n    -h            - This help text.\n    -q            - Quiet mode, do not prompt for confirmation. Dangerous!!!\n"
@@ -98,19 +98,10 @@ def _section(ctx, name):
 
 
 def _poweroff(ctx):
-    """`hosted-engine --vm-poweroff`: the Engine VM destroyed where it runs here; without hosted-engine.conf,
-    exit_not_deployed."""
-    if not ctx.fs.exists(HE_CONF):
-        ctx.print("You must run deploy first")
-        return
-    if "HostedEngine" not in domains(ctx):
-        return
-    new = _lab(ctx).engines.new
-    with new.site.lock:
-        for vm in new.site.state["vms"].values():
-            if vm.get("origin") == "managed_hosted_engine" or vm["name"] == "HostedEngine":
-                vm.update(status="down", host=None, migrating_to=None)
-        new.site.save()
+    """`hosted-engine --vm-poweroff`: the Engine VM stopped where it runs here, as --vm-shutdown stops it; without
+    hosted-engine.conf, exit_not_deployed (its exit status is not looked at)."""
+    if "HostedEngine" in domains(ctx) or not ctx.fs.exists(HE_CONF):
+        _he_vm_power(ctx, start=False)
 
 
 def _stop(ctx, units):

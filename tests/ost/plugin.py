@@ -13,8 +13,9 @@ import os
 import shlex
 
 import ovirtsdk4
-import paramiko
 import pytest
+
+from lab.testing import run, ssh_client
 
 SCALE = float(os.environ.get("OVIRT_SHE_OST_SCALE", "0.05"))  # the lab's delays are seconds where a site's are minutes
 
@@ -38,29 +39,15 @@ class LabHost:
         self.name, self.host, self.site = name, host, site
         self._client = None
 
-    def _connect(self) -> paramiko.SSHClient:
+    def _connect(self):
         if self._client is None or not self._client.get_transport() or not self._client.get_transport().is_active():
-            client = paramiko.SSHClient()
-            client.load_host_keys(self.site["known_hosts"])
-            client.set_missing_host_key_policy(paramiko.RejectPolicy())
-            client.connect(
-                "127.0.0.1",
-                port=self.host["port"],
-                username="root",
-                key_filename=self.site["key"],
-                look_for_keys=False,
-                allow_agent=False,
-                timeout=10,
-            )
-            self._client = client
+            self._client = ssh_client(self.host["port"], self.site["known_hosts"], self.site["key"])
         return self._client
 
     def shell(self, cmd: str, **_options) -> dict:
         from ost_utils.ansible import AnsibleExecutionError
 
-        _, out, err = self._connect().exec_command(cmd, timeout=120)
-        stdout, stderr = out.read().decode(), err.read().decode()
-        rc = out.channel.recv_exit_status()
+        rc, stdout, stderr = run(self._connect(), cmd, timeout=120)
         result = {"rc": rc, "stdout": stdout.rstrip("\n"), "stderr": stderr.rstrip("\n"), "cmd": shlex.split(cmd)}
         if rc != 0:
             raise AnsibleExecutionError(rc, result["stdout"])
